@@ -1,0 +1,32 @@
+"""What every builder receives: one recognised file's raw rows and how its columns map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from evenhand import maps
+from evenhand.build.normalise import Collector, clean_text
+
+
+@dataclass
+class RawInput:
+    file_id: int
+    name: str
+    layout: maps.Layout
+    publication: str
+    as_at: date | None
+    columns: dict[str, str]  # canonical -> raw-layer column name
+    headers: dict[str, str]  # canonical -> header as published (for messages)
+    frame: pl.DataFrame  # raw layer: all text, with _row
+
+    def canonical(self, wanted: list[str] | None = None) -> pl.DataFrame:
+        """The mapped columns renamed to canonical names and cleaned (nulls, C1 characters)."""
+        cols = [c for c in (wanted or list(self.columns)) if c in self.columns]
+        df = self.frame.select([pl.col("_row")] + [pl.col(self.columns[c]).alias(c) for c in cols])
+        return df.with_columns([clean_text(c) for c in cols])
+
+    def collector(self) -> Collector:
+        return Collector(self.name, self.file_id)

@@ -1,0 +1,281 @@
+"""`evenhand build`: every recognised file under a folder into a new warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from evenhand import __version__, maps
+from evenhand.build import gias, merge, ofsted_events
+from evenhand.build.inputs import RawInput
+from evenhand.build.normalise import Collector
+from evenhand.build.warehouse import atomic_build, create, insert, write_plain, write_raw
+from evenhand.errors import InputError, Problem
+from evenhand.metadata import tables as T
+from evenhand.read.containers import open_file, read_grid
+from evenhand.read.sniff import as_at_from_text, date_from_file_name, recognise
+
+DATA_SUFFIXES = {".csv", ".xlsx", ".ods", ".parquet", ".txt", ".tsv"}
+PANDAS_INDEX_HEADERS = {"", "unnamed: 0", "__index_level_0__"}
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class FileRecord:
+    file_id: int
+    path: str
+    sha256: str = ""
+    bytes: int = 0
+    status: str = "unrecognised"
+    container: str | None = None
+    encoding: str | None = None
+    layout: str | None = None
+    publication: str | None = None
+    sheet: str | None = None
+    header_row: int | None = None
+    as_at: dt.date | None = None
+    as_at_source: str | None = None
+    rows_read: int | None = None
+    rows_empty: int | None = None
+    rows_rejected: int | None = None
+    warnings: int | None = None
+    unmapped_columns: list[str] | None = None
+    message: str | None = None
+
+
+@dataclass
+class BuildSummary:
+    warehouse: Path
+    files: list[FileRecord]
+    counts: dict[str, int]
+    events_by_kind: dict[str, int]
+    n_warnings: int
+    n_conflicts: int
+    n_rejected: int
+    warnings: list[dict[str, object]] = field(default_factory=list)
+
+
+def discover(raw: Path) -> list[Path]:
+    if raw.is_file():
+        return [raw]
+    return sorted(p for p in raw.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(raw).parts))
+
+
+def _drop_empty(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    cols = [c for c in frame.columns if c != "_row"]
+    if not cols:
+        return frame, 0
+    empty = pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in cols])
+    kept = frame.filter(~empty)
+    return kept, frame.height - kept.height
+
+
+def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Progress | None = None) -> BuildSummary:
+    paths = discover(raw)
+    records: list[FileRecord] = []
+    inputs: list[tuple[RawInput, Collector]] = []
+    problems: list[Problem] = []
+    problem_total = 0
+    raw_frames: dict[str, list[pl.DataFrame]] = {}
+
+    for i, path in enumerate(paths, start=1):
+        rel = str(path.relative_to(raw)) if raw.is_dir() else path.name
+        if progress:
+            progress(f"reading {rel}", i, len(paths))
+        rec = FileRecord(file_id=i, path=rel)
+        records.append(rec)
+        if path.suffix.lower() not in DATA_SUFFIXES:
+            rec.message = "not a data file type"
+            import hashlib
+
+            data = path.read_bytes()
+            rec.sha256, rec.bytes = hashlib.sha256(data).hexdigest(), len(data)
+            continue
+        try:
+            opened = open_file(path, rel)
+            rec.sha256, rec.bytes, rec.container, rec.encoding = opened.sha256, len(opened.data), opened.container, opened.encoding
+            match = recognise(opened)
+            if match is None:
+                rec.message = "header matches no known layout"
+                continue
+            rec.layout, rec.sheet, rec.header_row = match.layout.name, match.sheet, match.header_index + 1
+            headers, frame = read_grid(opened, match.header_index, match.sheet)
+        except InputError as e:
+            import hashlib
+
+            data = path.read_bytes()
+            rec.sha256, rec.bytes, rec.status = hashlib.sha256(data).hexdigest(), len(data), "rejected"
+            rec.message = "; ".join(p.message for p in e.problems)
+            problems.extend(e.problems)
+            problem_total += e.total
+            continue
+        layout = match.layout
+        c = Collector(rel, i)
+        if match.missing_required:
+            shown = ", ".join(repr(layout.columns[m].shown) for m in match.missing_required)
+            c.fail_file(f"recognised as {layout.name} but required column(s) missing: {shown}", column=shown)
+        frame, n_empty = _drop_empty(frame)
+        names = [n for n in frame.columns if n != "_row"]
+        columns = {canon: names[idx] for canon, idx in match.mapping.items()}
+        header_of = {canon: headers[idx] for canon, idx in match.mapping.items()}
+        mapped_idx = set(match.mapping.values())
+        unmapped = [headers[k] for k in range(len(headers)) if k not in mapped_idx and headers[k].strip().casefold() not in PANDAS_INDEX_HEADERS]
+        if unmapped:
+            c.warn(f"{len(unmapped)} column(s) no map knows, kept in the raw layer: {', '.join(unmapped)}", count=len(unmapped))
+        publication = layout.publication_default
+        for canon, pub in layout.publication_if_present.items():
+            if canon in match.mapping:
+                publication = pub
+        as_at, source = None, None
+        for text in match.title_lines:
+            as_at = as_at or as_at_from_text(text)
+        if as_at:
+            source = "title"
+        elif (as_at := date_from_file_name(path.name)) is not None:
+            source = "file name"
+        rec.status, rec.publication, rec.rows_read, rec.rows_empty = "loaded", publication, frame.height, n_empty
+        rec.unmapped_columns = unmapped
+        inp = RawInput(i, rel, layout, publication, as_at, columns, header_of, frame)
+        if as_at is None and layout.builder == "ofsted_events" and publication not in ("history_interchange", "history_scraped"):
+            pub_cols = [c2 for c2 in columns if c2.endswith("publication_date")]
+            c.warn("no as-at date in the title or file name: using the latest publication date in the file")
+            source = "latest date in file"
+            dates = []
+            for pc in pub_cols:
+                from evenhand.build.normalise import to_date
+
+                dates.append(to_date(inp.canonical([pc]), pc, header_of[pc], layout.date_formats, Collector(rel, i)).max())
+            as_at = max([d for d in dates if d is not None], default=None)  # type: ignore[type-var]
+            inp.as_at = as_at  # type: ignore[assignment]
+        rec.as_at, rec.as_at_source = as_at, source
+        raw_frames.setdefault(layout.name, []).append(frame.rename({n: n for n in names}).with_columns(pl.lit(i, pl.Int64).alias("_file_id")))
+        inputs.append((inp, c))
+
+    # build every recognised file
+    ofsted_out: list[ofsted_events.OfstedOutput] = []
+    gias_out: dict[str, list[pl.DataFrame]] = {}
+    rejections: list[dict[str, object]] = []
+    all_warnings: list[dict[str, object]] = []
+    by_id = {r.file_id: r for r in records}
+    for k, (inp, c) in enumerate(inputs, start=1):
+        if progress:
+            progress(f"building {inp.name}", k, len(inputs))
+        result = _run_builder(inp, c)
+        if c.problem_total and lenient and c.bad_rows and not any(p.row is None for p in c.problems):
+            for p in c.problems:
+                rejections.append({"file_id": inp.file_id, "row_number": p.row, "column_name": p.column, "value": p.value, "message": p.message})
+            inp.frame = inp.frame.filter(~pl.col("_row").is_in(sorted(c.bad_rows)))
+            by_id[inp.file_id].rows_rejected = len(c.bad_rows)
+            c2 = Collector(inp.name, inp.file_id)
+            result = _run_builder(inp, c2)
+            c.warnings.extend(c2.warnings)
+            if c2.problem_total:
+                problems.extend(c2.problems)
+                problem_total += c2.problem_total
+        elif c.problem_total:
+            if lenient:
+                by_id[inp.file_id].status = "rejected"
+                by_id[inp.file_id].message = "; ".join(p.message for p in c.problems[:3])
+                for p in c.problems:
+                    rejections.append({"file_id": inp.file_id, "row_number": p.row or 0, "column_name": p.column, "value": p.value, "message": p.message})
+                continue
+            problems.extend(c.problems)
+            problem_total += c.problem_total
+        by_id[inp.file_id].rows_rejected = by_id[inp.file_id].rows_rejected or 0
+        by_id[inp.file_id].warnings = len(c.warnings)
+        all_warnings.extend(c.warnings)
+        if isinstance(result, ofsted_events.OfstedOutput):
+            ofsted_out.append(result)
+        elif result is not None:
+            gias_out.setdefault(inp.layout.table or "", []).append(result)
+
+    if problem_total and not lenient:
+        raise InputError(problems, total=problem_total)
+
+    if progress:
+        progress("merging inspection events", 1, 1)
+    occ = [o.occurrences for o in ofsted_out if o.occurrences.height]
+    jud = [o.judgements for o in ofsted_out if o.judgements.height]
+    names = {r.file_id: r.path for r in records}
+    merged = merge.merge(
+        pl.concat(occ, how="diagonal_relaxed") if occ else pl.DataFrame({"urn": pl.Series([], dtype=pl.Int64), "file_id": pl.Series([], dtype=pl.Int64), "_row": pl.Series([], dtype=pl.Int64), "block": pl.Series([], dtype=pl.String), "reported_urn": pl.Series([], dtype=pl.Int64), "as_at": pl.Series([], dtype=pl.Date)}),
+        pl.concat(jud, how="diagonal_relaxed") if jud else _empty_judgements(),
+        names,
+    )
+    schools = [o.schools for o in ofsted_out if o.schools is not None]
+
+    if progress:
+        progress("writing the warehouse", 1, 1)
+    with atomic_build(target) as con:
+        for t in T.TABLES:
+            create(con, t)
+        insert(con, T.FILES, pl.DataFrame([r.__dict__ for r in records], schema_overrides={"as_at": pl.Date, "unmapped_columns": pl.List(pl.String)}, infer_schema_length=None))
+        if all_warnings:
+            insert(con, T.WARNINGS, pl.DataFrame(all_warnings, infer_schema_length=None))
+        if rejections:
+            insert(con, T.REJECTIONS, pl.DataFrame(rejections, infer_schema_length=None))
+        insert(con, T.CONFLICTS, merged.conflicts)
+        if schools:
+            insert(con, T.SCHOOLS, pl.concat(schools))
+        insert(con, T.EVENTS, merged.events)
+        insert(con, T.EVENT_SOURCES, merged.event_sources)
+        insert(con, T.JUDGEMENTS, merged.judgements)
+        links = gias.combine_links(gias_out.get("gias_links", []), {r.file_id: r.as_at for r in records})
+        if links.height:
+            insert(con, T.GIAS_LINKS, links)
+        for name, t in (("gias_groups", T.GIAS_GROUPS), ("gias_group_links", T.GIAS_GROUP_LINKS)):
+            if gias_out.get(name):
+                insert(con, t, pl.concat(gias_out[name], how="diagonal_relaxed"))
+        for layout_name, frames in raw_frames.items():
+            write_raw(con, layout_name, pl.concat(frames, how="diagonal_relaxed"))
+        _write_maps(con)
+        write_plain(con, "meta.build", pl.DataFrame({
+            "key": ["evenhand_version", "built_at", "raw", "mode"],
+            "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
+        }))
+    counts = {
+        "files": len(records),
+        "files_loaded": sum(r.status == "loaded" for r in records),
+        "schools_rows": sum(s.height for s in schools),
+        "events": merged.events.height,
+        "judgements": merged.judgements.height,
+    }
+    kinds = dict(merged.events.group_by("kind").len().sort("kind").iter_rows()) if merged.events.height else {}
+    return BuildSummary(
+        target, records, counts, kinds, len(all_warnings),
+        merged.conflicts.select("event_id", "field").unique().height if merged.conflicts.height else 0,
+        len(rejections), all_warnings,
+    )
+
+
+def _empty_judgements() -> pl.DataFrame:
+    return pl.DataFrame(schema={"file_id": pl.Int64, "_row": pl.Int64, "block": pl.String, "area": pl.String, "scale": pl.String,
+                                "code": pl.String, "label": pl.String, "graded": pl.Boolean, "rank": pl.Int16,
+                                "judgement_date": pl.Date, "raw_value": pl.String})
+
+
+def _run_builder(inp: RawInput, c: Collector) -> ofsted_events.OfstedOutput | pl.DataFrame | None:
+    if inp.layout.builder == "ofsted_events":
+        return ofsted_events.build(inp, c)
+    if inp.layout.builder == "gias":
+        return gias.build(inp, c)
+    raise ValueError(f"no builder {inp.layout.builder!r}")
+
+
+def _write_maps(con: object) -> None:
+    """The maps and code tables used, stored beside the data they explain."""
+    from evenhand.build.warehouse import write_plain as wp
+
+    c = con  # typed loosely: a DuckDB connection
+    wp(c, "meta.codes", pl.DataFrame([{**x.__dict__, "aliases": "|".join(x.aliases)} for x in maps.codes()]))  # type: ignore[arg-type]
+    wp(c, "meta.areas", pl.DataFrame([{**a.__dict__, "scales": "|".join(a.scales)} for a in maps.areas().values()]))  # type: ignore[arg-type]
+    wp(c, "meta.eras", pl.DataFrame([e.__dict__ for e in maps.eras()]))  # type: ignore[arg-type]
+    rows = []
+    for layout in maps.layouts().values():
+        for canon, pat in layout.columns.items():
+            rows.append({"layout": layout.name, "canonical": canon, "header": pat.shown, "is_regex": pat.is_regex, "required": canon in layout.required})
+    wp(c, "meta.column_maps", pl.DataFrame(rows))  # type: ignore[arg-type]

@@ -1,0 +1,199 @@
+"""Column maps and code tables, read from the data files in this folder.
+
+Format changes are data: a new release means editing a CSV or TOML file here, not code.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from importlib import resources
+
+
+def _open(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(_open(name).splitlines()))
+
+
+def _date(s: str) -> date | None:
+    return date.fromisoformat(s) if s else None
+
+
+@cache
+def normalise_header(h: str) -> str:
+    """Headers are compared case-insensitively with runs of whitespace collapsed."""
+    return re.sub(r"\s+", " ", h.replace("\ufeff", "")).strip().casefold()
+
+
+@dataclass(frozen=True)
+class Code:
+    scale: str
+    code: str
+    label: str
+    aliases: tuple[str, ...]
+    rank: int | None
+    valid_from: date | None
+    valid_to: date | None
+    graded: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class Area:
+    area: str
+    scales: tuple[str, ...]
+    framework_family: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Era:
+    era: str
+    label: str
+    valid_from: date
+    valid_to: date | None
+    description: str
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, flags=re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HeaderPattern:
+    """A raw header as published: exact (compared normalised) or a regular expression."""
+
+    text: str
+
+    @property
+    def is_regex(self) -> bool:
+        return self.text.startswith("re:")
+
+    @property
+    def shown(self) -> str:
+        return self.text[3:] if self.is_regex else self.text
+
+    def matches(self, header: str) -> bool:
+        return self.matches_normalised(normalise_header(header))
+
+    def matches_normalised(self, h: str) -> bool:
+        """Match a header already passed through :func:`normalise_header`."""
+        if self.is_regex:
+            return _compiled(self.text[3:]).fullmatch(h) is not None
+        return h == normalise_header(self.text)
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    title: str
+    map: str
+    column: str
+    builder: str
+    date_formats: tuple[str, ...]
+    signature: tuple[str, ...]
+    publication_default: str
+    publication_if_present: dict[str, str] = field(default_factory=dict)
+    table: str | None = None
+
+    @property
+    def columns(self) -> dict[str, HeaderPattern]:
+        """canonical -> raw header pattern for this layout."""
+        return _layout_columns(self.map, self.column)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        req = required_columns(self.map)
+        return tuple(c for c in self.columns if c in req)
+
+
+@cache
+def _layout_columns(map_name: str, column: str) -> dict[str, HeaderPattern]:
+    return {
+            canonical: HeaderPattern(headers[column])
+            for canonical, headers in column_map(map_name).items()
+            if headers.get(column)
+        }
+
+
+@cache
+def codes() -> tuple[Code, ...]:
+    return tuple(
+        Code(
+            scale=r["scale"],
+            code=r["code"],
+            label=r["label"],
+            aliases=tuple(a for a in r["aliases"].split("|") if a),
+            rank=int(r["rank"]) if r["rank"] else None,
+            valid_from=_date(r["valid_from"]),
+            valid_to=_date(r["valid_to"]),
+            graded=r["graded"] == "true",
+            description=r["description"],
+        )
+        for r in _rows("codes.csv")
+    )
+
+
+@cache
+def areas() -> dict[str, Area]:
+    return {
+        r["area"]: Area(r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"])
+        for r in _rows("areas.csv")
+    }
+
+
+@cache
+def eras() -> tuple[Era, ...]:
+    return tuple(
+        Era(r["era"], r["label"], date.fromisoformat(r["valid_from"]), _date(r["valid_to"]), r["description"])
+        for r in _rows("eras.csv")
+    )
+
+
+@cache
+def blocks() -> dict[str, str]:
+    """block -> event kind."""
+    return {r["block"]: r["kind"] for r in _rows("blocks.csv")}
+
+
+@cache
+def column_map(name: str) -> dict[str, dict[str, str]]:
+    """canonical -> {layout column -> raw header} for one source's map."""
+    return {r["canonical"]: {k: v for k, v in r.items() if k not in ("canonical", "required")} for r in _rows(f"{name}.csv")}
+
+
+@cache
+def required_columns(name: str) -> frozenset[str]:
+    return frozenset(r["canonical"] for r in _rows(f"{name}.csv") if r["required"] == "yes")
+
+
+@cache
+def layouts() -> dict[str, Layout]:
+    data = tomllib.loads(_open("layouts.toml"))
+    out: dict[str, Layout] = {}
+    for name, spec in data.items():
+        out[name] = Layout(
+            name=name,
+            title=spec["title"],
+            map=spec["map"],
+            column=spec["column"],
+            builder=spec["builder"],
+            date_formats=tuple(spec["date_formats"]),
+            signature=tuple(spec["signature"]),
+            publication_default=spec["publication_default"],
+            publication_if_present=dict(spec.get("publication_if_present", {})),
+            table=spec.get("table"),
+        )
+    return out
+
+
+def scale_names() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c.scale for c in codes()))

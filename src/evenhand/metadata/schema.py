@@ -1,0 +1,129 @@
+"""The declaration types and what they generate: DDL, Polars schema, validation, docs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from evenhand.errors import InputError, Problem
+
+# declared type -> (DuckDB type, Polars type)
+TYPES: dict[str, tuple[str, pl.DataType]] = {
+    "text": ("VARCHAR", pl.String()),
+    "int": ("BIGINT", pl.Int64()),
+    "smallint": ("SMALLINT", pl.Int16()),
+    "float": ("DOUBLE", pl.Float64()),
+    "date": ("DATE", pl.Date()),
+    "bool": ("BOOLEAN", pl.Boolean()),
+    "text[]": ("VARCHAR[]", pl.List(pl.String())),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    description: str
+    nullable: bool = True
+    allowed: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
+    unit: str | None = None
+
+    def allowed_values(self) -> tuple[str, ...] | None:
+        if self.allowed is None:
+            return None
+        return self.allowed() if callable(self.allowed) else self.allowed
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    schema: str
+    description: str
+    fields: tuple[Field, ...]
+    primary_key: tuple[str, ...] = ()
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def polars_schema(self) -> dict[str, pl.DataType]:
+        return {f.name: TYPES[f.type][1] for f in self.fields}
+
+    def ddl(self) -> str:
+        cols = []
+        for f in self.fields:
+            col = f'"{f.name}" {TYPES[f.type][0]}'
+            if not f.nullable:
+                col += " NOT NULL"
+            allowed = f.allowed_values()
+            if allowed is not None and f.type == "text":
+                values = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed)
+                col += f' CHECK ("{f.name}" IN ({values}))'
+            cols.append(col)
+        if self.primary_key:
+            cols.append("PRIMARY KEY (" + ", ".join(f'"{c}"' for c in self.primary_key) + ")")
+        return f"CREATE TABLE {self.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
+
+    def conform(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Select and cast the declared columns in order (missing ones become typed nulls)."""
+        exprs = []
+        for f in self.fields:
+            dtype = TYPES[f.type][1]
+            if f.name in df.columns:
+                exprs.append(pl.col(f.name).cast(dtype, strict=True))
+            else:
+                exprs.append(pl.lit(None, dtype=dtype).alias(f.name))
+        return df.select(exprs)
+
+    def validate(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Check a frame against the declaration with pandera; raise InputError naming the field."""
+        import pandera.errors
+        import pandera.polars as pa
+
+        columns = {}
+        for f in self.fields:
+            checks = []
+            allowed = f.allowed_values()
+            if allowed is not None:
+                checks.append(pa.Check.isin(list(allowed)))
+            columns[f.name] = pa.Column(TYPES[f.type][1], checks=checks, nullable=f.nullable)
+        schema = pa.DataFrameSchema(
+            columns, unique=list(self.primary_key) or None, strict=True, name=self.qualified
+        )
+        try:
+            schema.validate(df, lazy=True)
+        except pandera.errors.SchemaErrors as e:
+            cases = e.failure_cases
+            problems = []
+            for rec in cases.head(10).iter_rows(named=True):
+                problems.append(
+                    Problem(
+                        file=f"table {self.qualified}",
+                        row=None,
+                        column=str(rec.get("column")),
+                        value=str(rec.get("failure_case")),
+                        message=f"fails {rec.get('check')}",
+                    )
+                )
+            raise InputError(problems, total=cases.height) from None
+        return df
+
+    def markdown(self) -> str:
+        lines = [f"### `{self.qualified}`", "", self.description, ""]
+        if self.primary_key:
+            lines += [f"Primary key: {', '.join(f'`{c}`' for c in self.primary_key)}", ""]
+        lines += ["| field | type | null | description | allowed values |", "|---|---|---|---|---|"]
+        for f in self.fields:
+            allowed = f.allowed_values()
+            shown = ", ".join(f"`{v}`" for v in allowed) if allowed else ""
+            unit = f" ({f.unit})" if f.unit else ""
+            lines.append(
+                f"| `{f.name}` | {f.type} | {'yes' if f.nullable else 'no'} | {f.description}{unit} | {shown} |"
+            )
+        return "\n".join(lines) + "\n"
