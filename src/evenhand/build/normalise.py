@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import polars as pl
 
@@ -59,7 +60,7 @@ def integer_text(col: str) -> pl.Expr:
     return pl.col(col).str.replace(r"^(-?\d+)\.0+$", "${1}")
 
 
-def to_int(df: pl.DataFrame, col: str, raw_header: str, out: pl.DataType, c: Collector) -> pl.Series:
+def to_int(df: pl.DataFrame, col: str, raw_header: str, out: Any, c: Collector) -> pl.Series:
     parsed = df.select(integer_text(col).cast(out, strict=False)).to_series()
     bad = df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & parsed.is_null())
     c.fail_rows(bad, raw_header, "not a whole number")
@@ -169,14 +170,15 @@ def resolve_codes(long: pl.DataFrame, c: Collector, headers: dict[str, str]) -> 
 
 def era_expr(date_col: str) -> pl.Expr:
     """Framework era of a date, from maps/eras.csv."""
-    expr: pl.Expr | pl.When | pl.Then | None = None
+    expr: Any = None
     for era in maps.eras():
         cond = pl.col(date_col) >= pl.lit(era.valid_from)
         if era.valid_to is not None:
             cond = cond & (pl.col(date_col) <= pl.lit(era.valid_to))
-        expr = pl.when(cond).then(pl.lit(era.era)) if expr is None else expr.when(cond).then(pl.lit(era.era))  # type: ignore[union-attr]
+        expr = pl.when(cond).then(pl.lit(era.era)) if expr is None else expr.when(cond).then(pl.lit(era.era))
     assert expr is not None
-    return expr.otherwise(None)  # type: ignore[union-attr,return-value]
+    result: pl.Expr = expr.otherwise(None)
+    return result
 
 
 def latest_date(values: list[date | None]) -> date | None:

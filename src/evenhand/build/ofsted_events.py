@@ -123,10 +123,14 @@ def _block(
     for k in ("inspection_number", "start_date"):
         if k in occ.columns:
             present = present | pl.col(k).is_not_null()
+    kind_expr = pl.lit(kind)
+    if "converted_to_graded" in occ.columns:
+        # an ungraded inspection that converted to a graded one is that graded inspection
+        kind_expr = pl.when(pl.col("converted_to_graded").fill_null(False)).then(pl.lit("graded")).otherwise(pl.lit(kind))
     occ = occ.with_columns(
         pl.lit(inp.file_id).alias("file_id"),
         pl.lit(block).alias("block"),
-        pl.lit(kind).alias("kind"),
+        kind_expr.alias("kind"),
         pl.lit(inp.as_at, dtype=pl.Date).alias("as_at"),
         pl.coalesce([pl.col("urn_at_time") if "urn_at_time" in occ.columns else pl.lit(None, pl.Int64), pl.col("reported_urn")]).alias("urn"),
     )

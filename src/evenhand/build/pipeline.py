@@ -14,6 +14,7 @@ from evenhand.build import gias, merge, ofsted_events
 from evenhand.build.inputs import RawInput
 from evenhand.build.normalise import Collector
 from evenhand.build.warehouse import atomic_build, create, insert, write_plain, write_raw
+from evenhand.derive.pipeline import derive_all
 from evenhand.errors import InputError, Problem
 from evenhand.metadata import tables as T
 from evenhand.read.containers import open_file, read_grid
@@ -149,15 +150,16 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
                 from evenhand.build.normalise import to_date
 
                 dates.append(to_date(inp.canonical([pc]), pc, header_of[pc], layout.date_formats, Collector(rel, i)).max())
-            as_at = max([d for d in dates if d is not None], default=None)  # type: ignore[type-var]
-            inp.as_at = as_at  # type: ignore[assignment]
+            found = [d for d in dates if isinstance(d, dt.date)]
+            as_at = max(found) if found else None
+            inp.as_at = as_at
         rec.as_at, rec.as_at_source = as_at, source
         raw_frames.setdefault(layout.name, []).append(frame.rename({n: n for n in names}).with_columns(pl.lit(i, pl.Int64).alias("_file_id")))
         inputs.append((inp, c))
 
     # build every recognised file
     ofsted_out: list[ofsted_events.OfstedOutput] = []
-    gias_out: dict[str, list[pl.DataFrame]] = {}
+    table_out: dict[str, list[pl.DataFrame]] = {}  # core table name -> frames from each file
     rejections: list[dict[str, object]] = []
     all_warnings: list[dict[str, object]] = []
     by_id = {r.file_id: r for r in records}
@@ -191,7 +193,7 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
         if isinstance(result, ofsted_events.OfstedOutput):
             ofsted_out.append(result)
         elif result is not None:
-            gias_out.setdefault(inp.layout.table or "", []).append(result)
+            table_out.setdefault(inp.layout.table or "", []).append(result)
 
     if problem_total and not lenient:
         raise InputError(problems, total=problem_total)
@@ -200,11 +202,11 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
         progress("merging inspection events", 1, 1)
     occ = [o.occurrences for o in ofsted_out if o.occurrences.height]
     jud = [o.judgements for o in ofsted_out if o.judgements.height]
-    names = {r.file_id: r.path for r in records}
+    file_names = {r.file_id: r.path for r in records}
     merged = merge.merge(
         pl.concat(occ, how="diagonal_relaxed") if occ else pl.DataFrame({"urn": pl.Series([], dtype=pl.Int64), "file_id": pl.Series([], dtype=pl.Int64), "_row": pl.Series([], dtype=pl.Int64), "block": pl.Series([], dtype=pl.String), "reported_urn": pl.Series([], dtype=pl.Int64), "as_at": pl.Series([], dtype=pl.Date)}),
         pl.concat(jud, how="diagonal_relaxed") if jud else _empty_judgements(),
-        names,
+        file_names,
     )
     schools = [o.schools for o in ofsted_out if o.schools is not None]
 
@@ -224,15 +226,17 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
         insert(con, T.EVENTS, merged.events)
         insert(con, T.EVENT_SOURCES, merged.event_sources)
         insert(con, T.JUDGEMENTS, merged.judgements)
-        links = gias.combine_links(gias_out.get("gias_links", []), {r.file_id: r.as_at for r in records})
+        links = gias.combine_links(table_out.pop("gias_links", []), {r.file_id: r.as_at for r in records})
         if links.height:
             insert(con, T.GIAS_LINKS, links)
-        for name, t in (("gias_groups", T.GIAS_GROUPS), ("gias_group_links", T.GIAS_GROUP_LINKS)):
-            if gias_out.get(name):
-                insert(con, t, pl.concat(gias_out[name], how="diagonal_relaxed"))
+        for name, frames in sorted(table_out.items()):
+            insert(con, T.table(name), pl.concat(frames, how="diagonal_relaxed"))
         for layout_name, frames in raw_frames.items():
             write_raw(con, layout_name, pl.concat(frames, how="diagonal_relaxed"))
         _write_maps(con)
+        if progress:
+            progress("deriving out tables", 1, 1)
+        derive_all(con)
         write_plain(con, "meta.build", pl.DataFrame({
             "key": ["evenhand_version", "built_at", "raw", "mode"],
             "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
@@ -258,12 +262,20 @@ def _empty_judgements() -> pl.DataFrame:
                                 "judgement_date": pl.Date, "raw_value": pl.String})
 
 
+# layout "builder" (maps/layouts.toml) -> function. A builder returns OfstedOutput (events) or
+# a frame of rows for the core table named by the layout's "table".
+BUILDERS: dict[str, Callable[[RawInput, Collector], ofsted_events.OfstedOutput | pl.DataFrame]] = {
+    "ofsted_events": ofsted_events.build,
+    "gias": gias.build,
+}
+
+
 def _run_builder(inp: RawInput, c: Collector) -> ofsted_events.OfstedOutput | pl.DataFrame | None:
-    if inp.layout.builder == "ofsted_events":
-        return ofsted_events.build(inp, c)
-    if inp.layout.builder == "gias":
-        return gias.build(inp, c)
-    raise ValueError(f"no builder {inp.layout.builder!r}")
+    try:
+        builder = BUILDERS[inp.layout.builder]
+    except KeyError:
+        raise ValueError(f"layout {inp.layout.name} names an unknown builder {inp.layout.builder!r}") from None
+    return builder(inp, c)
 
 
 def _write_maps(con: object) -> None:

@@ -31,7 +31,7 @@ def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.Du
 
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
     """Run a parameterised query and return a Polars frame."""
-    result = pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
+    result = con.sql(sql, params=params or None).pl() if params else con.sql(sql).pl()
     assert isinstance(result, pl.DataFrame)
     return result
 

@@ -236,7 +236,7 @@ def _check_truncation(name: str, body: bytes, n_headers: int, header_index: int)
     if last.count('"') % 2 == 1:
         raise fail(name, "the file ends inside a quoted value: it looks truncated (re-download it)", row=None, value=last[-60:])
     fields = next(csv.reader([last]), [])
-    if 1 < n_headers and len(fields) < n_headers and last_nl >= 0:
+    if n_headers > 1 and len(fields) < n_headers and last_nl >= 0:
         line = tail.count(b"\n") + 1
         raise fail(
             name,

@@ -51,10 +51,10 @@ def best_match(rows: list[list[str]], sheet: str | None = None) -> Match | None:
             continue
         for layout in maps.layouts().values():
             score, mapping, missing = match_header(row, layout)
-            if score >= MIN_SCORE or (score > 0 and missing):
-                if best is None or score > best.score:
-                    titles = [" ".join(c for c in r if c and c.strip()) for r in rows[:idx]]
-                    best = Match(layout, idx, sheet, mapping, missing, score, [t for t in titles if t])
+            recognised = score >= MIN_SCORE or (score > 0 and bool(missing))
+            if recognised and (best is None or score > best.score):
+                titles = [" ".join(c for c in r if c and c.strip()) for r in rows[:idx]]
+                best = Match(layout, idx, sheet, mapping, missing, score, [t for t in titles if t])
         if best is not None and best.header_index == idx:
             break  # the first row that matches is the header
     return best

@@ -1,0 +1,152 @@
+"""The `evenhand` command line. Every command explains itself with --help and an example."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from evenhand.build.warehouse import DEFAULT_WAREHOUSE
+from evenhand.errors import EvenhandError
+
+app = typer.Typer(
+    help="Evenhand: an open evidence engine for English school inspections.\n\n"
+    "Start with:  evenhand build --raw ../shared/data   then   evenhand info",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+err = Console(stderr=True)
+out = Console()
+
+WarehouseOpt = Annotated[Path, typer.Option("--warehouse", "-w", help="Warehouse file (DuckDB).")]
+
+
+def _fail(e: Exception) -> None:
+    err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def build(
+    raw: Annotated[Path, typer.Option("--raw", help="Folder of raw files (searched recursively), or one file.")],
+    warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
+    lenient: Annotated[bool, typer.Option("--lenient", help="Leave out bad rows (listed in meta.rejections) instead of failing.")] = False,
+) -> None:
+    """Build the warehouse from a folder of official files.
+
+    Files are recognised by their header, not their name; unrecognised files are listed, not
+    fatal. The build writes a new file and swaps it in only when complete, so a failed build
+    leaves the previous warehouse untouched.
+
+    Example:  evenhand build --raw ../shared/data --warehouse warehouse/evenhand.duckdb
+    """
+    from evenhand.build.pipeline import build_warehouse
+
+    if not raw.exists():
+        _fail(EvenhandError(f"no such folder or file: {raw}"))
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("starting", total=1)
+
+            def progress(message: str, i: int, n: int) -> None:
+                bar.update(task, description=message[:70], completed=i, total=n)
+
+            summary = build_warehouse(raw, warehouse, lenient=lenient, progress=progress)
+    except EvenhandError as e:
+        _fail(e)
+        return
+    t = Table(title=f"Built {summary.warehouse}", show_lines=False)
+    for col in ("layout", "files", "rows read", "rows rejected", "warnings"):
+        t.add_column(col, justify="right" if col != "layout" else "left")
+    by_layout: dict[str, list[int]] = {}
+    for r in summary.files:
+        if r.status == "loaded" and r.layout:
+            agg = by_layout.setdefault(r.layout, [0, 0, 0, 0])
+            agg[0] += 1
+            agg[1] += r.rows_read or 0
+            agg[2] += r.rows_rejected or 0
+            agg[3] += r.warnings or 0
+    for layout, (n, rows, rej, warn) in sorted(by_layout.items()):
+        t.add_row(layout, str(n), f"{rows:,}", str(rej), str(warn))
+    out.print(t)
+    c = summary.counts
+    out.print(
+        f"events: {c['events']:,} ({', '.join(f'{k} {v:,}' for k, v in summary.events_by_kind.items())}); "
+        f"judgements: {c['judgements']:,}; school rows: {c['schools_rows']:,}"
+    )
+    out.print(f"warnings: {summary.n_warnings}; conflicts: {summary.n_conflicts} (event fields where sources disagree; see meta.conflicts)")
+    for w in summary.warnings[:10]:
+        out.print(f"  [yellow]warning[/] {next(r.path for r in summary.files if r.file_id == w['file_id'])}: {w['message']}", highlight=False)
+    unrec = [r for r in summary.files if r.status != "loaded"]
+    if unrec:
+        out.print(f"not recognised ({len(unrec)} files, not loaded):")
+        for r in unrec:
+            out.print(f"  {r.path}: {r.message}", highlight=False)
+
+
+@app.command()
+def info(
+    warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a stable interface).")] = False,
+) -> None:
+    """What the warehouse holds: schools, events by kind and era, files by layout.
+
+    Example:  evenhand info --json
+    """
+    from evenhand.query import info as get_info
+
+    try:
+        data = get_info(warehouse)
+    except EvenhandError as e:
+        _fail(e)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    out.print(f"schools: {data['schools']['distinct_urns']:,} URNs in {data['schools']['rows']:,} file rows")
+    out.print(f"events: {data['events']['total']:,} " + ", ".join(f"{k} {v:,}" for k, v in data["events"]["by_kind"].items()))
+    out.print(f"judgements: {data['judgements']:,}; conflicts: {data['conflicts']['fields']}; warnings: {data['warnings']}")
+    for f in data["files"]["by_layout"]:
+        out.print(f"  {f['status']:<12} {f['layout'] or '-':<28} files {f['n']:>3}  rows {f['rows'] or 0:>9,}")
+
+
+@app.command()
+def history(
+    urn: Annotated[int, typer.Argument(help="The school's URN, e.g. 109778.")],
+    warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a stable interface).")] = False,
+) -> None:
+    """Every inspection of one school: dates, type, kind, era and each judgement on its own scale.
+
+    Example:  evenhand history 109778 --json
+    """
+    from evenhand.query import history as get_history
+
+    try:
+        data = get_history(warehouse, urn)
+    except EvenhandError as e:
+        _fail(e)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    s = data["school"] or {}
+    out.print(f"[bold]{s.get('school_name', 'URN ' + str(urn))}[/] (URN {urn}) {s.get('phase') or ''} {s.get('school_type') or ''}, {s.get('local_authority') or ''}", highlight=False)
+    t = Table()
+    for col in ("start", "published", "kind", "era", "type", "judgements"):
+        t.add_column(col)
+    for ev in data["events"]:
+        js = "; ".join(f"{j['area']}: {j['label']}" for j in ev["judgements"] if j["graded"])
+        t.add_row(ev["start_date"] or "?", ev["publication_date"] or "", ev["kind"], ev["era"] or "", ev["inspection_type"] or "", js)
+    out.print(t)
+
+
+def main() -> None:  # pragma: no cover
+    app()
