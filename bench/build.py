@@ -47,7 +47,7 @@ def duckdb_read(files: list[Path]) -> int:
             utf8.write_bytes(f.read_bytes().decode("cp1252").encode("utf-8"))
             con.execute(f"CREATE OR REPLACE TABLE t AS SELECT * FROM read_csv('{utf8}', all_varchar=true)")
             utf8.unlink()
-        rows += con.execute("SELECT count(*) FROM t").fetchone()[0]  # type: ignore[index]
+        rows += con.execute("SELECT count(*) FROM t").fetchall()[0][0]
     con.close()
     return rows
 

@@ -150,3 +150,5 @@ def history(
 
 def main() -> None:  # pragma: no cover
     app()
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -36,8 +36,8 @@ def info(warehouse: Path) -> dict[str, Any]:
 
 def _info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     def one(sql: str) -> Any:
-        row = con.execute(sql).fetchone()
-        return row[0] if row else None
+        rows = con.execute(sql).fetchall()
+        return rows[0][0] if rows else None
 
     files = frame(con, "SELECT status, layout, count(*) AS n, sum(rows_read) AS rows FROM meta.files GROUP BY ALL ORDER BY ALL")
     kinds = frame(con, "SELECT kind, coalesce(era, 'unknown') AS era, count(*) AS n FROM core.events GROUP BY ALL ORDER BY ALL")
@@ -90,7 +90,7 @@ def _history(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any]:
         [urn],
     )
     if not ids and school.height == 0:
-        n = con.execute("SELECT count(DISTINCT urn) FROM core.events").fetchone()[0]  # type: ignore[index]
+        n = con.execute("SELECT count(DISTINCT urn) FROM core.events").fetchall()[0][0]
         raise UnknownSchoolError(f"URN {urn} is not in the warehouse ({n} schools have inspection events). Check the number on GIAS or Ofsted's site.")
     events = frame(con, "SELECT * FROM core.events WHERE event_id IN (SELECT unnest(?)) ORDER BY start_date, event_id", [ids])
     judg = frame(con, "SELECT * FROM core.judgements WHERE event_id IN (SELECT unnest(?)) ORDER BY event_id, area", [ids])

@@ -120,6 +120,8 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
             shown = ", ".join(repr(layout.columns[m].shown) for m in match.missing_required)
             c.fail_file(f"recognised as {layout.name} but required column(s) missing: {shown}", column=shown)
         frame, n_empty = _drop_empty(frame)
+        if frame.height == 0:
+            c.fail_file(f"recognised as {layout.name} but has a header and no data rows: an incomplete download or export?")
         names = [n for n in frame.columns if n != "_row"]
         columns = {canon: names[idx] for canon, idx in match.mapping.items()}
         header_of = {canon: headers[idx] for canon, idx in match.mapping.items()}

@@ -66,8 +66,8 @@ class Table:
                 values = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed)
                 col += f' CHECK ("{f.name}" IN ({values}))'
             cols.append(col)
-        if self.primary_key:
-            cols.append("PRIMARY KEY (" + ", ".join(f'"{c}"' for c in self.primary_key) + ")")
+        # The primary key is enforced by validate() (a Polars check, before insert), not by a
+        # DuckDB index: the index cost more than the whole build of the table (docs/decisions/0003).
         return f"CREATE TABLE {self.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
 
     def conform(self, df: pl.DataFrame) -> pl.DataFrame:
@@ -93,9 +93,16 @@ class Table:
             if allowed is not None:
                 checks.append(pa.Check.isin(list(allowed)))
             columns[f.name] = pa.Column(TYPES[f.type][1], checks=checks, nullable=f.nullable)
-        schema = pa.DataFrameSchema(
-            columns, unique=list(self.primary_key) or None, strict=True, name=self.qualified
-        )
+        schema = pa.DataFrameSchema(columns, strict=True, name=self.qualified)
+        if self.primary_key:
+            dup = df.filter(pl.struct(list(self.primary_key)).is_duplicated())
+            if dup.height:
+                first = dup.row(0, named=True)
+                key = ", ".join(f"{k}={first[k]!r}" for k in self.primary_key)
+                raise InputError(
+                    [Problem(f"table {self.qualified}", None, ", ".join(self.primary_key), key,
+                             f"{dup.height} rows share a primary key")]
+                )
         try:
             schema.validate(df, lazy=True)
         except pandera.errors.SchemaErrors as e:

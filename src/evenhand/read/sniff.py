@@ -9,8 +9,6 @@ from datetime import date
 from evenhand import maps
 from evenhand.read.containers import Opened, spreadsheet_grid, spreadsheet_sheets
 
-MIN_SCORE = 0.6  # share of a layout's mapped headers that must be present
-
 
 @dataclass
 class Match:
@@ -51,8 +49,10 @@ def best_match(rows: list[list[str]], sheet: str | None = None) -> Match | None:
             continue
         for layout in maps.layouts().values():
             score, mapping, missing = match_header(row, layout)
-            recognised = score >= MIN_SCORE or (score > 0 and bool(missing))
-            if recognised and (best is None or score > best.score):
+            # recognised when its signature is present (missing required columns are then
+            # reported as an error naming them); the layout matching most headers wins
+            recognised = score > 0
+            if recognised and (best is None or (len(mapping), score) > (len(best.mapping), best.score)):
                 titles = [" ".join(c for c in r if c and c.strip()) for r in rows[:idx]]
                 best = Match(layout, idx, sheet, mapping, missing, score, [t for t in titles if t])
         if best is not None and best.header_index == idx:

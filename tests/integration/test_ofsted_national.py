@@ -1,0 +1,112 @@
+"""Integration: the real files in ../shared/data (skipped, with the reason, where absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from evenhand.build.pipeline import build_warehouse
+from evenhand.query import history
+from helpers import need_shared_data
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = need_shared_data()
+    wh = tmp_path_factory.mktemp("wh") / "evenhand.duckdb"
+    build_warehouse(data, wh)
+    return wh
+
+
+def sql(wh: Path, q: str) -> list[tuple]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return con.execute(q).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_ofsted_and_gias_file_is_recognised(warehouse: Path) -> None:
+    rows = dict(sql(warehouse, "SELECT path, layout FROM meta.files WHERE path LIKE 'ofsted/%' OR path LIKE 'dfe/gias%'"))
+    assert rows == {
+        "dfe/gias_group-links_2022-03.csv": "gias_group_links",
+        "dfe/gias_groups_2022-03.csv": "gias_groups",
+        "dfe/gias_links_2022-07-30.csv": "gias_links",
+        "dfe/gias_links_2023-04-21.csv": "gias_links",
+        "dfe/gias_links_2024-03-12.csv": "gias_links",
+        "dfe/gias_links_2025-04-22.csv": "gias_links",
+        "dfe/gias_links_2025-09.csv": "gias_links",
+        "ofsted/mi_latest-inspections_as-at-2026-02-28_leeds.csv": "ofsted_latest_report_card",
+        "ofsted/official-stats_schools_as-at-2025-08-31_england.csv": "ofsted_latest_eif",
+        "ofsted/official-stats_schools_as-at-2025-08-31_england.parquet": "ofsted_latest_eif",
+        "ofsted/ratings-history_2005-2020_scraped.csv": "history_scraped",
+    }
+
+
+def test_national_counts_read_back_equal_the_raw_file(warehouse: Path) -> None:
+    data = need_shared_data()
+    f = data / "ofsted" / "official-stats_schools_as-at-2025-08-31_england.csv"
+    raw = duckdb.connect()
+    expect = raw.execute(
+        f"""SELECT count(*),
+                   count(DISTINCT "Inspection number of latest graded inspection"),
+                   count(DISTINCT "Previous inspection number"),
+                   count(DISTINCT "Latest ungraded inspection number since last graded inspection"),
+                   count(*) FILTER (WHERE "Overall effectiveness" = '4'),
+                   count(*) FILTER (WHERE "Safeguarding is effective?" = 'No')
+            FROM read_csv('{f}', all_varchar=true)"""
+    ).fetchall()[0]
+    assert expect[0] == 21990
+    fid = "(SELECT file_id FROM meta.files WHERE path LIKE '%england.csv')"
+    got = sql(warehouse, f"""
+        SELECT (SELECT count(*) FROM core.schools WHERE file_id = {fid}),
+               (SELECT count(DISTINCT event_id) FROM core.event_sources WHERE file_id = {fid} AND block = 'graded'),
+               (SELECT count(DISTINCT event_id) FROM core.event_sources WHERE file_id = {fid} AND block = 'previous'),
+               (SELECT count(DISTINCT event_id) FROM core.event_sources WHERE file_id = {fid} AND block = 'ungraded'),
+               (SELECT count(*) FROM core.event_sources s JOIN core.judgements j USING (event_id)
+                 WHERE s.file_id = {fid} AND s.block = 'graded' AND j.area = 'overall_effectiveness' AND j.code = '4'),
+               (SELECT count(*) FROM core.event_sources s JOIN core.judgements j USING (event_id)
+                 WHERE s.file_id = {fid} AND s.block = 'graded' AND j.area = 'safeguarding_effective' AND j.code = 'No')
+    """)[0]
+    assert got == expect
+    # the Parquet copy (with 15 empty trailing rows) gives the same schools
+    assert sql(warehouse, "SELECT rows_read, rows_empty FROM meta.files WHERE path LIKE '%england.parquet'") == [(21990, 15)]
+    # the scraped history: every row is an event with its grade
+    assert sql(warehouse, "SELECT rows_read FROM meta.files WHERE path LIKE '%scraped.csv'") == [(60134,)]
+
+
+def test_caversham_primary_history(warehouse: Path) -> None:
+    h = history(warehouse, 109778)
+    assert h["school"]["school_name"] == "Caversham Primary School"
+    by_start = {e["start_date"]: e for e in h["events"]}
+    nov = by_start["2022-11-15"]
+    assert nov["kind"] == "graded" and nov["publication_date"] == "2023-03-20"
+    assert nov["event_id"] == "10242325"
+    j = {x["area"]: x["label"] for x in nov["judgements"]}
+    assert j["overall_effectiveness"] == "Inadequate"
+    assert j["leadership_and_management"] == "Inadequate"
+    assert j["safeguarding_effective"] == "No"
+    for area in ("quality_of_education", "behaviour_and_attitudes", "personal_development", "early_years"):
+        assert j[area] == "Good", area
+    assert nov["category_of_concern"] == "SWK"
+    june = by_start["2023-06-21"]
+    jj = {x["area"]: x["label"] for x in june["judgements"] if x["graded"]}
+    assert set(jj.values()) == {"Good", "Yes"}
+    assert jj["overall_effectiveness"] == "Good"
+    # older graded inspections from the scraped history: 2009 outstanding
+    assert {x["area"]: x["label"] for x in by_start["2009-02-26"]["judgements"]} == {"overall_effectiveness": "Outstanding"}
+
+
+def test_ungraded_outcomes_and_report_cards(warehouse: Path) -> None:
+    outcomes = dict(sql(warehouse, "SELECT label, count(*) FROM core.judgements WHERE area = 'ungraded_outcome' GROUP BY 1"))
+    assert outcomes["School remains Good"] >= 5938
+    rc = sql(warehouse, "SELECT count(*) FROM core.events WHERE kind = 'report_card'")
+    assert rc == [(2,)]
+    # IDACI: quintile 1 is least deprived (Wokingham) and 5 most deprived (Knowsley)
+    q = dict(sql(warehouse, """SELECT local_authority, avg(idaci_quintile) FROM core.schools
+                              WHERE local_authority IN ('Wokingham', 'Knowsley') GROUP BY 1"""))
+    assert q["Wokingham"] < 2 < 4 < q["Knowsley"]
