@@ -238,3 +238,13 @@ def test_info_and_history_json_are_stable(tmp_path: Path) -> None:
     assert json.loads(text) == h  # plain JSON: dates are strings
     assert [e["start_date"] for e in h["events"]] == ["2022-11-15", "2023-06-21"]
     assert {"event_id", "judgements", "sources", "conflicts", "era", "kind", "source_files"} <= set(h["events"][0])
+
+
+def test_c1_characters_from_a_mis_decoded_file_are_repaired(tmp_path: Path) -> None:
+    # the 2025 official statistics CSV carries U+0096 (a Windows-1252 en dash decoded as Latin-1)
+    row = {**caversham_like(), "Event type grouping": "Schools \x96 Section 8 conversion"}
+    os_file(tmp_path, [row])
+    wh = tmp_path / "wh.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    assert q(wh, "SELECT event_type_grouping FROM core.events WHERE event_id = '10299286'") == [("Schools \u2013 Section 8 conversion",)]
+    assert q(wh, 'SELECT "Event type grouping" FROM raw.ofsted_latest_eif') == [("Schools \x96 Section 8 conversion",)]

@@ -8,7 +8,7 @@ from datetime import date
 import polars as pl
 
 from evenhand import maps
-from evenhand.build.normalise import Collector, clean_text
+from evenhand.build.normalise import C1_PATTERN, Collector, clean_text
 
 
 @dataclass
@@ -26,7 +26,9 @@ class RawInput:
         """The mapped columns renamed to canonical names and cleaned (nulls, C1 characters)."""
         cols = [c for c in (wanted or list(self.columns)) if c in self.columns]
         df = self.frame.select([pl.col("_row")] + [pl.col(self.columns[c]).alias(c) for c in cols])
-        return df.with_columns([clean_text(c) for c in cols])
+        # repairing C1 characters is costly; do it only in the columns that have any
+        has_c1 = df.select([pl.col(c).str.contains(C1_PATTERN).any().alias(c) for c in cols]).row(0, named=True)
+        return df.with_columns([clean_text(c, repair=bool(has_c1[c])) for c in cols])
 
     def collector(self) -> Collector:
         return Collector(self.name, self.file_id)

@@ -48,10 +48,14 @@ class Collector:
         )
 
 
-def clean_text(col: str) -> pl.Expr:
-    """Trim, repair C1 characters, and turn empty / literal NULL into a real null."""
+C1_PATTERN = r"[\x{80}-\x{9f}]"
+
+
+def clean_text(col: str, repair: bool = True) -> pl.Expr:
+    """Trim, repair C1 characters (when ``repair``), and turn empty / literal NULL into a real null."""
     e = pl.col(col).str.strip_chars()
-    e = e.str.replace_many(list(_C1.keys()), list(_C1.values()))
+    if repair:
+        e = e.str.replace_many(list(_C1.keys()), list(_C1.values()))
     return pl.when(e.is_in(NULL_TOKENS)).then(None).otherwise(e).alias(col)
 
 
