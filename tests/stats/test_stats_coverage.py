@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from conftest import GRADES, REFERENCE
+from stats_support import GRADES, REFERENCE
 
 from evenhand.simulate import SyntheticNation, analysis_frame, simulate_nation
 from evenhand.stats import (

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from conftest import LargeFits, covers_log_wald
+from stats_support import LargeFits, covers_log_wald
 
 from evenhand.simulate import NationParams, analysis_frame, simulate_nation
 from evenhand.stats import RegionVariation, fit_region_variation, latent_icc

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from conftest import GRADES, REFERENCE, LargeFits
 from scipy import stats
+from stats_support import GRADES, REFERENCE, LargeFits
 
 from evenhand.simulate import analysis_frame, simulate_nation
 from evenhand.stats import OrdinalFit, fit_ordinal, gradient_share_explained

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from conftest import LargeFits
 from scipy.special import expit
+from stats_support import LargeFits
 
 from evenhand.simulate import (
     AREAS,
