@@ -269,6 +269,7 @@ def _empty_judgements() -> pl.DataFrame:
 BUILDERS: dict[str, Callable[[RawInput, Collector], ofsted_events.OfstedOutput | pl.DataFrame]] = {
     "ofsted_events": ofsted_events.build,
     "gias": gias.build,
+    "dfe_context": __import__("evenhand.build.dfe_context", fromlist=["build"]).build,
 }
 
 

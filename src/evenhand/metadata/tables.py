@@ -266,10 +266,58 @@ GIAS_GROUP_LINKS = Table(
     ),
 )
 
+
+def _context_measures() -> tuple[str, ...]:
+    from evenhand.build.dfe_context import measures
+
+    return tuple(measures())
+
+
+def _suppression_reasons() -> tuple[str, ...]:
+    from evenhand.build.dfe_context import suppression_reasons
+
+    return suppression_reasons()
+
+
+def _year_sources() -> tuple[str, ...]:
+    from evenhand.build.dfe_context import YEAR_SOURCES
+
+    return YEAR_SOURCES
+
+
+CONTEXT = Table(
+    "context",
+    "core",
+    "School context from DfE files (census, absence, key stage 2, 4 and 5, school spine, CFR finance, "
+    "Explore Education Statistics, finance interchange): one row per school, academic year and measure "
+    "as one file published it; units are in the measure names (maps/measures.csv). Suppressed and "
+    "special values (SUPP, NE, z, c ...) have a null value and their reason in `suppression`; an empty "
+    "cell gives no row. The same (urn, academic_year, measure) from two files is kept twice (file_id "
+    "differs): later derivations choose. Local-authority and national total rows are not kept.",
+    (
+        FILE_ID,
+        ROW,
+        Field("layout", "text", "Layout the file was recognised as (maps/layouts.toml)", nullable=False, allowed=_layouts),
+        Field("urn", "int", "Unique reference number of the school as the file gives it", nullable=False),
+        Field("academic_year", "text", "Academic year, e.g. '2018/19'; null where no source states it (see year_source)"),
+        Field("year_source", "text", "Where the academic year came from: the file's content, a single year in the content "
+              "(read as the academic year ending in it), an explicit option, the file name, or unknown",
+              nullable=False, allowed=_year_sources),
+        Field("measure", "text", "What is measured, unit in the name (maps/measures.csv)", nullable=False, allowed=_context_measures),
+        Field("value", "float", "The value; null when suppressed (see suppression) and for text measures"),
+        Field("value_text", "text", "Band label (progress bands) or text (text measures)"),
+        Field("suppression", "text", "Why the value is missing: the reason of its special code (maps/suppression.csv)",
+              allowed=_suppression_reasons),
+        Field("raw_value", "text", "The value as published", nullable=False),
+    ),
+    primary_key=("file_id", "row_number", "measure"),
+)
+
 TABLES: tuple[Table, ...] = (
     FILES, WARNINGS, REJECTIONS, CONFLICTS,
     SCHOOLS, EVENTS, EVENT_SOURCES, JUDGEMENTS,
     GIAS_LINKS, GIAS_GROUPS, GIAS_GROUP_LINKS,
+    CONTEXT,
 )
 
 
