@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from evenhand import __version__, maps
-from evenhand.build import gias, merge, ofsted_events
+from evenhand.build import dfe_context, gias, merge, ofsted_events
 from evenhand.build.inputs import RawInput
 from evenhand.build.normalise import Collector
 from evenhand.build.warehouse import atomic_build, create, insert, write_plain, write_raw
@@ -269,7 +269,7 @@ def _empty_judgements() -> pl.DataFrame:
 BUILDERS: dict[str, Callable[[RawInput, Collector], ofsted_events.OfstedOutput | pl.DataFrame]] = {
     "ofsted_events": ofsted_events.build,
     "gias": gias.build,
-    "dfe_context": __import__("evenhand.build.dfe_context", fromlist=["build"]).build,
+    "dfe_context": dfe_context.build,
 }
 
 
