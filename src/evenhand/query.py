@@ -128,4 +128,108 @@ def _history(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any]:
         "urn": urn,
         "school": _plain(school.row(0, named=True)) if school.height else None,
         "events": out_events,
+        "lineage": _lineage(con, urn),
+        "context": _context(con, ids),
     }
+
+
+def _has(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".")
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def _lineage(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any] | None:
+    """The school's lineage: its URNs, and its predecessor and successor URNs with their events.
+
+    Predecessors and successors are every URN linked to this one directly (any kind of link,
+    chained or not) or through carried links (out.predecessors); ``in_lineage`` says whether
+    the URN shares this school's lineage_id, ``carries`` whether its judgements carry over.
+    None when the warehouse has no lineage tables (built by an older version).
+    """
+    if not (_has(con, "out.lineage") and _has(con, "out.predecessors") and _has(con, "out.lineage_links")):
+        return None
+    me = frame(con, "SELECT * FROM out.lineage WHERE urn = ?", [urn])
+    if me.height == 0:
+        return None
+    row = me.row(0, named=True)
+    lid = row["lineage_id"]
+    urns = frame(
+        con,
+        "SELECT urn, position, role, school_name, n_events FROM out.lineage WHERE lineage_id = ? ORDER BY position NULLS LAST, urn",
+        [lid],
+    )
+    related = frame(
+        con,
+        """
+        WITH rel AS (
+            SELECT 'predecessor' AS side, predecessor_urn AS other, steps, same_lineage, true AS carries
+            FROM out.predecessors WHERE urn = $1
+            UNION ALL
+            SELECT 'successor', urn, steps, same_lineage, true FROM out.predecessors WHERE predecessor_urn = $1
+            UNION ALL
+            SELECT 'predecessor', predecessor_urn, 1, chained, carries FROM out.lineage_links WHERE successor_urn = $1
+            UNION ALL
+            SELECT 'successor', successor_urn, 1, chained, carries FROM out.lineage_links WHERE predecessor_urn = $1
+        ),
+        one AS (
+            SELECT side, other AS urn, min(steps) AS steps, bool_or(same_lineage) AS in_lineage, bool_or(carries) AS carries
+            FROM rel GROUP BY ALL
+        )
+        SELECT one.*, l.school_name, l.lineage_id,
+               k.kind AS link_kind, k.relation AS link_relation, k.source AS link_source, k.note AS link_note
+        FROM one
+        LEFT JOIN out.lineage l USING (urn)
+        LEFT JOIN out.lineage_links k
+          ON (one.side = 'predecessor' AND k.predecessor_urn = one.urn AND k.successor_urn = $1)
+          OR (one.side = 'successor' AND k.successor_urn = one.urn AND k.predecessor_urn = $1)
+        ORDER BY side, steps, urn
+        """,
+        [urn],
+    )
+    others = related["urn"].to_list()
+    evs = frame(
+        con,
+        """
+        SELECT e.urn, e.event_id, e.kind, e.era, e.start_date, e.publication_date, e.category_of_concern,
+               j.scale AS overall_scale, j.code AS overall_code, j.label AS overall_label
+        FROM core.events e
+        LEFT JOIN core.judgements j ON j.event_id = e.event_id AND j.area = 'overall_effectiveness'
+        WHERE e.urn IN (SELECT unnest(?))
+        ORDER BY e.urn, e.start_date, e.event_id
+        """,
+        [others],
+    )
+
+    def with_events(side: str) -> list[dict[str, Any]]:
+        out = []
+        for r in related.filter(related["side"] == side).iter_rows(named=True):
+            r = {k: v for k, v in r.items() if k != "side"}
+            r["events"] = [{k: v for k, v in e.items() if k != "urn"} for e in evs.filter(evs["urn"] == r["urn"]).iter_rows(named=True)]
+            out.append(_plain(r))
+        return out
+
+    flags = {k: row[k] for k in ("merge", "split", "merged_from", "merged_into", "split_from", "split_into", "other_links", "notes")}
+    return {
+        "lineage_id": lid,
+        "position": row["position"],
+        "role": row["role"],
+        "urns": [_plain(dict(r)) for r in urns.iter_rows(named=True)],
+        "flags": _plain({k: (v if v is not None else ([] if k.endswith(("_from", "_into", "_links")) else v)) for k, v in flags.items()}),
+        "predecessors": with_events("predecessor"),
+        "successors": with_events("successor"),
+    }
+
+
+def _context(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict[str, Any]]:
+    """Context measures joined to this school's events (out.event_context); [] when none."""
+    if not ids or not _has(con, "out.event_context"):
+        return []
+    ctx = frame(
+        con,
+        "SELECT * FROM out.event_context WHERE event_id IN (SELECT unnest(?)) ORDER BY event_id, measure",
+        [ids],
+    )
+    return [_plain(dict(r)) for r in ctx.iter_rows(named=True)]

@@ -11,7 +11,19 @@ from collections.abc import Callable
 
 import duckdb
 
-DERIVATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
+from evenhand.derive.as_at import derive_latest_as_at
+from evenhand.derive.event_context import derive_event_context
+from evenhand.derive.lineage import derive_lineage
+from evenhand.derive.timing import derive_timing
+from evenhand.derive.transitions import derive_transitions
+
+DERIVATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
+    derive_lineage,  # out.lineage, out.lineage_links, out.predecessors, out.event_lineage
+    derive_latest_as_at,  # out.latest_as_at (needs out.predecessors)
+    derive_transitions,  # out.transitions (needs out.event_lineage)
+    derive_timing,  # out.timing (needs out.latest_as_at)
+    derive_event_context,  # out.event_context (needs out.predecessors; empty without core.context)
+]
 
 
 def derive_all(con: duckdb.DuckDBPyConnection) -> None:

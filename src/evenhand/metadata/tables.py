@@ -4,6 +4,7 @@ data dictionary follow."""
 from __future__ import annotations
 
 from evenhand import maps
+from evenhand.metadata.out_tables import OUT_TABLES
 from evenhand.metadata.schema import Field, Table
 
 
@@ -318,6 +319,7 @@ TABLES: tuple[Table, ...] = (
     SCHOOLS, EVENTS, EVENT_SOURCES, JUDGEMENTS,
     GIAS_LINKS, GIAS_GROUPS, GIAS_GROUP_LINKS,
     CONTEXT,
+    *OUT_TABLES,
 )
 
 
