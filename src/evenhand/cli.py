@@ -148,6 +148,58 @@ def history(
     out.print(t)
 
 
+@app.command()
+def audit(
+    warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
+    as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the latest Ofsted file's.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this audit (repeatable): headline, intake, consistency, safeguarding, resources, timing, consequences, frameworks.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write every result into one JSON file.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for each result's JSON and its tables as CSV and Parquet.")] = Path("out") / "audit",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for any resampling: same inputs and seed, same results.")] = 20230108,
+) -> None:
+    """The national evidence: one audit per public claim about inspection, each with its
+    estimates, 95% intervals, n, method, findings and caveats.
+
+    Example:  evenhand audit --only headline --only safeguarding --out out/audit
+    """
+    import datetime as dt
+
+    from evenhand.audit.runner import run_audits
+
+    try:
+        date = dt.date.fromisoformat(as_at) if as_at else None
+    except ValueError:
+        _fail(EvenhandError(f"--as-at {as_at!r} is not a date: use YYYY-MM-DD, e.g. 2025-08-31"))
+        return
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("starting", total=1)
+
+            def progress(message: str, i: int, n: int) -> None:
+                bar.update(task, description=message, completed=i - 1, total=n)
+
+            results, timings = run_audits(warehouse, date, only, seed, progress)
+    except EvenhandError as e:
+        _fail(e)
+        return
+    written = []
+    for r in results:
+        written += r.write(out_dir)
+        out.rule(f"[bold]{r.title}[/]")
+        out.print(f"[italic]{r.question}[/]", highlight=False)
+        for f in r.findings:
+            out.print(f"  {f}", highlight=False)
+        for fig in r.figures[:8]:
+            out.print(f"  - {fig.label}: {fig.text()}", highlight=False)
+        if r.small_n:
+            out.print(f"  [yellow]small n:[/] {'; '.join(r.small_n)}", highlight=False)
+        out.print(f"  caveats: {len(r.caveats)} (see {out_dir / (r.name + '.json')}); took {timings[r.name]:.1f} s", highlight=False)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({r.name: r.to_dict() for r in results}, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    out.print(f"wrote {len(written)} files to {out_dir}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 if __name__ == "__main__":  # pragma: no cover
