@@ -200,6 +200,20 @@ def audit(
     out.print(f"wrote {len(written)} files to {out_dir}")
 
 
+def _load_command_modules() -> None:
+    """Import every module of evenhand.commands: each registers its commands on ``app``."""
+    import importlib
+    import pkgutil
+
+    import evenhand.commands as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        importlib.import_module(f"evenhand.commands.{info.name}")
+
+
+_load_command_modules()
+
+
 def main() -> None:  # pragma: no cover
     app()
 if __name__ == "__main__":  # pragma: no cover
