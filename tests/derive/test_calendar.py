@@ -307,3 +307,12 @@ def test_bank_holidays_lists_named_days() -> None:
     assert D(2022, 9, 19) in days
     assert D(2023, 5, 8) in days
     assert "holidays" in calendar_source() and holidays.__version__ in calendar_source()
+
+
+def test_column_with_one_date_missing_outside_the_range_of_complete_rows() -> None:
+    # a row with only a start date far outside the complete rows' span must not break the index
+    df = pl.DataFrame(
+        {"s": [dt.date(2023, 1, 3), dt.date(1999, 1, 1), None], "e": [dt.date(2023, 1, 10), None, dt.date(2031, 6, 1)]}
+    )
+    out = add_working_days_column(df, "s", "e", "n")
+    assert out["n"].to_list() == [5, None, None]

@@ -226,8 +226,9 @@ def add_working_days_column(
     cum = np.zeros(days.size + 1, dtype=np.int64)
     np.cumsum(np.is_busday(days, busdaycal=cal), out=cum[1:])
     # Working days in (s, e] = working days in [s + 1, e + 1) = cum[e + 1 - lo] - cum[s + 1 - lo].
-    s_idx = start.fill_null(lo).to_numpy() - lo + 1
-    e_idx = end.fill_null(lo).to_numpy() - lo + 1
+    # rows missing either date may hold the other outside [lo, hi]: index them at lo (nulled below)
+    s_idx = start.zip_with(~missing, pl.Series([lo] * len(start), dtype=pl.Int64)).to_numpy() - lo + 1
+    e_idx = end.zip_with(~missing, pl.Series([lo] * len(end), dtype=pl.Int64)).to_numpy() - lo + 1
     counts = pl.Series(out_col, cum[e_idx] - cum[s_idx], dtype=pl.Int32)
     counts = pl.select(
         pl.when(pl.lit(missing)).then(None).otherwise(pl.lit(counts)).alias(out_col)
