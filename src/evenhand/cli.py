@@ -146,6 +146,14 @@ def history(
         js = "; ".join(f"{j['area']}: {j['label']}" for j in ev["judgements"] if j["graded"])
         t.add_row(ev["start_date"] or "?", ev["publication_date"] or "", ev["kind"], ev["era"] or "", ev["inspection_type"] or "", js)
     out.print(t)
+    lineage = data.get("lineage") or {}
+    for side in ("predecessors", "successors"):
+        for other in lineage.get(side) or []:
+            n = len(other.get("events") or [])
+            out.print(f"{side[:-1]}: URN {other.get('urn')} {other.get('school_name') or ''} ({n} inspection(s)); see: evenhand history {other.get('urn')}", highlight=False)
+    flags = lineage.get("flags") or {}
+    if flags.get("merge") or flags.get("split"):
+        out.print(f"[yellow]note:[/] {flags.get('notes') or 'this school was part of a merger or split: its lineage is not chained through it'}", highlight=False)
 
 
 @app.command()
