@@ -1,0 +1,273 @@
+"""The dashboard through FastAPI's TestClient: every route, hostile input, headers, bounds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from evenhand.web import create_app
+from evenhand.web.store import SEARCH_LIMIT
+from web_support import HOSTILE_NAME, build_test_warehouse, write_audit
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "'; DROP TABLE core.schools; --",
+    "\"><img src=x onerror=alert(1)>",
+    "x" * 60_000,  # httpx refuses longer queries; 100k is sent raw in test_query_of_100k_chars
+    "\u202eloohcs",  # right-to-left override
+    "a\x00b",
+    "🏫📚",
+    "%",
+    "_",
+    "\\",
+    "../../etc/passwd",
+    "{{ 7*7 }}",
+]
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_test_warehouse(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def client(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    audits = write_audit(tmp_path_factory.mktemp("audits"))
+    with TestClient(create_app(warehouse, audits), raise_server_exceptions=True) as c:
+        yield c
+
+
+def assert_safe(r: object) -> None:
+    """No 500, security headers present, no unescaped hostile markup."""
+    status = r.status_code  # type: ignore[attr-defined]
+    assert status < 500, status
+    h = r.headers  # type: ignore[attr-defined]
+    csp = h["content-security-policy"]
+    for part in ("script-src 'self'", "style-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"):
+        assert part in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert h["x-content-type-options"] == "nosniff"
+    assert h["referrer-policy"]
+    if h.get("content-type", "").startswith("text/html"):
+        body = r.text  # type: ignore[attr-defined]
+        assert "<script>alert" not in body
+        assert "onerror=alert" not in body.replace("&lt;img src=x onerror=alert", "")
+        assert "\x00" not in body
+        # the only script is the vendored htmx, from 'self'
+        assert re.findall(r"<script\b[^>]*>", body) in ([], ['<script src="/static/vendor/htmx.min.js" defer>'])
+        assert " style=" not in body.split("<article", 1)[0]  # our own markup has no inline style
+
+
+def test_pages_render(client: TestClient) -> None:
+    for url in ("/", "/search", "/search?q=cav", "/school/109778", "/audit/headline", "/data", "/methods"):
+        r = client.get(url)
+        assert r.status_code == 200, url
+        assert_safe(r)
+    assert "Caversham Primary School" in client.get("/school/109778").text
+
+
+def test_health(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok" and r.json()["schools"] >= 62
+    assert_safe(r)
+
+
+def test_search_by_name_urn_postcode(client: TestClient) -> None:
+    assert "/school/109778" in client.get("/search", params={"q": "caversham"}).text
+    assert "/school/109778" in client.get("/search", params={"q": "109778"}).text
+    assert "/school/109778" in client.get("/search", params={"q": "rg4 7"}).text
+    partial = client.get("/search", params={"q": "caversham"}, headers={"HX-Request": "true"})
+    assert partial.status_code == 200 and "<html" not in partial.text and "/school/109778" in partial.text
+
+
+def test_search_is_bounded(client: TestClient) -> None:
+    r = client.get("/search", params={"q": "Readingtown"})
+    assert r.text.count('href="/school/13') == SEARCH_LIMIT
+    assert f"the first {SEARCH_LIMIT}" in r.text
+
+
+def test_hostile_school_name_is_escaped(client: TestClient) -> None:
+    r = client.get("/search", params={"q": "script"})
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+    assert_safe(r)
+    page = client.get("/school/123456")
+    assert page.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert_safe(page)
+    assert HOSTILE_NAME not in page.text
+
+
+def test_sql_fragments_are_data(client: TestClient) -> None:
+    r = client.get("/search", params={"q": "' OR 1=1 --"})
+    assert_safe(r)
+    assert "/school/123457" in r.text  # the school with that text in its name, and only it
+    assert r.text.count('href="/school/') == 1
+    assert client.get("/health").json()["status"] == "ok"  # nothing dropped
+
+
+@pytest.mark.parametrize("q", HOSTILE)
+def test_hostile_search(client: TestClient, q: str) -> None:
+    for headers in ({}, {"HX-Request": "true"}):
+        r = client.get("/search", params={"q": q}, headers=headers)
+        assert r.status_code == 200
+        assert_safe(r)
+        assert len(r.text) < 200_000  # a 100k query is cut, not echoed
+
+
+@pytest.mark.parametrize("urn", ["abc", "1e5", "-1", "99999999", "109778.0", "<script>", "' OR 1=1 --", "%00", "\u202e1", "🏫"])
+def test_bad_urns_get_422(client: TestClient, urn: str) -> None:
+    for suffix in ("", "/timeline.svg", "/history.json", "/report.pdf"):
+        r = client.get(f"/school/{urn}{suffix}")
+        assert r.status_code in (404, 422), (urn, suffix, r.status_code)
+        assert_safe(r)
+
+
+def test_unknown_school_is_404(client: TestClient) -> None:
+    r = client.get("/school/999999")
+    assert r.status_code == 404 and "not in this warehouse" in r.text
+    assert_safe(r)
+    assert client.get("/school/999999/timeline.svg").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/school/../../etc/passwd", "/static/../pyproject.toml", "/static/%2e%2e/%2e%2e/pyproject.toml", "/static/..%2f..%2fpyproject.toml",
+     "/data/export/..%2f..%2fetc%2fpasswd", "/audit/..%2f..%2fetc", "/audit/headline/..%2fx.csv", "/etc/passwd", "/" + "a" * 5000],
+)
+def test_path_traversal(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code in (404, 422), (path, r.status_code)
+    assert "[project]" not in r.text and "root:" not in r.text
+    assert_safe(r)
+
+
+def test_school_page_has_timeline_chart(client: TestClient) -> None:
+    page = client.get("/school/109778").text
+    assert 'src="/school/109778/timeline.svg"' in page
+    svg = client.get("/school/109778/timeline.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in svg.text and "<script" not in svg.text
+    assert client.get("/school/109778/history.json").json()["urn"] == 109778
+
+
+def test_pdf_link_matches_availability(client: TestClient) -> None:
+    page = client.get("/school/109778").text
+    pdf = client.get("/school/109778/report.pdf")
+    if 'href="/school/109778/report.pdf"' in page:
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    else:
+        assert pdf.status_code == 404 and "not available" in page
+
+
+def test_audit_page(client: TestClient) -> None:
+    r = client.get("/audit/headline")
+    assert_safe(r)
+    t = r.text
+    assert "Headline &lt;b&gt;numbers&lt;/b&gt;" in t
+    assert "60.0% (95% CI 31.0% to 83.0%; n = 10)" in t
+    for part in ("Method", "Caveats", "Wilson intervals.", 'href="/audit/headline/main.csv"', 'src="/audit/headline/chart.svg"'):
+        assert part in t
+    assert "&lt;img src=x onerror=alert(3)&gt;" in t
+    csv = client.get("/audit/headline/main.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("grade,n")
+    assert_safe(csv)
+    chart = client.get("/audit/headline/chart.svg")
+    assert chart.status_code == 200 and "<svg" in chart.text
+    assert "60.0% of schools" in client.get("/").text  # key findings on the home page
+
+
+def test_missing_and_unknown_audits(client: TestClient) -> None:
+    r = client.get("/audit/intake")  # registered, but no result in the folder
+    assert r.status_code == 404 and "evenhand audit --only intake" in r.text
+    assert_safe(r)
+    for bad in ("/audit/nope", "/audit/HEADLINE", "/audit/headline/nope.csv", "/audit/" + "x" * 1000):
+        r = client.get(bad)
+        assert r.status_code == 404, bad
+        assert_safe(r)
+
+
+def test_data_page_lists_provenance(client: TestClient) -> None:
+    t = client.get("/data").text
+    assert "official_as-at-2025-08-31.csv" in t
+    assert re.search(r"<code title=\"[0-9a-f]{64}\">", t)
+
+
+def test_export_download_only_listed_files(warehouse: Path) -> None:
+    export = warehouse.parent / "export"
+    export.mkdir(exist_ok=True)
+    (export / "datapackage.json").write_text("{}", encoding="utf-8")
+    with TestClient(create_app(warehouse)) as c:
+        assert "/data/export/datapackage.json" in c.get("/data").text
+        assert c.get("/data/export/datapackage.json").json() == {}
+        assert c.get("/data/export/evenhand.duckdb").status_code == 404
+        assert c.get("/data/export/..%2Fevenhand.duckdb").status_code == 404
+
+
+def test_read_only_methods(client: TestClient) -> None:
+    for method in ("post", "put", "delete", "patch"):
+        r = client.request(method.upper(), "/school/109778")
+        assert r.status_code == 405
+        assert_safe(r)
+
+
+def test_no_cdn_or_external_reference(client: TestClient) -> None:
+    for url in ("/", "/school/109778", "/audit/headline", "/data", "/methods"):
+        body = client.get(url).text
+        for ref in re.findall(r"""(?:src|href)=["']([^"']+)""", body):
+            assert not ref.startswith(("http:", "//")), (url, ref)
+            if ref.startswith("https:"):
+                assert "ofsted.gov.uk" in ref or "service.gov.uk" in ref or "gov.uk" in ref, (url, ref)
+
+
+def test_htmx_vendored(client: TestClient) -> None:
+    r = client.get("/static/vendor/htmx.min.js")
+    assert r.status_code == 200 and b"htmx" in r.content[:2000]
+    assert client.get("/static/vendor/htmx.LICENSE").status_code == 200
+
+
+def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
+    from evenhand.errors import EvenhandError
+
+    with pytest.raises(EvenhandError, match="no warehouse"):
+        create_app(tmp_path / "none.duckdb")
+
+
+def test_serve_help_has_example() -> None:
+    from typer.testing import CliRunner
+
+    from evenhand.cli import app
+
+    r = CliRunner().invoke(app, ["serve", "--help"])
+    assert r.exit_code == 0 and "Example:" in r.output
+
+
+def test_query_of_100k_chars(client: TestClient) -> None:
+    """A raw ASGI request (httpx refuses a query this long): cut, answered, not echoed whole."""
+    import asyncio
+
+    app = client.app
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    for q in (b"q=" + b"%3Cscript%3E" * 10_000, b"q=" + b"y" * 100_000):
+        sent.clear()
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": "/search", "raw_path": b"/search", "query_string": q, "headers": [(b"host", b"testserver")],
+                 "client": ("127.0.0.1", 1), "server": ("testserver", 80), "root_path": ""}
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+        assert start["status"] == 200
+        assert len(body) < 20_000
+        assert b"<script>" not in body.replace(b'<script src="/static/vendor/htmx.min.js" defer>', b"")
