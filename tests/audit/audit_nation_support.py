@@ -1,0 +1,88 @@
+"""A synthetic nation written into a small DuckDB with the warehouse table shapes the intake
+and resources audits read (core.events, core.judgements, core.event_sources, core.schools,
+out.event_context, meta.files). Only the columns those audits use are written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from evenhand.simulate.nation import SyntheticNation
+
+
+def write_nation_warehouse(nation: SyntheticNation, path: Path) -> Path:
+    con = duckdb.connect(str(path))
+    try:
+        for schema in ("core", "out", "meta"):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        files = pl.DataFrame(
+            {
+                "file_id": [1],
+                "path": ["synthetic/official-stats.csv"],
+                "layout": ["ofsted_latest_eif"],
+                "as_at": [dt.date(2024, 8, 31)],
+                "sha256": ["0" * 64],
+                "status": ["loaded"],
+                "publication": ["official_statistics"],
+            }
+        )
+        s = nation.schools
+        schools = s.select(
+            pl.lit(1).alias("file_id"),
+            (pl.int_range(pl.len()) + 2).alias("row_number"),
+            pl.lit(dt.date(2024, 8, 31)).alias("as_at"),
+            "urn",
+            "school_name",
+            "phase",
+            "school_type",
+            "ofsted_region",
+            pl.col("idaci_quintile").cast(pl.Int16),
+            pl.col("pupils").cast(pl.Int32),
+        )
+        events = nation.events.select(
+            "event_id", "urn", "kind", "era", "start_date", "end_date", "publication_date"
+        )
+        sources = events.join(schools.select("urn", "file_id", "row_number"), on="urn").select(
+            "event_id", "file_id", "row_number", pl.lit("graded").alias("block")
+        )
+        judgements = nation.judgements.with_columns(
+            pl.lit(True).alias("graded"),
+        ).select("event_id", "area", "scale", "code", "label", "graded")
+        ev = events.join(s.select("urn", "progress", "fsm_pct", "income_per_pupil_gbp"), on="urn")
+        context = pl.concat(
+            [
+                ev.select(
+                    "event_id",
+                    "urn",
+                    pl.lit(m).alias("measure"),
+                    pl.lit("2018/19").alias("academic_year"),
+                    pl.col(col).alias("value"),
+                    pl.lit(1).cast(pl.Int64).alias("years_apart"),
+                )
+                for m, col in (
+                    ("progress8", "progress"),
+                    ("ks2_reading_progress", "progress"),
+                    ("ks2_writing_progress", "progress"),
+                    ("ks2_maths_progress", "progress"),
+                    ("fsm6_pct", "fsm_pct"),
+                    ("income_per_pupil_gbp", "income_per_pupil_gbp"),
+                )
+            ]
+        )
+        for name, df in (
+            ("meta.files", files),
+            ("core.schools", schools),
+            ("core.events", events),
+            ("core.event_sources", sources),
+            ("core.judgements", judgements),
+            ("out.event_context", context),
+        ):
+            con.register("_df", df.to_arrow())
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _df")
+            con.unregister("_df")
+    finally:
+        con.close()
+    return path
