@@ -1,0 +1,357 @@
+"""The national evidence pack (HTML, PDF, tables as CSV and Parquet) and the rendering
+machinery the school report and the dashboard share.
+
+The pack renders whatever audits exist: an audit whose module is missing (or fails) gets a
+visible 'not available' box, never a number. Templates live in ``evenhand/templates``
+(Jinja2, autoescape on): ``base.html`` and partials (``_audit_section.html``,
+``_key_findings.html``, ``_provenance.html``, ``_school_body.html``, ``_not_available.html``)
+that the dashboard can include. The stylesheet is ``evenhand/static/report.css`` (local fonts
+only), inlined so each HTML file stands alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import duckdb
+import polars as pl
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from evenhand import __version__
+from evenhand.audit.registry import AUDITS
+from evenhand.audit.result import AuditContext, AuditResult
+from evenhand.build.warehouse import frame
+from evenhand.present.charts import to_svg
+
+#: The public claims (DESIGN section 1), what Evenhand measures, and the audits that answer.
+CLAIMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "[judgements] more closely correlate to the socio-economic intake of the school rather than its effectiveness",
+        "grade by deprivation (IDACI quintile, % free school meals), with and without effectiveness measures in the model",
+        ("intake",),
+    ),
+    (
+        "limited evidence of reliability, too much variability between inspection teams",
+        "stability of consecutive judgements, cliff-edge drops, regional variation after controls, agreement between sub-judgements",
+        ("consistency",),
+    ),
+    (
+        "gaps in safeguarding administration [are used] to fail a school that is performing well",
+        "safeguarding-limited judgements: inadequate overall or in leadership where safeguarding was ineffective but education was good or better",
+        ("safeguarding",),
+    ),
+    (
+        "little or no weighting is given to the very different budgets schools receive",
+        "grade by income and spending per pupil, controlled",
+        ("resources",),
+    ),
+    (
+        "high-stakes, cliff-edged single-word grades; heads left waiting for reports",
+        "publication delay (working days) by grade and era; age of each school's latest grade; what follows an inadequate grade",
+        ("timing", "consequences"),
+    ),
+    (
+        "lack of time inspectors have to substantiate their evidence",
+        "inspection length (start to end date) by type, era and outcome",
+        ("timing",),
+    ),
+    (
+        "[since 2024 the system has changed:] did the reforms change any of the above?",
+        "the same measures under each framework, side by side",
+        ("frameworks",),
+    ),
+)
+
+TABLE_ROWS_SHOWN = 40
+KEY_FIGURES = 2
+FILE_STEM = "evidence-pack"
+
+
+# --- templates ------------------------------------------------------------------------------
+
+
+@cache
+def environment() -> Environment:
+    """The Jinja2 environment for every Evenhand document (autoescape on, strict undefined)."""
+    env = Environment(
+        loader=PackageLoader("evenhand", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals["version"] = __version__
+    return env
+
+
+@cache
+def stylesheet() -> str:
+    return resources.files("evenhand").joinpath("static/report.css").read_text(encoding="utf-8")
+
+
+def render(template: str, generated: str | None = None, **context: Any) -> str:
+    """Render ``template`` with the stylesheet inlined; ``generated``: the generation time text."""
+    gen = generated or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return environment().get_template(template).render(css=Markup(stylesheet()), generated=gen, **context)
+
+
+# --- PDF ------------------------------------------------------------------------------------
+
+
+def _refusing_fetcher() -> Any:
+    from weasyprint.urls import URLFetcher
+
+    class OfflineFetcher(URLFetcher):  # type: ignore[misc]
+        """Fetches nothing but inline ``data:`` URLs: the PDF never touches the network or disk."""
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            raise ValueError(f"Evenhand renders offline: refused to fetch {url}")
+
+    return OfflineFetcher()
+
+
+def html_to_pdf(html: str) -> bytes:
+    """The PDF of an Evenhand HTML document, with WeasyPrint, fetching nothing."""
+    from weasyprint import HTML
+
+    pdf = HTML(string=html, base_url=None, url_fetcher=_refusing_fetcher()).write_pdf()
+    assert pdf is not None
+    return bytes(pdf)
+
+
+# --- audits ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """One audit's place in the pack: its result, or why there is none."""
+
+    name: str
+    result: AuditResult | None
+    reason: str = ""
+
+
+def gather_audits(ctx: AuditContext, names: Sequence[str] = AUDITS) -> list[Slot]:
+    """Run every audit whose module exists; a missing or failing one becomes an empty slot."""
+    slots = []
+    for name in names:
+        try:
+            module = importlib.import_module(f"evenhand.audit.{name}")
+        except ModuleNotFoundError as e:
+            if e.name and not e.name.startswith(f"evenhand.audit.{name}"):
+                slots.append(Slot(name, None, f"Its module could not be imported: {e}."))
+            else:
+                slots.append(Slot(name, None, f"This version of Evenhand has no {name} audit yet (module evenhand.audit.{name})."))
+            continue
+        try:
+            slots.append(Slot(name, module.run(ctx)))
+        except Exception as e:
+            slots.append(Slot(name, None, f"The audit failed on this warehouse: {type(e).__name__}: {e}"))
+    return slots
+
+
+def _chart_from_spec(spec: Mapping[str, Any]) -> alt.TopLevelMixin:
+    kinds: list[tuple[str, type[Any]]] = [
+        ("layer", alt.LayerChart), ("hconcat", alt.HConcatChart), ("vconcat", alt.VConcatChart),
+        ("concat", alt.ConcatChart), ("facet", alt.FacetChart),
+    ]
+    for key, cls in kinds:
+        if key in spec and (key != "facet" or "spec" in spec):
+            return cls.from_dict(dict(spec), validate=False)  # type: ignore[no-any-return]
+    return alt.Chart.from_dict(dict(spec), validate=False)
+
+
+def chart_svg(spec: Mapping[str, Any]) -> str:
+    """An audit's Vega-Lite spec as a self-contained SVG (evenhand.present.charts.to_svg)."""
+    return to_svg(_chart_from_spec(spec))  # type: ignore[arg-type]
+
+
+def _cell(v: Any) -> dict[str, Any]:
+    if v is None:
+        return {"text": "", "num": False}
+    if isinstance(v, bool):
+        return {"text": "yes" if v else "no", "num": False}
+    if isinstance(v, int):
+        return {"text": f"{v:,}", "num": True}
+    if isinstance(v, float):
+        if math.isnan(v):
+            return {"text": "n/a", "num": True}
+        return {"text": f"{v:,.3g}" if abs(v) < 1 else f"{v:,.2f}", "num": True}
+    if isinstance(v, dt.date):
+        return {"text": v.isoformat(), "num": False}
+    if isinstance(v, list | tuple):
+        return {"text": ", ".join(str(x) for x in v), "num": False}
+    return {"text": str(v), "num": False}
+
+
+def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
+    """What ``_audit_section.html`` and ``_key_findings.html`` need from one audit."""
+    r = slot.result
+    if r is None:
+        return {"name": slot.name, "title": slot.name.capitalize() + " (not available)", "available": False,
+                "reason": slot.reason, "key_figures": [], "findings": []}
+    svg: Markup | None = None
+    chart_error = ""
+    if r.chart:
+        try:
+            svg = Markup(chart_svg(r.chart))
+        except Exception as e:
+            chart_error = f"the chart could not be drawn ({type(e).__name__}: {e})."
+    tables = []
+    for key, df in r.tables.items():
+        shown = df.head(TABLE_ROWS_SHOWN)
+        tables.append({
+            "key": key,
+            "columns": df.columns,
+            "rows": [[_cell(v) for v in row] for row in shown.iter_rows()],
+            "shown": shown.height,
+            "total": df.height,
+            "csv": f"tables/{r.name}__{key}.csv",
+            "parquet": f"tables/{r.name}__{key}.parquet",
+        })
+    figures = [{"label": f.label, "text": f.text()} for f in r.figures]
+    return {
+        "name": r.name,
+        "title": r.title,
+        "available": True,
+        "question": r.question,
+        "claim": r.claim,
+        "method": r.method,
+        "findings": list(r.findings),
+        "figures": figures,
+        "key_figures": figures[:KEY_FIGURES],
+        "caveats": list(r.caveats),
+        "small_n": list(r.small_n),
+        "chart_svg": svg,
+        "chart_error": chart_error,
+        "tables": tables,
+        "parameters": sorted((str(k), str(v)) for k, v in r.parameters.items()),
+        "synthetic": synthetic,
+        "reason": "",
+    }
+
+
+def provenance(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every input file of the build: path, layout, status, as-at date, rows and sha256."""
+    df = frame(con, "SELECT path, layout, status, as_at, rows_read, sha256 FROM meta.files ORDER BY path")
+    return [
+        {"path": r["path"], "layout": r["layout"], "status": r["status"],
+         "as_at": r["as_at"].isoformat() if r["as_at"] else None,
+         "rows": f"{r['rows_read']:,}" if r["rows_read"] is not None else "", "sha256": r["sha256"]}
+        for r in df.iter_rows(named=True)
+    ]
+
+
+def reproduce_commands(warehouse: str, as_at: dt.date, out: str, raw: str | None = None) -> list[str]:
+    return [
+        f"evenhand build --raw {raw or '<the folder of the input files listed above>'} --warehouse {warehouse}",
+        f"evenhand report national --as-at {as_at.isoformat()} --warehouse {warehouse} --out {out}",
+    ]
+
+
+def _date_text(d: dt.date) -> str:
+    return f"{d.day} {d.strftime('%B %Y')}"
+
+
+def national_html(
+    slots: Sequence[Slot],
+    as_at: dt.date,
+    inputs: list[dict[str, Any]],
+    commands: list[str],
+    synthetic: bool = False,
+    generated: str | None = None,
+) -> str:
+    views = [audit_view(s, synthetic) for s in slots]
+    by_name = {v["name"]: v for v in views}
+    claims = []
+    for claim, measures, names in CLAIMS:
+        audits = [by_name.get(n) or audit_view(Slot(n, None, f"The {n} audit was not run for this pack.")) for n in names]
+        claims.append({"claim": claim, "measures": measures, "audits": audits})
+    return render(
+        "national.html",
+        generated=generated,
+        audits=views,
+        claims=claims,
+        as_at=as_at.isoformat(),
+        as_at_text=_date_text(as_at),
+        inputs=inputs,
+        commands=commands,
+        synthetic=synthetic,
+    )
+
+
+def write_national(
+    out: Path,
+    slots: Sequence[Slot],
+    as_at: dt.date,
+    inputs: list[dict[str, Any]],
+    commands: list[str],
+    synthetic: bool = False,
+    pdf: bool = True,
+    generated: str | None = None,
+) -> list[Path]:
+    """Write evidence-pack.html, evidence-pack.pdf and tables/<audit>__<table>.csv|parquet."""
+    out.mkdir(parents=True, exist_ok=True)
+    html = national_html(slots, as_at, inputs, commands, synthetic, generated)
+    paths = [out / f"{FILE_STEM}.html"]
+    paths[0].write_text(html, encoding="utf-8")
+    if pdf:
+        p = out / f"{FILE_STEM}.pdf"
+        p.write_bytes(html_to_pdf(html))
+        paths.append(p)
+    for s in slots:
+        if s.result is not None:
+            paths += s.result.write(out / "tables")
+    return paths
+
+
+# --- the school report ----------------------------------------------------------------------
+
+
+def school_html(data: dict[str, Any], generated: str | None = None) -> str:
+    """The school report for ``school_report_data(...)``."""
+    return render("school.html", generated=generated, s=data)
+
+
+_EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
+OFFICIAL_HOSTS = (
+    "https://www.gov.uk/", "https://gov.uk/", "https://reports.ofsted.gov.uk/", "https://www.ofsted.gov.uk/",
+    "https://get-information-schools.service.gov.uk", "https://www.compare-school-performance.service.gov.uk",
+    "https://explore-education-statistics.service.gov.uk", "https://www.nationalarchives.gov.uk/doc/open-government-licence/",
+)
+
+
+def external_references(html: str) -> list[str]:
+    """Every src/href in ``html`` that is not an in-page anchor, inline data or an official source."""
+    bad = []
+    for url in _EXTERNAL.findall(html):
+        if url.startswith("#") or url.startswith("data:"):
+            continue
+        if url.startswith(OFFICIAL_HOSTS):
+            continue
+        bad.append(url)
+    return bad
+
+
+def read_expected(audits_dir: Path | None) -> pl.DataFrame | None:
+    """The intake audit's 'expected' table written by `evenhand audit --out DIR`, if there."""
+    if audits_dir is None:
+        return None
+    p = audits_dir / "intake__expected.parquet"
+    if not p.exists():
+        p = audits_dir / "tables" / "intake__expected.parquet"
+    return pl.read_parquet(p) if p.exists() else None

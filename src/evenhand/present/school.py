@@ -1,0 +1,617 @@
+"""One school's inspection in context: everything the school report shows, as plain data.
+
+:func:`school_report_data` returns a JSON-ready dict (dates as ISO text) that the HTML/PDF
+report (``templates/school.html`` with ``_school_body.html``) and the dashboard both render.
+Nothing here converts one grading scale into another: each judgement keeps its own scale
+and label. Numbers carry their n (and, for shares, a Wilson interval).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from evenhand import maps
+from evenhand.build.warehouse import frame
+from evenhand.errors import UnknownSchoolError
+from evenhand.query import _has, _history
+from evenhand.stats.intervals import wilson
+
+#: Ofsted's school inspection handbooks (2015-2024) say the final report is normally published
+#: within 19 working days of the end of the inspection, and within 28 working days when it
+#: goes through further quality assurance (typically inadequate judgements). The report flags
+#: a delay beyond the longer of the two (docs/decisions/0900-report-flags.md).
+PUBLICATION_TARGET_WORKING_DAYS = 28
+PUBLICATION_NORMAL_WORKING_DAYS = 19
+#: Below this many similar schools the comparison is shown with a small-numbers warning.
+SMALL_N = 30
+#: A latest graded judgement older than this many years is flagged as old.
+OLD_JUDGEMENT_YEARS = 5
+
+AREA_LABELS: dict[str, str] = {
+    "overall_effectiveness": "Overall effectiveness",
+    "quality_of_education": "Quality of education",
+    "behaviour_and_attitudes": "Behaviour and attitudes",
+    "personal_development": "Personal development",
+    "leadership_and_management": "Leadership and management",
+    "safeguarding_effective": "Safeguarding effective?",
+    "early_years": "Early years",
+    "sixth_form": "Sixth form",
+    "ungraded_outcome": "Ungraded inspection outcome",
+    "inclusion": "Inclusion",
+    "curriculum_and_teaching": "Curriculum and teaching",
+    "achievement": "Achievement",
+    "attendance_and_behaviour": "Attendance and behaviour",
+    "personal_development_and_wellbeing": "Personal development and well-being",
+    "post_16": "Post-16",
+    "leadership_and_governance": "Leadership and governance",
+    "safeguarding_standards": "Safeguarding standards",
+}
+AREA_ORDER = list(AREA_LABELS)
+
+SCALE_LABELS: dict[str, str] = {
+    "four_point": "4-point",
+    "report_card_5": "report-card 5-point",
+    "safeguarding_effective": "Yes / No",
+    "met_not_met": "Met / Not met",
+    "ungraded_outcome": "ungraded outcome",
+    "category_of_concern": "category of concern",
+    "yes_no": "Yes / No",
+    "not_applicable": "not applicable",
+}
+
+KIND_LABELS = {
+    "graded": "Graded inspection",
+    "ungraded": "Ungraded inspection",
+    "monitoring": "Monitoring inspection",
+    "report_card": "Report-card inspection",
+}
+
+CATEGORY_LABELS = {"SM": "Special measures", "SWK": "Serious weaknesses", "NTI": "Notice to improve"}
+
+#: Context measures shown over the years, with how to show them.
+CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
+    ("pupils", "Pupils on roll", "count"),
+    ("fsm_pct", "Free school meals (%)", "pct"),
+    ("fsm6_pct", "Disadvantaged, FSM in last 6 years (%)", "pct"),
+    ("eal_pct", "English as an additional language (%)", "pct"),
+    ("sen_ehcp_pct", "SEN with an EHC plan (%)", "pct"),
+    ("sen_support_pct", "SEN support (%)", "pct"),
+    ("absence_overall_pct", "Overall absence (%)", "pct"),
+    ("persistent_absence_pct", "Persistent absence (%)", "pct"),
+    ("ks2_rwm_expected_pct", "KS2 reading, writing and maths at expected standard (%)", "pct"),
+    ("ks2_reading_progress", "KS2 reading progress", "score"),
+    ("ks2_maths_progress", "KS2 maths progress", "score"),
+    ("progress8", "Progress 8", "score"),
+    ("attainment8", "Attainment 8", "score"),
+    ("income_per_pupil_gbp", "Income per pupil (£)", "gbp"),
+    ("expenditure_per_pupil_gbp", "Spending per pupil (£)", "gbp"),
+)
+
+
+def era_labels() -> dict[str, str]:
+    return {e.era: e.label for e in maps.eras()}
+
+
+# --- looking a school up ----------------------------------------------------------------
+
+
+def suggest_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 5) -> list[tuple[int, str]]:
+    """Schools whose names are closest to ``text`` (difflib), as (urn, name)."""
+    rows = con.execute(
+        "SELECT urn, arg_max(school_name, as_at) FROM core.schools GROUP BY urn ORDER BY urn"
+    ).fetchall()
+    by_name: dict[str, list[int]] = {}
+    for urn, name in rows:
+        by_name.setdefault(str(name), []).append(int(urn))
+    lower = {n.lower(): n for n in by_name}
+    hits = difflib.get_close_matches(text.lower(), list(lower), n=limit, cutoff=0.5)
+    return [(by_name[lower[h]][0], lower[h]) for h in hits]
+
+
+def unknown_school(con: duckdb.DuckDBPyConnection, query: str) -> UnknownSchoolError:
+    """The error for a URN (or name) not in the warehouse, with close matches by name."""
+    n = con.execute("SELECT count(DISTINCT urn) FROM core.schools").fetchall()[0][0]
+    near: list[tuple[int, str]] = []
+    if not query.strip().isdigit():
+        near = suggest_schools(con, query)
+    else:
+        # A mistyped URN: suggest URNs that differ by one digit and exist.
+        urns = [int(r[0]) for r in con.execute("SELECT DISTINCT urn FROM core.schools").fetchall()]
+        text = query.strip()
+        close = difflib.get_close_matches(text, [str(u) for u in urns], n=5, cutoff=0.8)
+        if close:
+            names = dict(con.execute(
+                "SELECT urn, arg_max(school_name, as_at) FROM core.schools WHERE urn IN (SELECT unnest(?)) GROUP BY urn",
+                [[int(c) for c in close]],
+            ).fetchall())
+            near = [(int(c), str(names.get(int(c), ""))) for c in close]
+    hint = (
+        "Did you mean: " + "; ".join(f"{name} (URN {urn})" for urn, name in near) + ". "
+        if near else ""
+    )
+    return UnknownSchoolError(
+        f"URN {query} is not in the warehouse ({n:,} schools are). {hint}"
+        "Find a school's URN by name with:  evenhand school --find \"part of the name\"  "
+        "(or look it up on https://get-information-schools.service.gov.uk)."
+    )
+
+
+def find_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Schools whose name contains ``text`` (case-insensitive), else the closest names."""
+    df = frame(
+        con,
+        """SELECT urn, arg_max(school_name, as_at) AS school_name, arg_max(local_authority, as_at) AS local_authority,
+                  arg_max(phase, as_at) AS phase
+           FROM core.schools GROUP BY urn HAVING contains(lower(arg_max(school_name, as_at)), lower(?))
+           ORDER BY school_name, urn LIMIT ?""",
+        [text, limit],
+    )
+    if df.height:
+        return [dict(r) for r in df.iter_rows(named=True)]
+    return [{"urn": u, "school_name": n, "local_authority": None, "phase": None} for u, n in suggest_schools(con, text)]
+
+
+# --- flags --------------------------------------------------------------------------------
+
+
+def _judgement(ev: dict[str, Any], area: str) -> dict[str, Any] | None:
+    for j in ev["judgements"]:
+        if j["area"] == area and j["graded"]:
+            return dict(j)
+    return None
+
+
+def safeguarding_limited(ev: dict[str, Any]) -> bool:
+    """DESIGN section 1: inadequate overall or in leadership, safeguarding ineffective, and the
+    quality of education good or better (EIF); or report-card safeguarding standards 'Not met'
+    with no area below 'Expected standard'."""
+    sg = _judgement(ev, "safeguarding_effective")
+    if sg and sg["code"] == "No":
+        oe, lm, qe = (_judgement(ev, a) for a in ("overall_effectiveness", "leadership_and_management", "quality_of_education"))
+        inadequate = any(j and j["scale"] == "four_point" and j["code"] == "4" for j in (oe, lm))
+        education_good = qe is not None and qe["scale"] == "four_point" and qe["code"] in ("1", "2")
+        return bool(inadequate and education_good)
+    st = _judgement(ev, "safeguarding_standards")
+    if st and st["code"] == "Not met":
+        others = [j for j in ev["judgements"] if j["graded"] and j["scale"] == "report_card_5"]
+        return bool(others) and all(j["code"] in ("1", "2", "3") for j in others)
+    return False
+
+
+def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids or not _has(con, "out.timing"):
+        return {}
+    df = frame(con, "SELECT * FROM out.timing WHERE event_id IN (SELECT unnest(?))", [ids])
+    return {r["event_id"]: dict(r) for r in df.iter_rows(named=True)}
+
+
+def _delay(t: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Publication delay in working days, from the end date where known, else from the start."""
+    if not t:
+        return None
+    if t.get("end_to_publication_working_days") is not None:
+        return {"working_days": int(t["end_to_publication_working_days"]), "from": "end",
+                "calendar_days": t.get("end_to_publication_days")}
+    if t.get("start_to_publication_working_days") is not None:
+        return {"working_days": int(t["start_to_publication_working_days"]), "from": "start",
+                "calendar_days": t.get("start_to_publication_days")}
+    return None
+
+
+def _transitions(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict[str, Any]]:
+    if not ids or not _has(con, "out.transitions"):
+        return []
+    df = frame(
+        con,
+        "SELECT * FROM out.transitions WHERE to_event_id IN (SELECT unnest(?)) ORDER BY to_start_date, to_event_id",
+        [ids],
+    )
+    return [dict(r) for r in df.iter_rows(named=True)]
+
+
+def _latest(con: duckdb.DuckDBPyConnection, urn: int, as_at: dt.date | None) -> dict[str, Any] | None:
+    if as_at is None:
+        if not _has(con, "out.latest_as_at"):
+            return None
+        df = frame(con, "SELECT * FROM out.latest_as_at WHERE urn = ? ORDER BY as_at DESC LIMIT 1", [urn])
+    else:
+        from evenhand.derive.as_at import latest_as_at
+
+        all_ = latest_as_at(con, as_at)
+        df = all_.filter(pl.col("urn") == urn)
+    return dict(df.row(0, named=True)) if df.height else None
+
+
+# --- similar schools --------------------------------------------------------------------
+
+
+def _size_band(pupils: int | None, cuts: list[float]) -> int | None:
+    if pupils is None:
+        return None
+    return sum(1 for c in cuts if pupils > c) + 1
+
+
+def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, Any]) -> dict[str, Any]:
+    """How open schools of the same phase, IDACI quintile and size band (quintile of pupils
+    within the phase) are judged at their latest graded inspection, on the 4-point overall
+    scale only (report-card and 'Not judged' latest inspections are counted, not graded)."""
+    phase, quint, pupils = school.get("phase"), school.get("idaci_quintile"), school.get("pupils")
+    base: dict[str, Any] = {"available": False, "phase": phase, "idaci_quintile": quint, "pupils": pupils}
+    if not _has(con, "out.latest_as_at"):
+        base["reason"] = "the warehouse has no out.latest_as_at table (rebuild it)"
+        return base
+    if phase is None or quint is None or pupils is None:
+        missing = [k for k, v in (("phase", phase), ("IDACI quintile", quint), ("number of pupils", pupils)) if v is None]
+        base["reason"] = f"the school's {', '.join(missing)} is not in the files, so no comparison group can be formed"
+        return base
+    df = frame(
+        con,
+        """
+        WITH l AS (SELECT * FROM out.latest_as_at WHERE as_at = (SELECT max(as_at) FROM out.latest_as_at))
+        SELECT l.urn, l.overall_scale, l.overall_code, l.overall_label, l.graded_event_id, s.idaci_quintile, s.pupils,
+               l.as_at
+        FROM l JOIN core.schools s ON s.file_id = l.open_in_file_id AND s.urn = l.urn
+        WHERE s.phase = ?
+        """,
+        [phase],
+    )
+    if df.height == 0:
+        base["reason"] = f"no open {phase} schools in out.latest_as_at"
+        return base
+    sizes = df["pupils"].drop_nulls().cast(pl.Float64)
+    cuts = [float(sizes.quantile(q, interpolation="nearest") or 0) for q in (0.2, 0.4, 0.6, 0.8)]
+    band = _size_band(int(pupils), cuts)
+    edges = [0.0, *cuts, math.inf]
+    group = df.filter(
+        (pl.col("idaci_quintile") == quint)
+        & (pl.col("urn") != urn)
+        & pl.col("pupils").is_not_null()
+        & (pl.col("pupils").cast(pl.Float64) > edges[(band or 1) - 1])
+        & (pl.col("pupils").cast(pl.Float64) <= edges[band or 1])
+    )
+    graded = group.filter(pl.col("overall_scale") == "four_point")
+    n = graded.height
+    rows = []
+    for code, label in (("1", "Outstanding"), ("2", "Good"), ("3", "Requires improvement"), ("4", "Inadequate")):
+        sub = graded.filter(pl.col("overall_code") == code)
+        labels = sorted(set(sub["overall_label"].to_list())) or [label]
+        k = sub.height
+        e = wilson(k, n) if n else None
+        rows.append({
+            "code": code, "label": " / ".join(labels), "k": k, "n": n,
+            "share": e.value if e else None, "low": e.low if e else None, "high": e.high if e else None,
+        })
+    hi = "and over" if band == 5 else f"to {int(edges[band or 1]):,}"
+    lo = int(edges[(band or 1) - 1]) + 1 if band and band > 1 else 0
+    return {
+        **base,
+        "available": n > 0,
+        "reason": None if n > 0 else "no similar school has a graded overall judgement on the 4-point scale",
+        "as_at": df["as_at"][0].isoformat() if df.height else None,
+        "size_band": band,
+        "size_band_text": f"{lo:,} {hi} pupils" if band != 5 else f"{lo:,} pupils and over",
+        "n_group": group.height,
+        "n_graded": n,
+        "n_no_overall": group.height - n,
+        "small_n": 0 < n < SMALL_N,
+        "distribution": rows,
+        "method": (
+            f"Open {phase.lower()} schools (excluding this one) in IDACI quintile {quint} and the same size band "
+            f"(a fifth of {phase.lower()} schools by number of pupils), by the overall effectiveness of their latest "
+            "graded inspection on the 4-point scale as at the latest school-level file. Shares with 95% Wilson intervals. "
+            "Schools whose latest graded inspection gave no overall grade (from September 2024) or a report card are "
+            "counted but not graded."
+        ),
+    }
+
+
+def expected_judgement(urn: int, expected: pl.DataFrame | None) -> dict[str, Any]:
+    """The intake model's expected distribution for this school, from the intake audit's
+    'expected' table (a row per school; columns urn and shares/probabilities), if given."""
+    if expected is None or "urn" not in expected.columns:
+        return {"available": False, "reason": (
+            "the intake audit's 'expected' table is not available: run `evenhand audit --only intake --out out/audit` "
+            "and pass --audits out/audit"
+        )}
+    rows = expected.filter(pl.col("urn") == urn)
+    if rows.height == 0:
+        return {"available": False, "reason": "the intake model gives no expected judgement for this school "
+                                               "(it was not in the model's data: missing intake or effectiveness measures)"}
+    items = []
+    for r in rows.iter_rows(named=True):
+        items.append({k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items() if k != "urn"})
+    return {"available": True, "rows": items, "columns": [c for c in rows.columns if c != "urn"]}
+
+
+# --- context ------------------------------------------------------------------------------
+
+
+def _fmt_measure(value: float | None, kind: str, text: str | None, suppression: str | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if text:
+            return str(text)
+        return f"({suppression})" if suppression else ""
+    if kind == "count":
+        return f"{value:,.0f}"
+    if kind == "pct":
+        return f"{value:.1f}%"
+    if kind == "gbp":
+        return f"£{value:,.0f}"
+    return f"{value:+.2f}" if kind == "score" else f"{value:,.2f}"
+
+
+def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int]) -> dict[str, Any]:
+    if not _has(con, "core.context") or not urns:
+        return {"years": [], "rows": []}
+    wanted = [m for m, _, _ in CONTEXT_MEASURES]
+    df = frame(
+        con,
+        """
+        SELECT measure, academic_year, arg_max(value, (value IS NOT NULL, file_id)) AS value,
+               arg_max(value_text, (value IS NOT NULL, file_id)) AS value_text,
+               arg_max(suppression, (value IS NOT NULL, file_id)) AS suppression,
+               arg_max(urn, (value IS NOT NULL, file_id)) AS urn
+        FROM core.context
+        WHERE urn IN (SELECT unnest(?)) AND measure IN (SELECT unnest(?)) AND academic_year IS NOT NULL
+        GROUP BY ALL ORDER BY ALL
+        """,
+        [urns, wanted],
+    )
+    years = sorted(set(df["academic_year"].to_list()))
+    out_rows = []
+    for measure, label, kind in CONTEXT_MEASURES:
+        sub = df.filter(pl.col("measure") == measure)
+        if sub.height == 0:
+            continue
+        cells = {r["academic_year"]: _fmt_measure(r["value"], kind, r["value_text"], r["suppression"]) for r in sub.iter_rows(named=True)}
+        out_rows.append({"measure": measure, "label": label, "cells": [cells.get(y, "") for y in years]})
+    return {"years": years, "rows": out_rows}
+
+
+# --- the report data ------------------------------------------------------------------------
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, dt.date) else v
+
+
+def _fmt_date(iso: str | dt.date | None) -> str:
+    if not iso:
+        return "not known"
+    d = iso if isinstance(iso, dt.date) else dt.date.fromisoformat(iso)
+    return f"{d.day} {d.strftime('%B %Y')}"
+
+
+def school_report_data(
+    con: duckdb.DuckDBPyConnection,
+    urn: int,
+    as_at: dt.date | None = None,
+    expected: pl.DataFrame | None = None,
+    warehouse: Path | None = None,
+) -> dict[str, Any]:
+    """Everything the school report shows for ``urn`` (see the module docstring).
+
+    ``as_at``: date for the latest-judgement flags (default: the warehouse's latest);
+    ``expected``: the intake audit's 'expected' table, if available.
+    Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
+    """
+    try:
+        hist = _history(con, urn)
+    except UnknownSchoolError:
+        raise unknown_school(con, str(urn)) from None
+    raw_school = hist["school"] or {}
+    if not raw_school:
+        name_rows = con.execute("SELECT school_name, school_type FROM core.events WHERE urn = ? ORDER BY start_date DESC LIMIT 1", [urn]).fetchall()
+        raw_school = {"school_name": name_rows[0][0] if name_rows else f"URN {urn}", "school_type": name_rows[0][1] if name_rows else None}
+    eras = era_labels()
+    lineage = hist.get("lineage") or {}
+    lineage_urns = [int(u["urn"]) for u in lineage.get("urns", [])] or [urn]
+    pred_urns = {int(p["urn"]) for p in lineage.get("predecessors", [])}
+
+    # Events: own and reported-as-this-school's, plus predecessors' events from the lineage.
+    events: list[dict[str, Any]] = list(hist["events"])
+    seen = {e["event_id"] for e in events}
+    extra_ids = [e["event_id"] for p in lineage.get("predecessors", []) for e in p.get("events", []) if e["event_id"] not in seen]
+    if extra_ids:
+        for other in sorted(pred_urns):
+            try:
+                h2 = _history(con, other)
+            except UnknownSchoolError:
+                continue
+            for e in h2["events"]:
+                if e["event_id"] not in seen and e["event_id"] in extra_ids:
+                    events.append(e)
+                    seen.add(e["event_id"])
+    events.sort(key=lambda e: (e.get("start_date") or "", e["event_id"]))
+    ids = [e["event_id"] for e in events]
+    timing = _timing_rows(con, ids)
+    trans = {t["to_event_id"]: t for t in _transitions(con, ids)}
+    latest = _latest(con, urn, as_at)
+
+    flags: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = []
+    for ev in events:
+        js = sorted(
+            [j for j in ev["judgements"] if j["graded"] or j["area"] == "overall_effectiveness"],
+            key=lambda j: AREA_ORDER.index(j["area"]) if j["area"] in AREA_ORDER else 99,
+        )
+        delay = _delay(timing.get(ev["event_id"]))
+        sg_lim = safeguarding_limited(ev)
+        t = trans.get(ev["event_id"])
+        cliff = bool(t and t.get("comparable") and t.get("change") is not None and (
+            t["change"] >= 2 or (t.get("from_code") == "1" and t.get("to_code") == "4" and t.get("from_scale") == t.get("to_scale") == "four_point")
+        ))
+        late = bool(delay and delay["working_days"] > PUBLICATION_TARGET_WORKING_DAYS)
+        row = {
+            "event_id": ev["event_id"],
+            "urn": ev["urn"],
+            "other_urn": ev["urn"] != urn,
+            "predecessor": ev["urn"] in pred_urns,
+            "school_name": ev.get("school_name"),
+            "kind": ev["kind"],
+            "kind_label": KIND_LABELS.get(ev["kind"], ev["kind"]),
+            "era": ev.get("era"),
+            "era_label": eras.get(ev.get("era") or "", ev.get("era") or "unknown framework"),
+            "inspection_type": ev.get("inspection_type"),
+            "start_date": ev.get("start_date"),
+            "start_text": _fmt_date(ev.get("start_date")),
+            "end_date": ev.get("end_date"),
+            "publication_date": ev.get("publication_date"),
+            "publication_text": _fmt_date(ev.get("publication_date")) if ev.get("publication_date") else "not in the files",
+            "category_of_concern": ev.get("category_of_concern"),
+            "category_label": CATEGORY_LABELS.get(ev.get("category_of_concern") or ""),
+            "judgements": [
+                {
+                    "area": j["area"], "area_label": AREA_LABELS.get(j["area"], j["area"]),
+                    "label": j["label"], "code": j["code"], "scale": j["scale"],
+                    "scale_label": SCALE_LABELS.get(j["scale"], j["scale"]), "graded": j["graded"],
+                }
+                for j in js
+            ],
+            "delay": delay,
+            "late": late,
+            "safeguarding_limited": sg_lim,
+            "cliff_edge": cliff,
+            "transition": ({"from_label": t["from_label"], "to_label": t["to_label"], "from_start_date": _iso(t.get("from_start_date"))} if t else None),
+            "sources": [s["file"] for s in ev.get("sources", [])],
+        }
+        timeline.append(row)
+        when = row["start_text"]
+        if sg_lim:
+            flags.append({"key": "safeguarding_limited", "event_id": ev["event_id"], "title": "Safeguarding-limited judgement",
+                          "detail": f"The inspection of {when} found safeguarding ineffective (or not met) and judged the school "
+                                    "inadequate overall or in leadership, while the quality of education was judged good or better."})
+        if cliff and t:
+            flags.append({"key": "cliff_edge", "event_id": ev["event_id"], "title": "Cliff-edge drop",
+                          "detail": f"The overall judgement fell from {t['from_label']} ({_fmt_date(t.get('from_start_date'))}) "
+                                    f"to {t['to_label']} ({when}): {int(t['change'])} steps on the 4-point scale."})
+        if late and delay:
+            frm = "end" if delay["from"] == "end" else "start (the end date is not in the published files)"
+            flags.append({"key": "publication_delay", "event_id": ev["event_id"], "title": "Publication delay beyond the target",
+                          "detail": f"The report of the inspection of {when} was published {delay['working_days']} working days after its {frm}, "
+                                    f"against Ofsted's usual {PUBLICATION_NORMAL_WORKING_DAYS} working days and {PUBLICATION_TARGET_WORKING_DAYS} "
+                                    "for reports that go through further quality assurance."})
+
+    latest_info: dict[str, Any] | None = None
+    if latest:
+        age = latest.get("age_of_latest_graded_days")
+        latest_info = {
+            "as_at": latest["as_at"].isoformat() if isinstance(latest["as_at"], dt.date) else latest["as_at"],
+            "event_id": latest.get("graded_event_id"),
+            "urn": latest.get("graded_urn"),
+            "label": latest.get("overall_label"),
+            "scale": latest.get("overall_scale"),
+            "start_date": latest["graded_start_date"].isoformat() if latest.get("graded_start_date") else None,
+            "carried": bool(latest.get("graded_carried")),
+            "age_days": age,
+            "age_years": round(age / 365.25, 1) if age is not None else None,
+            "ungraded_label": latest.get("ungraded_outcome_label"),
+        }
+        if age is not None and age > OLD_JUDGEMENT_YEARS * 365.25:
+            flags.append({"key": "old_judgement", "event_id": latest.get("graded_event_id"), "title": "Old judgement",
+                          "detail": f"As at {_fmt_date(latest_info['as_at'])} the latest graded inspection started "
+                                    f"{latest_info['age_years']} years earlier ({_fmt_date(latest_info['start_date'])}), more than {OLD_JUDGEMENT_YEARS} years."})
+        if latest_info["carried"]:
+            flags.append({"key": "carried", "event_id": latest.get("graded_event_id"), "title": "Predecessor's judgement carried over",
+                          "detail": f"The school has not had a graded inspection under URN {urn}; its latest graded judgement "
+                                    f"({latest_info['label'] or 'no overall grade'}, {_fmt_date(latest_info['start_date'])}) is that of "
+                                    f"its predecessor, URN {latest_info['urn']}, as Ofsted's official statistics carry it over."})
+
+    school = {
+        "urn": urn,
+        "name": raw_school.get("school_name") or f"URN {urn}",
+        "phase": raw_school.get("phase"),
+        "type": raw_school.get("school_type"),
+        "local_authority": raw_school.get("local_authority"),
+        "region": raw_school.get("region"),
+        "trust": raw_school.get("trust_name"),
+        "pupils": raw_school.get("pupils"),
+        "idaci_quintile": raw_school.get("idaci_quintile"),
+        "postcode": raw_school.get("postcode"),
+        "as_at": raw_school.get("as_at"),
+        "lineage_urns": lineage_urns,
+        "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("predecessors", [])],
+        "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("successors", [])],
+    }
+    similar = similar_schools(con, urn, raw_school)
+    exp = expected_judgement(urn, expected)
+    context = context_over_years(con, sorted(set(lineage_urns) | pred_urns))
+    data: dict[str, Any] = {
+        "school": school,
+        "timeline": timeline,
+        "flags": flags,
+        "latest": latest_info,
+        "similar": similar,
+        "expected": exp,
+        "context": context,
+        "targets": {"normal_working_days": PUBLICATION_NORMAL_WORKING_DAYS, "target_working_days": PUBLICATION_TARGET_WORKING_DAYS,
+                    "old_years": OLD_JUDGEMENT_YEARS},
+        "caveats": _caveats(timeline, similar),
+        "sources": sorted({f for row in timeline for f in row["sources"]}),
+    }
+    data["summary"] = summary_sentences(data)
+    return data
+
+
+def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[str]:
+    c = [
+        "Judgements are shown on the scale they were given on. Grades from different frameworks "
+        "(e.g. 'Satisfactory' before September 2012 and 'Requires improvement' after, or report-card grades) are not the same measure and are never converted.",
+        "Inspection dates, judgements and publication dates are as published in Ofsted's files; where two files disagree the warehouse keeps one and records the conflict (evenhand history --json).",
+        f"Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded). Ofsted's handbooks give {PUBLICATION_NORMAL_WORKING_DAYS} working days from the end of the inspection as normal and {PUBLICATION_TARGET_WORKING_DAYS} with further quality assurance; most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (one or two days).",
+        "The 2005-2015 history gives no publication dates, so older inspections show no delay.",
+        "A safeguarding-limited judgement is Evenhand's definition (DESIGN section 1): inadequate overall or in leadership where safeguarding was ineffective but the quality of education was good or better. Frameworks before 2019 did not judge the quality of education, so earlier inspections cannot be flagged.",
+    ]
+    if similar.get("available"):
+        c.append("The comparison with similar schools describes how they were judged; it does not adjust for everything that differs between schools, and each school's latest inspection may be years old.")
+    if any(r["other_urn"] for r in timeline):
+        c.append("Inspections under another URN (a predecessor school, or the same school before it became an academy) are shown because Ofsted's files or GIAS links attach them to this school's lineage.")
+    return c
+
+
+def summary_sentences(data: dict[str, Any]) -> list[str]:
+    """A plain-English summary generated from the data."""
+    s = data["school"]
+    tl = data["timeline"]
+    out: list[str] = []
+    desc = ", ".join(x for x in (s.get("phase") and s["phase"].lower() + " school", s.get("type"), s.get("local_authority") and "in " + s["local_authority"]) if x)
+    out.append(f"{s['name']} (URN {s['urn']}) is a {desc}." if desc else f"{s['name']} has URN {s['urn']}.")
+    graded = [r for r in tl if r["kind"] in ("graded", "report_card")]
+    if tl:
+        first = tl[0]["start_text"]
+        out.append(
+            f"The files hold {len(tl)} inspection{'s' if len(tl) != 1 else ''} of the school"
+            f"{' and its predecessors' if any(r['other_urn'] for r in tl) else ''} since {first}, {len(graded)} of them graded."
+        )
+    else:
+        out.append("The files hold no inspection of this school.")
+    lat = data.get("latest")
+    if lat and lat.get("start_date"):
+        lbl = lat.get("label") or "no overall grade"
+        out.append(
+            f"As at {_fmt_date(lat['as_at'])} its latest graded judgement is {lbl} (inspection of {_fmt_date(lat['start_date'])}"
+            f"{', carried over from its predecessor' if lat.get('carried') else ''})."
+        )
+    for f in data["flags"]:
+        if f["key"] in ("safeguarding_limited", "cliff_edge", "publication_delay"):
+            out.append(f["detail"])
+    sim = data.get("similar") or {}
+    if sim.get("available"):
+        dist = sim["distribution"]
+        parts = ", ".join(f"{r['k']:,} {r['label'].lower()}" for r in dist)
+        n = sim["n_graded"]
+        out.append(
+            f"Of the {n:,} similar school{'s' if n != 1 else ''} (same phase, IDACI quintile {sim['idaci_quintile']}, "
+            f"{sim['size_band_text']}) with an overall grade, {parts}"
+            + (" (too few to read much into)." if sim.get("small_n") else ".")
+        )
+    if not data["flags"]:
+        out.append("None of Evenhand's flags applies to this school.")
+    return out

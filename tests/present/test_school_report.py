@@ -1,0 +1,139 @@
+"""The per-school report: data, HTML (snapshot), PDF, escaping, errors, and Caversham on real data."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+from report_fixture import FROZEN, SCRIPT_NAME, SCRIPT_URN, build_fixture_warehouse
+from typer.testing import CliRunner
+
+from evenhand.build.warehouse import connect
+from evenhand.cli import app
+from evenhand.errors import UnknownSchoolError
+from evenhand.present.report import external_references, html_to_pdf, school_html
+from evenhand.present.school import school_report_data
+from helpers import need_shared_data
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SECTIONS = ("Summary", "Flags", "Every inspection", "How similar schools were judged", "Context over the years", "Caveats")
+
+
+def check_snapshot(name: str, text: str) -> None:
+    """Compare with snapshots/<name>; EVENHAND_UPDATE_SNAPSHOTS=1 rewrites it."""
+    path = SNAPSHOTS / name
+    text = re.sub(r"<style>.*?</style>", "<style>(report.css)</style>", text, flags=re.S)  # the stylesheet is not the snapshot
+    if os.environ.get("EVENHAND_UPDATE_SNAPSHOTS") == "1" or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if os.environ.get("EVENHAND_UPDATE_SNAPSHOTS") != "1":
+            pytest.fail(f"snapshot {name} was missing and has been written: check it and re-run")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed; if intended, re-run with EVENHAND_UPDATE_SNAPSHOTS=1"
+
+
+def pdf_text(pdf: bytes) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_fixture_warehouse(tmp_path_factory.mktemp("school"))
+
+
+def data_for(warehouse: Path, urn: int) -> dict:
+    con = connect(warehouse, read_only=True)
+    try:
+        return school_report_data(con, urn)
+    finally:
+        con.close()
+
+
+def test_caversham_like_flags_and_delay(warehouse: Path) -> None:
+    d = data_for(warehouse, 109778)
+    keys = {f["key"]: f for f in d["flags"]}
+    assert set(keys) >= {"safeguarding_limited", "cliff_edge", "publication_delay"}
+    assert keys["safeguarding_limited"]["event_id"] == "10242325"
+    nov = next(e for e in d["timeline"] if e["event_id"] == "10242325")
+    assert nov["delay"] == {"working_days": 86, "from": "start", "calendar_days": 125}
+    assert nov["late"] and nov["safeguarding_limited"] and nov["cliff_edge"]
+    # each judgement keeps its own scale: nothing is converted
+    assert {(j["area"], j["scale"], j["label"]) for j in nov["judgements"]} >= {
+        ("overall_effectiveness", "four_point", "Inadequate"), ("safeguarding_effective", "safeguarding_effective", "No")}
+    assert d["expected"]["available"] is False and "not available" in d["expected"]["reason"]
+    assert d["similar"]["available"] and d["similar"]["n_graded"] >= 1
+
+
+def test_school_html_snapshot(warehouse: Path) -> None:
+    for urn in (109778, SCRIPT_URN):
+        html = school_html(data_for(warehouse, urn), generated=FROZEN)
+        check_snapshot(f"school_{urn}.html", html)
+
+
+def test_hostile_school_name_is_escaped_everywhere(warehouse: Path) -> None:
+    html = school_html(data_for(warehouse, SCRIPT_URN), generated=FROZEN)
+    assert "<script" not in html.lower()
+    assert "<b>Bold</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;Sons&#34;" in html
+    # the title too
+    assert re.search(r"<title>&lt;script&gt;", html)
+    pdf = pdf_text(html_to_pdf(html))
+    assert SCRIPT_NAME in pdf.replace("\n", " ")
+
+
+def test_no_external_requests(warehouse: Path) -> None:
+    html = school_html(data_for(warehouse, 109778), generated=FROZEN)
+    assert external_references(html) == []
+    assert "@import" not in html and "url(" not in html
+
+
+def test_pdf_has_every_section(warehouse: Path) -> None:
+    text = pdf_text(html_to_pdf(school_html(data_for(warehouse, 109778), generated=FROZEN)))
+    for title in SECTIONS:
+        assert title in text, title
+    assert "86 working days" in text.replace("\n", " ")
+
+
+def test_unknown_urn_suggests_close_matches(warehouse: Path) -> None:
+    con = connect(warehouse, read_only=True)
+    try:
+        with pytest.raises(UnknownSchoolError, match=r"109778.*--find"):
+            school_report_data(con, 109779)
+    finally:
+        con.close()
+    r = CliRunner().invoke(app, ["school", "caversam primary", "--warehouse", str(warehouse)])
+    assert r.exit_code == 2
+    assert "Caversham Primary School (URN 109778)" in r.output.replace("\n", "")
+    r = CliRunner().invoke(app, ["school", "--find", "caversham", "--warehouse", str(warehouse)])
+    assert r.exit_code == 0 and "109778" in r.output
+
+
+def test_cli_writes_html_and_pdf(warehouse: Path, tmp_path: Path) -> None:
+    for fmt in ("html", "pdf"):
+        out = tmp_path / f"s.{fmt}"
+        r = CliRunner().invoke(app, ["school", "109778", "--format", fmt, "--out", str(out), "--warehouse", str(warehouse),
+                                     "--audits", str(tmp_path / "none")])
+        assert r.exit_code == 0, r.output
+        assert out.stat().st_size > 1000
+    assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.integration
+def test_caversham_primary_on_real_data(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from evenhand.build.pipeline import build_warehouse
+
+    data = need_shared_data()
+    wh = tmp_path_factory.mktemp("real") / "evenhand.duckdb"
+    build_warehouse(data, wh)
+    d = data_for(wh, 109778)
+    nov = next(e for e in d["timeline"] if e["start_date"] == "2022-11-15")
+    assert nov["safeguarding_limited"]
+    assert nov["delay"]["working_days"] == 86 and nov["late"]
+    assert any(f["key"] == "safeguarding_limited" and f["event_id"] == nov["event_id"] for f in d["flags"])
+    html = school_html(d, generated=FROZEN)
+    assert "86 working days" in html and "safeguarding-limited" in html
+    assert external_references(html) == []
