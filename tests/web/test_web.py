@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from web_support import HOSTILE_NAME, build_test_warehouse, write_audit
 
 from evenhand.web import create_app
 from evenhand.web.store import SEARCH_LIMIT
-from web_support import HOSTILE_NAME, build_test_warehouse, write_audit
 
 HOSTILE = [
     "<script>alert(1)</script>",

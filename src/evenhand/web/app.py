@@ -162,11 +162,13 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
                 if ev.get("event_id") in by_event:
                     ctx_rows, ctx_date = by_event[ev["event_id"]][:200], str(ev.get("start_date") or "")
                     break
+            body = shared.shared_body(ctx["report"]) if ctx["report"] is not None else None
+            head, tail = shared.split_before_timeline(body)
             return str(
                 env.get_template("school.html").render(
                     urn=urn, h=h, has_chart=ctx["svg"] is not None, pdf=shared.pdf_available() and ctx["report"] is not None,
                     audit_names=audits.names(), ctx_rows=ctx_rows, ctx_date=ctx_date,
-                    shared_body=shared.shared_body(ctx["report"]) if ctx["report"] is not None else None,
+                    shared_body=body, shared_head=head, shared_tail=tail,
                 )
             )
 
@@ -255,6 +257,10 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
             return JSONResponse(wh.health())
         except Exception as e:  # the one place a failure is the answer
             return JSONResponse({"status": "error", "error": type(e).__name__}, status_code=503)
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/robots.txt")
     def robots() -> Response:

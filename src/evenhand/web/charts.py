@@ -38,6 +38,8 @@ def timeline_chart(history: dict[str, Any]) -> charts.TopLevelChart | None:
     if not rows:
         return None
     df = pl.DataFrame(rows).sort("date")
+    dates: list[dt.date] = df["date"].to_list()
+    span_years = (dates[-1] - dates[0]).days / 365.25
     levels = sorted({(r["rank"], r["judgement"]) for r in rows})
     order: list[str] = list(dict.fromkeys(str(label) for _, label in levels))
     try:
@@ -49,7 +51,7 @@ def timeline_chart(history: dict[str, Any]) -> charts.TopLevelChart | None:
     if colours:
         colour = alt.Color("judgement:N", sort=order, title="Overall judgement", scale=alt.Scale(domain=order, range=colours))
     base = alt.Chart(alt.Data(values=data.select("ms", "judgement", "scale", "kind").to_dicts()))
-    enc_x = alt.X("ms:T", title="Inspection start date", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%Y"))
+    enc_x = alt.X("ms:T", title="Inspection start date", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%Y", tickCount=alt.TimeIntervalStep(interval="year", step=1 if span_years <= 12 else 2)))
     enc_y = alt.Y("judgement:N", sort=order, title=None)
     line = base.mark_line(color="#BDBDBD").encode(x=enc_x, y=enc_y)
     pts = base.mark_point(filled=True, size=160, opacity=1).encode(x=enc_x, y=enc_y, color=colour, shape=alt.Shape("scale:N", title="Scale"))

@@ -5,6 +5,7 @@ evenhand.query's history JSON. Also the report's PDF, when a renderer exists."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,36 @@ def shared_body(data: dict[str, Any]) -> Markup | None:
     try:
         from evenhand.present.report import environment
 
-        return Markup(environment().get_template("_school_body.html").render(s=data))
+        return Markup(csp_safe(environment().get_template("_school_body.html").render(s=data)))
     except Exception:
         log.exception("templates/_school_body.html failed to render; showing the dashboard's own view")
         return None
+
+
+_BAR = re.compile(r'(class="eh-bar)"\s+style="width:\s*([0-9]+(?:\.[0-9]+)?)rem;?"')
+_STYLE = re.compile(r'\sstyle="[^"]*"')
+
+
+def csp_safe(html: str) -> str:
+    """The partial without inline style attributes (the CSP blocks them): share bars drawn with
+    ``style="width: N rem"`` become classes ``w0``..``w120`` (tenths of a rem, web.css)."""
+
+    def bar(m: re.Match[str]) -> str:
+        tenths = max(0, min(120, round(float(m.group(2)) * 10)))
+        return f'{m.group(1)} w{tenths}"'
+
+    return _STYLE.sub("", _BAR.sub(bar, html))
+
+
+def split_before_timeline(body: Markup | None) -> tuple[Markup | None, Markup | None]:
+    """The partial split where its list of inspections starts, so the chart can go above it."""
+    if body is None:
+        return None, None
+    mark = '<section id="timeline">'
+    i = body.find(mark)
+    if i < 0:
+        return body, Markup("")
+    return Markup(body[:i]), Markup(body[i:])
 
 
 def pdf_available() -> bool:
