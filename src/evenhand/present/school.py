@@ -8,9 +8,13 @@ and label. Numbers carry their n (and, for shares, a Wilson interval).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import difflib
+import io
 import math
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +194,34 @@ def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, di
         return {}
     df = frame(con, "SELECT * FROM out.timing WHERE event_id IN (SELECT unnest(?))", [ids])
     return {r["event_id"]: dict(r) for r in df.iter_rows(named=True)}
+
+
+@cache
+def publication_targets() -> dict[tuple[str, str], int]:
+    """(era, kind) -> the longest published target in working days, from
+    maps/publication_targets.csv (kind 'all' applies to every kind); {} if the map is absent."""
+    try:
+        text = resources.files("evenhand").joinpath("maps/publication_targets.csv").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    out: dict[tuple[str, str], int] = {}
+    for r in csv.DictReader(io.StringIO(text)):
+        key = (r["era"], r["kind"])
+        out[key] = max(out.get(key, 0), int(r["target_working_days"]))
+    return out
+
+
+def publication_target(era: str | None, kind: str) -> int | None:
+    """The working-day target a report is measured against: the era's map entry, else the
+    handbook's 28 working days (with further quality assurance) for graded and
+    report-card inspections from 2015; None before 2015 (no publication dates, no target)."""
+    targets = publication_targets()
+    for k in ((era or "", kind), (era or "", "all")):
+        if k in targets:
+            return targets[k]
+    if era in ("cif_2015", "eif_2019", "eif_2024", "report_card_2025") and kind in ("graded", "report_card"):
+        return PUBLICATION_TARGET_WORKING_DAYS
+    return None
 
 
 def _delay(t: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -448,7 +480,8 @@ def school_report_data(
         cliff = bool(t and t.get("comparable") and t.get("change") is not None and (
             t["change"] >= 2 or (t.get("from_code") == "1" and t.get("to_code") == "4" and t.get("from_scale") == t.get("to_scale") == "four_point")
         ))
-        late = bool(delay and delay["working_days"] > PUBLICATION_TARGET_WORKING_DAYS)
+        target = publication_target(ev.get("era"), ev["kind"])
+        late = bool(delay and target is not None and delay["working_days"] > target)
         row = {
             "event_id": ev["event_id"],
             "urn": ev["urn"],
@@ -476,6 +509,7 @@ def school_report_data(
                 for j in js
             ],
             "delay": delay,
+            "target_working_days": target,
             "late": late,
             "safeguarding_limited": sg_lim,
             "cliff_edge": cliff,
@@ -496,8 +530,8 @@ def school_report_data(
             frm = "end" if delay["from"] == "end" else "start (the end date is not in the published files)"
             flags.append({"key": "publication_delay", "event_id": ev["event_id"], "title": "Publication delay beyond the target",
                           "detail": f"The report of the inspection of {when} was published {delay['working_days']} working days after its {frm}, "
-                                    f"against Ofsted's usual {PUBLICATION_NORMAL_WORKING_DAYS} working days and {PUBLICATION_TARGET_WORKING_DAYS} "
-                                    "for reports that go through further quality assurance."})
+                                    f"against a target of {target} working days for inspections of its framework "
+                                    "(maps/publication_targets.csv)."})
 
     latest_info: dict[str, Any] | None = None
     if latest:
@@ -565,7 +599,7 @@ def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[st
         "Judgements are shown on the scale they were given on. Grades from different frameworks "
         "(e.g. 'Satisfactory' before September 2012 and 'Requires improvement' after, or report-card grades) are not the same measure and are never converted.",
         "Inspection dates, judgements and publication dates are as published in Ofsted's files; where two files disagree the warehouse keeps one and records the conflict (evenhand history --json).",
-        f"Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded). Ofsted's handbooks give {PUBLICATION_NORMAL_WORKING_DAYS} working days from the end of the inspection as normal and {PUBLICATION_TARGET_WORKING_DAYS} with further quality assurance; most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (one or two days).",
+        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded), against the longest target Evenhand has for the inspection's framework (maps/publication_targets.csv: Ofsted's handbooks as we understand them, e.g. 19 working days normally and 28 with further quality assurance under the 2015 framework, about 30 under the EIF); most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (one or two days).",
         "The 2005-2015 history gives no publication dates, so older inspections show no delay.",
         "A safeguarding-limited judgement is Evenhand's definition (DESIGN section 1): inadequate overall or in leadership where safeguarding was ineffective but the quality of education was good or better. Frameworks before 2019 did not judge the quality of education, so earlier inspections cannot be flagged.",
     ]
