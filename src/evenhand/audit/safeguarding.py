@@ -1,0 +1,382 @@
+"""Safeguarding audit: graded inspections where safeguarding was not effective, and how many
+of them were otherwise good ("safeguarding-limited").
+
+Claim tested (DESIGN section 1): a school can be judged inadequate because of a safeguarding
+finding while its education is judged good. The audit counts such events, lists them and
+shows the trend by academic year.
+
+The pure functions (:func:`flag_events`, :func:`summarise`, :func:`trend`, :func:`analyse`)
+work on one frame of graded events with one column per judgement (the shape
+:func:`graded_events` reads from the warehouse), so tests can feed them simulated nations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, pct
+from evenhand.present import charts
+from evenhand.stats.estimate import Estimate
+from evenhand.stats.intervals import wilson, wilson_columns
+
+NAME = "safeguarding"
+
+#: Key judgements on the four-point scale, one column each in the graded-events frame.
+FOUR_POINT_AREAS: tuple[str, ...] = (
+    "overall_effectiveness",
+    "quality_of_education",
+    "behaviour_and_attitudes",
+    "personal_development",
+    "leadership_and_management",
+)
+#: The judgements that must be good or better (codes 1-2) for "safeguarding-limited".
+OTHERWISE_GOOD: tuple[str, ...] = (
+    "quality_of_education",
+    "behaviour_and_attitudes",
+    "personal_development",
+)
+GOOD_OR_BETTER = ("1", "2")
+
+DEFINITION = (
+    "A graded inspection is 'safeguarding-limited' when ALL of: (a) safeguarding was not "
+    "effective ('Safeguarding is effective?' = No); (b) overall effectiveness OR leadership "
+    "and management was Inadequate (code 4 on the four-point scale); (c) quality of education, "
+    "behaviour and attitudes and personal development were each Good or Outstanding (codes 1-2). "
+    "An event missing any of the three education judgements (inspections before September "
+    "2019 do not carry them; report cards use other areas) cannot be classified and is counted "
+    "as not safeguarding-limited; the number of such safeguarding-not-effective events is "
+    "reported."
+)
+
+
+def academic_year(col: str = "start_date") -> pl.Expr:
+    """'2022/23' for a date between 1 September 2022 and 31 August 2023."""
+    d = pl.col(col)
+    first = pl.when(d.dt.month() >= 9).then(d.dt.year()).otherwise(d.dt.year() - 1)
+    return pl.concat_str(
+        [first.cast(pl.Utf8), pl.lit("/"), ((first + 1) % 100).cast(pl.Utf8).str.zfill(2)]
+    )
+
+
+GRADED_EVENTS_SQL = """
+WITH ev AS (
+    SELECT event_id, urn, school_name, kind, era, start_date, publication_date,
+           category_of_concern
+    FROM core.events
+    WHERE kind IN ('graded', 'report_card') AND start_date IS NOT NULL AND start_date <= ?
+),
+j AS (
+    SELECT event_id,
+        max(CASE WHEN area = 'overall_effectiveness' AND scale = 'four_point' THEN code END) AS overall_effectiveness,
+        max(CASE WHEN area = 'quality_of_education' AND scale = 'four_point' THEN code END) AS quality_of_education,
+        max(CASE WHEN area = 'behaviour_and_attitudes' AND scale = 'four_point' THEN code END) AS behaviour_and_attitudes,
+        max(CASE WHEN area = 'personal_development' AND scale = 'four_point' THEN code END) AS personal_development,
+        max(CASE WHEN area = 'leadership_and_management' AND scale = 'four_point' THEN code END) AS leadership_and_management,
+        max(CASE WHEN area = 'safeguarding_effective' AND scale = 'safeguarding_effective' THEN code END) AS safeguarding_effective,
+        max(CASE WHEN area = 'safeguarding_standards' AND scale = 'met_not_met' THEN code END) AS safeguarding_standards
+    FROM core.judgements
+    WHERE event_id IN (SELECT event_id FROM ev)
+    GROUP BY event_id
+),
+src AS (
+    SELECT event_id, list(DISTINCT block ORDER BY block) AS blocks
+    FROM core.event_sources GROUP BY event_id
+),
+sch AS (
+    SELECT urn, ofsted_region, phase, school_type, pupils, idaci_quintile, school_name AS current_name
+    FROM (
+        SELECT *, row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id, row_number) AS k
+        FROM core.schools
+    ) WHERE k = 1
+)
+SELECT ev.event_id, ev.urn, coalesce(ev.school_name, s1.current_name, s2.current_name) AS school_name,
+       ev.kind, ev.era, ev.start_date, ev.publication_date, ev.category_of_concern,
+       j.overall_effectiveness, j.quality_of_education, j.behaviour_and_attitudes,
+       j.personal_development, j.leadership_and_management, j.safeguarding_effective,
+       j.safeguarding_standards,
+       coalesce(src.blocks, []::VARCHAR[]) AS blocks,
+       coalesce(s1.ofsted_region, s2.ofsted_region) AS ofsted_region,
+       coalesce(s1.phase, s2.phase) AS phase,
+       coalesce(s1.school_type, s2.school_type) AS school_type,
+       coalesce(s1.pupils, s2.pupils) AS pupils,
+       coalesce(s1.idaci_quintile, s2.idaci_quintile) AS idaci_quintile,
+       el.lineage_id
+FROM ev
+LEFT JOIN j USING (event_id)
+LEFT JOIN src USING (event_id)
+LEFT JOIN out.event_lineage el USING (event_id)
+LEFT JOIN sch s1 ON s1.urn = ev.urn
+LEFT JOIN sch s2 ON s2.urn = el.latest_urn
+ORDER BY ev.start_date, ev.event_id
+"""
+
+
+def graded_events(ctx: AuditContext) -> pl.DataFrame:
+    """Graded and report-card events started by the as-at date, one row each, with every
+    key judgement code as a column (null when not graded on its usual scale), the blocks of
+    the school-level files that reported it and the school's attributes (its own URN's row in
+    the newest school-level file, else its lineage's latest URN's)."""
+    if not ctx.has_table("out.event_lineage"):
+        sql = GRADED_EVENTS_SQL.replace(
+            "LEFT JOIN out.event_lineage el USING (event_id)",
+            "LEFT JOIN (SELECT NULL::VARCHAR AS event_id, NULL::VARCHAR AS lineage_id, NULL::BIGINT AS latest_urn) el USING (event_id)",
+        )
+    else:
+        sql = GRADED_EVENTS_SQL
+    return ctx.frame(sql, [ctx.as_at])
+
+
+def flag_events(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``safeguarding_recorded``, ``safeguarding_not_effective``, ``classifiable``,
+    ``otherwise_good`` (all three education judgements good or better),
+    ``qoe_good_or_better`` and ``safeguarding_limited`` (see :data:`DEFINITION`)."""
+    sg = pl.col("safeguarding_effective")
+    std = pl.col("safeguarding_standards")
+    recorded = sg.is_in(["Yes", "No"]) | std.is_in(["Met", "Not met"])
+    not_eff = (sg == "No").fill_null(False) | (std == "Not met").fill_null(False)
+    good_all = pl.all_horizontal([pl.col(c).is_in(GOOD_OR_BETTER).fill_null(False) for c in OTHERWISE_GOOD])
+    classifiable = pl.all_horizontal([pl.col(c).is_not_null() for c in OTHERWISE_GOOD]) & (
+        pl.col("overall_effectiveness").is_not_null() | pl.col("leadership_and_management").is_not_null()
+    )
+    inadequate = (pl.col("overall_effectiveness") == "4").fill_null(False) | (
+        pl.col("leadership_and_management") == "4"
+    ).fill_null(False)
+    return frame.with_columns(
+        recorded.alias("safeguarding_recorded"),
+        (recorded & not_eff).alias("safeguarding_not_effective"),
+        classifiable.alias("classifiable"),
+        good_all.alias("otherwise_good"),
+        pl.col("quality_of_education").is_in(GOOD_OR_BETTER).fill_null(False).alias("qoe_good_or_better"),
+        ((sg == "No").fill_null(False) & inadequate & good_all).alias("safeguarding_limited"),
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    n_graded: int  # graded events with a safeguarding judgement recorded
+    n_not_effective: int
+    n_not_effective_classifiable: int
+    n_qoe_good: int  # safeguarding-No events with quality of education good or better
+    n_otherwise_good: int  # ... with all three education judgements good or better
+    n_limited: int
+    not_effective_rate: Estimate
+    limited_among_not_effective: Estimate
+    limited_among_classifiable_not_effective: Estimate
+    limited_among_graded: Estimate
+    qoe_good_among_not_effective: Estimate
+
+
+def summarise(flagged: pl.DataFrame) -> Summary:
+    rec = flagged.filter(pl.col("safeguarding_recorded"))
+    no = rec.filter(pl.col("safeguarding_not_effective"))
+    n, n_no = rec.height, no.height
+    n_cls = no.filter(pl.col("classifiable")).height
+    n_lim = int(no["safeguarding_limited"].sum()) if n_no else 0
+    n_qoe = int(no["qoe_good_or_better"].sum()) if n_no else 0
+    n_good = int(no["otherwise_good"].sum()) if n_no else 0
+    return Summary(
+        n_graded=n,
+        n_not_effective=n_no,
+        n_not_effective_classifiable=n_cls,
+        n_qoe_good=n_qoe,
+        n_otherwise_good=n_good,
+        n_limited=n_lim,
+        not_effective_rate=wilson(n_no, n),
+        limited_among_not_effective=wilson(n_lim, n_no),
+        limited_among_classifiable_not_effective=wilson(n_lim, n_cls),
+        limited_among_graded=wilson(n_lim, n),
+        qoe_good_among_not_effective=wilson(n_qoe, n_no),
+    )
+
+
+def trend(flagged: pl.DataFrame) -> pl.DataFrame:
+    """By academic year of the start date: graded events with safeguarding recorded,
+    not-effective and safeguarding-limited counts, each rate with its Wilson interval."""
+    rec = flagged.filter(pl.col("safeguarding_recorded")).with_columns(academic_year().alias("academic_year"))
+    if rec.height == 0:
+        return pl.DataFrame(
+            schema={
+                "academic_year": pl.Utf8, "n_graded": pl.Int64, "n_not_effective": pl.Int64,
+                "not_effective_rate": pl.Float64, "not_effective_low": pl.Float64, "not_effective_high": pl.Float64,
+                "n_limited": pl.Int64, "limited_rate": pl.Float64, "limited_low": pl.Float64, "limited_high": pl.Float64,
+            }
+        )
+    agg = (
+        rec.group_by("academic_year")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_graded"),
+            pl.col("safeguarding_not_effective").sum().cast(pl.Int64).alias("n_not_effective"),
+            pl.col("safeguarding_limited").sum().cast(pl.Int64).alias("n_limited"),
+        )
+        .sort("academic_year")
+    )
+    agg = wilson_columns(agg, "n_not_effective", "n_graded", names=("not_effective_rate", "not_effective_low", "not_effective_high"))
+    agg = wilson_columns(agg, "n_limited", "n_graded", names=("limited_rate", "limited_low", "limited_high"))
+    return agg.select(
+        "academic_year", "n_graded", "n_not_effective", "not_effective_rate", "not_effective_low",
+        "not_effective_high", "n_limited", "limited_rate", "limited_low", "limited_high",
+    )
+
+
+EVENT_COLUMNS = (
+    "urn", "school_name", "event_id", "era", "start_date", "publication_date",
+    "overall_effectiveness", "quality_of_education", "behaviour_and_attitudes",
+    "personal_development", "leadership_and_management", "safeguarding_effective",
+    "safeguarding_standards", "category_of_concern", "safeguarding_limited", "classifiable",
+)
+
+
+def events_table(flagged: pl.DataFrame) -> pl.DataFrame:
+    """Every safeguarding-not-effective event, safeguarding-limited ones first."""
+    rec = flagged.filter(pl.col("safeguarding_not_effective"))
+    cols = [c for c in EVENT_COLUMNS if c in rec.columns]
+    return rec.select(cols).sort(
+        ["safeguarding_limited", "start_date", "urn"], descending=[True, False, False], nulls_last=True
+    )
+
+
+def analyse(frame: pl.DataFrame) -> tuple[pl.DataFrame, Summary, pl.DataFrame, pl.DataFrame]:
+    """Pure core of the audit: (flagged frame, summary, trend table, events table)."""
+    flagged = flag_events(frame)
+    return flagged, summarise(flagged), trend(flagged), events_table(flagged)
+
+
+def visibility(flagged: pl.DataFrame) -> dict[str, int]:
+    """How many safeguarding-recorded events each file block reported (an event may be in several)."""
+    rec = flagged.filter(pl.col("safeguarding_recorded"))
+    out: dict[str, int] = {"events": rec.height}
+    if "blocks" in rec.columns and rec.height:
+        for block in ("graded", "previous", "report_card"):
+            out[block] = int(rec.select(pl.col("blocks").list.contains(block).sum()).item())
+    return out
+
+
+def _chart(tr: pl.DataFrame, s: Summary) -> dict[str, Any] | None:
+    if tr.height == 0:
+        return None
+    long = pl.concat(
+        [
+            tr.select(
+                "academic_year",
+                pl.lit("Safeguarding not effective").alias("measure"),
+                pl.col("not_effective_rate").alias("rate"),
+                pl.col("not_effective_low").alias("low"),
+                pl.col("not_effective_high").alias("high"),
+            ),
+            tr.select(
+                "academic_year",
+                pl.lit("Safeguarding-limited").alias("measure"),
+                pl.col("limited_rate").alias("rate"),
+                pl.col("limited_low").alias("low"),
+                pl.col("limited_high").alias("high"),
+            ),
+        ]
+    )
+    chart = charts.line_with_band(
+        long, "academic_year", "rate", "low", "high", "measure",
+        title="Graded inspections where safeguarding was not effective, by academic year",
+        subtitle=(
+            f"Share of graded inspections with a safeguarding judgement (n = {s.n_graded:,}); "
+            "bands are 95% Wilson intervals"
+        ),
+        x_title="Academic year of the inspection", y_title="Share of graded inspections",
+        color_title="Measure", y_format="%", y_zero=True,
+        x_order=tr["academic_year"].to_list(),
+    )
+    return charts.chart_spec(chart)
+
+
+def run(ctx: AuditContext) -> AuditResult:
+    frame = graded_events(ctx)
+    flagged, s, tr, events = analyse(frame)
+    vis = visibility(flagged)
+    unclassifiable = s.n_not_effective - s.n_not_effective_classifiable
+    figures = [
+        Figure("not_effective_rate", "Graded inspections where safeguarding was not effective", s.not_effective_rate, "share"),
+        Figure("limited_among_not_effective", "Safeguarding-limited, among safeguarding-not-effective inspections", s.limited_among_not_effective, "share"),
+        Figure("limited_among_classifiable", "Safeguarding-limited, among safeguarding-not-effective inspections with all education judgements", s.limited_among_classifiable_not_effective, "share"),
+        Figure("limited_among_graded", "Safeguarding-limited, among all graded inspections with a safeguarding judgement", s.limited_among_graded, "share"),
+        Figure("qoe_good_among_not_effective", "Quality of education good or better, among safeguarding-not-effective inspections", s.qoe_good_among_not_effective, "share"),
+        Figure("limited_count", "Safeguarding-limited inspections", Estimate(float(s.n_limited), math.nan, math.nan, s.n_not_effective, 0.95, "count"), "count"),
+    ]
+    findings = [
+        (
+            f"Of {s.n_graded:,} graded inspections with a safeguarding judgement, {s.n_not_effective:,} found "
+            f"safeguarding not effective ({describe(s.not_effective_rate, 'share')})."
+        ),
+        (
+            f"{s.n_limited:,} of those {s.n_not_effective:,} were safeguarding-limited: inadequate overall or "
+            f"for leadership while quality of education, behaviour and attitudes and personal development "
+            f"were all good or better ({describe(s.limited_among_not_effective, 'share')}; "
+            f"{describe(s.limited_among_classifiable_not_effective, 'share')} of the "
+            f"{s.n_not_effective_classifiable:,} that carry all three education judgements)."
+        ),
+    ]
+    if tr.height:
+        peak = tr.filter(pl.col("n_graded") >= 100).sort(["not_effective_rate", "academic_year"], descending=[True, False])
+        if peak.height:
+            p = peak.row(0, named=True)
+            findings.append(
+                f"The highest yearly rate of safeguarding not effective (years with at least 100 graded "
+                f"inspections) was {pct(p['not_effective_rate'])} in {p['academic_year']} "
+                f"({p['n_not_effective']:,} of {p['n_graded']:,})."
+            )
+    caveats = [
+        (
+            "The data see only the inspections the school-level files carry: for each school its latest "
+            "graded inspection and the one before it ('previous' block), plus the ratings history, which has "
+            "no safeguarding judgement. "
+            f"Of the {vis.get('events', 0):,} graded inspections with a safeguarding judgement, "
+            f"{vis.get('graded', 0):,} come from the latest-graded block and {vis.get('previous', 0):,} from the "
+            "previous block. Earlier inspections of a school, and inspections of schools that have since "
+            "closed, are missing, so counts under-state the national totals, and the yearly trend is "
+            "tilted towards recent years."
+        ),
+        (
+            "A school inspected again soon after a safeguarding-not-effective judgement (as schools in a "
+            "category of concern are) pushes that judgement into the 'previous' block and then out of the "
+            "file: such events are more likely to be missing than others."
+        ),
+        (
+            f"{unclassifiable:,} safeguarding-not-effective inspections lack one of the three education "
+            "judgements (before September 2019, or report cards) and cannot be classified as "
+            "safeguarding-limited; they are counted as not safeguarding-limited."
+        ),
+        (
+            "Report cards (from November 2025) record safeguarding standards Met / Not met; 'Not met' counts "
+            "as not effective, but report cards have no overall or leadership grade on the four-point scale, "
+            "so none can be safeguarding-limited by this definition."
+        ),
+        "The judgements say what inspectors concluded, not whether pupils were safe: this audit cannot "
+        "check the finding itself.",
+    ]
+    small = [f"academic year {r['academic_year']} (n = {r['n_graded']})" for r in tr.filter(pl.col("n_graded") < 100).iter_rows(named=True)]
+    return AuditResult(
+        name=NAME,
+        title="Safeguarding and otherwise-good schools",
+        question=(
+            "How often was safeguarding judged not effective, and how many of those schools were otherwise "
+            "good in quality of education and the other key judgements?"
+        ),
+        claim="Schools are failed on a safeguarding technicality while their education is good.",
+        method=(
+            "Graded inspections (and report cards) started by the as-at date, with a safeguarding judgement "
+            "recorded (Yes / No, or Met / Not met). Safeguarding is 'not effective' when 'Safeguarding is "
+            "effective?' is No or the report card's safeguarding standards are Not met. "
+            + DEFINITION
+            + " Rates use Wilson score 95% intervals; the trend groups inspections by the academic year "
+            "(September to August) of their start date."
+        ),
+        figures=figures,
+        tables={"main": tr, "events": events},
+        chart=_chart(tr, s),
+        findings=findings,
+        caveats=caveats,
+        inputs=ctx.inputs(),
+        parameters={"as_at": ctx.as_at.isoformat(), "definition": DEFINITION, "good_or_better_codes": list(GOOD_OR_BETTER)},
+        small_n=small,
+    )
