@@ -1,0 +1,98 @@
+"""`evenhand demo` / `evenhand run`: a synthetic nation written as official files, built and
+analysed like real ones, with every output saying it is synthetic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from evenhand.build.pipeline import build_warehouse
+from evenhand.build.warehouse import connect
+from evenhand.demo import (
+    STAMP,
+    has_data_files,
+    official_headers,
+    official_rows,
+    stamp_html,
+    write_official_files,
+)
+from evenhand.simulate import simulate_nation
+
+
+def test_headers_are_the_published_list_with_the_year() -> None:
+    h = official_headers(2019)
+    assert "Number of warning notices issued in 2018/19 academic year" in h
+    assert h.index("Inspection end date") == h.index("Inspection start date") + 1
+    assert h[:3] == ["Web Link (opens in new window)", "URN", "LAESTAB"]
+
+
+def test_files_round_trip_through_the_build(tmp_path: Path) -> None:
+    nation = simulate_nation(120, 7)
+    paths = write_official_files(nation, tmp_path / "raw", years=(2021, 2025))
+    assert paths[0].read_text(encoding="utf-8").startswith(STAMP)  # a title row above the header
+    rows = official_rows(nation.schools, nation.events, nation.judgements, dt.date(2025, 8, 31))
+    assert len(rows) == 120
+    summary = build_warehouse(tmp_path / "raw", tmp_path / "w.duckdb")
+    assert {r.layout for r in summary.files} == {"ofsted_latest_eif"}
+    con = connect(tmp_path / "w.duckdb", read_only=True)
+    try:
+        built = con.sql(
+            "SELECT e.event_id, e.kind, e.start_date, j.code FROM core.events e LEFT JOIN core.judgements j "
+            "ON j.event_id = e.event_id AND j.area = 'overall_effectiveness' WHERE e.kind = 'graded'"
+        ).pl()
+    finally:
+        con.close()
+    truth = nation.events.join(nation.judgements.filter(area="overall_effectiveness").select("event_id", "code"), on="event_id")
+    joined = built.join(truth.select("event_id", pl.col("start_date").alias("t_start"), pl.col("code").alias("t_code")), on="event_id", how="left")
+    assert joined.height > 0 and joined["t_start"].null_count() == 0  # every built event is a simulated one
+    assert (joined["start_date"] == joined["t_start"]).all()
+    assert (joined["code"] == joined["t_code"]).all()  # the judgement survives the round trip
+
+
+def test_stamp_html_puts_the_banner_first_once() -> None:
+    page = "<html><body class='x'><h1>Pack</h1></body></html>"
+    once = stamp_html(page)
+    assert once.index(STAMP) < once.index("<h1>") and stamp_html(once) == once
+
+
+def test_has_data_files(tmp_path: Path) -> None:
+    assert not has_data_files(tmp_path / "none")
+    (tmp_path / "notes.md").write_text("x")
+    assert not has_data_files(tmp_path)
+    (tmp_path / "a" / "b.csv").parent.mkdir()
+    (tmp_path / "a" / "b.csv").write_text("URN\n1\n")
+    assert has_data_files(tmp_path)
+
+
+@pytest.mark.slow
+def test_demo_then_run_end_to_end(tmp_path: Path) -> None:
+    from evenhand.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--schools", "400", "--no-pdf"])
+    assert result.exit_code == 0, result.output
+    assert STAMP in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("open: ") and Path(last.removeprefix("open: ")).exists()
+    con = connect(tmp_path / "demo" / "warehouse" / "evenhand.duckdb", read_only=True)
+    try:
+        assert con.execute("SELECT value FROM meta.build WHERE key = 'synthetic'").fetchall() == [("true",)]
+    finally:
+        con.close()
+    assert STAMP in json.loads((tmp_path / "demo" / "open-data" / "datapackage.json").read_text(encoding="utf-8"))["title"]
+    assert (tmp_path / "demo" / "README.md").read_text(encoding="utf-8").startswith(STAMP)
+    for j in (tmp_path / "demo" / "audit").glob("*.json"):
+        assert json.loads(j.read_text(encoding="utf-8"))["caveats"][0] == STAMP, j.name
+    html = tmp_path / "demo" / "report" / "evidence-pack.html"
+    if html.exists():
+        assert STAMP in html.read_text(encoding="utf-8")
+    # `run` on files already there: no fetch, the same pipeline
+    result = CliRunner().invoke(app, ["run", "--raw", str(tmp_path / "demo" / "raw"), "--out", str(tmp_path / "run"),
+                                      "--warehouse", str(tmp_path / "run" / "w.duckdb"), "--no-pdf"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("open: ")
+    assert (tmp_path / "run" / "open-data" / "datapackage.json").exists()
