@@ -1,0 +1,123 @@
+"""Timing audit: publication delay against the targets, inspection length, age of judgements.
+
+The fixture (tests/audit/audit_fixture.py) puts inspection and publication dates a whole number
+of weeks apart, so each delay is 5 working days per week less any bank holiday in between;
+the expected numbers below are worked out by hand from those dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from audit_fixture import AS_AT, build, context, national_warehouse
+from scipy import stats
+
+from evenhand.audit import timing
+from evenhand.audit.result import AuditResult
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> AuditResult:
+    return timing.run(context(build(tmp_path_factory.mktemp("timing"))))
+
+
+def era_row(result: AuditResult, era: str, kind: str) -> dict[str, object]:
+    main = result.tables["main"]
+    rows = main.filter((pl.col("dimension") == "era") & (pl.col("group") == era) & (pl.col("kind") == kind)).to_dicts()
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_median_interval_is_the_order_statistic_interval() -> None:
+    # Binomial(10, 1/2): P(B <= 1) = 11/1024 <= 0.025 < P(B <= 2) = 56/1024, so ranks 2 and 9
+    e = timing.median_interval(list(range(1, 11)))
+    assert (e.value, e.low, e.high, e.n) == (5.5, 2.0, 9.0, 10)
+    # n = 6: P(B <= 0) = 1/64 <= 0.025, so the extremes
+    e6 = timing.median_interval([6, 1, 5, 2, 4, 3])
+    assert (e6.value, e6.low, e6.high) == (3.5, 1.0, 6.0)
+    # n = 5: P(B <= 0) = 1/32 > 0.025: no 95% interval exists
+    e5 = timing.median_interval([1, 2, 3, 4, 5])
+    assert e5.value == 3.0 and math.isnan(e5.low) and math.isnan(e5.high)
+    assert math.isnan(timing.median_interval([]).value)
+
+
+def test_mean_interval() -> None:
+    e = timing.mean_interval([25, 35, 25])
+    sd = math.sqrt(((25 - 85 / 3) ** 2 * 2 + (35 - 85 / 3) ** 2) / 2)
+    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert e.value == pytest.approx(85 / 3)
+    assert (e.low, e.high) == (pytest.approx(85 / 3 - half), pytest.approx(85 / 3 + half))
+
+
+def test_delays_of_2024_25_graded_inspections(result: AuditResult) -> None:
+    # 30 Sep -> 4 Nov 2024 (5 weeks), 7 Oct -> 25 Nov (7 weeks), 14 Oct -> 18 Nov (5 weeks)
+    r = era_row(result, "eif_2024", "graded")
+    assert (r["n"], r["median_working_days"], r["mean_working_days"]) == (3, 25.0, pytest.approx(85 / 3))
+    assert r["median_low"] is None  # n < 6: no interval
+    # target 30 working days: only the 35-day wait is beyond it, also allowing for a two-day inspection (34)
+    assert (r["target_working_days"], r["n_with_target"], r["beyond_target"]) == ("30", 3, 1)
+    assert r["beyond_share_two_day"] == pytest.approx(1 / 3)
+    assert r["basis"] == "start"
+
+
+def test_delays_of_2024_25_ungraded_inspections(result: AuditResult) -> None:
+    # 13 Jan -> 10 Feb 2025 (4 weeks), 3 Mar -> 31 Mar 2025 (4 weeks), 23 Sep -> 4 Nov 2024 (6 weeks: 30, not beyond 30)
+    r = era_row(result, "eif_2024", "ungraded")
+    assert (r["n"], r["median_working_days"], r["beyond_target"]) == (3, 20.0, 0)
+
+
+def test_cif_targets_and_the_longer_target_for_inadequate(result: AuditResult) -> None:
+    # 1 Mar -> 5 Apr 2018: 25 less Good Friday and Easter Monday = 23; 5 May -> 9 Jun 2016: 25 less 30 May = 24;
+    # inadequate 5 Feb -> 12 Mar 2018 = 25 and 1 Jun -> 10 Jul 2017 = 27, both within the 28-day target for
+    # reports that need further quality assurance; the first two are beyond the normal 19
+    r = era_row(result, "cif_2015", "graded")
+    assert (r["n"], r["median_working_days"], r["beyond_target"], r["n_with_target"]) == (4, 24.5, 2, 4)
+    assert r["target_working_days"] == "19, 28"
+
+
+def test_age_of_latest_graded_judgement(result: AuditResult) -> None:
+    starts = [dt.date(2024, 9, 30), dt.date(2024, 10, 7), dt.date(2018, 3, 1), dt.date(2021, 6, 10), dt.date(2016, 5, 5),
+              dt.date(2024, 10, 14), dt.date(2022, 1, 10), dt.date(2019, 10, 1), dt.date(2024, 6, 3)]
+    ages = sorted((AS_AT - d).days for d in starts)
+    med = result.figure("median_age_latest_graded").estimate
+    assert (med.value, med.n) == (ages[4], 9) == (1329, 9)
+    # more than 4 years (1,461 days): 2021-06-10, 2019-10-01, 2018-03-01, 2016-05-05; more than 6: the last two
+    assert (result.figure("share_latest_graded_older_than_4y").estimate.value, result.figure("share_latest_graded_older_than_6y").estimate.value) == (4 / 9, 2 / 9)
+    assert result.tables["age"]["schools"].sum() == 9
+
+
+def test_no_end_dates_means_no_length_and_a_caveat(result: AuditResult) -> None:
+    assert result.tables["length"].height == 0
+    assert any("no inspection end dates" in c for c in result.caveats)
+    assert any("cannot be measured" in c for c in result.caveats)
+
+
+def test_targets_file_states_its_sources() -> None:
+    t = timing.publication_targets()
+    assert t.height >= 3 and t["source"].str.len_chars().min() > 40  # type: ignore[operator]
+    assert set(t["basis"].to_list()) == {"end_to_publication"}
+
+
+def test_chart_findings_and_determinism(tmp_path: Path, result: AuditResult) -> None:
+    assert result.chart is not None and result.findings and result.inputs
+    again = timing.run(context(build(tmp_path)))
+    assert json.dumps(again.to_dict(), sort_keys=True, default=str) == json.dumps(result.to_dict(), sort_keys=True, default=str)
+    assert again.tables["main"].equals(result.tables["main"])
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_national(tmp_path_factory: pytest.TempPathFactory) -> None:
+    r = timing.run(context(national_warehouse(tmp_path_factory.mktemp("national"))))
+    g = r.figure("median_delay_eif_2024_graded").estimate
+    assert g.n == 3_269 and 10 <= g.value <= 60 and g.low <= g.value <= g.high
+    assert r.figure("median_age_latest_graded").estimate.n + int(r.figure("schools_never_graded").estimate.value) == 21_990
+    shares = [f.estimate for f in r.figures if f.unit == "share"]
+    assert shares and all(0 <= e.low <= e.value <= e.high <= 1 for e in shares)
+    assert np.isfinite(r.tables["main"]["median_working_days"].to_numpy()).all()
