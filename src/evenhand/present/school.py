@@ -24,7 +24,7 @@ import polars as pl
 from evenhand import maps
 from evenhand.build.warehouse import frame
 from evenhand.errors import UnknownSchoolError
-from evenhand.query import _has, _history
+from evenhand.query import _history
 from evenhand.stats.intervals import wilson
 
 #: Ofsted's school inspection handbooks (2015-2024) say the final report is normally published
@@ -97,6 +97,13 @@ CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
     ("income_per_pupil_gbp", "Income per pupil (£)", "gbp"),
     ("expenditure_per_pupil_gbp", "Spending per pupil (£)", "gbp"),
 )
+
+
+def _has(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".")
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]
+    ).fetchall()[0][0])
 
 
 def era_labels() -> dict[str, str]:
@@ -264,12 +271,6 @@ def _latest(con: duckdb.DuckDBPyConnection, urn: int, as_at: dt.date | None) -> 
 # --- similar schools --------------------------------------------------------------------
 
 
-def _size_band(pupils: int | None, cuts: list[float]) -> int | None:
-    if pupils is None:
-        return None
-    return sum(1 for c in cuts if pupils > c) + 1
-
-
 def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, Any]) -> dict[str, Any]:
     """How open schools of the same phase, IDACI quintile and size band (quintile of pupils
     within the phase) are judged at their latest graded inspection, on the 4-point overall
@@ -283,57 +284,52 @@ def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, 
         missing = [k for k, v in (("phase", phase), ("IDACI quintile", quint), ("number of pupils", pupils)) if v is None]
         base["reason"] = f"the school's {', '.join(missing)} is not in the files, so no comparison group can be formed"
         return base
-    df = frame(
-        con,
+    rows = con.execute(
         """
-        WITH l AS (SELECT * FROM out.latest_as_at WHERE as_at = (SELECT max(as_at) FROM out.latest_as_at))
-        SELECT l.urn, l.overall_scale, l.overall_code, l.overall_label, l.graded_event_id, s.idaci_quintile, s.pupils,
-               l.as_at
-        FROM l JOIN core.schools s ON s.file_id = l.open_in_file_id AND s.urn = l.urn
-        WHERE s.phase = ?
+        WITH p AS (
+            SELECT l.urn, l.overall_scale, l.overall_code, l.overall_label, s.idaci_quintile, s.pupils::DOUBLE AS pupils, l.as_at
+            FROM out.latest_as_at l JOIN core.schools s ON s.file_id = l.open_in_file_id AND s.urn = l.urn
+            WHERE l.as_at = (SELECT max(as_at) FROM out.latest_as_at) AND s.phase = $phase AND s.pupils IS NOT NULL
+        ),
+        c AS (SELECT quantile_disc(pupils, [0.2, 0.4, 0.6, 0.8]) AS q, any_value(as_at) AS as_at FROM p),
+        b AS (SELECT as_at, [0::DOUBLE] || q || ['inf'::DOUBLE] AS edges, 1 + len(list_filter(q, lambda x: $pupils > x)) AS band FROM c)
+        SELECT b.as_at, b.band, b.edges, p.overall_scale = 'four_point' AS graded, p.overall_code,
+               string_agg(DISTINCT p.overall_label, ' / ' ORDER BY p.overall_label) AS label, count(p.urn) AS k
+        FROM b LEFT JOIN p ON p.idaci_quintile = $quint AND p.urn <> $urn
+             AND p.pupils > b.edges[b.band] AND p.pupils <= b.edges[b.band + 1]
+        GROUP BY ALL
         """,
-        [phase],
-    )
-    if df.height == 0:
-        base["reason"] = f"no open {phase} schools in out.latest_as_at"
+        {"phase": phase, "pupils": float(pupils), "quint": int(quint), "urn": urn},
+    ).fetchall()
+    if not rows or rows[0][0] is None:
+        base["reason"] = f"no open {phase} schools with a number of pupils in out.latest_as_at"
         return base
-    sizes = df["pupils"].drop_nulls().cast(pl.Float64)
-    cuts = [float(sizes.quantile(q, interpolation="nearest") or 0) for q in (0.2, 0.4, 0.6, 0.8)]
-    band = _size_band(int(pupils), cuts)
-    edges = [0.0, *cuts, math.inf]
-    group = df.filter(
-        (pl.col("idaci_quintile") == quint)
-        & (pl.col("urn") != urn)
-        & pl.col("pupils").is_not_null()
-        & (pl.col("pupils").cast(pl.Float64) > edges[(band or 1) - 1])
-        & (pl.col("pupils").cast(pl.Float64) <= edges[band or 1])
-    )
-    graded = group.filter(pl.col("overall_scale") == "four_point")
-    n = graded.height
-    rows = []
+    as_at, band, edges = rows[0][0], int(rows[0][1]), [float(e) for e in rows[0][2]]
+    n_group = sum(int(r[6]) for r in rows)
+    graded = {str(r[4]): (str(r[5]), int(r[6])) for r in rows if r[3]}
+    n = sum(k for _, k in graded.values())
+    dist = []
     for code, label in (("1", "Outstanding"), ("2", "Good"), ("3", "Requires improvement"), ("4", "Inadequate")):
-        sub = graded.filter(pl.col("overall_code") == code)
-        labels = sorted(set(sub["overall_label"].to_list())) or [label]
-        k = sub.height
+        lbl, k = graded.get(code, (label, 0))
         e = wilson(k, n) if n else None
-        rows.append({
-            "code": code, "label": " / ".join(labels), "k": k, "n": n,
+        dist.append({
+            "code": code, "label": lbl, "k": k, "n": n,
             "share": e.value if e else None, "low": e.low if e else None, "high": e.high if e else None,
         })
-    hi = "and over" if band == 5 else f"to {int(edges[band or 1]):,}"
-    lo = int(edges[(band or 1) - 1]) + 1 if band and band > 1 else 0
+    lo, hi = int(edges[band - 1]) + 1 if band > 1 else 0, edges[band]
+    band_text = f"{lo:,} pupils and over" if math.isinf(hi) else f"{lo:,} to {int(hi):,} pupils"
     return {
         **base,
         "available": n > 0,
         "reason": None if n > 0 else "no similar school has a graded overall judgement on the 4-point scale",
-        "as_at": df["as_at"][0].isoformat() if df.height else None,
+        "as_at": as_at.isoformat(),
         "size_band": band,
-        "size_band_text": f"{lo:,} {hi} pupils" if band != 5 else f"{lo:,} pupils and over",
-        "n_group": group.height,
+        "size_band_text": band_text,
+        "n_group": n_group,
         "n_graded": n,
-        "n_no_overall": group.height - n,
+        "n_no_overall": n_group - n,
         "small_n": 0 < n < SMALL_N,
-        "distribution": rows,
+        "distribution": dist,
         "method": (
             f"Open {phase.lower()} schools (excluding this one) in IDACI quintile {quint} and the same size band "
             f"(a fifth of {phase.lower()} schools by number of pupils), by the overall effectiveness of their latest "
