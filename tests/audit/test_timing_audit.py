@@ -121,3 +121,23 @@ def test_national(tmp_path_factory: pytest.TempPathFactory) -> None:
     shares = [f.estimate for f in r.figures if f.unit == "share"]
     assert shares and all(0 <= e.low <= e.value <= e.high <= 1 for e in shares)
     assert np.isfinite(r.tables["main"]["median_working_days"].to_numpy()).all()
+
+
+def test_outcome_within_era(result: AuditResult) -> None:
+    main = result.tables["main"].filter(pl.col("dimension") == "era and outcome")
+    row = main.filter(pl.col("group") == "eif_2024: Not judged").row(0, named=True)
+    assert (row["n"], row["median_working_days"]) == (3, 25.0)
+    assert main.filter(pl.col("group") == "cif_2015: Inadequate")["n"].item() == 2
+
+
+def test_median_interval_coverage_on_simulated_delays() -> None:
+    # skewed, whole-number delays with a known median: the 95% order-statistic interval should
+    # cover it in at least about 95% of samples (ties make it conservative), and not absurdly more
+    rng = np.random.default_rng(20230108)
+    truth_draws = np.round(np.exp(rng.normal(3.2, 0.5, 2_000_000)))
+    truth = float(np.median(truth_draws))
+    covered = 0
+    for _ in range(400):
+        sample = np.round(np.exp(rng.normal(3.2, 0.5, 60)))
+        covered += timing.median_interval(sample).covers(truth)
+    assert 0.93 <= covered / 400 <= 0.995

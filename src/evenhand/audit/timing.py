@@ -179,7 +179,14 @@ def run(ctx: AuditContext) -> AuditResult:
     df = all_events.filter(pl.col("start_wd").is_not_null() & ~pl.col("published_before_start"))
     n_no_pub = all_events.filter(pl.col("start_wd").is_null()).height
 
-    rows = _summary(df, "era", "era", normal) + _summary(df, "outcome", "outcome", normal) + _summary(df, "inspection type grouping", "type_grouping", normal)
+    # outcome within era as well as across eras: each era has its own target and its own scale
+    df = df.with_columns(pl.concat_str([pl.col("era").fill_null("unknown era"), pl.col("outcome")], separator=": ").alias("era_outcome"))
+    rows = (
+        _summary(df, "era", "era", normal)
+        + _summary(df, "outcome", "outcome", normal)
+        + _summary(df, "era and outcome", "era_outcome", normal)
+        + _summary(df, "inspection type grouping", "type_grouping", normal)
+    )
     main = pl.DataFrame(rows, infer_schema_length=None).with_columns(pl.col(pl.Float64).fill_nan(None)) if rows else pl.DataFrame()
     if main.height:
         main = main.with_columns(
