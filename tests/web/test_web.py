@@ -271,3 +271,14 @@ def test_query_of_100k_chars(client: TestClient) -> None:
         assert start["status"] == 200
         assert len(body) < 20_000
         assert b"<script>" not in body.replace(b'<script src="/static/vendor/htmx.min.js" defer>', b"")
+
+
+def test_serve_refuses_a_missing_warehouse(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from evenhand.cli import app
+
+    r = CliRunner().invoke(app, ["serve", "--warehouse", str(tmp_path / "none.duckdb")])
+    assert r.exit_code == 2 and "no warehouse" in r.output
+    r = CliRunner().invoke(app, ["serve", "--warehouse", str(tmp_path / "none.duckdb"), "--audits", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "no such folder" in r.output

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evenhand.errors import UnknownSchoolError
@@ -142,7 +143,8 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
                 h = wh.history(urn)
             except UnknownSchoolError:
                 return None
-            return {"h": h, "svg": web_charts.timeline_svg(h), "report": shared.report_data(wh, urn, audits.dir)}
+            # the SVG is drawn only when the browser asks for it (/school/N/timeline.svg)
+            return {"h": h, "has_chart": bool(web_charts.timeline_rows(h)), "report": shared.report_data(wh, urn, audits.dir)}
 
         got: dict[str, Any] | None = wh.cache.get(("school", urn), make)
         if got is None:
@@ -166,7 +168,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
             head, tail = shared.split_before_timeline(body)
             return str(
                 env.get_template("school.html").render(
-                    urn=urn, h=h, has_chart=ctx["svg"] is not None, pdf=shared.pdf_available() and ctx["report"] is not None,
+                    urn=urn, h=h, has_chart=ctx["has_chart"], pdf=shared.pdf_available() and ctx["report"] is not None,
                     audit_names=audits.names(), ctx_rows=ctx_rows, ctx_date=ctx_date,
                     shared_body=body, shared_head=head, shared_tail=tail,
                 )
@@ -176,15 +178,21 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         return html
 
     @app.get("/school/{urn}", response_class=HTMLResponse)
-    def school(urn: str) -> HTMLResponse:
-        return HTMLResponse(school_html(parse_urn(urn)))
+    async def school(urn: str) -> HTMLResponse:
+        n = parse_urn(urn)
+        html = wh.cache.peek(("school-html", n))  # a cached page is served without a thread hop
+        if html is None:
+            html = await run_in_threadpool(school_html, n)
+        return HTMLResponse(html)
 
     @app.get("/school/{urn}/timeline.svg")
     def school_timeline(urn: str) -> Response:
-        ctx = school_context(parse_urn(urn))
-        if ctx["svg"] is None:
+        n = parse_urn(urn)
+        ctx = school_context(n)
+        svg = wh.cache.get(("svg", n), lambda: web_charts.timeline_svg(ctx["h"]) if ctx["has_chart"] else None)
+        if svg is None:
             raise PageError(404, "No chart", "This school has no graded inspection with an overall judgement to chart.")
-        return Response(ctx["svg"], media_type="image/svg+xml", headers={"cache-control": "public, max-age=3600"})
+        return Response(svg, media_type="image/svg+xml", headers={"cache-control": "public, max-age=3600"})
 
     @app.get("/school/{urn}/history.json")
     def school_json(urn: str) -> JSONResponse:

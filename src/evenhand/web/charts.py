@@ -17,8 +17,8 @@ import vl_convert as vlc
 from evenhand.present import charts
 
 
-def timeline_chart(history: dict[str, Any]) -> charts.TopLevelChart | None:
-    """Overall judgements of every graded inspection over time, one mark each, on their own scale."""
+def timeline_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per graded inspection with a dated overall judgement (what the timeline draws)."""
     rows = []
     for ev in history.get("events", []):
         start = ev.get("start_date")
@@ -35,6 +35,12 @@ def timeline_chart(history: dict[str, Any]) -> charts.TopLevelChart | None:
                         "kind": str(ev.get("kind")),
                     }
                 )
+    return rows
+
+
+def timeline_chart(history: dict[str, Any]) -> charts.TopLevelChart | None:
+    """Overall judgements of every graded inspection over time, one mark each, on their own scale."""
+    rows = timeline_rows(history)
     if not rows:
         return None
     df = pl.DataFrame(rows).sort("date")
@@ -73,5 +79,13 @@ def timeline_svg(history: dict[str, Any]) -> str | None:
 
 
 def spec_svg(spec: dict[str, Any]) -> str:
-    """A Vega-Lite spec (from an audit result) as SVG, offline: remote data is refused."""
-    return str(vlc.vegalite_to_svg(json.dumps(spec, sort_keys=True), allowed_base_urls=[]))
+    """A Vega-Lite spec (from an audit result) as SVG, offline: remote data is refused.
+
+    Rendered as the evidence pack renders it (evenhand.present.report.chart_svg, through
+    charts.to_svg) when that exists, else straight through vl-convert.
+    """
+    try:
+        from evenhand.present.report import chart_svg
+    except ImportError:
+        return str(vlc.vegalite_to_svg(json.dumps(spec, sort_keys=True), allowed_base_urls=[]))
+    return chart_svg(spec)

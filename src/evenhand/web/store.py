@@ -71,6 +71,11 @@ class LRU:
         self._d: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, key: Any) -> Any:
+        """The cached value, or None (no building, no reordering)."""
+        with self._lock:
+            return self._d.get(key)
+
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._d:

@@ -1,0 +1,211 @@
+"""Load test of `evenhand serve` on loopback: 20 concurrent clients for 30 s on school pages
+and search-as-you-type, reporting throughput, p50/p95/p99 latency and errors.
+
+The server runs in a subprocess (the real `evenhand serve` command, uvicorn, one worker) so the
+clients do not share its interpreter. Phases, in one run:
+
+1. baseline: /health for a few seconds (the cost of the stack itself; figures below are also
+   given as ratios to its p95, so runs on different machines can be compared);
+2. cold: every sampled school page once (what a first visitor waits; pages are then cached);
+3. mixed: the clients for --seconds, each request a school page (sampled URNs, now cached) or
+   an htmx search (prefixes of names, postcodes and URNs; searches are never cached).
+
+Example:
+    .venv/bin/python bench/serve_load.py --warehouse /tmp/me/evenhand.duckdb --seconds 30 --clients 20
+
+Target (issue 6): zero errors and p95 under 100 ms for school pages on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sample(warehouse: Path, n: int, seed: int) -> tuple[list[int], list[str]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT urn, school_name, postcode FROM core.schools WHERE urn IN (SELECT urn FROM core.events) ORDER BY urn"
+        ).fetchall()
+    finally:
+        con.close()
+    rng = random.Random(seed)
+    picked = rng.sample(rows, min(n, len(rows)))
+    urns = sorted({int(r[0]) for r in picked})
+    queries: list[str] = []
+    for urn, name, pc in picked:
+        words = str(name).split()
+        queries.append(words[0][: rng.randint(3, 8)])
+        if len(words) > 1:
+            queries.append(" ".join(words[:2]))
+        if pc:
+            queries.append(str(pc)[: rng.randint(2, 5)])
+        queries.append(str(urn))
+    return urns, queries
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, round(q / 100 * (len(s) - 1))))
+    return s[k]
+
+
+def summary(name: str, lat: list[float], errors: int, seconds: float) -> dict[str, float | int | str]:
+    return {
+        "kind": name,
+        "requests": len(lat),
+        "errors": errors,
+        "throughput_rps": round(len(lat) / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(1000 * pct(lat, 50), 1),
+        "p95_ms": round(1000 * pct(lat, 95), 1),
+        "p99_ms": round(1000 * pct(lat, 99), 1),
+        "max_ms": round(1000 * max(lat), 1) if lat else float("nan"),
+    }
+
+
+async def run_clients(base: str, clients: int, seconds: float, make: object) -> tuple[dict[str, list[float]], dict[str, int], float]:
+    lat: dict[str, list[float]] = {}
+    err: dict[str, int] = {}
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client(i: int, http: httpx.AsyncClient) -> None:
+        rng = random.Random(i)
+        while time.perf_counter() < stop:
+            kind, url, headers = make(rng)  # type: ignore[operator]
+            t = time.perf_counter()
+            try:
+                r = await http.get(url, headers=headers)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            dt = time.perf_counter() - t
+            if ok:
+                lat.setdefault(kind, []).append(dt)
+            else:
+                err[kind] = err.get(kind, 0) + 1
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as http:
+        await asyncio.gather(*(client(i, http) for i in range(clients)))
+    return lat, err, time.perf_counter() - t0
+
+
+async def cold_pass(base: str, clients: int, urns: list[int]) -> tuple[list[float], int, float]:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for u in urns:
+        queue.put_nowait(u)
+    lat: list[float] = []
+    errors = 0
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            u = queue.get_nowait()
+            t = time.perf_counter()
+            try:
+                ok = (await http.get(f"/school/{u}")).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                lat.append(time.perf_counter() - t)
+            else:
+                errors += 1
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=120.0) as http:
+        await asyncio.gather(*(worker(http) for _ in range(clients)))
+    return lat, errors, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--warehouse", type=Path, required=True)
+    ap.add_argument("--audits", type=Path, default=None)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--baseline-seconds", type=float, default=5.0)
+    ap.add_argument("--schools", type=int, default=200, help="distinct school pages in the mix")
+    ap.add_argument("--search-share", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    a = ap.parse_args()
+
+    urns, queries = sample(a.warehouse, a.schools, a.seed)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-c", "from evenhand.cli import app; app()", "serve", "--host", "127.0.0.1", "--port", str(port), "--warehouse", str(a.warehouse)]
+    if a.audits:
+        cmd += ["--audits", str(a.audits)]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+            time.sleep(0.2)
+
+        results = []
+        lat, err, took = asyncio.run(run_clients(base, a.clients, a.baseline_seconds, lambda rng: ("health (baseline)", "/health", {})))
+        base_p95 = pct(lat.get("health (baseline)", []), 95)
+        results.append(summary("health (baseline)", lat.get("health (baseline)", []), err.get("health (baseline)", 0), took))
+
+        cl, ce, ct = asyncio.run(cold_pass(base, a.clients, urns))
+        results.append(summary(f"school page, cold (first visit, {len(urns)} schools)", cl, ce, ct))
+
+        def mixed(rng: random.Random) -> tuple[str, str, dict[str, str]]:
+            if rng.random() < a.search_share:
+                return "search (htmx partial)", "/search?" + httpx.QueryParams({"q": rng.choice(queries)}).__str__(), {"HX-Request": "true"}
+            return "school page (cached)", f"/school/{rng.choice(urns)}", {}
+
+        lat, err, took = asyncio.run(run_clients(base, a.clients, a.seconds, mixed))
+        for kind in ("school page (cached)", "search (htmx partial)"):
+            results.append(summary(kind, lat.get(kind, []), err.get(kind, 0), took))
+        total = sum(len(v) for v in lat.values())
+        results.append(summary("mixed, all requests", [x for v in lat.values() for x in v], sum(err.values()), took))
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    print(f"evenhand serve on loopback: {a.clients} clients, {a.seconds:.0f} s mixed ({a.search_share:.0%} search), {len(urns)} schools, {len(queries)} queries")
+    print(f"{'kind':<48} {'req':>7} {'err':>4} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'p95/base':>8}")
+    for r in results:
+        ratio = float(r["p95_ms"]) / (1000 * base_p95) if base_p95 == base_p95 and base_p95 > 0 else float("nan")
+        print(f"{r['kind']:<48} {r['requests']:>7} {r['errors']:>4} {r['throughput_rps']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7} {r['max_ms']:>7} {ratio:>8.1f}")
+    school = next(r for r in results if r["kind"] == "school page (cached)")
+    errors = sum(int(r["errors"]) for r in results)
+    verdict = "MET" if errors == 0 and float(school["p95_ms"]) < 100 else "NOT MET"
+    print(f"target (zero errors, school-page p95 < 100 ms): {verdict}; total mixed requests {total}")
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
