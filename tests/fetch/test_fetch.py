@@ -284,3 +284,23 @@ def test_cli_fetch_reports_the_rejected_file(server: Server, tmp_path: Path) -> 
     assert result.exit_code == 2, result.output
     assert "rejected" in result.output and "truncated" in result.output
     assert (tmp_path / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_run_fetches_into_an_empty_folder_then_builds_and_reports(server: Server, tmp_path: Path) -> None:
+    from evenhand.demo import run_pipeline
+
+    result = run_pipeline(tmp_path / "raw", tmp_path / "out", tmp_path / "w.duckdb", mirror=server.url, pdf=False)
+    assert (tmp_path / "raw" / "manifest.json").exists()
+    assert any("truncated" in n for n in result.notes)  # the rejected file is reported, the rest used
+    assert result.open_first is not None and result.open_first.exists()
+    import evenhand
+
+    with evenhand.open(tmp_path / "w.duckdb") as eh:
+        files = eh.table("meta.files")
+        assert set(files.filter(status="loaded")["layout"].to_list()) == {"ofsted_latest_report_card", "ofsted_latest_eif"}
+    # the test server's GIAS file is dated 2025-04-22, further back than the look-back from today
+    assert any("gias-links: no download found" in n for n in result.notes)
+    # a second run finds the files there and does not fetch again
+    again = run_pipeline(tmp_path / "raw", tmp_path / "out2", tmp_path / "w2.duckdb", mirror="http://127.0.0.1:9", pdf=False)
+    assert not any(n.startswith("fetch:") for n in again.notes)
