@@ -304,3 +304,20 @@ def test_run_fetches_into_an_empty_folder_then_builds_and_reports(server: Server
     # a second run finds the files there and does not fetch again
     again = run_pipeline(tmp_path / "raw", tmp_path / "out2", tmp_path / "w2.duckdb", mirror="http://127.0.0.1:9", pdf=False)
     assert not any(n.startswith("fetch:") for n in again.notes)
+
+
+def test_a_cut_off_workbook_is_rejected_with_a_message(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from evenhand.errors import EvenhandError
+    from evenhand.fetch.pipeline import check_layout
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>" * 2000)
+        z.writestr("[Content_Types].xml", "<Types/>" * 2000)
+    p = tmp_path / "latest.xlsx"
+    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(EvenhandError, match=r"cannot be opened|not a layout|zip"):
+        check_layout(p, "latest.xlsx")

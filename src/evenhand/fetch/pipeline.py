@@ -84,8 +84,13 @@ def check_layout(path: Path, name: str) -> str:
     """
     from evenhand.read.sniff import recognise
 
-    opened = open_file(path, name)
-    match = recognise(opened)
+    try:
+        opened = open_file(path, name)
+        match = recognise(opened)
+    except EvenhandError:
+        raise
+    except Exception as e:  # a cut-off workbook or zip: say so rather than show a traceback
+        raise EvenhandError(f"{name}: cannot be opened as a data file ({type(e).__name__}: {e}); the download may be incomplete") from None
     if match is None:
         raise EvenhandError(f"{name}: not a layout Evenhand knows (no header matched maps/layouts.toml)")
     if match.missing_required:
