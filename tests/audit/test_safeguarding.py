@@ -89,7 +89,7 @@ def test_tiny_warehouse_hand_computed(tiny: Path) -> None:
     assert "safeguarding-limited" in r.method and "codes 1-2" in r.method
     assert any("previous" in c and "latest" in c for c in r.caveats)
     assert r.inputs and r.inputs[0]["sha256"]
-    assert r.chart is not None and ("datasets" in r.chart or "data" in r.chart)
+    assert r.chart is None  # every year has fewer than 30 graded inspections: nothing worth drawing
     # deterministic and JSON-ready
     again = safeguarding.run(ctx)
     assert json.dumps(r.to_dict(), sort_keys=True, default=str) == json.dumps(again.to_dict(), sort_keys=True, default=str)
@@ -138,3 +138,4 @@ def test_national_caversham_is_safeguarding_limited() -> None:
     assert n_no.n > 20_000 and 0 < n_no.value < 0.05 and not math.isnan(n_no.low)
     assert 0 < r.figure("limited_count").estimate.value < n_no.value * n_no.n
     assert len(r.findings) >= 2 and r.caveats
+    assert r.chart is not None and "2014/15" in json.dumps(r.chart["title"])  # left out (n = 1), and says so

@@ -357,6 +357,11 @@ def run(ctx: AuditContext) -> AuditResult:
             "school-level file gives them, not as they were at the inspection; year is the academic year of the "
             "inspection."
         ),
+        (
+            "The regional model does not control for how effective the schools are (pupil progress): a region "
+            "whose schools make more progress will look more favourably judged without any difference between "
+            "inspection teams. A region effect is therefore an upper bound on team inconsistency, not a measure of it."
+        ),
     ]
     rv: RegionVariation | None = None
     rv_error = ""
@@ -373,6 +378,13 @@ def run(ctx: AuditContext) -> AuditResult:
             f"{o['outstanding_to_inadequate']:,} of them from outstanding to inadequate."
         ),
     ]
+    recent = st.filter(pl.col("n") >= 100)
+    if recent.height:
+        r = recent.row(recent.height - 1, named=True)
+        findings.append(
+            f"For pairs whose later inspection was in {r['to_era']}: {describe(wilson(r['unchanged'], r['n']), 'share')} "
+            f"unchanged; {r['cliff_edge']:,} cliff edges ({describe(wilson(r['cliff_edge'], r['n']), 'share')})."
+        )
     qoe = div_all.filter(pl.col("judgement") == "quality_of_education")
     if qoe.height:
         r = qoe.row(0, named=True)
@@ -388,6 +400,19 @@ def run(ctx: AuditContext) -> AuditResult:
             f"After controls, Ofsted regions account for {describe(rv.icc, 'share')} of the latent variation in "
             f"good-or-better judgements ({rv.n_groups} regions; likelihood-ratio test of no region effect "
             f"{_p_text(rv.lrt_p_value)})."
+        )
+        eff = rv.summary().sort(["effect", "group"])
+        low_r, high_r = eff.row(0, named=True), eff.row(eff.height - 1, named=True)
+        findings.append(
+            "Odds of good or better against an average region, after controls: highest in "
+            f"{high_r['group']} ({num(math.exp(high_r['effect']))} times, 95% CI {num(math.exp(high_r['low']))} to "
+            f"{num(math.exp(high_r['high']))}; n = {high_r['n']:,}), lowest in {low_r['group']} "
+            f"({num(math.exp(low_r['effect']))} times, 95% CI {num(math.exp(low_r['low']))} to "
+            f"{num(math.exp(low_r['high']))}; n = {low_r['n']:,})."
+        )
+        caveats.append(
+            "Region effects are posterior means of each region's intercept; their intervals ignore the "
+            "uncertainty in the fixed effects and in the between-region SD, so they are a little too narrow."
         )
         caveats += [f"Regional model: {n}" for n in rv.notes]
     else:

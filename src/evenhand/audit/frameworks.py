@@ -128,14 +128,18 @@ def small_n_notes(table: pl.DataFrame) -> list[str]:
 
 def _chart(table: pl.DataFrame) -> dict[str, Any] | None:
     parts = []
-    for label, v, lo, hi in (
-        ("Good or better: gap, quintile 5 minus quintile 1", "gap_q5_minus_q1", "gap_low", "gap_high"),
-        ("Same grade as the previous inspection", "stability", "stability_low", "stability_high"),
-        ("Two or more grades worse", "cliff_edge_rate", "cliff_edge_low", "cliff_edge_high"),
-        ("Safeguarding not effective", "safeguarding_not_effective_rate", "safeguarding_low", "safeguarding_high"),
+    for label, v, lo, hi, n_expr in (
+        ("Good or better: gap, quintile 5 minus quintile 1", "gap_q5_minus_q1", "gap_low", "gap_high",
+         pl.min_horizontal("n_q1", "n_q5")),
+        ("Same grade as the previous inspection", "stability", "stability_low", "stability_high", pl.col("n_transitions")),
+        ("Two or more grades worse", "cliff_edge_rate", "cliff_edge_low", "cliff_edge_high", pl.col("n_transitions")),
+        ("Safeguarding not effective", "safeguarding_not_effective_rate", "safeguarding_low", "safeguarding_high",
+         pl.col("n_safeguarding_recorded")),
     ):
-        parts.append(table.select("era", pl.lit(label).alias("measure"), pl.col(v).alias("value"),
-                                  pl.col(lo).alias("low"), pl.col(hi).alias("high")))
+        # measures resting on fewer than SMALL_N observations stay in the table, not the chart
+        parts.append(table.filter(n_expr >= SMALL_N).select(
+            "era", pl.lit(label).alias("measure"), pl.col(v).alias("value"),
+            pl.col(lo).alias("low"), pl.col(hi).alias("high")))
     long = pl.concat(parts).drop_nulls("value")
     if long.height == 0:
         return None
@@ -144,9 +148,9 @@ def _chart(table: pl.DataFrame) -> dict[str, Any] | None:
         long, "era", "value", "low", "high", "measure",
         title="Intake and consistency measures by inspection framework",
         subtitle=(f"Graded inspections by framework era (n = {n:,}); whiskers are 95% intervals "
-                  "(Wilson; Newcombe for the gap); eras with fewer than 100 inspections are flagged in the table"),
+                  f"(Wilson; Newcombe for the gap); measures on fewer than {SMALL_N} observations are not drawn"),
         x_title="Framework era", y_title="Share (gap in percentage points)", color_title="Measure",
-        x_order=table["era"].to_list(), y_format="%",
+        x_order=[e for e in table["era"].to_list() if e in set(long["era"].to_list())], y_format="%",
     )
     return charts.chart_spec(chart)
 

@@ -255,9 +255,20 @@ def visibility(flagged: pl.DataFrame) -> dict[str, int]:
     return out
 
 
+#: Years with fewer graded inspections than this stay in the table but not on the chart.
+CHART_MIN_N = 30
+
+
 def _chart(tr: pl.DataFrame, s: Summary) -> dict[str, Any] | None:
+    left_out = tr.filter(pl.col("n_graded") < CHART_MIN_N)
+    tr = tr.filter(pl.col("n_graded") >= CHART_MIN_N)
     if tr.height == 0:
         return None
+    note = (
+        f"; not drawn (fewer than {CHART_MIN_N}): " + ", ".join(left_out["academic_year"].to_list())
+        if left_out.height
+        else ""
+    )
     long = pl.concat(
         [
             tr.select(
@@ -281,7 +292,7 @@ def _chart(tr: pl.DataFrame, s: Summary) -> dict[str, Any] | None:
         title="Graded inspections where safeguarding was not effective, by academic year",
         subtitle=(
             f"Share of graded inspections with a safeguarding judgement (n = {s.n_graded:,}); "
-            "bands are 95% Wilson intervals"
+            f"bands are 95% Wilson intervals{note}"
         ),
         x_title="Academic year of the inspection", y_title="Share of graded inspections",
         color_title="Measure", y_format="%", y_zero=True,
