@@ -1,8 +1,9 @@
 """A small warehouse for the headline, timing and consequences audit tests, built by the real
 pipeline from fixture files in the official layouts (tests/helpers.py writers).
 
-Nine schools in a 2025 official-statistics file, one closed school in a 2024 file, and a GIAS
-link from 100016 to its academy successor 140006. Dates are Mondays a whole number of weeks
+Nine schools in a 2025 official-statistics file, one closed school in a 2024 file, a GIAS
+link from 100016 to its academy successor 140006, and one from 100009 (still open) to 150009,
+which is in no school-level file yet (a pending change of URN). Dates are Mondays a whole number of weeks
 apart (away from bank holidays), so the working-day delays are 5 per week.
 """
 
@@ -66,6 +67,7 @@ GIAS = (
     '"URN","LinkURN","LinkName","LinkType","LinkEstablishedDate"\r\n'
     '100016,140006,"School 140006","Successor","01-09-2019"\r\n'
     '140006,100016,"School 100016","Predecessor","01-09-2019"\r\n'
+    '100009,150009,"School 150009","Successor","01-07-2025"\r\n'
 )
 
 

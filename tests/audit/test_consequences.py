@@ -4,7 +4,8 @@ Fixture (tests/audit/audit_fixture.py), four inadequate judgements:
 - 100008, 1 June 2017 -> re-inspected under the same URN on 1 October 2019 (requires improvement), 852 days;
 - 100016, 5 February 2018 (special measures) -> academy 140006 (GIAS 'Successor' link), whose graded
   inspection on 14 October 2024 gives no overall grade ('Not judged'), 2,443 days;
-- 100009, 3 June 2024 -> not re-inspected by 31 August 2025, still open (censored);
+- 100009, 3 June 2024 -> not re-inspected by 31 August 2025, still open (censored); its successor
+  150009 is on record but not open yet (pending);
 - 100020, 8 May 2023 -> in the 2024 file only, absent from the 2025 file, no successor: closed.
 """
 
@@ -38,7 +39,10 @@ def test_the_list_of_schools(result: AuditResult) -> None:
     assert (s["what_followed"], s["successor_urn"], s["successor_type"], s["next_urn"], s["next_label"]) == (
         "New URN (academy), then re-inspected", 140006, "Academy Sponsor Led", 140006, "Not judged")
     assert s["days_to_next"] == 2443 and s["category_of_concern"] == "SM"
+    # 100009 has a successor on record (150009, July 2025) that no school-level file shows open yet: pending
     assert (got[100009]["what_followed"], got[100009]["next_event_id"]) == ("Not yet re-inspected, open under the same URN", None)
+    assert (got[100009]["successor_urn"], got[100009]["successor_pending"]) == (150009, True)
+    assert got[100016]["successor_pending"] is False
     assert got[100020]["what_followed"] == "Closed: no successor, absent from the newest school-level file"
     assert got[100020]["urn_open_at_as_at"] is False
     assert got[100020]["school_name"] == "School 100020"

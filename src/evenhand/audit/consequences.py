@@ -35,9 +35,9 @@ SMALL_N = 30
 FOLLOWED = (
     "Re-inspected under the same URN",
     "New URN (academy), then re-inspected",
-    "New URN (other successor), then re-inspected",
+    "New URN (other or unknown type), then re-inspected",
     "New URN (academy), not yet re-inspected",
-    "New URN (other successor), not yet re-inspected",
+    "New URN (other or unknown type), not yet re-inspected",
     "Closed: no successor, absent from the newest school-level file",
     "Not yet re-inspected, open under the same URN",
 )
@@ -107,15 +107,16 @@ def inadequate_events(ctx: AuditContext) -> pl.DataFrame:
 
 def _what_followed(r: dict[str, Any], open_urns: set[int], groups: dict[str, str]) -> str:
     academy = groups.get((r["successor_type"] or "").casefold()) in ("Academy", "Free school")
-    succ = "academy" if academy else "other successor"
+    succ = "academy" if academy else "other or unknown type"
     if r["next_event_id"] is not None:
         if r["next_urn"] == r["urn"]:
             return FOLLOWED[0]
         # re-inspected under a later URN of the lineage: its type says whether it is an academy
         later_academy = academy or groups.get((r["next_urn_type"] or "").casefold()) in ("Academy", "Free school")
-        return f"New URN ({'academy' if later_academy else 'other successor'}), then re-inspected"
-    if r["successor_urn"] is not None:
+        return f"New URN ({'academy' if later_academy else 'other or unknown type'}), then re-inspected"
+    if r["successor_urn"] is not None and (r["urn"] not in open_urns or r["successor_urn"] in open_urns):
         return f"New URN ({succ}), not yet re-inspected"
+    # a successor on record that is not open yet while the school still is: the change of URN is pending
     if r["urn"] not in open_urns:
         return FOLLOWED[5]
     return FOLLOWED[6]
@@ -132,6 +133,8 @@ def run(ctx: AuditContext) -> AuditResult:
         pl.col("successor_urn").is_in(sorted(open_urns)).fill_null(False).alias("successor_open_at_as_at"),
         pl.col("successor_type").map_elements(lambda t: groups.get(t.casefold(), "Other or unknown"), return_dtype=pl.String).alias("successor_group"),
         pl.col("next_event_id").is_not_null().alias("reinspected"),
+    ).with_columns(
+        (pl.col("urn_open_at_as_at") & pl.col("successor_urn").is_not_null() & ~pl.col("successor_open_at_as_at")).alias("successor_pending"),
     )
     n = ev.height
     figures: list[Figure] = [
@@ -197,6 +200,7 @@ def run(ctx: AuditContext) -> AuditResult:
     schools = ev.select(
         "urn", "school_name", "lineage_id", "event_id", "inadequate_start_date", "era", "category_of_concern", "what_followed",
         "successor_urn", "successor_name", "successor_type", "successor_link", "successor_link_date", "successor_open_at_as_at",
+        "successor_pending",
         "next_event_id", "next_urn", "next_start_date", "next_label", "days_to_next", "urn_open_at_as_at", "days_followed",
     ).sort(["inadequate_start_date", "urn", "event_id"])
 
@@ -234,9 +238,11 @@ def run(ctx: AuditContext) -> AuditResult:
         "Time to the next inspection is censored: a school judged inadequate recently cannot have been re-inspected yet, so the median is "
         "among those re-inspected and understates the typical wait; the share not yet re-inspected is given beside it.",
         "A new URN is read from GIAS / Ofsted links (out.lineage_links) established by the as-at date (or undated); the data do not "
-        "say whether an academy order caused it, nor the date of the order. Merges and amalgamations count as 'other successor'.",
+        "say whether an academy order caused it, nor the date of the order. Merges and amalgamations count as 'other or unknown type'.",
         "'Closed' means absent from the newest school-level file covering the school's local authority at the as-at date, with no "
         "successor link on record; a missing link would make a conversion look like a closure.",
+        "A school still open under its own URN at the date whose successor URN is not yet open counts as 'open under the same URN' "
+        "(the change of URN is pending; 'successor_pending' in the list).",
         "From September 2024 graded inspections give no overall effectiveness grade: a next judgement 'Not judged' is counted as such.",
     ]
     small_n = [f.label for f in figures if f.unit != "count" and 0 < f.estimate.n < SMALL_N]
