@@ -67,4 +67,5 @@ def print_report(report: object) -> None:
             out.print(f"[red]{f.status}:[/] {f.url}\n  {f.message}", highlight=False)
     for p in report.problems:
         out.print(f"[red]problem:[/] {p}", highlight=False)
-    out.print(f"manifest: {report.dest / 'manifest.json'}; next: evenhand build --raw {report.dest}", highlight=False)
+    if any(f.status in ("downloaded", "unchanged", "skipped") for f in report.files):
+        out.print(f"manifest: {report.dest / 'manifest.json'}; next: evenhand build --raw {report.dest}", highlight=False, soft_wrap=True)

@@ -72,23 +72,28 @@ class Http:
         raise FetchError(f"{url}: failed after {self.retries + 1} attempts ({last})")
 
     def exists(self, url: str) -> bool:
-        """Whether ``url`` answers with a file (used to find the newest dated download)."""
+        """Whether ``url`` answers with a file (used to find the newest dated download).
+
+        ``False`` for a 404 or other client error; a server that cannot be reached (or keeps
+        failing) raises :class:`FetchError` after the retries instead of looking like a miss.
+        """
+        last = ""
         for attempt in range(self.retries + 1):
             try:
                 r = self.client.head(url)
-            except httpx.TransportError:
-                pass
+                if r.status_code == 405:  # HEAD not allowed: ask for the first byte instead
+                    with self.client.stream("GET", url, headers={"Range": "bytes=0-0"}) as g:
+                        r = g
+            except httpx.TransportError as e:
+                last = f"{type(e).__name__}: {e}"
             else:
                 if r.status_code in RETRY_STATUS:
-                    pass
-                elif r.status_code == 405:  # HEAD not allowed: ask for the first byte instead
-                    with self.client.stream("GET", url, headers={"Range": "bytes=0-0"}) as g:
-                        return g.status_code < 400
+                    last = f"HTTP {r.status_code}"
                 else:
                     return r.status_code < 400
             if attempt < self.retries:
                 self._wait(attempt)
-        return False
+        raise FetchError(f"{url}: no answer after {self.retries + 1} attempts ({last})")
 
     def download(self, url: str, part: Path) -> None:
         """Download ``url`` into ``part``, resuming what is already there.
