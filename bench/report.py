@@ -23,6 +23,7 @@ from evenhand.audit.result import AuditContext
 from evenhand.audit.runner import default_as_at
 from evenhand.build.warehouse import connect
 from evenhand.present.report import (
+    default_national_as_at,
     gather_audits,
     html_to_pdf,
     provenance,
@@ -69,7 +70,7 @@ def main() -> None:
     print(f"  HTML size {len(html.encode()) / 1024:.0f} KiB")
 
     if not args.no_national:
-        as_at: dt.date = default_as_at(args.warehouse)
+        as_at: dt.date = default_national_as_at(con) or default_as_at(args.warehouse)
         ctx = AuditContext(con=con, as_at=as_at)
         t = time.perf_counter()
         slots = gather_audits(ctx)

@@ -36,7 +36,7 @@ def _date(text: str | None) -> dt.date | None:
 def national(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for evidence-pack.html, evidence-pack.pdf and tables/.")],
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
-    as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the latest Ofsted file's.")] = None,
+    as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the latest Ofsted official statistics file's (national), else the latest Ofsted file's.")] = None,
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Write the HTML and tables only.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for any resampling in the audits.")] = 20230108,
 ) -> None:
@@ -53,6 +53,7 @@ def national(
     from evenhand.audit.runner import default_as_at
     from evenhand.build.warehouse import connect
     from evenhand.present.report import (
+        default_national_as_at,
         gather_audits,
         provenance,
         reproduce_commands,
@@ -60,9 +61,9 @@ def national(
     )
 
     try:
-        date = _date(as_at) or default_as_at(warehouse)
         con = connect(warehouse, read_only=True)
         try:
+            date = _date(as_at) or default_national_as_at(con) or default_as_at(warehouse)
             synthetic = bool(con.execute("SELECT count(*) FROM meta.build WHERE key = 'synthetic' AND value = 'true'").fetchall()[0][0])
             ctx = AuditContext(con=con, as_at=date, seed=seed, synthetic=synthetic)
             err.print("running the audits ...", highlight=False)

@@ -74,6 +74,9 @@ CLAIMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 TABLE_ROWS_SHOWN = 40
+#: Tables longer than this (per-school lists, e.g. expected judgements) are not printed at all:
+#: their first rows would say nothing; the CSV and Parquet beside the pack hold them.
+TABLE_ROWS_PRINTABLE = 200
 KEY_FIGURES = 2
 FILE_STEM = "evidence-pack"
 
@@ -213,7 +216,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
             chart_error = f"the chart could not be drawn ({type(e).__name__}: {e})."
     tables = []
     for key, df in r.tables.items():
-        shown = df.head(TABLE_ROWS_SHOWN)
+        shown = df.head(TABLE_ROWS_SHOWN if df.height <= TABLE_ROWS_PRINTABLE else 0)
         tables.append({
             "key": key,
             "columns": df.columns,
@@ -254,6 +257,20 @@ def provenance(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
          "rows": f"{r['rows_read']:,}" if r["rows_read"] is not None else "", "sha256": r["sha256"]}
         for r in df.iter_rows(named=True)
     ]
+
+
+def default_national_as_at(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The latest as-at date of a national file (Ofsted's official statistics); None if none.
+
+    The monthly management information can be a one-authority extract (the Leeds file), so the
+    newest file of any kind may describe a few hundred schools: the national pack defaults to
+    the newest official statistics instead.
+    """
+    rows = con.execute(
+        "SELECT max(as_at) FROM meta.files WHERE status = 'loaded' AND publication = 'official_statistics'"
+    ).fetchall()
+    value: dt.date | None = rows[0][0] if rows else None
+    return value
 
 
 def reproduce_commands(warehouse: str, as_at: dt.date, out: str, raw: str | None = None) -> list[str]:
