@@ -105,7 +105,7 @@ def datapackage(tables: list[tuple[Table, str, int]], synthetic: bool = False) -
         ],
         "resources": [
             {
-                "profile": "tabular-data-resource",
+                "profile": "data-resource",  # v1 tabular-data-resource requires CSV; see decision 1002
                 "name": resource_name(t),
                 "title": t.qualified,
                 "description": t.description,
