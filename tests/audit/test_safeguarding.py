@@ -54,6 +54,7 @@ def test_definition_on_hand_made_rows() -> None:
     assert s.limited_among_not_effective == wilson(2, 6)
     assert s.limited_among_graded == wilson(2, 8)
     assert s.n_qoe_good == 3  # limited_oe, limited_lam_only, leadership_ri
+    assert s.n_otherwise_good == 3 and s.otherwise_good_among_not_effective == wilson(3, 6)
 
 
 def test_academic_year() -> None:

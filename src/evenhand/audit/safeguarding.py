@@ -168,6 +168,7 @@ class Summary:
     limited_among_classifiable_not_effective: Estimate
     limited_among_graded: Estimate
     qoe_good_among_not_effective: Estimate
+    otherwise_good_among_not_effective: Estimate
 
 
 def summarise(flagged: pl.DataFrame) -> Summary:
@@ -190,6 +191,7 @@ def summarise(flagged: pl.DataFrame) -> Summary:
         limited_among_classifiable_not_effective=wilson(n_lim, n_cls),
         limited_among_graded=wilson(n_lim, n),
         qoe_good_among_not_effective=wilson(n_qoe, n_no),
+        otherwise_good_among_not_effective=wilson(n_good, n_no),
     )
 
 
@@ -312,6 +314,7 @@ def run(ctx: AuditContext) -> AuditResult:
         Figure("limited_among_classifiable", "Safeguarding-limited, among safeguarding-not-effective inspections with all education judgements", s.limited_among_classifiable_not_effective, "share"),
         Figure("limited_among_graded", "Safeguarding-limited, among all graded inspections with a safeguarding judgement", s.limited_among_graded, "share"),
         Figure("qoe_good_among_not_effective", "Quality of education good or better, among safeguarding-not-effective inspections", s.qoe_good_among_not_effective, "share"),
+        Figure("otherwise_good_among_not_effective", "Quality of education, behaviour and attitudes and personal development all good or better, among safeguarding-not-effective inspections", s.otherwise_good_among_not_effective, "share"),
         Figure("limited_count", "Safeguarding-limited inspections", Estimate(float(s.n_limited), math.nan, math.nan, s.n_not_effective, 0.95, "count"), "count"),
     ]
     findings = [
