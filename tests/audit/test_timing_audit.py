@@ -20,6 +20,8 @@ from scipy import stats
 
 from evenhand.audit import timing
 from evenhand.audit.result import AuditResult
+from evenhand.build.pipeline import build_warehouse
+from helpers import csv_text, graded, mi_eif_headers, school, write
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +143,24 @@ def test_median_interval_coverage_on_simulated_delays() -> None:
         sample = np.round(np.exp(rng.normal(3.2, 0.5, 60)))
         covered += timing.median_interval(sample).covers(truth)
     assert 0.93 <= covered / 400 <= 0.995
+
+
+def test_end_dates_give_length_and_the_end_basis(tmp_path: Path) -> None:
+    # monthly MI (EIF layout) carries inspection end dates: two two-day inspections
+    rows = [
+        # Mon 3 Oct 2022 - Tue 4 Oct, published Mon 14 Nov: 30 working days after the start, 29 after the end
+        {**school(100101), **graded("10100001", "03/10/2022", "14/11/2022", "2", **{"Inspection end date": "04/10/2022"})},
+        # Mon 10 Oct - Tue 11 Oct, published Mon 28 Nov: 35 after the start, 34 after the end (beyond 30)
+        {**school(100102), **graded("10100002", "10/10/2022", "28/11/2022", "3", **{"Inspection end date": "11/10/2022"})},
+    ]
+    write(tmp_path / "raw" / "mi_latest-inspections_as-at-2022-11-30.csv", csv_text(mi_eif_headers(), rows))
+    wh = tmp_path / "wh.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    r = timing.run(context(wh, dt.date(2022, 11, 30)))
+    length = r.tables["length"].row(0, named=True)
+    assert (length["kind"], length["n"], length["median_days"]) == ("graded", 2, 2.0)
+    row = era_row(r, "eif_2019", "graded")
+    assert row["basis"] == "end" and row["n_end"] == 2
+    assert (row["median_working_days"], row["median_end_working_days"]) == (32.5, 31.5)
+    assert (row["beyond_target"], row["n_with_target"]) == (1, 2)
+    assert not any("cannot be measured" in c for c in r.caveats)
