@@ -79,9 +79,9 @@ def test_every_dfe_and_other_file_is_recognised(warehouse: Path) -> None:
     got = {p: lay for p, lay, _, _ in rows if not p.startswith("dfe/meta/")}
     assert got == EXPECTED_LAYOUTS
     assert set(EXPECTED_LAYOUTS.values()) == set(OURS)  # every DfE layout meets a real file
-    # the DfE field dictionaries (dfe/meta/*.csv) are documentation, not data: not recognised
+    # the DfE field dictionaries (dfe/meta/*.csv) load into meta.dfe_field_dictionary
     meta = {(p, lay, st) for p, lay, st, _ in rows if p.startswith("dfe/meta/")}
-    assert meta == {(p, None, "unrecognised") for p, _, _ in meta} and len(meta) == 3
+    assert meta == {(p, "dfe_field_dictionary", "loaded") for p, _, _ in meta} and len(meta) == 3
     assert {p: st for p, _, st, _ in rows if p in EXPECTED_LAYOUTS} == dict.fromkeys(EXPECTED_LAYOUTS, "loaded")
     # the CFR and KS4 copies that end with short totals rows and no line end are read whole
     got = dict(sql(warehouse, """SELECT f.path, count(DISTINCT c.urn) FROM core.context c JOIN meta.files f USING (file_id)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import os
+import shutil
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,13 +18,22 @@ from evenhand import __version__, maps
 from evenhand.build import dfe_context, gias, merge, ofsted_events
 from evenhand.build.inputs import RawInput
 from evenhand.build.normalise import Collector
-from evenhand.build.warehouse import atomic_build, create, insert, write_plain, write_raw
+from evenhand.build.warehouse import (
+    atomic_build,
+    create,
+    create_raw_view,
+    insert,
+    new_raw_folder,
+    write_plain,
+    write_raw_parquet,
+)
 from evenhand.derive.pipeline import derive_all
 from evenhand.errors import InputError, Problem
 from evenhand.metadata import tables as T
 from evenhand.read.containers import open_file, read_grid
 from evenhand.read.sniff import as_at_from_text, date_from_file_name, recognise
 
+BUILD_THREADS = max(2, min(4, os.cpu_count() or 2))
 DATA_SUFFIXES = {".csv", ".xlsx", ".ods", ".parquet", ".txt", ".tsv"}
 PANDAS_INDEX_HEADERS = {"", "unnamed: 0", "__index_level_0__"}
 Progress = Callable[[str, int, int], None]
@@ -58,6 +72,20 @@ class BuildSummary:
     n_conflicts: int
     n_rejected: int
     warnings: list[dict[str, object]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds (bench/build.py)
+
+
+class _Clock:
+    """Seconds spent in each stage of a build, for the bench's per-stage breakdown."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.times[stage] = self.times.get(stage, 0.0) + now - self._t
+        self._t = now
 
 
 def discover(raw: Path) -> list[Path]:
@@ -76,6 +104,7 @@ def _drop_empty(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 
 
 def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Progress | None = None) -> BuildSummary:
+    clock = _Clock()
     paths = discover(raw)
     records: list[FileRecord] = []
     inputs: list[tuple[RawInput, Collector]] = []
@@ -159,103 +188,132 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
         raw_frames.setdefault(layout.name, []).append(frame.rename({n: n for n in names}).with_columns(pl.lit(i, pl.Int64).alias("_file_id")))
         inputs.append((inp, c))
 
-    # build every recognised file
-    ofsted_out: list[ofsted_events.OfstedOutput] = []
-    table_out: dict[str, list[pl.DataFrame]] = {}  # core table name -> frames from each file
-    rejections: list[dict[str, object]] = []
-    all_warnings: list[dict[str, object]] = []
-    by_id = {r.file_id: r for r in records}
-    for k, (inp, c) in enumerate(inputs, start=1):
-        if progress:
-            progress(f"building {inp.name}", k, len(inputs))
-        result = _run_builder(inp, c)
-        if c.problem_total and lenient and c.bad_rows and not any(p.row is None for p in c.problems):
-            for p in c.problems:
-                rejections.append({"file_id": inp.file_id, "row_number": p.row, "column_name": p.column, "value": p.value, "message": p.message})
-            inp.frame = inp.frame.filter(~pl.col("_row").is_in(sorted(c.bad_rows)))
-            by_id[inp.file_id].rows_rejected = len(c.bad_rows)
-            c2 = Collector(inp.name, inp.file_id)
-            result = _run_builder(inp, c2)
-            c.warnings.extend(c2.warnings)
-            if c2.problem_total:
-                problems.extend(c2.problems)
-                problem_total += c2.problem_total
-        elif c.problem_total:
-            if lenient:
-                by_id[inp.file_id].status = "rejected"
-                by_id[inp.file_id].message = "; ".join(p.message for p in c.problems[:3])
+    clock.lap("read and recognise files")
+    # the raw layer goes to Parquet in a background thread while the rest of the build runs
+    # (Polars releases the GIL); the warehouse gets views over it (build/warehouse.py)
+    raw_dir = new_raw_folder(target)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-raw")
+    raw_written = {name: pool.submit(write_raw_parquet, raw_dir, name, frames) for name, frames in raw_frames.items()}
+    raw_frames.clear()
+    finished = False
+    pool_exits: list[ThreadPoolExecutor] = []
+    try:
+        # build every recognised file
+        ofsted_out: list[ofsted_events.OfstedOutput] = []
+        table_out: dict[str, list[pl.DataFrame]] = {}  # core table name -> frames from each file
+        rejections: list[dict[str, object]] = []
+        all_warnings: list[dict[str, object]] = []
+        by_id = {r.file_id: r for r in records}
+        # files are built independently: a small thread pool overlaps them (Polars releases
+        # the GIL); each task runs in a copy of this context (academic-year options are a
+        # ContextVar) and results are taken in file order, so the output does not change
+        builders = ThreadPoolExecutor(max_workers=BUILD_THREADS, thread_name_prefix="evenhand-build")
+        pool_exits.append(builders)
+        built = [builders.submit(contextvars.copy_context().run, _run_builder, inp, c) for inp, c in inputs]
+        for k, ((inp, c), fut) in enumerate(zip(inputs, built, strict=True), start=1):
+            if progress:
+                progress(f"building {inp.name}", k, len(inputs))
+            result = fut.result()
+            if c.problem_total and lenient and c.bad_rows and not any(p.row is None for p in c.problems):
                 for p in c.problems:
-                    rejections.append({"file_id": inp.file_id, "row_number": p.row or 0, "column_name": p.column, "value": p.value, "message": p.message})
-                continue
-            problems.extend(c.problems)
-            problem_total += c.problem_total
-        by_id[inp.file_id].rows_rejected = by_id[inp.file_id].rows_rejected or 0
-        by_id[inp.file_id].warnings = len(c.warnings)
-        all_warnings.extend(c.warnings)
-        if isinstance(result, ofsted_events.OfstedOutput):
-            ofsted_out.append(result)
-        elif result is not None:
-            table_out.setdefault(inp.layout.table or "", []).append(result)
+                    rejections.append({"file_id": inp.file_id, "row_number": p.row, "column_name": p.column, "value": p.value, "message": p.message})
+                inp.frame = inp.frame.filter(~pl.col("_row").is_in(sorted(c.bad_rows)))
+                by_id[inp.file_id].rows_rejected = len(c.bad_rows)
+                c2 = Collector(inp.name, inp.file_id)
+                result = _run_builder(inp, c2)
+                c.warnings.extend(c2.warnings)
+                if c2.problem_total:
+                    problems.extend(c2.problems)
+                    problem_total += c2.problem_total
+            elif c.problem_total:
+                if lenient:
+                    by_id[inp.file_id].status = "rejected"
+                    by_id[inp.file_id].message = "; ".join(p.message for p in c.problems[:3])
+                    for p in c.problems:
+                        rejections.append({"file_id": inp.file_id, "row_number": p.row or 0, "column_name": p.column, "value": p.value, "message": p.message})
+                    continue
+                problems.extend(c.problems)
+                problem_total += c.problem_total
+            by_id[inp.file_id].rows_rejected = by_id[inp.file_id].rows_rejected or 0
+            by_id[inp.file_id].warnings = len(c.warnings)
+            all_warnings.extend(c.warnings)
+            if isinstance(result, ofsted_events.OfstedOutput):
+                ofsted_out.append(result)
+            elif result is not None:
+                table_out.setdefault(inp.layout.table or "", []).append(result)
 
-    if problem_total and not lenient:
-        raise InputError(problems, total=problem_total)
+        if problem_total and not lenient:
+            raise InputError(problems, total=problem_total)
 
-    if progress:
-        progress("merging inspection events", 1, 1)
-    occ = [o.occurrences for o in ofsted_out if o.occurrences.height]
-    jud = [o.judgements for o in ofsted_out if o.judgements.height]
-    file_names = {r.file_id: r.path for r in records}
-    merged = merge.merge(
-        pl.concat(occ, how="diagonal_relaxed") if occ else pl.DataFrame({"urn": pl.Series([], dtype=pl.Int64), "file_id": pl.Series([], dtype=pl.Int64), "_row": pl.Series([], dtype=pl.Int64), "block": pl.Series([], dtype=pl.String), "reported_urn": pl.Series([], dtype=pl.Int64), "as_at": pl.Series([], dtype=pl.Date)}),
-        pl.concat(jud, how="diagonal_relaxed") if jud else _empty_judgements(),
-        file_names,
-    )
-    schools = [o.schools for o in ofsted_out if o.schools is not None]
-
-    if progress:
-        progress("writing the warehouse", 1, 1)
-    with atomic_build(target) as con:
-        for t in T.TABLES:
-            create(con, t)
-        insert(con, T.FILES, pl.DataFrame([r.__dict__ for r in records], schema_overrides={"as_at": pl.Date, "unmapped_columns": pl.List(pl.String)}, infer_schema_length=None))
-        if all_warnings:
-            insert(con, T.WARNINGS, pl.DataFrame(all_warnings, infer_schema_length=None))
-        if rejections:
-            insert(con, T.REJECTIONS, pl.DataFrame(rejections, infer_schema_length=None))
-        insert(con, T.CONFLICTS, merged.conflicts)
-        if schools:
-            insert(con, T.SCHOOLS, pl.concat(schools))
-        insert(con, T.EVENTS, merged.events)
-        insert(con, T.EVENT_SOURCES, merged.event_sources)
-        insert(con, T.JUDGEMENTS, merged.judgements)
-        links = gias.combine_links(table_out.pop("gias_links", []), {r.file_id: r.as_at for r in records})
-        if links.height:
-            insert(con, T.GIAS_LINKS, links)
-        for name, frames in sorted(table_out.items()):
-            insert(con, T.table(name), pl.concat(frames, how="diagonal_relaxed"))
-        for layout_name, frames in raw_frames.items():
-            write_raw(con, layout_name, pl.concat(frames, how="diagonal_relaxed"))
-        _write_maps(con)
+        clock.lap("build core rows")
         if progress:
-            progress("deriving out tables", 1, 1)
-        derive_all(con)
-        write_plain(con, "meta.build", pl.DataFrame({
-            "key": ["evenhand_version", "built_at", "raw", "mode"],
-            "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
-        }))
-    counts = {
-        "files": len(records),
-        "files_loaded": sum(r.status == "loaded" for r in records),
-        "schools_rows": sum(s.height for s in schools),
-        "events": merged.events.height,
-        "judgements": merged.judgements.height,
-    }
-    kinds = dict(merged.events.group_by("kind").len().sort("kind").iter_rows()) if merged.events.height else {}
-    return BuildSummary(
-        target, records, counts, kinds, len(all_warnings),
-        merged.conflicts.select("event_id", "field").unique().height if merged.conflicts.height else 0,
-        len(rejections), all_warnings,
-    )
+            progress("merging inspection events", 1, 1)
+        occ = [o.occurrences for o in ofsted_out if o.occurrences.height]
+        jud = [o.judgements for o in ofsted_out if o.judgements.height]
+        file_names = {r.file_id: r.path for r in records}
+        merged = merge.merge(
+            pl.concat(occ, how="diagonal_relaxed") if occ else pl.DataFrame({"urn": pl.Series([], dtype=pl.Int64), "file_id": pl.Series([], dtype=pl.Int64), "_row": pl.Series([], dtype=pl.Int64), "block": pl.Series([], dtype=pl.String), "reported_urn": pl.Series([], dtype=pl.Int64), "as_at": pl.Series([], dtype=pl.Date)}),
+            pl.concat(jud, how="diagonal_relaxed") if jud else _empty_judgements(),
+            file_names,
+        )
+        schools = [o.schools for o in ofsted_out if o.schools is not None]
+        clock.lap("merge events")
+
+        if progress:
+            progress("writing the warehouse", 1, 1)
+        with atomic_build(target, raw_dir) as con:
+            for t in T.TABLES:
+                create(con, t)
+            insert(con, T.FILES, pl.DataFrame([r.__dict__ for r in records], schema_overrides={"as_at": pl.Date, "unmapped_columns": pl.List(pl.String)}, infer_schema_length=None))
+            if all_warnings:
+                insert(con, T.WARNINGS, pl.DataFrame(all_warnings, infer_schema_length=None))
+            if rejections:
+                insert(con, T.REJECTIONS, pl.DataFrame(rejections, infer_schema_length=None))
+            insert(con, T.CONFLICTS, merged.conflicts)
+            if schools:
+                insert(con, T.SCHOOLS, pl.concat(schools))
+            insert(con, T.EVENTS, merged.events)
+            insert(con, T.EVENT_SOURCES, merged.event_sources)
+            insert(con, T.JUDGEMENTS, merged.judgements)
+            links = gias.combine_links(table_out.pop("gias_links", []), {r.file_id: r.as_at for r in records})
+            if links.height:
+                insert(con, T.GIAS_LINKS, links)
+            for name, frames in sorted(table_out.items()):
+                insert(con, T.table(name), pl.concat(frames, how="diagonal_relaxed"))
+            clock.lap("write core tables")
+            for layout_name, written in raw_written.items():
+                create_raw_view(con, layout_name, written.result())
+            _write_maps(con)
+            clock.lap("write raw layer and maps")
+            if progress:
+                progress("deriving out tables", 1, 1)
+            derive_all(con, clock.times)
+            clock._t = time.perf_counter()
+            write_plain(con, "meta.build", pl.DataFrame({
+                "key": ["evenhand_version", "built_at", "raw", "mode"],
+                "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
+            }))
+        finished = True  # swapped in: the new warehouse names raw_dir
+        clock.lap("checkpoint and swap")
+        counts = {
+            "files": len(records),
+            "files_loaded": sum(r.status == "loaded" for r in records),
+            "schools_rows": sum(s.height for s in schools),
+            "events": merged.events.height,
+            "judgements": merged.judgements.height,
+        }
+        kinds = dict(merged.events.group_by("kind").len().sort("kind").iter_rows()) if merged.events.height else {}
+        return BuildSummary(
+            target, records, counts, kinds, len(all_warnings),
+            merged.conflicts.select("event_id", "field").unique().height if merged.conflicts.height else 0,
+            len(rejections), all_warnings, clock.times,
+        )
+    finally:
+        for other in pool_exits:
+            other.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+        if not finished:
+            shutil.rmtree(raw_dir, ignore_errors=True)
 
 
 def _empty_judgements() -> pl.DataFrame:
@@ -270,6 +328,8 @@ BUILDERS: dict[str, Callable[[RawInput, Collector], ofsted_events.OfstedOutput |
     "ofsted_events": ofsted_events.build,
     "gias": gias.build,
     "dfe_context": dfe_context.build,
+    # typed rows of the layout's table, each field typed as the table declares it (no other logic)
+    "table_rows": gias.build,
 }
 
 

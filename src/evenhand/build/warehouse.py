@@ -2,12 +2,21 @@
 
 A build writes a new file beside the target and swaps it in with ``os.replace`` only once it
 is complete, so a failed or killed build leaves the previous warehouse untouched and usable.
+
+The raw layer (every input row as published, all text) is kept as Parquet files in a folder
+beside the warehouse, ``<warehouse>.raw-<pid>-<ns>/<layout>.parquet``, that Polars writes while
+the rest of the build runs; the warehouse holds views ``raw.<layout>`` over them. Each build
+writes a NEW folder and only the new warehouse file names it, so the one ``os.replace`` still
+swaps the data and its raw layer together; older folders are removed after the swap
+(docs/decisions/0800-build-performance.md). Keep the folder with the warehouse file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +70,53 @@ def write_raw(con: duckdb.DuckDBPyConnection, name: str, df: pl.DataFrame) -> No
         con.unregister("_raw")
 
 
+RAW_FOLDER_INFIX = ".raw-"
+
+
+def new_raw_folder(target: Path) -> Path:
+    """A fresh folder for one build's raw layer, beside the warehouse it will belong to."""
+    target = Path(target).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = target.with_name(f"{target.name}{RAW_FOLDER_INFIX}{os.getpid()}-{time.time_ns()}")
+    folder.mkdir()
+    return folder
+
+
+def write_raw_parquet(folder: Path, name: str, frames: list[pl.DataFrame]) -> Path:
+    """One layout's raw rows (all text, ``_file_id``, ``_row``) as a Parquet file; thread-safe."""
+    path = folder / f"{name}.parquet"
+    pl.concat(frames, how="diagonal_relaxed").write_parquet(path, compression="zstd", compression_level=1)
+    return path
+
+
+def create_raw_view(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
+    """``raw.<name>`` as a view over the Parquet file at ``path`` (absolute)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    literal = "'" + str(Path(path).absolute()).replace("'", "''") + "'"
+    con.execute(f'CREATE VIEW raw."{name}" AS SELECT * FROM read_parquet({literal})')
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_other_raw_folders(target: Path, keep: Path | None) -> None:
+    """After a swap: the raw folders of earlier (or killed) builds, not those of running builds."""
+    for p in target.parent.glob(target.name + RAW_FOLDER_INFIX + "*"):
+        if keep is not None and p.absolute() == keep.absolute():
+            continue
+        pid = p.name.rsplit(RAW_FOLDER_INFIX, 1)[-1].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+            continue  # another build is writing it
+        shutil.rmtree(p, ignore_errors=True)
+
+
 def write_plain(con: duckdb.DuckDBPyConnection, qualified: str, df: pl.DataFrame) -> None:
     schema = qualified.split(".")[0]
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -86,8 +142,12 @@ def _stale_builds(target: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_build(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Yield a connection to a fresh database file; on success swap it in atomically."""
+def atomic_build(target: Path, raw_folder: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a connection to a fresh database file; on success swap it in atomically.
+
+    ``raw_folder`` (from :func:`new_raw_folder`) is this build's raw layer: removed if the
+    build fails; on success it stays, named by the new file, and older ones are removed.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in _stale_builds(target):
@@ -106,6 +166,11 @@ def atomic_build(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         if ok:
             os.replace(tmp, target)
             Path(str(target) + ".wal").unlink(missing_ok=True)
+            if raw_folder is not None and raw_folder.exists() and not any(raw_folder.iterdir()):
+                raw_folder.rmdir()  # no raw rows: no folder
+            _remove_other_raw_folders(target, raw_folder)
         else:
             tmp.unlink(missing_ok=True)
+            if raw_folder is not None:
+                shutil.rmtree(raw_folder, ignore_errors=True)
         Path(str(tmp) + ".wal").unlink(missing_ok=True)

@@ -314,11 +314,29 @@ CONTEXT = Table(
     primary_key=("file_id", "row_number", "measure"),
 )
 
+DFE_FIELD_DICTIONARY = Table(
+    "dfe_field_dictionary",
+    "meta",
+    "DfE performance tables field dictionaries (the *_meta.csv files published beside each dataset): "
+    "what each published column of a DfE file means, one row per column as the dictionary lists it. "
+    "Which dataset a dictionary describes is in its file name (meta.files.path).",
+    (
+        FILE_ID,
+        ROW,
+        Field("column_number", "int", "Position of the column in the dataset (1 = first)", nullable=False),
+        Field("field_name", "text", "The column's published name (e.g. RECTYPE, PTFSM6CLA1A)", nullable=False),
+        Field("description", "text", "The published label or description"),
+        Field("methodology_changes", "text", "Methodology changes noted for the field (key stage 4 dictionaries)"),
+    ),
+    primary_key=("file_id", "row_number"),
+)
+
 TABLES: tuple[Table, ...] = (
     FILES, WARNINGS, REJECTIONS, CONFLICTS,
     SCHOOLS, EVENTS, EVENT_SOURCES, JUDGEMENTS,
     GIAS_LINKS, GIAS_GROUPS, GIAS_GROUP_LINKS,
     CONTEXT,
+    DFE_FIELD_DICTIONARY,
     *OUT_TABLES,
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -28,6 +28,9 @@ class Opened:
     encoding: str | None
     sheet: str | None
     top: list[list[str]]
+    # worksheets already read (sheet -> all-text grid): the sniff reads a sheet whole anyway
+    # (calamine parses the sheet's XML in full even for a few rows), so the reader reuses it
+    grids: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def fail(name: str, message: str, row: int | None = None, column: str | None = None, value: str | None = None) -> InputError:
@@ -135,18 +138,24 @@ def spreadsheet_sheets(opened: Opened) -> list[str]:
 
 
 def spreadsheet_grid(opened: Opened, sheet: str, n_rows: int | None = None) -> pl.DataFrame:
-    """A worksheet as all-text cells with no header (numbers as shown, dates ISO)."""
-    try:
-        return pl.read_excel(
-            io.BytesIO(opened.data),
-            sheet_name=sheet,
-            engine="calamine",
-            has_header=False,
-            infer_schema_length=0,
-            read_options={"n_rows": n_rows} if n_rows else {},
-        )
-    except Exception as e:  # a corrupt workbook: name it, don't dump a traceback
-        raise fail(opened.name, f"cannot read worksheet {sheet!r}: {e}") from None
+    """A worksheet as all-text cells with no header (numbers as shown, dates ISO).
+
+    The whole sheet is read once and kept on ``opened``; ``n_rows`` gives its first rows.
+    """
+    grid = opened.grids.get(sheet)
+    if grid is None:
+        try:
+            grid = pl.read_excel(
+                io.BytesIO(opened.data),
+                sheet_name=sheet,
+                engine="calamine",
+                has_header=False,
+                infer_schema_length=0,
+            )
+        except Exception as e:  # a corrupt workbook: name it, don't dump a traceback
+            raise fail(opened.name, f"cannot read worksheet {sheet!r}: {e}") from None
+        opened.grids[sheet] = grid
+    return grid.head(n_rows) if n_rows else grid
 
 
 def unique_names(headers: list[str]) -> list[str]:

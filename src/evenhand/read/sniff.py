@@ -44,10 +44,11 @@ def match_header(header: list[str], layout: maps.Layout) -> tuple[float, dict[st
 
 def best_match(rows: list[list[str]], sheet: str | None = None) -> Match | None:
     best: Match | None = None
+    layouts = list(maps.layouts().values())  # parsed once per file, not once per row
     for idx, row in enumerate(rows):
         if sum(1 for c in row if c and c.strip()) < 2:
             continue
-        for layout in maps.layouts().values():
+        for layout in layouts:
             score, mapping, missing = match_header(row, layout)
             # recognised when its signature is present (missing required columns are then
             # reported as an error naming them); the layout matching most headers wins

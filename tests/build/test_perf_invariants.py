@@ -1,0 +1,154 @@
+"""What the build's performance work must not weaken (no timings here: see bench/build.py).
+
+- validation is still generated from the field metadata and names the column and value;
+- the DfE field dictionaries (dfe/meta/*.csv) load into meta.dfe_field_dictionary;
+- the raw layer stays lossless and the swap stays atomic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from tests.helpers import caversham_like, csv_text, os_headers, write
+
+from evenhand.build.pipeline import build_warehouse
+from evenhand.errors import InputError
+from evenhand.metadata import tables as T
+from evenhand.metadata.schema import Field, Table
+
+DEMO = Table(
+    "demo",
+    "core",
+    "A table for the validation tests.",
+    (
+        Field("id", "int", "key", nullable=False),
+        Field("kind", "text", "kind", allowed=("a", "b")),
+        Field("when", "date", "date"),
+    ),
+    primary_key=("id",),
+)
+
+
+def _frame(**cols: list[object]) -> pl.DataFrame:
+    base: dict[str, list[object]] = {"id": [1, 2], "kind": ["a", None], "when": [dt.date(2024, 1, 1), None]}
+    base.update(cols)
+    return DEMO.conform(pl.DataFrame(base, strict=False))
+
+
+def test_validate_accepts_a_conforming_frame() -> None:
+    df = _frame()
+    assert DEMO.validate(df) is df
+
+
+def test_validate_names_a_value_not_allowed() -> None:
+    with pytest.raises(InputError) as e:
+        DEMO.validate(_frame(kind=["a", "zz"]))
+    p = e.value.problems[0]
+    assert (p.file, p.column, p.value) == ("table core.demo", "kind", "zz")
+    assert "isin" in p.message
+
+
+def test_validate_names_a_null_in_a_required_field() -> None:
+    df = pl.DataFrame({"id": [1, None], "kind": ["a", "b"], "when": [None, None]}, schema=DEMO.polars_schema())
+    with pytest.raises(InputError) as e:
+        DEMO.validate(df)
+    assert e.value.problems[0].column == "id"
+    assert "not_nullable" in e.value.problems[0].message
+
+
+def test_validate_refuses_a_wrong_type_and_extra_columns() -> None:
+    df = pl.DataFrame({"id": ["1"], "kind": ["a"], "when": [None]}, schema={"id": pl.String, "kind": pl.String, "when": pl.Date})
+    with pytest.raises(InputError) as e:
+        DEMO.validate(df)
+    assert e.value.problems[0].column == "id"
+    with pytest.raises(InputError):
+        DEMO.validate(_frame().with_columns(pl.lit(1).alias("extra")))
+
+
+def test_validate_refuses_a_duplicate_primary_key() -> None:
+    with pytest.raises(InputError) as e:
+        DEMO.validate(_frame(id=[7, 7]))
+    assert "primary key" in e.value.problems[0].message
+
+
+def test_validate_counts_every_failure() -> None:
+    df = pl.DataFrame({"id": list(range(30)), "kind": ["x"] * 30, "when": [None] * 30}, schema=DEMO.polars_schema())
+    with pytest.raises(InputError) as e:
+        DEMO.validate(df)
+    assert e.value.total == 30
+    assert len(e.value.problems) <= 10
+
+
+# ---- DfE field dictionaries -----------------------------------------------------------------
+
+KS2_META = 'Column,Field Name,Label/Description\n1,RECTYPE,"Record type (1=Mainstream school; 2=Special school)"\n2,URN,School unique reference number\n'
+KS4_META = (
+    "\ufeffColumn,Metafile heading,Metafile description,Methodology changes,Null field for special schools\n"
+    "1,RECTYPE,Record type,,Yes\n2,P8MEA,Progress 8 measure after adjustment,New in 2016,\n"
+)
+INFO_META = "\ufeffColumn,Field Name,Description\n1,URN,School unique reference number\n2,LANAME,Local authority name\n"
+
+
+def test_dfe_field_dictionaries_load(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    write(raw / "meta" / "performance-tables_2018-19_ks2_meta.csv", KS2_META)
+    write(raw / "meta" / "performance-tables_2018-19_ks4_final_meta.csv", KS4_META)
+    write(raw / "meta" / "performance-tables_2018-19_school_information_meta.csv", INFO_META)
+    wh = tmp_path / "wh" / "evenhand.duckdb"
+    summary = build_warehouse(raw, wh)
+    assert {r.layout for r in summary.files} == {"dfe_field_dictionary"}
+    assert all(r.status == "loaded" for r in summary.files)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT f.path, d.column_number, d.field_name, d.description, d.methodology_changes "
+            "FROM meta.dfe_field_dictionary d JOIN meta.files f USING (file_id) ORDER BY 1, 2"
+        ).fetchall()
+    finally:
+        con.close()
+    assert ("meta/performance-tables_2018-19_ks4_final_meta.csv", 2, "P8MEA", "Progress 8 measure after adjustment", "New in 2016") in rows
+    assert ("meta/performance-tables_2018-19_ks2_meta.csv", 1, "RECTYPE", "Record type (1=Mainstream school; 2=Special school)", None) in rows
+    assert len(rows) == 6
+    # the column no map knows is kept raw and reported
+    assert any("Null field for special schools" in str(w["message"]) for w in summary.warnings)
+
+
+def test_dfe_field_dictionary_is_declared() -> None:
+    assert T.table("meta.dfe_field_dictionary").primary_key == ("file_id", "row_number")
+
+
+# ---- raw layer and swap ---------------------------------------------------------------------
+
+
+def _raw_rows(wh: Path, sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_raw_layer_is_lossless_text(tmp_path: Path) -> None:
+    row = caversham_like()
+    row["Total number of pupils"] = " 0406 "  # leading zero and spaces kept as published
+    write(tmp_path / "raw" / "os.csv", csv_text(os_headers(), [row]))
+    wh = tmp_path / "evenhand.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    got = _raw_rows(wh, 'SELECT "Total number of pupils", _file_id, _row FROM raw.ofsted_latest_eif')
+    assert got == [(" 0406 ", 1, 2)]
+    types = _raw_rows(wh, "SELECT DISTINCT data_type FROM duckdb_columns() WHERE schema_name = 'raw' AND column_name NOT IN ('_row', '_file_id')")
+    assert types == [("VARCHAR",)]
+
+
+def test_rebuild_replaces_the_raw_layer_and_leaves_no_stray_files(tmp_path: Path) -> None:
+    write(tmp_path / "raw" / "os.csv", csv_text(os_headers(), [caversham_like()]))
+    wh = tmp_path / "wh" / "evenhand.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    build_warehouse(tmp_path / "raw", wh)
+    assert _raw_rows(wh, "SELECT count(*) FROM raw.ofsted_latest_eif") == [(1,)]
+    left = sorted(p.name for p in wh.parent.iterdir())
+    assert not [n for n in left if ".building-" in n], left
