@@ -19,12 +19,11 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from evenhand.build.warehouse import connect
 from evenhand.errors import EvenhandError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when used, so `import evenhand` stays light
+    import polars as pl
+
     from evenhand.audit.result import AuditResult
 
 #: schemas a user reads; raw.* (all-text copies of the inputs) is reachable with .sql()
@@ -44,6 +43,8 @@ class Warehouse:
     """A read-only view of one Evenhand warehouse (see :func:`open`)."""
 
     def __init__(self, path: Path | str) -> None:
+        from evenhand.build.warehouse import connect
+
         self.path = Path(path)
         self.con = connect(self.path, read_only=True)  # raises a clear error when it is missing
 
