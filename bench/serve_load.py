@@ -7,7 +7,8 @@ clients do not share its interpreter. Phases, in one run:
 1. baseline: /health for a few seconds (the cost of the stack itself; figures below are also
    given as ratios to its p95, so runs on different machines can be compared);
 2. cold: every sampled school page once (what a first visitor waits; pages are then cached);
-3. mixed: the clients for --seconds, each request a school page (sampled URNs, now cached) or
+3. one client on the cached school pages for a few seconds (the service time without queueing);
+4. mixed: the clients for --seconds, each request a school page (sampled URNs, now cached) or
    an htmx search (prefixes of names, postcodes and URNs; searches are never cached).
 
 Example:
@@ -182,6 +183,9 @@ def main() -> None:
                 return "search (htmx partial)", "/search?" + httpx.QueryParams({"q": rng.choice(queries)}).__str__(), {"HX-Request": "true"}
             return "school page (cached)", f"/school/{rng.choice(urns)}", {}
 
+        one, one_err, one_took = asyncio.run(run_clients(base, 1, a.baseline_seconds, lambda rng: ("school page (cached), 1 client", f"/school/{rng.choice(urns)}", {})))
+        results.append(summary("school page (cached), 1 client: service time", one.get("school page (cached), 1 client", []), one_err.get("school page (cached), 1 client", 0), one_took))
+
         lat, err, took = asyncio.run(run_clients(base, a.clients, a.seconds, mixed))
         for kind in ("school page (cached)", "search (htmx partial)"):
             results.append(summary(kind, lat.get(kind, []), err.get(kind, 0), took))
@@ -194,6 +198,10 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
 
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} at the end (other work on the machine inflates every latency)")
     print(f"evenhand serve on loopback: {a.clients} clients, {a.seconds:.0f} s mixed ({a.search_share:.0%} search), {len(urns)} schools, {len(queries)} queries")
     print(f"{'kind':<48} {'req':>7} {'err':>4} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'p95/base':>8}")
     for r in results:

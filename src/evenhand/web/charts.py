@@ -16,6 +16,8 @@ import vl_convert as vlc
 
 from evenhand.present import charts
 
+SCALE_NAMES = {"four_point": "4-point", "report_card_5": "report card 5-point"}
+
 
 def timeline_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per graded inspection with a dated overall judgement (what the timeline draws)."""
@@ -30,7 +32,7 @@ def timeline_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
                     {
                         "date": dt.date.fromisoformat(start),
                         "judgement": str(j.get("label")),
-                        "scale": str(j.get("scale")),
+                        "scale": SCALE_NAMES.get(str(j.get("scale")), str(j.get("scale")).replace("_", " ")),
                         "rank": int(j.get("rank") or 0),
                         "kind": str(ev.get("kind")),
                     }
