@@ -145,3 +145,18 @@ def test_caversham_primary_on_real_data(tmp_path_factory: pytest.TempPathFactory
     html = school_html(d, generated=FROZEN)
     assert "86 working days" in html and "safeguarding-limited" in html
     assert external_references(html) == []
+
+
+def test_expected_judgement_from_the_intake_table(warehouse: Path) -> None:
+    import polars as pl
+
+    expected = pl.DataFrame({"urn": [109778, 1], "event_id": ["10242325", "x"], "area": ["overall_effectiveness"] * 2,
+                             "observed": ["4", "2"], "p_1": [0.125, 0.5], "p_2": [0.5, 0.5], "p_3": [0.25, 0.0], "p_4": [0.125, 0.0]})
+    con = connect(warehouse, read_only=True)
+    try:
+        d = school_report_data(con, 109778, expected=expected)
+    finally:
+        con.close()
+    assert d["expected"]["available"] and len(d["expected"]["rows"]) == 1
+    html = school_html(d, generated=FROZEN)
+    assert "<th>p_4</th>" in html and "0.125" in html and "not available" not in html.split('id="similar"')[1].split('id="context"')[0]
