@@ -94,6 +94,9 @@ def test_result_shape_and_determinism(small: tuple[Path, object]) -> None:
         .row(0, named=True)
     )
     assert 0 < s["n_effectiveness"] <= s["n_all"]
+    # synthetic measures are all one year old: the near-measure sensitivity is the same fit
+    assert s["n_near"] == s["n_effectiveness"]
+    assert s["share_explained_near"] == pytest.approx(s["share_explained"])
     assert "SYNTHETIC" in a.caveats[0]
 
 
@@ -201,6 +204,8 @@ def test_real_data(tmp_path: Path) -> None:
     share = r.figure("overall_effectiveness.share_explained").estimate
     assert share.n == w.n and not math.isnan(share.low)
     assert any("2018/19" in c for c in r.caveats)
+    near = r.figure("overall_effectiveness.share_explained_near").estimate
+    assert 0 < near.n < share.n
     assert r.tables["expected"].height > 10_000
 
 

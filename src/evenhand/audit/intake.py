@@ -41,6 +41,8 @@ KEY_AREAS: dict[str, str] = {
 #: Overall effectiveness was no longer graded from September 2024.
 OE_LAST_DAY = dt.date(2024, 8, 31)
 DEPRIVATION_TERM = "idaci_quintile[5]"
+#: Sensitivity analysis: effectiveness measured at most this many academic years before.
+NEAR_YEARS = 3
 CONTROLS = ["phase", "log_pupils", "type_group", "region", "year"]
 CATEGORICAL = ["idaci_quintile", "phase", "type_group", "region", "year"]
 REFERENCE: dict[str, object] = {"idaci_quintile": "1"}
@@ -282,6 +284,11 @@ class AreaModels:
     fit_with: OrdinalFit | None
     share: Estimate | None
     notes: list[str] = field(default_factory=list)
+    #: sensitivity: the same comparison on rows whose measure is at most NEAR_YEARS old
+    n_near: int = 0
+    near_without: OrdinalFit | None = None
+    near_with: OrdinalFit | None = None
+    near_share: Estimate | None = None
 
 
 @dataclass
@@ -420,6 +427,21 @@ def analyse(
                 m.share = gradient_share_explained(
                     m.fit_without, m.fit_with, DEPRIVATION_TERM, seed=seed
                 )
+            near = eff.filter(pl.col("years_apart") <= NEAR_YEARS)
+            m.n_near = near.height
+            if all_rows and near.height >= min_rows and near["idaci_quintile"].n_unique() == 5:
+                m.near_without = _fit(near, with_eff=False)
+                m.near_with = _fit(near, with_eff=True)
+                label_near = f"measure at most {NEAR_YEARS} years before"
+                or_rows += _or_rows(area, f"{label_near}, without effectiveness", m.near_without)
+                or_rows += _or_rows(area, f"{label_near}, with effectiveness", m.near_with)
+                if (
+                    DEPRIVATION_TERM in m.near_without.terms
+                    and DEPRIVATION_TERM in m.near_with.terms
+                ):
+                    m.near_share = gradient_share_explained(
+                        m.near_without, m.near_with, DEPRIVATION_TERM, seed=seed
+                    )
         else:
             m.notes.append(f"too few rows with an effectiveness measure ({eff.height})")
     odds = pl.DataFrame(
@@ -523,6 +545,16 @@ def build_result(
                     "share",
                 )
             )
+        if m.near_share is not None:
+            figures.append(
+                Figure(
+                    f"{area}.share_explained_near",
+                    f"{label}: share of the gradient effectiveness explains, measure at most "
+                    f"{NEAR_YEARS} years before the inspection (sensitivity)",
+                    m.near_share,
+                    "share",
+                )
+            )
         figures.append(
             Figure(
                 f"{area}.rows_with_effectiveness",
@@ -556,6 +588,25 @@ def build_result(
                 f"{num(e_w.value)} (95% CI {num(e_w.low)} to {num(e_w.high)}) with it; "
                 f"effectiveness explains {pct(m.share.value)} of the gradient "
                 f"(95% CI {pct(m.share.low)} to {pct(m.share.high)})."
+            )
+        if m.near_share is not None:
+            if m.share is not None and m.near_share.low > m.share.high:
+                compare = (
+                    f"its interval above that of the {pct(m.share.value)} on all rows with a "
+                    "measure (a subset of those rows, so not a formal test)"
+                )
+            elif m.share is not None and m.near_share.value > m.share.value:
+                compare = (
+                    f"more than the {pct(m.share.value)} on all rows with a measure, though the "
+                    "intervals overlap"
+                )
+            else:
+                compare = "no more than on all rows with a measure"
+            findings.append(
+                f"{label}: where the progress measure is at most {NEAR_YEARS} years older than "
+                f"the inspection ({m.n_near:,} schools, inspected soonest after the measure), "
+                f"effectiveness explains {describe(m.near_share, 'share')} of the gradient, "
+                f"{compare}."
             )
     # Observed shares good or better, quintile 5 vs 1 (overall effectiveness, IDACI).
     dist = analysis.distribution
@@ -623,7 +674,8 @@ def build_result(
         f"Effectiveness is the school's own progress measure of the nearest academic year before "
         f"the inspection (KS4 Progress 8 for secondaries; mean KS2 reading, writing and maths "
         f"progress, else maths, for primaries), standardised within phase. Years available: "
-        f"{', '.join(years) or 'none'}. Years between measure and inspection: {apart_text}. "
+        f"{', '.join(years) or 'none'}. Years between measure and inspection "
+        f"(school-judgement rows): {apart_text}. "
         "Only inspections after the measure's year can have one, so the with/without comparison "
         "rests on a subset of schools inspected later; progress is a noisy, partial measure of "
         "effectiveness, so the share explained is a lower bound on what better measures might "
@@ -650,6 +702,10 @@ def build_result(
                 "low": m.share.low if m.share else None,
                 "high": m.share.high if m.share else None,
                 "method": m.share.method if m.share else None,
+                "n_near": m.n_near,
+                "share_explained_near": m.near_share.value if m.near_share else None,
+                "low_near": m.near_share.low if m.near_share else None,
+                "high_near": m.near_share.high if m.near_share else None,
             }
             for a, m in analysis.models.items()
         ],
@@ -661,8 +717,16 @@ def build_result(
             "low": pl.Float64,
             "high": pl.Float64,
             "method": pl.Utf8,
+            "n_near": pl.Int64,
+            "share_explained_near": pl.Float64,
+            "low_near": pl.Float64,
+            "high_near": pl.Float64,
         },
-    ).with_columns(pl.col("share_explained", "low", "high").fill_nan(None))
+    ).with_columns(
+        pl.col(
+            "share_explained", "low", "high", "share_explained_near", "low_near", "high_near"
+        ).fill_nan(None)
+    )
     return AuditResult(
         name="intake",
         title="Intake: judgements by deprivation, with and without effectiveness",
@@ -678,7 +742,9 @@ def build_result(
             "controlling for phase, log pupils, school type group, Ofsted region and inspection "
             "year; then, on the schools with a prior progress measure, the same model without "
             "and with standardised progress, and the share of the quintile 5 vs 1 log odds ratio "
-            "that adding progress removes (delta-method interval, joint sandwich covariance)."
+            "that adding progress removes (delta-method interval, joint sandwich covariance); as a "
+            "sensitivity check, the same comparison on the schools whose measure is at most "
+            f"{NEAR_YEARS} academic years older than the inspection."
         ),
         figures=figures,
         tables={
