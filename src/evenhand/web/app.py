@@ -128,14 +128,22 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         ready = [p for n in audits.names() if (p := audits.get(n, run=False)) is not None]
         return page("home.html", findings=ready, n_schools=wh.n_schools, build=wh.build_info())
 
+    def search_html(text: str, partial: bool) -> str:
+        def make() -> str:
+            ctx: dict[str, Any] = {"q": text, "hits": wh.search(text), "limit": SEARCH_LIMIT, "audit_names": audits.names()}
+            return str(env.get_template("_results.html" if partial else "search.html").render(**ctx))
+
+        html: str = wh.searches.get((text, partial), make)
+        return html
+
     @app.get("/search", response_class=HTMLResponse)
-    def search(request: Request, q: str = "") -> HTMLResponse:
+    async def search(request: Request, q: str = "") -> HTMLResponse:
         text = clean_query(q)
-        hits = wh.search(text)
-        ctx: dict[str, Any] = {"q": text, "hits": hits, "limit": SEARCH_LIMIT}
-        if request.headers.get("hx-request") == "true":
-            return page("_results.html", **ctx)
-        return page("search.html", **ctx)
+        partial = request.headers.get("hx-request") == "true"
+        html = wh.searches.peek((text, partial))  # as-you-type prefixes repeat: cached answers skip the thread hop
+        if html is None:
+            html = await run_in_threadpool(search_html, text, partial)
+        return HTMLResponse(html)
 
     def school_context(urn: int) -> dict[str, Any]:
         def make() -> dict[str, Any] | None:

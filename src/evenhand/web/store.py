@@ -118,6 +118,7 @@ class Warehouse:
         self._db.execute("SET lock_configuration = true")
         self.n_schools: int = self._db.execute("SELECT count(*) FROM memory.main.school_index").fetchall()[0][0]
         self.cache = LRU(1024)
+        self.searches = LRU(2048)
 
     def close(self) -> None:
         self._db.close()
