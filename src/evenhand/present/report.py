@@ -78,6 +78,8 @@ TABLE_ROWS_SHOWN = 40
 #: their first rows would say nothing; the CSV and Parquet beside the pack hold them.
 TABLE_ROWS_PRINTABLE = 200
 KEY_FIGURES = 2
+#: Key findings show each audit's first sentences only (the audit's own section has them all).
+KEY_FINDINGS = 2
 FILE_STEM = "evidence-pack"
 
 
@@ -206,7 +208,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
     r = slot.result
     if r is None:
         return {"name": slot.name, "title": slot.name.capitalize() + " (not available)", "available": False,
-                "reason": slot.reason, "key_figures": [], "findings": []}
+                "reason": slot.reason, "key_figures": [], "findings": [], "key_findings": [], "more_findings": 0}
     svg: Markup | None = None
     chart_error = ""
     if r.chart:
@@ -235,6 +237,8 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "claim": r.claim,
         "method": r.method,
         "findings": list(r.findings),
+        "key_findings": list(r.findings[:KEY_FINDINGS]),
+        "more_findings": max(0, len(r.findings) - KEY_FINDINGS),
         "figures": figures,
         "key_figures": figures[:KEY_FIGURES],
         "caveats": list(r.caveats),
