@@ -654,6 +654,19 @@ def build_result(
                             "share",
                         )
                     )
+            fsm = dist.filter((pl.col("area") == chart_area) & (pl.col("quintile_kind") == "FSM"))
+            for q in ("1", "5"):
+                good = fsm.filter((pl.col("quintile") == q) & pl.col("grade").is_in(["1", "2"]))
+                if good.height:
+                    figures.append(
+                        Figure(
+                            f"{chart_area}.good_or_better_fsm_q{q}",
+                            f"{KEY_AREAS[chart_area]}: share good or outstanding, FSM quintile "
+                            f"{q} (schools with census FSM data)",
+                            wilson(int(good["count"].sum()), int(good["n"][0])),
+                            "share",
+                        )
+                    )
             f1 = [f for f in figures if f.key.endswith("good_or_better_q1")]
             f5 = [f for f in figures if f.key.endswith("good_or_better_q5")]
             if f1 and f5:

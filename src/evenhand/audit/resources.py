@@ -50,6 +50,11 @@ def add_finance(raw: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
             pl.col("value").alias(f"ctx_{m}"),
             pl.col("academic_year").alias(f"ctx_{m}__year"),
             pl.col("years_apart").cast(pl.Int64).alias(f"ctx_{m}__apart"),
+            (
+                pl.col("from_predecessor")
+                if "from_predecessor" in context.columns
+                else pl.lit(False)
+            ).alias(f"ctx_{m}__pred"),
         )
         frame = frame.join(w.unique("event_id", keep="first"), on="event_id", how="left")
     pupils = pl.coalesce(pl.col("ctx_pupils"), pl.col("pupils"))
@@ -69,6 +74,9 @@ def add_finance(raw: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce(
             pl.col("ctx_income_per_pupil_gbp__apart"), pl.col("ctx_income_gbp__apart")
         ).alias("finance_years_apart"),
+        pl.coalesce(pl.col("ctx_income_per_pupil_gbp__pred"), pl.col("ctx_income_gbp__pred")).alias(
+            "finance_from_predecessor"
+        ),
     )
     return frame.drop([c for c in frame.columns if c.startswith("ctx_")])
 
@@ -78,7 +86,7 @@ def warehouse_frame(ctx: AuditContext) -> pl.DataFrame:
     if ctx.has_table("out.event_context"):
         quoted = ", ".join(f"'{m}'" for m in FINANCE_MEASURES)
         context = ctx.frame(
-            f"""SELECT event_id, measure, value, academic_year, years_apart
+            f"""SELECT event_id, measure, value, academic_year, years_apart, from_predecessor
                 FROM out.event_context WHERE measure IN ({quoted})"""
         )
     else:
@@ -89,6 +97,7 @@ def warehouse_frame(ctx: AuditContext) -> pl.DataFrame:
                 "value": pl.Float64,
                 "academic_year": pl.Utf8,
                 "years_apart": pl.Int64,
+                "from_predecessor": pl.Boolean,
             }
         )
     return add_finance(raw, context)
@@ -282,6 +291,24 @@ def build_result(
             if fit.n < 1000:
                 small_n.append(f"{label}, {mlabel}: model on {fit.n:,} schools")
     cov = analysis.coverage
+    oe_cov = (
+        cov.filter(pl.col("area") == "overall_effectiveness")
+        .group_by("type_group")
+        .agg(pl.col("schools").sum(), pl.col("with_finance").sum())
+        .sort("type_group", nulls_last=True)
+    )
+    for group, schools, with_fin in oe_cov.iter_rows():
+        if group is None or not schools:
+            continue
+        figures.append(
+            Figure(
+                f"overall_effectiveness.finance_coverage.{group.lower().replace(' ', '_')}",
+                f"Share of schools with finance data, current type group {group} (overall "
+                "effectiveness, latest graded inspection)",
+                wilson(int(with_fin), int(schools)),
+                "share",
+            )
+        )
     fin = frame.filter(pl.col("income_pp").is_not_null())
     years = sorted({str(y) for y in fin["finance_year"].drop_nulls().unique().to_list()})
     types = sorted({str(t) for t in fin["school_type"].drop_nulls().unique().to_list()})
@@ -292,6 +319,8 @@ def build_result(
         .agg(pl.len().alias("n"))
         .sort("finance_years_apart")
     )
+    n_fin_schools = fin["urn"].n_unique()
+    n_pred = fin.filter(pl.col("finance_from_predecessor").fill_null(False))["urn"].n_unique()
     apart_text = ", ".join(f"{a}: {n:,}" for a, n in apart.iter_rows()) or "none"
     oe = "overall_effectiveness"
     if analysis.n_rows.get(oe):
@@ -311,6 +340,9 @@ def build_result(
         f"The finance measure is the nearest academic year before the inspection; years between "
         f"them (schools): {apart_text}. A budget several years before an inspection may not "
         "reflect the resources the inspected school had.",
+        f"{n_pred:,} of the {n_fin_schools:,} schools with finance data have it from a "
+        "predecessor URN (typically the maintained school before academy conversion, carried "
+        "by out.event_context): their finance describes the school before it changed form.",
         "Per-pupil values are as published where a file gives them; otherwise total income or "
         "expenditure divided by the pupils of the nearest census year before the inspection "
         "(else the pupils in Ofsted's school row), which may be a different year from the "
