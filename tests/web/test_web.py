@@ -282,3 +282,36 @@ def test_serve_refuses_a_missing_warehouse(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no warehouse" in r.output
     r = CliRunner().invoke(app, ["serve", "--warehouse", str(tmp_path / "none.duckdb"), "--audits", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "no such folder" in r.output
+
+
+def test_own_school_view_when_the_shared_report_is_absent(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evenhand.web.school as shared
+
+    monkeypatch.setattr(shared, "shared_report_available", lambda: False)
+    with TestClient(create_app(warehouse)) as c:
+        page = c.get("/school/109778")
+        assert page.status_code == 200
+        assert_safe(page)
+        t = page.text
+        assert "<h1>Caversham Primary School</h1>" in t and "Inspection timeline" in t
+        assert "Inadequate" in t and "official_as-at-2025-08-31.csv row" in t
+        assert "not available in this version" in t and c.get("/school/109778/report.pdf").status_code == 404
+        hostile = c.get("/school/123456")
+        assert "<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>" in hostile.text
+        assert_safe(hostile)
+
+
+def test_shared_partial_failure_falls_back(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evenhand.web.school as shared
+
+    monkeypatch.setattr(shared, "shared_body", lambda data: None)  # as when the partial fails to render
+    with TestClient(create_app(warehouse)) as c:
+        r = c.get("/school/109778")
+        assert r.status_code == 200 and "Inspection timeline" in r.text
+
+
+def test_csp_safe_rewrites_inline_styles() -> None:
+    from evenhand.web.school import csp_safe
+
+    out = csp_safe('<span class="eh-bar" style="width: 3.14rem"></span><p style="color:red">x</p>')
+    assert out == '<span class="eh-bar w31"></span><p>x</p>'
