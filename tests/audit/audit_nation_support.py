@@ -61,6 +61,7 @@ def write_nation_warehouse(nation: SyntheticNation, path: Path) -> Path:
                     pl.lit("2018/19").alias("academic_year"),
                     pl.col(col).alias("value"),
                     pl.lit(1).cast(pl.Int64).alias("years_apart"),
+                    pl.lit(False).alias("from_predecessor"),
                 )
                 for m, col in (
                     ("progress8", "progress"),
