@@ -202,9 +202,17 @@ def test_export_download_only_listed_files(warehouse: Path) -> None:
     export = warehouse.parent / "export"
     export.mkdir(exist_ok=True)
     (export / "datapackage.json").write_text("{}", encoding="utf-8")
+    (export / "data").mkdir(exist_ok=True)
+    (export / "data" / "core_schools.parquet").write_bytes(b"PAR1")
     with TestClient(create_app(warehouse)) as c:
-        assert "/data/export/datapackage.json" in c.get("/data").text
+        page = c.get("/data").text
+        assert "/data/export/datapackage.json" in page and "/data/export/data/core_schools.parquet" in page
         assert c.get("/data/export/datapackage.json").json() == {}
+        assert c.get("/data/export/data/core_schools.parquet").content == b"PAR1"
+        for bad in ("/data/export/../evenhand.duckdb", "/data/export/data/../../evenhand.duckdb", "/data/export/%2e%2e/evenhand.duckdb", "/data/export//etc/passwd"):
+            r = c.get(bad)
+            assert r.status_code == 404, bad
+            assert_safe(r)
         assert c.get("/data/export/evenhand.duckdb").status_code == 404
         assert c.get("/data/export/..%2Fevenhand.duckdb").status_code == 404
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +79,20 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
     wh = Warehouse(Path(warehouse))
     audits = AuditStore(wh, Path(audits_dir) if audits_dir else None)
     env = _environment()
-    app = FastAPI(title="Evenhand", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        wh.close()
+
+    app = FastAPI(title="Evenhand", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.warehouse = wh
     app.state.audits = audits
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    export_dir = Path(warehouse).resolve().parent / "export"
+    here = Path(warehouse).resolve().parent
+    # where `evenhand export --out DIR` output is looked for: beside the warehouse, or the
+    # command's documented default folder; the first holding a datapackage.json wins
+    export_candidates = [here / "export", here / "open-data", Path.cwd() / "out" / "open-data"]
 
     def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("audit_names", audits.names())
@@ -245,22 +255,36 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
             raise PageError(404, "Audit not available", audits.error(name) or "This audit has no result yet.")
         return ap
 
-    def export_files() -> list[Path]:
-        if not export_dir.is_dir():
-            return []
-        return sorted(p for p in export_dir.iterdir() if p.is_file() and EXPORT_NAME_RE.match(p.name))
+    def export_dir() -> Path | None:
+        return next((d for d in export_candidates if (d / "datapackage.json").is_file()), None)
+
+    def export_files() -> dict[str, Path]:
+        """Downloadable export files by relative path: top level and data/ (nothing else)."""
+        root = export_dir()
+        if root is None:
+            return {}
+        found: dict[str, Path] = {}
+        for folder, prefix in ((root, ""), (root / "data", "data/")):
+            if folder.is_dir():
+                for p in sorted(folder.iterdir()):
+                    if p.is_file() and not p.is_symlink() and EXPORT_NAME_RE.match(p.name):
+                        found[prefix + p.name] = p
+        return found
 
     @app.get("/data", response_class=HTMLResponse)
     def data() -> HTMLResponse:
         files = wh.files()
-        return page("data.html", files=files, build=wh.build_info(), exports=[(p.name, p.stat().st_size) for p in export_files()], export_dir=export_dir.name)
+        root = export_dir()
+        exports = [(k, p.stat().st_size) for k, p in export_files().items()]
+        looked = ", ".join(str(d) for d in export_candidates)
+        return page("data.html", files=files, build=wh.build_info(), exports=exports, export_root=str(root) if root else None, export_looked=looked)
 
-    @app.get("/data/export/{filename}")
+    @app.get("/data/export/{filename:path}")
     def export(filename: str) -> Response:
-        allowed = {p.name: p for p in export_files()}
+        allowed = export_files()
         if filename not in allowed:
             raise PageError(404, "No such file", "Only the files listed on the data page can be downloaded.")
-        return FileResponse(allowed[filename], filename=filename)
+        return FileResponse(allowed[filename], filename=Path(filename).name)
 
     @app.get("/methods", response_class=HTMLResponse)
     def methods() -> HTMLResponse:
