@@ -99,11 +99,16 @@ CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _has(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, name = qualified.split(".")
-    return bool(con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]
-    ).fetchall()[0][0])
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts, without a data-frame round trip (these queries return a handful of rows)."""
+    cur = con.execute(sql, params)
+    rows = cur.fetchall()
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 def era_labels() -> dict[str, str]:
@@ -196,11 +201,10 @@ def safeguarding_limited(ev: dict[str, Any]) -> bool:
     return False
 
 
-def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, dict[str, Any]]:
-    if not ids or not _has(con, "out.timing"):
+def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    if not ids or "out.timing" not in (tables if tables is not None else _tables(con)):
         return {}
-    df = frame(con, "SELECT * FROM out.timing WHERE event_id IN (SELECT unnest(?))", [ids])
-    return {r["event_id"]: dict(r) for r in df.iter_rows(named=True)}
+    return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.timing WHERE list_contains(?, event_id)", [ids])}
 
 
 @cache
@@ -244,22 +248,20 @@ def _delay(t: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
-def _transitions(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict[str, Any]]:
-    if not ids or not _has(con, "out.transitions"):
+def _transitions(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> list[dict[str, Any]]:
+    if not ids or "out.transitions" not in (tables if tables is not None else _tables(con)):
         return []
-    df = frame(
-        con,
-        "SELECT * FROM out.transitions WHERE to_event_id IN (SELECT unnest(?)) ORDER BY to_start_date, to_event_id",
-        [ids],
+    return _dicts(
+        con, "SELECT * FROM out.transitions WHERE list_contains(?, to_event_id) ORDER BY to_start_date, to_event_id", [ids]
     )
-    return [dict(r) for r in df.iter_rows(named=True)]
 
 
-def _latest(con: duckdb.DuckDBPyConnection, urn: int, as_at: dt.date | None) -> dict[str, Any] | None:
+def _latest(con: duckdb.DuckDBPyConnection, urn: int, as_at: dt.date | None, tables: set[str] | None = None) -> dict[str, Any] | None:
     if as_at is None:
-        if not _has(con, "out.latest_as_at"):
+        if "out.latest_as_at" not in (tables if tables is not None else _tables(con)):
             return None
-        df = frame(con, "SELECT * FROM out.latest_as_at WHERE urn = ? ORDER BY as_at DESC LIMIT 1", [urn])
+        rows = _dicts(con, "SELECT * FROM out.latest_as_at WHERE urn = ? ORDER BY as_at DESC LIMIT 1", [urn])
+        return rows[0] if rows else None
     else:
         from evenhand.derive.as_at import latest_as_at
 
@@ -271,13 +273,13 @@ def _latest(con: duckdb.DuckDBPyConnection, urn: int, as_at: dt.date | None) -> 
 # --- similar schools --------------------------------------------------------------------
 
 
-def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, Any]) -> dict[str, Any]:
+def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, Any], tables: set[str] | None = None) -> dict[str, Any]:
     """How open schools of the same phase, IDACI quintile and size band (quintile of pupils
     within the phase) are judged at their latest graded inspection, on the 4-point overall
     scale only (report-card and 'Not judged' latest inspections are counted, not graded)."""
     phase, quint, pupils = school.get("phase"), school.get("idaci_quintile"), school.get("pupils")
     base: dict[str, Any] = {"available": False, "phase": phase, "idaci_quintile": quint, "pupils": pupils}
-    if not _has(con, "out.latest_as_at"):
+    if "out.latest_as_at" not in (tables if tables is not None else _tables(con)):
         base["reason"] = "the warehouse has no out.latest_as_at table (rebuild it)"
         return base
     if phase is None or quint is None or pupils is None:
@@ -375,31 +377,31 @@ def _fmt_measure(value: float | None, kind: str, text: str | None, suppression: 
     return f"{value:+.2f}" if kind == "score" else f"{value:,.2f}"
 
 
-def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int]) -> dict[str, Any]:
-    if not _has(con, "core.context") or not urns:
+def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: set[str] | None = None) -> dict[str, Any]:
+    if not urns or "core.context" not in (tables if tables is not None else _tables(con)):
         return {"years": [], "rows": []}
     wanted = [m for m, _, _ in CONTEXT_MEASURES]
-    df = frame(
+    rows = _dicts(
         con,
         """
         SELECT measure, academic_year, arg_max(value, (value IS NOT NULL, file_id)) AS value,
                arg_max(value_text, (value IS NOT NULL, file_id)) AS value_text,
-               arg_max(suppression, (value IS NOT NULL, file_id)) AS suppression,
-               arg_max(urn, (value IS NOT NULL, file_id)) AS urn
+               arg_max(suppression, (value IS NOT NULL, file_id)) AS suppression
         FROM core.context
-        WHERE urn IN (SELECT unnest(?)) AND measure IN (SELECT unnest(?)) AND academic_year IS NOT NULL
+        WHERE list_contains(?, urn) AND list_contains(?, measure) AND academic_year IS NOT NULL
         GROUP BY ALL ORDER BY ALL
         """,
         [urns, wanted],
     )
-    years = sorted(set(df["academic_year"].to_list()))
+    years = sorted({r["academic_year"] for r in rows})
     out_rows = []
     for measure, label, kind in CONTEXT_MEASURES:
-        sub = df.filter(pl.col("measure") == measure)
-        if sub.height == 0:
-            continue
-        cells = {r["academic_year"]: _fmt_measure(r["value"], kind, r["value_text"], r["suppression"]) for r in sub.iter_rows(named=True)}
-        out_rows.append({"measure": measure, "label": label, "cells": [cells.get(y, "") for y in years]})
+        cells = {
+            r["academic_year"]: _fmt_measure(r["value"], kind, r["value_text"], r["suppression"])
+            for r in rows if r["measure"] == measure
+        }
+        if cells:
+            out_rows.append({"measure": measure, "label": label, "cells": [cells.get(y, "") for y in years]})
     return {"years": years, "rows": out_rows}
 
 
@@ -459,9 +461,10 @@ def school_report_data(
                     seen.add(e["event_id"])
     events.sort(key=lambda e: (e.get("start_date") or "", e["event_id"]))
     ids = [e["event_id"] for e in events]
-    timing = _timing_rows(con, ids)
-    trans = {t["to_event_id"]: t for t in _transitions(con, ids)}
-    latest = _latest(con, urn, as_at)
+    tables = _tables(con)
+    timing = _timing_rows(con, ids, tables)
+    trans = {t["to_event_id"]: t for t in _transitions(con, ids, tables)}
+    latest = _latest(con, urn, as_at, tables)
 
     flags: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = []
@@ -570,9 +573,9 @@ def school_report_data(
         "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("predecessors", [])],
         "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("successors", [])],
     }
-    similar = similar_schools(con, urn, raw_school)
+    similar = similar_schools(con, urn, raw_school, tables)
     exp = expected_judgement(urn, expected)
-    context = context_over_years(con, sorted(set(lineage_urns) | pred_urns))
+    context = context_over_years(con, sorted(set(lineage_urns) | pred_urns), tables)
     data: dict[str, Any] = {
         "school": school,
         "timeline": timeline,
