@@ -33,6 +33,10 @@ from evenhand.stats.intervals import wilson
 #: a delay beyond the longer of the two (docs/decisions/0900-report-flags.md).
 PUBLICATION_TARGET_WORKING_DAYS = 28
 PUBLICATION_NORMAL_WORKING_DAYS = 19
+#: When a file gives no end date the delay is counted from the start; a school inspection lasts
+#: at most two days, so only a count more than this many working days over the target is
+#: flagged (the flag must hold whatever the end date was).
+START_COUNT_ALLOWANCE = 1
 #: Below this many similar schools the comparison is shown with a small-numbers warning.
 SMALL_N = 30
 #: A latest graded judgement older than this many years is flagged as old.
@@ -480,7 +484,8 @@ def school_report_data(
             t["change"] >= 2 or (t.get("from_code") == "1" and t.get("to_code") == "4" and t.get("from_scale") == t.get("to_scale") == "four_point")
         ))
         target = publication_target(ev.get("era"), ev["kind"])
-        late = bool(delay and target is not None and delay["working_days"] > target)
+        allowance = START_COUNT_ALLOWANCE if delay and delay["from"] == "start" else 0
+        late = bool(delay and target is not None and delay["working_days"] - allowance > target)
         row = {
             "event_id": ev["event_id"],
             "urn": ev["urn"],
@@ -598,7 +603,7 @@ def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[st
         "Judgements are shown on the scale they were given on. Grades from different frameworks "
         "(e.g. 'Satisfactory' before September 2012 and 'Requires improvement' after, or report-card grades) are not the same measure and are never converted.",
         "Inspection dates, judgements and publication dates are as published in Ofsted's files; where two files disagree the warehouse keeps one and records the conflict (evenhand history --json).",
-        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded), against the longest target Evenhand has for the inspection's framework (maps/publication_targets.csv: Ofsted's handbooks as we understand them, e.g. 19 working days normally and 28 with further quality assurance under the 2015 framework, about 30 under the EIF); most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (one or two days).",
+        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded), against the longest target Evenhand has for the inspection's framework (maps/publication_targets.csv: Ofsted's handbooks as we understand them, e.g. 19 working days normally and 28 with further quality assurance under the 2015 framework, about 30 under the EIF); most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (at most one working day for a two-day inspection); such a count is flagged only when it exceeds the target by more than that.",
         "The 2005-2015 history gives no publication dates, so older inspections show no delay.",
         "A safeguarding-limited judgement is Evenhand's definition (DESIGN section 1): inadequate overall or in leadership where safeguarding was ineffective but the quality of education was good or better. Frameworks before 2019 did not judge the quality of education, so earlier inspections cannot be flagged.",
     ]
