@@ -258,7 +258,10 @@ def prepare(raw: pl.DataFrame) -> pl.DataFrame:
         ).alias("effectiveness")
     )
     # FSM quintiles: cut points over the schools in the frame (one value per school).
-    fsm_school = frame.select("urn", "fsm_pct").drop_nulls().unique("urn")["fsm_pct"]
+    # one value per school (deterministic: the smallest when a school's rows differ)
+    fsm_school = (
+        frame.select("urn", "fsm_pct").drop_nulls().group_by("urn").agg(pl.col("fsm_pct").min())
+    )["fsm_pct"]
     if fsm_school.len() >= 5:
         cuts = np.quantile(fsm_school.to_numpy(), [0.2, 0.4, 0.6, 0.8]).tolist()
         frame = frame.with_columns(

@@ -125,7 +125,12 @@ def prepare(raw: pl.DataFrame) -> pl.DataFrame:
     """Intake's preparation, then quintiles of each finance measure within phase."""
     frame = intake.prepare(raw)
     for m in MEASURES:
-        school = frame.select("urn", "phase", m).drop_nulls().unique("urn")
+        school = (
+            frame.select("urn", "phase", m)
+            .drop_nulls()
+            .sort("urn", "phase", m)
+            .unique("urn", keep="first", maintain_order=True)
+        )
         cuts = {
             ph: np.quantile(g[m].to_numpy(), [0.2, 0.4, 0.6, 0.8]).tolist()
             for (ph,), g in school.group_by("phase")
@@ -314,7 +319,8 @@ def build_result(
     types = sorted({str(t) for t in fin["school_type"].drop_nulls().unique().to_list()})
     groups = sorted({str(t) for t in fin["type_group"].drop_nulls().unique().to_list()})
     apart = (
-        fin.unique(["urn"])
+        fin.sort("urn", "finance_years_apart", nulls_last=True)
+        .unique(["urn"], keep="first", maintain_order=True)
         .group_by("finance_years_apart")
         .agg(pl.len().alias("n"))
         .sort("finance_years_apart")
