@@ -36,15 +36,29 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_test_warehouse(tmp_path_factory.mktemp("e2e"))
 
+
+@pytest.fixture(scope="module")
+def server(warehouse: Path) -> Iterator[str]:
     from evenhand.web import create_app
 
-    root = tmp_path_factory.mktemp("e2e")
-    app = create_app(build_test_warehouse(root), write_audit(root / "audits"))
+    yield from _serve(create_app(warehouse, write_audit(warehouse.parent / "audits")))
+
+
+@pytest.fixture(scope="module")
+def server_on_demand(warehouse: Path) -> Iterator[str]:
+    from evenhand.web import create_app
+
+    yield from _serve(create_app(warehouse))  # no --audits: each audit runs on its first visit
+
+
+def _serve(app: object) -> Iterator[str]:
+    import uvicorn
+
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
     deadline = time.time() + 30
@@ -117,3 +131,13 @@ def test_search_open_school_see_chart_download_pdf(server: str, browser: object)
     assert not csp, "\n".join(csp)
     assert not external, external
     ctx.close()
+
+
+def test_on_demand_audit_fills_in(server_on_demand: str, browser: object) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(server_on_demand + "/audit/safeguarding")
+    # the page answers at once; htmx asks for the run and swaps the result (or why there is none) in
+    page.wait_for_function("() => !document.querySelector('.pending')", timeout=60_000)
+    assert page.locator("#audit h1").count() == 1
+    assert page.url == server_on_demand + "/audit/safeguarding"
+    page.close()

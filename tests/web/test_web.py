@@ -323,3 +323,16 @@ def test_csp_safe_rewrites_inline_styles() -> None:
 
     out = csp_safe('<span class="eh-bar" style="width: 3.14rem"></span><p style="color:red">x</p>')
     assert out == '<span class="eh-bar w31"></span><p>x</p>'
+
+
+def test_on_demand_audit_answers_at_once_then_runs(warehouse: Path) -> None:
+    with TestClient(create_app(warehouse)) as c:  # no --audits: audits run on demand
+        r = c.get("/audit/safeguarding")
+        assert r.status_code == 200 and 'hx-get="/audit/safeguarding?run=1"' in r.text
+        assert_safe(r)
+        done = c.get("/audit/safeguarding?run=1", headers={"HX-Request": "true"})
+        assert done.status_code == 200 and 'id="audit"' in done.text  # a result, or why there is none
+        assert_safe(done)
+        again = c.get("/audit/safeguarding")
+        assert "?run=1" not in again.text  # cached: shown at once
+        assert c.get("/audit/safeguarding?run=abc").status_code == 422

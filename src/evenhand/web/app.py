@@ -226,11 +226,16 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         return Response(pdf, media_type="application/pdf", headers={"content-disposition": f'attachment; filename="evenhand-school-{n}.pdf"'})
 
     @app.get("/audit/{name}", response_class=HTMLResponse)
-    def audit(name: str) -> HTMLResponse:
+    def audit(request: Request, name: str, run: int = 0) -> HTMLResponse:
         name = audit_name(name)
+        if not run and not audits.ready(name):
+            # the audit runs on demand: answer at once, and let htmx (or the link) start the run
+            return page("audit_pending.html", name=name)
         ap = audits.get(name)
         if ap is None:
-            return page("audit_missing.html", status=404, name=name, reason=audits.error(name))
+            # htmx does not swap error responses: give it a 200 whose #audit explains
+            status = 200 if request.headers.get("hx-request") == "true" else 404
+            return page("audit_missing.html", status=status, name=name, reason=audits.error(name), on_demand=audits.dir is None)
         header, rows, n_rows = audits.main_table(ap)
         return page("audit.html", a=ap.data, name=name, tables=sorted(ap.csv), header=header, rows=rows, n_rows=n_rows, has_chart=bool(ap.data.get("chart")))
 

@@ -222,6 +222,10 @@ class AuditStore:
     def error(self, name: str) -> str | None:
         return self._errors.get(name)
 
+    def ready(self, name: str) -> bool:
+        """Whether a page can be shown without running the audit now."""
+        return self.dir is not None or name in self._cache
+
     def get(self, name: str, run: bool = True) -> AuditPage | None:
         """The result of audit ``name`` (a registered name), or None when it is not available."""
         if name not in self.names():
