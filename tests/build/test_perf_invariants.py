@@ -152,3 +152,50 @@ def test_rebuild_replaces_the_raw_layer_and_leaves_no_stray_files(tmp_path: Path
     assert _raw_rows(wh, "SELECT count(*) FROM raw.ofsted_latest_eif") == [(1,)]
     left = sorted(p.name for p in wh.parent.iterdir())
     assert not [n for n in left if ".building-" in n], left
+
+
+def test_a_failed_build_keeps_the_previous_raw_layer(tmp_path: Path) -> None:
+    wh = tmp_path / "wh" / "evenhand.duckdb"
+    write(tmp_path / "good" / "os.csv", csv_text(os_headers(), [caversham_like()]))
+    build_warehouse(tmp_path / "good", wh)
+    folders = sorted(p.name for p in wh.parent.iterdir() if ".raw-" in p.name)
+    assert len(folders) == 1
+    bad = caversham_like()
+    bad["Overall effectiveness"] = "7"  # an unknown grade: the build fails
+    write(tmp_path / "bad" / "os.csv", csv_text(os_headers(), [bad]))
+    with pytest.raises(InputError):
+        build_warehouse(tmp_path / "bad", wh)
+    assert sorted(p.name for p in wh.parent.iterdir() if ".raw-" in p.name) == folders
+    assert _raw_rows(wh, "SELECT count(*) FROM raw.ofsted_latest_eif") == [(1,)]
+
+
+def test_a_killed_builds_raw_folder_goes_at_the_next_build(tmp_path: Path) -> None:
+    wh = tmp_path / "wh" / "evenhand.duckdb"
+    write(tmp_path / "raw" / "os.csv", csv_text(os_headers(), [caversham_like()]))
+    build_warehouse(tmp_path / "raw", wh)
+    dead = wh.with_name(wh.name + ".raw-999999999-1")  # no such process
+    dead.mkdir()
+    (dead / "ofsted_latest_eif.parquet").write_bytes(b"partial")
+    build_warehouse(tmp_path / "raw", wh)
+    assert not dead.exists()
+    assert len([p for p in wh.parent.iterdir() if ".raw-" in p.name]) == 1
+
+
+def test_parallel_derivations_equal_serial_ones(tmp_path: Path) -> None:
+    from evenhand.derive.pipeline import DERIVATIONS
+
+    write(tmp_path / "raw" / "os.csv", csv_text(os_headers(), [caversham_like(), caversham_like(100001)]))
+    wh = tmp_path / "evenhand.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    con = duckdb.connect(str(wh))
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'out' ORDER BY 1").fetchall()]
+        assert "event_context" in names and "timing" in names
+        before = {n: con.sql(f"SELECT * FROM out.{n}").pl() for n in names}
+        for derivation in DERIVATIONS:  # one after another, on one connection
+            derivation(con)
+        for n in names:
+            after = con.sql(f"SELECT * FROM out.{n}").pl()
+            assert after.equals(before[n]), n
+    finally:
+        con.close()

@@ -55,14 +55,20 @@ class Table:
     def polars_schema(self) -> dict[str, pl.DataType]:
         return {f.name: TYPES[f.type][1] for f in self.fields}
 
-    def ddl(self) -> str:
+    def ddl(self, checks: bool = True) -> str:
+        """CREATE TABLE from the fields: types, NOT NULL and (``checks``) CHECK allowed values.
+
+        The build creates tables with ``checks=False``: :meth:`validate` checks the same
+        allowed values before every insert, and checking them twice cost a fifth of the
+        DuckDB writes (docs/decisions/0800-build-performance.md).
+        """
         cols = []
         for f in self.fields:
             col = f'"{f.name}" {TYPES[f.type][0]}'
             if not f.nullable:
                 col += " NOT NULL"
             allowed = f.allowed_values()
-            if allowed is not None and f.type == "text":
+            if checks and allowed is not None and f.type == "text":
                 values = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed)
                 col += f' CHECK ("{f.name}" IN ({values}))'
             cols.append(col)
