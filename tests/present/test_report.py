@@ -169,3 +169,17 @@ def test_cli_report_national(tmp_path: Path) -> None:
     assert (out / "evidence-pack.pdf").read_bytes().startswith(b"%PDF")
     r = CliRunner().invoke(app, ["report", "national", "--warehouse", str(wh), "--out", str(out), "--as-at", "31/08/2025"])
     assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
+
+
+def test_reproduce_commands_use_the_build_record(tmp_path: Path) -> None:
+    from evenhand.present.report import build_info
+
+    wh = build_fixture_warehouse(tmp_path)
+    con = connect(wh, read_only=True)
+    try:
+        built = build_info(con)
+    finally:
+        con.close()
+    cmds = reproduce_commands(str(wh), AS_AT, "out", built.get("raw"), built.get("mode") == "lenient")
+    assert cmds[0] == f"evenhand build --raw {tmp_path / 'raw'} --warehouse {wh}"
+    assert cmds[1].startswith("evenhand report national --as-at 2025-08-31")

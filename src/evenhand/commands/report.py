@@ -53,6 +53,7 @@ def national(
     from evenhand.audit.runner import default_as_at
     from evenhand.build.warehouse import connect
     from evenhand.present.report import (
+        build_info,
         default_national_as_at,
         gather_audits,
         provenance,
@@ -69,9 +70,11 @@ def national(
             err.print("running the audits ...", highlight=False)
             slots = gather_audits(ctx)
             inputs = provenance(con)
+            built = build_info(con)
         finally:
             con.close()
-        paths = write_national(out_dir, slots, date, inputs, reproduce_commands(str(warehouse), date, str(out_dir)), synthetic, pdf=not no_pdf)
+        commands = reproduce_commands(str(warehouse), date, str(out_dir), built.get("raw"), built.get("mode") == "lenient")
+        paths = write_national(out_dir, slots, date, inputs, commands, synthetic, pdf=not no_pdf)
     except EvenhandError as e:
         _fail(e)
         return

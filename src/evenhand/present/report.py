@@ -277,9 +277,20 @@ def default_national_as_at(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return value
 
 
-def reproduce_commands(warehouse: str, as_at: dt.date, out: str, raw: str | None = None) -> list[str]:
+def build_info(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """meta.build as a dict (raw folder, mode, version, build time); {} when absent."""
+    try:
+        return {str(k): str(v) for k, v in con.execute("SELECT key, value FROM meta.build").fetchall()}
+    except duckdb.Error:
+        return {}
+
+
+def reproduce_commands(
+    warehouse: str, as_at: dt.date, out: str, raw: str | None = None, lenient: bool = False
+) -> list[str]:
     return [
-        f"evenhand build --raw {raw or '<the folder of the input files listed above>'} --warehouse {warehouse}",
+        f"evenhand build --raw {raw or '<the folder of the input files listed above>'} --warehouse {warehouse}"
+        + (" --lenient" if lenient else ""),
         f"evenhand report national --as-at {as_at.isoformat()} --warehouse {warehouse} --out {out}",
     ]
 
