@@ -412,6 +412,13 @@ def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: 
 # --- the report data ------------------------------------------------------------------------
 
 
+def _file_as_at(con: duckdb.DuckDBPyConnection, file_id: int | None) -> str | None:
+    if file_id is None:
+        return None
+    rows = con.execute("SELECT as_at FROM meta.files WHERE file_id = ?", [file_id]).fetchall()
+    return rows[0][0].isoformat() if rows and rows[0][0] else None
+
+
 def _iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, dt.date) else v
 
@@ -551,6 +558,7 @@ def school_report_data(
             "age_days": age,
             "age_years": round(age / 365.25, 1) if age is not None else None,
             "ungraded_label": latest.get("ungraded_outcome_label"),
+            "file_as_at": _file_as_at(con, latest.get("open_in_file_id")),
         }
         if age is not None and age > OLD_JUDGEMENT_YEARS * 365.25:
             flags.append({"key": "old_judgement", "event_id": latest.get("graded_event_id"), "title": "Old judgement",
@@ -635,7 +643,9 @@ def summary_sentences(data: dict[str, Any]) -> list[str]:
         lbl = lat.get("label") or "no overall grade"
         out.append(
             f"As at {_fmt_date(lat['as_at'])} its latest graded judgement is {lbl} (inspection of {_fmt_date(lat['start_date'])}"
-            f"{', carried over from its predecessor' if lat.get('carried') else ''})."
+            f"{', carried over from its predecessor' if lat.get('carried') else ''})"
+            + (f"; the newest file covering the school is dated {_fmt_date(lat['file_as_at'])}, so later inspections are not in it."
+               if lat.get("file_as_at") and lat["file_as_at"] != lat["as_at"] else ".")
         )
     for f in data["flags"]:
         if f["key"] in ("safeguarding_limited", "cliff_edge", "publication_delay"):
