@@ -336,3 +336,16 @@ def test_on_demand_audit_answers_at_once_then_runs(warehouse: Path) -> None:
         again = c.get("/audit/safeguarding")
         assert "?run=1" not in again.text  # cached: shown at once
         assert c.get("/audit/safeguarding?run=abc").status_code == 422
+
+
+def test_audit_with_an_undrawable_chart(warehouse: Path, tmp_path: Path) -> None:
+    import json
+
+    folder = write_audit(tmp_path / "a")
+    data = json.loads((folder / "headline.json").read_text(encoding="utf-8"))
+    data["chart"] = {"data": {"url": "https://example.org/x.csv"}, "mark": "bar"}  # remote data: refused
+    (folder / "headline.json").write_text(json.dumps(data), encoding="utf-8")
+    with TestClient(create_app(warehouse, folder)) as c:
+        r = c.get("/audit/headline")
+        assert r.status_code == 200 and "chart.svg" not in r.text
+        assert c.get("/audit/headline/chart.svg").status_code == 404

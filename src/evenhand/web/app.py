@@ -7,6 +7,7 @@ request get a helpful 404 or 422 page, never a 500.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
 URN_RE = re.compile(r"^[0-9]{1,7}$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+log = logging.getLogger("evenhand.web")
 EXPORT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 
 
@@ -236,15 +238,30 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
             # htmx does not swap error responses: give it a 200 whose #audit explains
             status = 200 if request.headers.get("hx-request") == "true" else 404
             return page("audit_missing.html", status=status, name=name, reason=audits.error(name), on_demand=audits.dir is None)
+        # draw the chart now (once), so the image is ready when the browser asks for it
+        has_chart = audit_svg(name, ap) is not None
         header, rows, n_rows = audits.main_table(ap)
-        return page("audit.html", a=ap.data, name=name, tables=sorted(ap.csv), header=header, rows=rows, n_rows=n_rows, has_chart=bool(ap.data.get("chart")))
+        return page("audit.html", a=ap.data, name=name, tables=sorted(ap.csv), header=header, rows=rows, n_rows=n_rows, has_chart=has_chart)
+
+    def audit_svg(name: str, ap: AuditPage) -> str | None:
+        def make() -> str | None:
+            if not ap.data.get("chart"):
+                return None
+            try:
+                return web_charts.spec_svg(ap.data["chart"])
+            except Exception:  # a chart that cannot be drawn is left out; the table carries the numbers
+                log.exception("the chart of audit %s could not be drawn", name)
+                return None
+
+        svg: str | None = wh.cache.get(("audit-svg", name), make)
+        return svg
 
     @app.get("/audit/{name}/chart.svg")
     def audit_chart(name: str) -> Response:
         ap = _audit_or_404(audit_name(name))
-        if not ap.data.get("chart"):
+        svg = audit_svg(name, ap)
+        if svg is None:
             raise PageError(404, "No chart", "This audit has no chart.")
-        svg = wh.cache.get(("audit-svg", name), lambda: web_charts.spec_svg(ap.data["chart"]))
         return Response(svg, media_type="image/svg+xml")
 
     @app.get("/audit/{name}/{table}.csv")
