@@ -14,11 +14,16 @@ from evenhand.errors import EvenhandError
 
 
 def default_as_at(warehouse: Path) -> dt.date:
-    """The latest as-at date of an Ofsted school-level file in the warehouse."""
+    """The as-at date of the newest national file: Ofsted's official statistics where there is
+    one, else the newest management information. (A monthly MI file can be a one-authority
+    extract, such as the Leeds file, so the newest file of any kind may describe a few hundred
+    schools; the national evidence defaults to the official statistics.)"""
     con = connect(warehouse, read_only=True)
     try:
         rows = con.execute(
-            "SELECT max(as_at) FROM meta.files WHERE status = 'loaded' AND publication IN ('official_statistics', 'management_information')"
+            """SELECT coalesce(max(as_at) FILTER (WHERE publication = 'official_statistics'),
+                               max(as_at) FILTER (WHERE publication = 'management_information'))
+               FROM meta.files WHERE status = 'loaded'"""
         ).fetchall()
     finally:
         con.close()
