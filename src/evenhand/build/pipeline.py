@@ -31,8 +31,8 @@ from evenhand.derive.pipeline import derive_all
 from evenhand.errors import InputError, Problem
 from evenhand.metadata import tables as T
 from evenhand.metadata.schema import Table
-from evenhand.read.containers import open_file, read_grid
-from evenhand.read.sniff import as_at_from_text, date_from_file_name, recognise
+from evenhand.read.containers import Opened, open_file, read_grid
+from evenhand.read.sniff import Match, as_at_from_text, date_from_file_name, recognise
 
 BUILD_THREADS = max(2, min(4, os.cpu_count() or 2))
 DATA_SUFFIXES = {".csv", ".xlsx", ".ods", ".parquet", ".txt", ".tsv"}
@@ -104,6 +104,34 @@ def _drop_empty(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return kept, frame.height - kept.height
 
 
+@dataclass
+class _Loaded:
+    """One file opened, recognised and read (in a reader thread), or the error that stopped it."""
+
+    opened: Opened | None = None
+    match: Match | None = None
+    headers: list[str] = field(default_factory=list)
+    frame: pl.DataFrame | None = None
+    n_empty: int = 0
+    error: InputError | None = None
+
+
+def _load(path: Path, rel: str) -> _Loaded:
+    out = _Loaded()
+    try:
+        out.opened = open_file(path, rel)
+        out.match = recognise(out.opened)
+        if out.match is None:
+            return out
+        out.headers, frame = read_grid(out.opened, out.match.header_index, out.match.sheet)
+    except InputError as e:
+        out.error = e
+        return out
+    out.frame, out.n_empty = _drop_empty(frame)
+    out.opened.grids.clear()  # the sheet was needed only to read it
+    return out
+
+
 def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Progress | None = None) -> BuildSummary:
     clock = _Clock()
     paths = discover(raw)
@@ -113,29 +141,35 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
     problem_total = 0
     raw_frames: dict[str, list[pl.DataFrame]] = {}
 
-    for i, path in enumerate(paths, start=1):
-        rel = str(path.relative_to(raw)) if raw.is_dir() else path.name
+    rels = [str(p.relative_to(raw)) if raw.is_dir() else p.name for p in paths]
+    # opening, recognising and parsing files is independent work: a small thread pool reads
+    # ahead (Polars' CSV reader and calamine release the GIL); results are used in file order
+    readers = ThreadPoolExecutor(max_workers=BUILD_THREADS, thread_name_prefix="evenhand-read")
+    loads = [readers.submit(_load, p, r) if p.suffix.lower() in DATA_SUFFIXES else None for p, r in zip(paths, rels, strict=True)]
+    for i, (path, rel, load) in enumerate(zip(paths, rels, loads, strict=True), start=1):
         if progress:
             progress(f"reading {rel}", i, len(paths))
         rec = FileRecord(file_id=i, path=rel)
         records.append(rec)
-        if path.suffix.lower() not in DATA_SUFFIXES:
+        if load is None:
             rec.message = "not a data file type"
             import hashlib
 
             data = path.read_bytes()
             rec.sha256, rec.bytes = hashlib.sha256(data).hexdigest(), len(data)
             continue
-        try:
-            opened = open_file(path, rel)
+        loaded = load.result()
+        if loaded.opened is not None:
+            opened = loaded.opened
             rec.sha256, rec.bytes, rec.container, rec.encoding = opened.sha256, len(opened.data), opened.container, opened.encoding
-            match = recognise(opened)
-            if match is None:
-                rec.message = "header matches no known layout"
-                continue
+        if loaded.error is None and loaded.match is None:
+            rec.message = "header matches no known layout"
+            continue
+        if loaded.match is not None:
+            match = loaded.match
             rec.layout, rec.sheet, rec.header_row = match.layout.name, match.sheet, match.header_index + 1
-            headers, frame = read_grid(opened, match.header_index, match.sheet)
-        except InputError as e:
+        if loaded.error is not None:
+            e = loaded.error
             import hashlib
 
             data = path.read_bytes()
@@ -144,12 +178,13 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
             problems.extend(e.problems)
             problem_total += e.total
             continue
+        assert loaded.match is not None and loaded.frame is not None
+        match, headers, frame, n_empty = loaded.match, loaded.headers, loaded.frame, loaded.n_empty
         layout = match.layout
         c = Collector(rel, i)
         if match.missing_required:
             shown = ", ".join(repr(layout.columns[m].shown) for m in match.missing_required)
             c.fail_file(f"recognised as {layout.name} but required column(s) missing: {shown}", column=shown)
-        frame, n_empty = _drop_empty(frame)
         if frame.height == 0:
             c.fail_file(f"recognised as {layout.name} but has a header and no data rows: an incomplete download or export?")
         names = [n for n in frame.columns if n != "_row"]
@@ -189,6 +224,7 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
         raw_frames.setdefault(layout.name, []).append(frame.rename({n: n for n in names}).with_columns(pl.lit(i, pl.Int64).alias("_file_id")))
         inputs.append((inp, c))
 
+    readers.shutdown(wait=True)
     clock.lap("read and recognise files")
     # the raw layer goes to Parquet in a background thread while the rest of the build runs
     # (Polars releases the GIL); the warehouse gets views over it (build/warehouse.py)
