@@ -27,7 +27,7 @@ from evenhand.build.warehouse import (
     write_plain,
     write_raw_parquet,
 )
-from evenhand.derive.pipeline import derive_all
+from evenhand.derive.pipeline import EARLY_INPUTS, derive_all
 from evenhand.errors import InputError, Problem
 from evenhand.metadata import tables as T
 from evenhand.metadata.schema import Table
@@ -318,15 +318,23 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
                 jobs.append((T.GIAS_LINKS, links))
             for name, frames in sorted(table_out.items()):
                 jobs.append((T.table(name), pl.concat(frames, how="diagonal_relaxed")))
-            insert_many(con, jobs)
-            clock.lap("write core tables")
+            # the tables lineage reads first, then lineage runs while the others are written
+            early = {t for tables in EARLY_INPUTS.values() for t in tables}
+            insert_many(con, [j for j in jobs if j[0].qualified in early])
+            writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-late-insert")
+            pool_exits.append(writer)
+            late = writer.submit(insert_many, con, [j for j in jobs if j[0].qualified not in early])
+            clock.lap("write core tables (lineage inputs; the rest overlaps derive)")
             for layout_name, written in raw_written.items():
                 create_raw_view(con, layout_name, written.result())
             _write_maps(con)
             clock.lap("write raw layer and maps")
             if progress:
                 progress("deriving out tables", 1, 1)
-            derive_all(con, clock.times)  # each derivation's own time (they overlap) ...
+            try:
+                derive_all(con, clock.times, core_ready=late.result)  # each derivation's own time (they overlap) ...
+            finally:
+                late.result()  # a failed insert is the error to report, as when inserts came first
             clock.lap("derive (all, wall)")  # ... and the stage's wall time
             write_plain(con, "meta.build", pl.DataFrame({
                 "key": ["evenhand_version", "built_at", "raw", "mode"],

@@ -38,20 +38,33 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "derive_event_context": ("derive_lineage",),
 }
 THREADS = 2
+# core tables a derivation reads, for the derivations that may start before every core table
+# is written (derive_all's ``core_ready``); any derivation not listed waits for all of them
+EARLY_INPUTS: dict[str, tuple[str, ...]] = {
+    "derive_lineage": ("core.events", "core.event_sources", "core.schools", "core.gias_links"),
+}
 
 
-def derive_all(con: duckdb.DuckDBPyConnection, timings: dict[str, float] | None = None) -> None:
+def derive_all(
+    con: duckdb.DuckDBPyConnection,
+    timings: dict[str, float] | None = None,
+    core_ready: Callable[[], object] | None = None,
+) -> None:
     """Run every derivation; ``timings`` (when given) gains 'derive <name>' -> seconds.
 
     Derivations whose inputs are ready run side by side, each on its own cursor (DuckDB and
     Polars work outside the GIL); each still reads only what it read before, after the
     derivations it needs have written it. The first failure in DERIVATIONS order is raised.
+    ``core_ready`` (when given) blocks until every core table is written: derivations not in
+    EARLY_INPUTS call it first (the build writes the EARLY_INPUTS tables before calling).
     """
     con.execute("CREATE SCHEMA IF NOT EXISTS out")
 
     def run(derivation: Callable[[duckdb.DuckDBPyConnection], None], after: list[Future[None]]) -> None:
         for f in after:
             f.result()
+        if core_ready is not None and derivation.__name__ not in EARLY_INPUTS:
+            core_ready()
         t = time.perf_counter()
         cur = con.cursor()
         try:
