@@ -199,3 +199,25 @@ def test_parallel_derivations_equal_serial_ones(tmp_path: Path) -> None:
             assert after.equals(before[n]), n
     finally:
         con.close()
+
+
+def test_derivations_wait_for_the_core_tables_and_report_their_failure(tmp_path: Path) -> None:
+    from evenhand.derive.pipeline import EARLY_INPUTS, derive_all
+
+    write(tmp_path / "raw" / "os.csv", csv_text(os_headers(), [caversham_like()]))
+    wh = tmp_path / "evenhand.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    waited: list[int] = []
+
+    def not_ready() -> None:
+        waited.append(1)
+        raise RuntimeError("core tables not written")
+
+    con = duckdb.connect(str(wh))
+    try:
+        with pytest.raises(RuntimeError, match="core tables not written"):
+            derive_all(con, core_ready=not_ready)
+    finally:
+        con.close()
+    assert waited  # every derivation outside EARLY_INPUTS asked
+    assert set(EARLY_INPUTS) == {"derive_lineage"}
