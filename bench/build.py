@@ -105,7 +105,7 @@ def measure(name: str, raw: Path, tmp: Path, repeat: int) -> float:
     print(f"ratio build / raw read:     {ratio:.2f}x wall (target <= 3x); {c_build / c_raw:.2f}x CPU (less noisy on a busy machine)")
     print("per stage (best build):")
     for stage, secs in summary.timings.items():
-        print(f"  {stage:<28} {secs:7.3f} s  {secs / t_raw:5.2f}x")
+        print(f"  {stage:<30} {secs:7.3f} s  {secs / t_raw:5.2f}x")
     return ratio
 
 

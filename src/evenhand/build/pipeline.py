@@ -324,7 +324,7 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
             writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-late-insert")
             pool_exits.append(writer)
             late = writer.submit(insert_many, con, [j for j in jobs if j[0].qualified not in early])
-            clock.lap("write core tables (lineage inputs; the rest overlaps derive)")
+            clock.lap("write core (lineage inputs)")  # the other core tables are written alongside derive
             for layout_name, written in raw_written.items():
                 create_raw_view(con, layout_name, written.result())
             _write_maps(con)
