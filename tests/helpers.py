@@ -1,6 +1,7 @@
 """Small fixtures in the official layouts, written by the tests.
 
-Headers come from tests/fixtures/headers/*.txt: the published header rows of real files
+Headers are the published header rows of real files (the 2025 official statistics list ships
+in src/evenhand/maps/; the report-card list is tests/fixtures/headers/*.txt)
 (header names only; no data is copied). Rows are invented.
 """
 
@@ -21,8 +22,13 @@ def headers(name: str) -> list[str]:
 
 
 def os_headers() -> list[str]:
-    """Official statistics school-level file, 2025 layout."""
-    return headers("ofsted_official_stats_2025")
+    """Official statistics school-level file, 2025 layout (the header list the package ships
+    for `evenhand demo`)."""
+    from importlib import resources
+
+    from evenhand.demo import HEADERS_FILE
+
+    return resources.files("evenhand.maps").joinpath(HEADERS_FILE).read_text(encoding="utf-8").splitlines()
 
 
 def mi_eif_headers() -> list[str]:
