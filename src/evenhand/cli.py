@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +28,20 @@ err = Console(stderr=True)
 out = Console()
 
 WarehouseOpt = Annotated[Path, typer.Option("--warehouse", "-w", help="Warehouse file (DuckDB).")]
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A transient progress display on stderr; yields ``progress(message, i, n)``: step i of n
+    is under way."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=1)
+
+        def progress(message: str, i: int, n: int) -> None:
+            bar.update(task, description=message[:70], completed=max(i - 1, 0), total=n)
+
+        yield progress
 
 
 def _fail(e: Exception) -> None:
@@ -52,12 +68,7 @@ def build(
     if not raw.exists():
         _fail(EvenhandError(f"no such folder or file: {raw}"))
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err, transient=True) as bar:
-            task = bar.add_task("starting", total=1)
-
-            def progress(message: str, i: int, n: int) -> None:
-                bar.update(task, description=message[:70], completed=i, total=n)
-
+        with progress_bar() as progress:
             summary = build_warehouse(raw, warehouse, lenient=lenient, progress=progress)
     except EvenhandError as e:
         _fail(e)
@@ -180,12 +191,7 @@ def audit(
         _fail(EvenhandError(f"--as-at {as_at!r} is not a date: use YYYY-MM-DD, e.g. 2025-08-31"))
         return
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err, transient=True) as bar:
-            task = bar.add_task("starting", total=1)
-
-            def progress(message: str, i: int, n: int) -> None:
-                bar.update(task, description=message, completed=i - 1, total=n)
-
+        with progress_bar() as progress:
             results, timings = run_audits(warehouse, date, only, seed, progress)
     except EvenhandError as e:
         _fail(e)

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from evenhand.cli import _fail, app, err, out
+from evenhand.cli import _fail, app, out, progress_bar
 from evenhand.errors import EvenhandError
 
 
@@ -35,12 +34,7 @@ def fetch(
 
     http = Http.create(timeout=timeout, retries=retries)
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err, transient=True) as bar:
-            task = bar.add_task("starting", total=1)
-
-            def progress(message: str, i: int, n: int) -> None:
-                bar.update(task, description=message[:70], completed=i, total=n)
-
+        with progress_bar() as progress:
             report = do_fetch(dest, mirror=mirror, http=http, progress=progress)
     except EvenhandError as e:
         _fail(e)
