@@ -436,15 +436,17 @@ def school_report_data(
     as_at: dt.date | None = None,
     expected: pl.DataFrame | None = None,
     warehouse: Path | None = None,
+    history: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the school report shows for ``urn`` (see the module docstring).
 
     ``as_at``: date for the latest-judgement flags (default: the warehouse's latest);
-    ``expected``: the intake audit's 'expected' table, if available.
+    ``expected``: the intake audit's 'expected' table, if available;
+    ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it.
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
     try:
-        hist = _history(con, urn)
+        hist = history if history is not None else _history(con, urn)
     except UnknownSchoolError:
         raise unknown_school(con, str(urn)) from None
     raw_school = hist["school"] or {}

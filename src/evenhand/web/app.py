@@ -164,7 +164,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
             except UnknownSchoolError:
                 return None
             # the SVG is drawn only when the browser asks for it (/school/N/timeline.svg)
-            return {"h": h, "has_chart": bool(web_charts.timeline_rows(h)), "report": shared.report_data(wh, urn, audits.dir)}
+            return {"h": h, "has_chart": bool(web_charts.timeline_rows(h)), "report": shared.report_data(wh, urn, audits.dir, history=h)}
 
         got: dict[str, Any] | None = wh.cache.get(("school", urn), make)
         if got is None:

@@ -24,8 +24,11 @@ def shared_report_available() -> bool:
     return hasattr(school, "school_report_data") and (Path(report.__file__).parents[1] / "templates" / "_school_body.html").is_file()
 
 
-def report_data(wh: Warehouse, urn: int, audits_dir: Path | None) -> dict[str, Any] | None:
-    """school_report_data(...) for ``urn``, or None when the shared report is unavailable or fails."""
+def report_data(
+    wh: Warehouse, urn: int, audits_dir: Path | None, history: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """school_report_data(...) for ``urn`` (reusing its ``history`` JSON when given), or None
+    when the shared report is unavailable or fails."""
     if not shared_report_available():
         return None
     try:
@@ -34,7 +37,7 @@ def report_data(wh: Warehouse, urn: int, audits_dir: Path | None) -> dict[str, A
 
         expected = read_expected(audits_dir) if audits_dir else None
         with wh.cursor() as cur:
-            data: dict[str, Any] = school_report_data(cur, urn, expected=expected)
+            data: dict[str, Any] = school_report_data(cur, urn, expected=expected, history=history)
         return data
     except Exception:  # the dashboard falls back to its own view rather than failing the page
         log.exception("shared school report failed for URN %s; showing the dashboard's own view", urn)
