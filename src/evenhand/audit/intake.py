@@ -362,24 +362,8 @@ def _fit(df: pl.DataFrame, with_eff: bool) -> OrdinalFit:
 def _or_rows(area: str, model: str, fit: OrdinalFit | None) -> list[dict[str, Any]]:
     if fit is None:
         return []
-    rows = []
-    for term in fit.terms:
-        if not (term.startswith("idaci_quintile[") or term == "effectiveness"):
-            continue
-        e = fit.odds_ratios[term]
-        rows.append(
-            {
-                "area": area,
-                "model": model,
-                "term": term,
-                "odds_ratio": e.value,
-                "low": e.low,
-                "high": e.high,
-                "n": e.n,
-                "converged": fit.ok,
-            }
-        )
-    return rows
+    kept = fit.odds_ratio_rows(lambda t: t.startswith("idaci_quintile[") or t == "effectiveness")
+    return [{"area": area, "model": model, **r} for r in kept]
 
 
 def analyse(

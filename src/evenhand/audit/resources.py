@@ -10,6 +10,7 @@ the pupils measure of the nearest census year (else the pupils in the school's O
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,22 +192,8 @@ def analyse(
                 continue
             fit = _fit(sub, m)
             fits[(area, m)] = fit
-            for term in fit.terms:
-                if not term.startswith(f"{m}_quintile["):
-                    continue
-                e = fit.odds_ratios[term]
-                rows.append(
-                    {
-                        "area": area,
-                        "measure": m,
-                        "term": term,
-                        "odds_ratio": e.value,
-                        "low": e.low,
-                        "high": e.high,
-                        "n": e.n,
-                        "converged": fit.ok,
-                    }
-                )
+            quintile_term = functools.partial(_has_prefix, f"{m}_quintile[")
+            rows += [{"area": area, "measure": m, **r} for r in fit.odds_ratio_rows(quintile_term)]
     odds = pl.DataFrame(
         rows,
         schema={
@@ -420,3 +407,7 @@ def run(ctx: AuditContext) -> AuditResult:
     frame = prepare(warehouse_frame(ctx))
     analysis = analyse(frame)
     return build_result(analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic)
+
+
+def _has_prefix(prefix: str, term: str) -> bool:
+    return term.startswith(prefix)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -163,6 +163,15 @@ class OrdinalFit:
         if term not in self.odds_ratios:
             raise KeyError(f"no term {term!r}; terms are {list(self.terms)}")
         return self.odds_ratios[term]
+
+    def odds_ratio_rows(self, keep: Callable[[str], bool]) -> list[dict[str, Any]]:
+        """One plain row per kept term: term, odds_ratio, low, high, n and whether the fit is ok."""
+        return [
+            {"term": t, "odds_ratio": e.value, "low": e.low, "high": e.high, "n": e.n, "converged": self.ok}
+            for t in self.terms
+            if keep(t)
+            for e in (self.odds_ratios[t],)
+        ]
 
     def summary(self) -> pl.DataFrame:
         """One row per term: odds ratio, interval, log-odds coefficient, SE, p-value, n."""
