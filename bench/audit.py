@@ -65,7 +65,7 @@ def main() -> int:
     ap.add_argument("--as-at", default="2025-08-31")
     args = ap.parse_args()
     from evenhand.audit.runner import run_audits
-    from evenhand.build.pipeline import build_warehouse
+    from evenhand.core.pipeline import build_warehouse
 
     with tempfile.TemporaryDirectory() as d:
         wh = args.warehouse

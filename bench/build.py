@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from evenhand.build.pipeline import DATA_SUFFIXES, BuildSummary, build_warehouse, discover
+from evenhand.core.pipeline import DATA_SUFFIXES, BuildSummary, build_warehouse, discover
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from evenhand.audit.result import AuditContext
 from evenhand.audit.runner import default_as_at
-from evenhand.build.warehouse import connect
+from evenhand.core.warehouse import connect
 from evenhand.present.report import (
     default_national_as_at,
     gather_audits,

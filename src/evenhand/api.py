@@ -43,7 +43,7 @@ class Warehouse:
     """A read-only view of one Evenhand warehouse (see :func:`open`)."""
 
     def __init__(self, path: Path | str) -> None:
-        from evenhand.build.warehouse import connect
+        from evenhand.core.warehouse import connect
 
         self.path = Path(path)
         self.con = connect(self.path, read_only=True)  # raises a clear error when it is missing

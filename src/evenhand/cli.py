@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from evenhand.build.warehouse import DEFAULT_WAREHOUSE
+from evenhand.core.warehouse import DEFAULT_WAREHOUSE
 from evenhand.errors import EvenhandError
 
 app = typer.Typer(
@@ -63,7 +63,7 @@ def build(
 
     Example:  evenhand build --raw ../shared/data --warehouse warehouse/evenhand.duckdb
     """
-    from evenhand.build.pipeline import build_warehouse
+    from evenhand.core.pipeline import build_warehouse
 
     if not raw.exists():
         _fail(EvenhandError(f"no such folder or file: {raw}"))

@@ -150,7 +150,7 @@ def write_official_files(nation: Any, raw: Path, years: tuple[int, ...] = DEMO_Y
 
 def mark_synthetic(warehouse: Path) -> None:
     """Add meta.build key 'synthetic' = 'true' (the audits and reports read it)."""
-    from evenhand.build.warehouse import connect
+    from evenhand.core.warehouse import connect
 
     con = connect(warehouse)
     try:
@@ -224,7 +224,7 @@ def analyse(warehouse: Path, out: Path, result: PipelineResult, progress: Progre
 def _national(report: Any, warehouse: Path, out: Path, pdf: bool, raw: Path | None, result: PipelineResult) -> None:
     from evenhand.audit.result import AuditContext
     from evenhand.audit.runner import default_as_at
-    from evenhand.build.warehouse import connect
+    from evenhand.core.warehouse import connect
 
     date = default_as_at(warehouse)
     con = connect(warehouse, read_only=True)
@@ -275,7 +275,7 @@ def stamp_html(html: str) -> str:
 
 def run_demo(out: Path, n_schools: int = DEMO_SCHOOLS, seed: int = DEMO_SEED, pdf: bool = True, progress: Progress | None = None) -> PipelineResult:
     """Synthetic nation -> official files -> warehouse (marked synthetic) -> audits -> report -> export."""
-    from evenhand.build.pipeline import build_warehouse
+    from evenhand.core.pipeline import build_warehouse
     from evenhand.simulate import simulate_nation
 
     if n_schools < 50:
@@ -311,7 +311,7 @@ def run_demo(out: Path, n_schools: int = DEMO_SCHOOLS, seed: int = DEMO_SEED, pd
 
 
 def has_data_files(raw: Path) -> bool:
-    from evenhand.build.pipeline import DATA_SUFFIXES
+    from evenhand.core.pipeline import DATA_SUFFIXES
 
     return raw.exists() and any(p.is_file() and p.suffix.lower() in DATA_SUFFIXES for p in raw.rglob("*"))
 
@@ -320,7 +320,7 @@ def run_pipeline(raw: Path, out: Path, warehouse: Path, fetch: bool | None = Non
                  pdf: bool = True, progress: Progress | None = None) -> PipelineResult:
     """Fetch (when ``raw`` holds no data files, or ``fetch`` is True) -> build -> audits ->
     national evidence pack -> open-data export."""
-    from evenhand.build.pipeline import build_warehouse
+    from evenhand.core.pipeline import build_warehouse
 
     steps = 5
     result = PipelineResult(out, warehouse)

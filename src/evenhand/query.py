@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from evenhand.build.warehouse import connect, frame
+from evenhand.core.warehouse import connect, frame
 from evenhand.errors import UnknownSchoolError
 
 

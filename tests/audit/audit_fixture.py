@@ -13,8 +13,8 @@ import datetime as dt
 from pathlib import Path
 
 from evenhand.audit.result import AuditContext
-from evenhand.build.pipeline import build_warehouse
-from evenhand.build.warehouse import connect
+from evenhand.core.pipeline import build_warehouse
+from evenhand.core.warehouse import connect
 from helpers import csv_text, graded, os_headers, previous, school, ungraded, write
 
 AS_AT = dt.date(2025, 8, 31)

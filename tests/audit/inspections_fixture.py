@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 
 from evenhand.audit.result import AuditContext
-from evenhand.build.pipeline import build_warehouse
-from evenhand.build.warehouse import connect
+from evenhand.core.pipeline import build_warehouse
+from evenhand.core.warehouse import connect
 from evenhand.simulate.nation import SyntheticNation
 from helpers import csv_text, graded, need_shared_data, os_headers, previous, school, write
 

@@ -185,7 +185,7 @@ def test_planted_odds_ratios_with_exact_effectiveness() -> None:
 
 @pytest.mark.integration
 def test_real_data(tmp_path: Path) -> None:
-    from evenhand.build.pipeline import build_warehouse
+    from evenhand.core.pipeline import build_warehouse
     from helpers import need_shared_data
 
     data = need_shared_data()

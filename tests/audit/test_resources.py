@@ -86,7 +86,7 @@ def test_no_planted_income_effect_is_found() -> None:
 
 @pytest.mark.integration
 def test_real_data(tmp_path: Path) -> None:
-    from evenhand.build.pipeline import build_warehouse
+    from evenhand.core.pipeline import build_warehouse
     from helpers import need_shared_data
 
     wh = tmp_path / "wh.duckdb"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from evenhand.audit.runner import default_as_at, run_audits
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from evenhand.errors import EvenhandError
 from helpers import caversham_like, csv_text, graded, mi_eif_headers, os_headers, school, write
 

@@ -20,7 +20,7 @@ from scipy import stats
 
 from evenhand.audit import timing
 from evenhand.audit.result import AuditResult
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from helpers import csv_text, graded, mi_eif_headers, school, write
 
 

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.build.warehouse import connect, create, insert
+from evenhand.core.warehouse import connect, create, insert
 from evenhand.metadata import tables as T
 
 D = dt.date

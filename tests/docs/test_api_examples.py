@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import evenhand
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from helpers import caversham_like, csv_text, graded, os_headers, school, write
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from evenhand import maps
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 
 pytestmark = pytest.mark.integration
 

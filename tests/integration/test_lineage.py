@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from evenhand.derive.as_at import latest_as_at
 from evenhand.query import history
 from helpers import need_shared_data

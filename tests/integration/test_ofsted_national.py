@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from evenhand.query import history
 from helpers import need_shared_data
 

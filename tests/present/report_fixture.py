@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from helpers import caversham_like, csv_text, graded, os_headers, previous, school, write
 
 SCRIPT_URN = 100001

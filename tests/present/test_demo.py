@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from evenhand.build.pipeline import build_warehouse
-from evenhand.build.warehouse import connect
+from evenhand.core.pipeline import build_warehouse
+from evenhand.core.warehouse import connect
 from evenhand.demo import (
     STAMP,
     has_data_files,

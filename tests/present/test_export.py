@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from evenhand.metadata import TABLES
 from evenhand.present.export import FRICTIONLESS_TYPES, export, exported_tables
 from helpers import caversham_like, csv_text, graded, os_headers, school, write

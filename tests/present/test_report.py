@@ -16,8 +16,8 @@ from test_school_report import check_snapshot, pdf_text
 from typer.testing import CliRunner
 
 from evenhand.audit.result import AuditContext, AuditResult, Figure
-from evenhand.build.warehouse import connect
 from evenhand.cli import app
+from evenhand.core.warehouse import connect
 from evenhand.present.charts import bar_with_intervals, chart_spec
 from evenhand.present.report import (
     CLAIMS,

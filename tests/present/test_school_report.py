@@ -11,8 +11,8 @@ import pytest
 from report_fixture import FROZEN, SCRIPT_NAME, SCRIPT_URN, build_fixture_warehouse
 from typer.testing import CliRunner
 
-from evenhand.build.warehouse import connect
 from evenhand.cli import app
+from evenhand.core.warehouse import connect
 from evenhand.errors import UnknownSchoolError
 from evenhand.present.report import external_references, html_to_pdf, school_html
 from evenhand.present.school import school_report_data
@@ -132,7 +132,7 @@ def test_cli_writes_html_and_pdf(warehouse: Path, tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_caversham_primary_on_real_data(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from evenhand.build.pipeline import build_warehouse
+    from evenhand.core.pipeline import build_warehouse
 
     data = need_shared_data()
     wh = tmp_path_factory.mktemp("real") / "evenhand.duckdb"

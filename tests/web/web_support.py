@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from helpers import caversham_like, csv_text, graded, os_headers, previous, school, ungraded, write
 
 HOSTILE_NAME = "<script>alert(1)</script>"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from evenhand.audit.registry import AUDITS, audit_function
 from evenhand.audit.result import AuditContext, AuditResult
-from evenhand.build.warehouse import connect
+from evenhand.core.warehouse import connect
 from evenhand.errors import EvenhandError
 
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from evenhand.build.warehouse import DEFAULT_WAREHOUSE
 from evenhand.cli import WarehouseOpt, _fail, app, err, out
+from evenhand.core.warehouse import DEFAULT_WAREHOUSE
 from evenhand.errors import EvenhandError
 
 

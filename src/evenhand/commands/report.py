@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from evenhand.build.warehouse import DEFAULT_WAREHOUSE
 from evenhand.cli import _fail, app, err, out
+from evenhand.core.warehouse import DEFAULT_WAREHOUSE
 from evenhand.errors import EvenhandError
 
 report_app = typer.Typer(
@@ -51,7 +51,7 @@ def national(
     """
     from evenhand.audit.result import AuditContext
     from evenhand.audit.runner import default_as_at
-    from evenhand.build.warehouse import connect
+    from evenhand.core.warehouse import connect
     from evenhand.present.report import (
         build_info,
         default_national_as_at,
@@ -99,7 +99,7 @@ def school(
 
     Example:  evenhand school 109778 --format pdf --out caversham.pdf
     """
-    from evenhand.build.warehouse import connect
+    from evenhand.core.warehouse import connect
     from evenhand.present.report import html_to_pdf, read_expected, school_html
     from evenhand.present.school import find_schools, school_report_data, unknown_school
 

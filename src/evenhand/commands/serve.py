@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from evenhand.build.warehouse import DEFAULT_WAREHOUSE
 from evenhand.cli import WarehouseOpt, _fail, app, err
+from evenhand.core.warehouse import DEFAULT_WAREHOUSE
 from evenhand.errors import EvenhandError
 
 

@@ -26,7 +26,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from evenhand.build.warehouse import frame
+from evenhand.core.warehouse import frame
 from evenhand.derive.lineage import replace_table
 from evenhand.errors import EvenhandError
 from evenhand.metadata import out_tables as O

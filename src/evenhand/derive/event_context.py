@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import duckdb
 
-from evenhand.build.warehouse import frame
+from evenhand.core.warehouse import frame
 from evenhand.derive.lineage import replace_table, table_exists
 from evenhand.metadata import out_tables as O
 

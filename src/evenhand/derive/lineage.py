@@ -34,7 +34,7 @@ from importlib import resources
 import duckdb
 import polars as pl
 
-from evenhand.build.warehouse import create, frame, insert
+from evenhand.core.warehouse import create, frame, insert
 from evenhand.metadata import out_tables as O
 from evenhand.metadata.schema import Table
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from evenhand.build.warehouse import frame
+from evenhand.core.warehouse import frame
 from evenhand.derive.calendar import add_working_days_column
 from evenhand.derive.lineage import replace_table
 from evenhand.metadata import out_tables as O

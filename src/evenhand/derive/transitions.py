@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.build.warehouse import frame
+from evenhand.core.warehouse import frame
 from evenhand.derive.lineage import replace_table
 from evenhand.metadata import out_tables as O
 

@@ -1,7 +1,7 @@
 """Derived ``out.*`` tables (stage 3, derive), declared once like the core tables.
 
 Written by the derivations in :mod:`evenhand.derive` through
-:func:`evenhand.build.warehouse.create` / :func:`~evenhand.build.warehouse.insert`, so their
+:func:`evenhand.core.warehouse.create` / :func:`~evenhand.core.warehouse.insert`, so their
 DDL, validation and data dictionary come from these declarations.
 """
 

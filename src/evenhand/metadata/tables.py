@@ -269,19 +269,19 @@ GIAS_GROUP_LINKS = Table(
 
 
 def _context_measures() -> tuple[str, ...]:
-    from evenhand.build.dfe_context import measures
+    from evenhand.core.dfe_context import measures
 
     return tuple(measures())
 
 
 def _suppression_reasons() -> tuple[str, ...]:
-    from evenhand.build.dfe_context import suppression_reasons
+    from evenhand.core.dfe_context import suppression_reasons
 
     return suppression_reasons()
 
 
 def _year_sources() -> tuple[str, ...]:
-    from evenhand.build.dfe_context import YEAR_SOURCES
+    from evenhand.core.dfe_context import YEAR_SOURCES
 
     return YEAR_SOURCES
 

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from evenhand import __version__
-from evenhand.build.warehouse import connect
+from evenhand.core.warehouse import connect
 from evenhand.metadata import TABLES, Table
 from evenhand.metadata.docs import data_dictionary
 

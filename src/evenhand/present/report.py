@@ -31,7 +31,7 @@ from markupsafe import Markup
 from evenhand import __version__
 from evenhand.audit.registry import AUDITS
 from evenhand.audit.result import AuditContext, AuditResult
-from evenhand.build.warehouse import frame
+from evenhand.core.warehouse import frame
 from evenhand.present.charts import to_svg
 
 #: The public claims (DESIGN section 1), what Evenhand measures, and the audits that answer.

@@ -22,7 +22,7 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.build.warehouse import frame
+from evenhand.core.warehouse import frame
 from evenhand.errors import UnknownSchoolError
 from evenhand.query import _history
 from evenhand.stats.intervals import wilson

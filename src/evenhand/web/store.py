@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from evenhand.build.warehouse import OFFLINE
+from evenhand.core.warehouse import OFFLINE
 from evenhand.errors import EvenhandError, UnknownSchoolError
 
 #: Most search results ever returned.

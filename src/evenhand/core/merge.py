@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from evenhand.build.normalise import era_expr
+from evenhand.core.normalise import era_expr
 
 EVENT_FIELDS = (
     "urn", "laestab_at_time", "school_name_at_time", "school_type_at_time", "kind", "inspection_type",

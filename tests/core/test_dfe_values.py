@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from evenhand.build.dfe_context import measures, suppression_codes
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.dfe_context import measures, suppression_codes
+from evenhand.core.pipeline import build_warehouse
 from evenhand.errors import InputError
 from evenhand.metadata.tables import CONTEXT
 from helpers import csv_text, write

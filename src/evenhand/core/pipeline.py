@@ -15,10 +15,10 @@ from pathlib import Path
 import polars as pl
 
 from evenhand import __version__, maps
-from evenhand.build import dfe_context, gias, merge, ofsted_events
-from evenhand.build.inputs import RawInput
-from evenhand.build.normalise import Collector
-from evenhand.build.warehouse import (
+from evenhand.core import dfe_context, gias, merge, ofsted_events
+from evenhand.core.inputs import RawInput
+from evenhand.core.normalise import Collector
+from evenhand.core.warehouse import (
     atomic_build,
     create,
     create_raw_view,
@@ -214,7 +214,7 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
             source = "latest date in file"
             dates = []
             for pc in pub_cols:
-                from evenhand.build.normalise import to_date
+                from evenhand.core.normalise import to_date
 
                 dates.append(to_date(inp.canonical([pc]), pc, header_of[pc], layout.date_formats, Collector(rel, i)).max())
             found = [d for d in dates if isinstance(d, dt.date)]
@@ -390,7 +390,7 @@ def _run_builder(inp: RawInput, c: Collector) -> ofsted_events.OfstedOutput | pl
 
 def _write_maps(con: object) -> None:
     """The maps and code tables used, stored beside the data they explain."""
-    from evenhand.build.warehouse import write_plain as wp
+    from evenhand.core.warehouse import write_plain as wp
 
     c = con  # typed loosely: a DuckDB connection
     wp(c, "meta.codes", pl.DataFrame([{**x.__dict__, "aliases": "|".join(x.aliases)} for x in maps.codes()]))  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from tests.helpers import caversham_like, csv_text, os_headers, write
 
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from evenhand.errors import InputError
 from evenhand.metadata import tables as T
 from evenhand.metadata.schema import Field, Table

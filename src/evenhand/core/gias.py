@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from evenhand.build.inputs import RawInput
-from evenhand.build.normalise import Collector, to_date, to_int
+from evenhand.core.inputs import RawInput
+from evenhand.core.normalise import Collector, to_date, to_int
 from evenhand.metadata.tables import table
 
 INTS = ("urn", "link_urn", "group_uid")

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from evenhand import maps
-from evenhand.build.inputs import RawInput
-from evenhand.build.normalise import Collector, resolve_codes, to_date, to_int, to_yes_no
+from evenhand.core.inputs import RawInput
+from evenhand.core.normalise import Collector, resolve_codes, to_date, to_int, to_yes_no
 from evenhand.metadata.tables import SCHOOLS
 
 INT_FIELDS = {

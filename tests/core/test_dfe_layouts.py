@@ -12,7 +12,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from helpers import csv_text, write
 
 

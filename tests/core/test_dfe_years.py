@@ -8,12 +8,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from evenhand.build.dfe_context import (
+from evenhand.core.dfe_context import (
     academic_year_from_file_name,
     academic_year_from_text,
     academic_year_options,
 )
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from evenhand.errors import InputError
 from helpers import csv_text, write
 

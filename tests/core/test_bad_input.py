@@ -15,8 +15,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from evenhand.build.pipeline import build_warehouse
 from evenhand.cli import app
+from evenhand.core.pipeline import build_warehouse
 from evenhand.errors import InputError
 from helpers import caversham_like, csv_text, graded, os_headers, school, write
 

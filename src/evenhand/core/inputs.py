@@ -8,7 +8,7 @@ from datetime import date
 import polars as pl
 
 from evenhand import maps
-from evenhand.build.normalise import C1_PATTERN, Collector, clean_text
+from evenhand.core.normalise import C1_PATTERN, Collector, clean_text
 
 
 @dataclass

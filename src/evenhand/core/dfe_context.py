@@ -35,8 +35,8 @@ from pathlib import PurePosixPath
 
 import polars as pl
 
-from evenhand.build.inputs import RawInput
-from evenhand.build.normalise import Collector, integer_text, to_int
+from evenhand.core.inputs import RawInput
+from evenhand.core.normalise import Collector, integer_text, to_int
 
 YEAR_SOURCES = ("content", "content (single year)", "option", "file name", "unknown")
 KINDS = ("number", "band", "text")

@@ -11,7 +11,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from evenhand.build.pipeline import build_warehouse
+from evenhand.core.pipeline import build_warehouse
 from evenhand.query import history, info
 from helpers import (
     caversham_like,
