@@ -110,3 +110,31 @@ def test_ungraded_outcomes_and_report_cards(warehouse: Path) -> None:
     q = dict(sql(warehouse, """SELECT local_authority, avg(idaci_quintile) FROM core.schools
                               WHERE local_authority IN ('Wokingham', 'Knowsley') GROUP BY 1"""))
     assert q["Wokingham"] < 2 < 4 < q["Knowsley"]
+
+
+def test_intake_models_match_statsmodels_on_the_real_data(warehouse: Path) -> None:
+    """The audits' proportional-odds fits (Newton, analytic Hessian) are statsmodels'
+    OrderedModel optimised to convergence, to 1e-6, on the national rows."""
+    import datetime as dt
+
+    import polars as pl
+
+    from evenhand.audit import intake
+    from evenhand.audit.result import AuditContext
+    from evenhand.core.warehouse import connect
+    from ordinal_reference import assert_matches_statsmodels
+
+    con = connect(warehouse, read_only=True)
+    try:
+        ctx = AuditContext(con=con, as_at=dt.date(2025, 8, 31))
+        frame = intake.prepare(intake.warehouse_frame(ctx))
+    finally:
+        con.close()
+    df = frame.filter(pl.col("area") == "overall_effectiveness").drop_nulls(
+        ["idaci_quintile", "phase", "log_pupils", "type_group", "region", "year"]
+    )
+    eff = df.filter(pl.col("effectiveness").is_not_null() & pl.col("effectiveness").is_finite())
+    assert df.height > 15_000 and eff.height > 5_000
+    for fit in (intake._fit(df, with_eff=False), intake._fit(eff, with_eff=True)):
+        assert fit.ok, fit.notes
+        assert_matches_statsmodels(fit)

@@ -12,6 +12,7 @@ from stats_support import GRADES, REFERENCE, LargeFits
 
 from evenhand.simulate import analysis_frame, simulate_nation
 from evenhand.stats import OrdinalFit, fit_ordinal, gradient_share_explained
+from ordinal_reference import assert_matches_statsmodels
 
 
 def _covers_jointly(fit: OrdinalFit, truths: dict[str, float], level: float = 0.95) -> list[str]:
@@ -324,3 +325,63 @@ def test_summary_frame(large: LargeFits) -> None:
     row = summary.filter(pl.col("term") == "effectiveness").row(0, named=True)
     assert row["p_value"] < 1e-10
     assert row["odds_ratio"] == pytest.approx(math.exp(row["log_odds"]))
+
+
+# --- the Newton route against statsmodels -------------------------------------------------
+
+
+def test_newton_route_matches_statsmodels_on_simulated_data(large: LargeFits) -> None:
+    assert not any("statsmodels" in n for n in large.with_eff.notes)
+    for fit in (large.with_eff, large.without_eff):
+        assert_matches_statsmodels(fit)
+
+
+def test_newton_route_against_the_statsmodels_route_of_fit_ordinal(large: LargeFits) -> None:
+    cats = ["idaci_quintile", "ofsted_region"]
+    old = fit_ordinal(
+        large.frame,
+        "overall_effectiveness",
+        GRADES,
+        ["idaci_quintile", "effectiveness", "ofsted_region"],
+        cats,
+        REFERENCE,
+        engine="statsmodels",
+    )
+    new = large.with_eff
+    assert old.terms == new.terms and old.n == new.n
+    # the statsmodels route stops at a mean score of 1e-5 (BFGS gtol): within that of the
+    # maximum, which the Newton route reaches (its likelihood is never lower)
+    assert new.log_likelihood >= old.log_likelihood - 1e-9
+    assert new.log_likelihood - old.log_likelihood < 1e-3
+    for t in new.terms:
+        assert new.coefficients[t] == pytest.approx(old.coefficients[t], abs=2e-3)
+        assert new.std_errors[t] == pytest.approx(old.std_errors[t], rel=1e-3)
+    assert new.thresholds == pytest.approx(old.thresholds, abs=2e-3)
+    with pytest.raises(ValueError, match="engine"):
+        fit_ordinal(large.frame, "overall_effectiveness", GRADES, ["effectiveness"], engine="lbfgs")  # type: ignore[arg-type]
+
+
+def test_newton_route_falls_back_to_statsmodels_where_it_does_not_settle() -> None:
+    frame = _toy().with_columns(
+        pl.when(pl.col("group") == "b").then(pl.lit("1")).otherwise(pl.col("grade")).alias("grade")
+    )
+    args = (frame, "grade", GRADES, ["x", "group"], ["group"], {"group": "a"})
+    new = fit_ordinal(*args)
+    old = fit_ordinal(*args, engine="statsmodels")
+    # separated: the same (statsmodels) answer and the same notes on both routes
+    assert new.separated_terms == old.separated_terms == ("group[b]",)
+    assert new.coefficients == old.coefficients
+    assert new.notes == old.notes
+
+
+def test_score_contributions_sum_to_the_score(large: LargeFits) -> None:
+    from evenhand.stats.ordinal import _LogitOrderedModel
+
+    fit = large.without_eff
+    model = _LogitOrderedModel(fit.endog_codes, fit.exog_internal, distr="logit")
+    at = fit.params_internal + 0.01
+    assert fit._score_obs().shape == (fit.n, len(fit.params_internal))
+    from evenhand.stats.ordinal import _score_obs_arrays
+
+    obs = _score_obs_arrays(fit.endog_codes, fit.exog_internal, at)
+    assert obs.sum(axis=0) == pytest.approx(model.score(at), rel=1e-9, abs=1e-9)

@@ -49,9 +49,21 @@ class AuditContext:
     as_at: dt.date
     seed: int = 20230108
     synthetic: bool = False
+    #: answers of :meth:`frame` by (sql, params): audits that ask the same question (the
+    #: graded-events frame of safeguarding, consistency and frameworks) read it once
+    _frames: dict[tuple[str, tuple[Any, ...]], pl.DataFrame] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        return self.con.sql(sql, params=params).pl() if params else self.con.sql(sql).pl()
+        """The answer to ``sql`` as a Polars frame; the same question on the same context is
+        answered from memory (the connection is read-only and Polars frames are immutable)."""
+        key = (sql, tuple(params or ()))
+        cached = self._frames.get(key)
+        if cached is None:
+            cached = self.con.sql(sql, params=params).pl() if params else self.con.sql(sql).pl()
+            self._frames[key] = cached
+        return cached
 
     def has_table(self, qualified: str) -> bool:
         schema, name = qualified.split(".")

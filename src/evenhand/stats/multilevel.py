@@ -52,6 +52,7 @@ from numpy.polynomial.hermite import hermgauss
 from scipy import optimize, stats
 from scipy.special import expit
 
+from evenhand.stats.blas import one_blas_thread
 from evenhand.stats.design import level_text, prepare, text_expr
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import z_value
@@ -272,6 +273,7 @@ def _numeric_hessian(grad: Callable[[FloatArray], FloatArray], at: FloatArray) -
     return (h + h.T) / 2.0
 
 
+@one_blas_thread
 def fit_region_variation(
     df: Any,
     outcome: str,

@@ -35,6 +35,7 @@ from scipy.special import expit
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 from statsmodels.tools.numdiff import approx_fprime
 
+from evenhand.stats.blas import one_blas_thread
 from evenhand.stats.design import (
     ROW_ID,
     DesignSpec,
@@ -91,25 +92,35 @@ class _LogitOrderedModel(OrderedModel):  # type: ignore[misc]
         return np.concatenate([grad_beta, grad_thr])
 
     def score_obs(self, params: FloatArray) -> FloatArray:
-        low, upp, prob, params = self._parts(params)
-        fu = self.pdf(upp) / prob
-        fl = self.pdf(low) / prob
-        k = self.k_vars
-        n_thr = self.k_levels - 1
-        y = self.endog
-        rows = np.arange(self.nobs)
-        d = np.zeros((self.nobs, n_thr + 1))
-        d[rows, y] += fu
-        below = y > 0
-        d[rows[below], y[below] - 1] -= fl[below]
-        d = d[:, :n_thr]
-        tail = np.cumsum(d[:, ::-1], axis=1)[:, ::-1]
-        tail[:, 1:] *= np.exp(params[k + 1 :])
-        return np.column_stack([-(fu - fl)[:, None] * self.exog, tail])
+        return _score_obs_arrays(self.endog, self.exog, params)
 
     def hessian(self, params: FloatArray) -> FloatArray:
         h = approx_fprime(np.asarray(params, dtype=np.float64), self.score, centered=True)
         return np.asarray((h + h.T) / 2.0)
+
+
+def _score_obs_arrays(y: npt.NDArray[np.int64], x: FloatArray, params: FloatArray) -> FloatArray:
+    """Per-row score contributions (n x params) in statsmodels' parametrisation, analytic."""
+    params = np.asarray(params, dtype=np.float64)
+    n, k = x.shape
+    n_thr = len(params) - k
+    cuts = np.cumsum(np.concatenate([params[k : k + 1], np.exp(params[k + 1 :])]))
+    tt = np.concatenate([[-np.inf], cuts, [np.inf]])
+    xb = x @ params[:k]
+    low, upp = tt[y] - xb, tt[y + 1] - xb
+    cu, cl = expit(upp), expit(low)
+    prob = cu - cl + 1e-20
+    fu = cu * (1.0 - cu) / prob
+    fl = cl * (1.0 - cl) / prob
+    rows = np.arange(n)
+    d = np.zeros((n, n_thr + 1))
+    d[rows, y] += fu
+    below = y > 0
+    d[rows[below], y[below] - 1] -= fl[below]
+    d = d[:, :n_thr]
+    tail = np.cumsum(d[:, ::-1], axis=1)[:, ::-1]
+    tail[:, 1:] *= np.exp(params[k + 1 :])
+    return np.column_stack([-(fu - fl)[:, None] * x, tail])
 
 
 @dataclass(frozen=True)
@@ -240,8 +251,136 @@ class OrdinalFit:
         return pl.DataFrame(data).with_columns(pl.all().fill_nan(None))
 
     def _score_obs(self) -> FloatArray:
-        model = _LogitOrderedModel(self.endog_codes, self.exog_internal, distr="logit")
-        return np.asarray(model.score_obs(self.params_internal))
+        return _score_obs_arrays(self.endog_codes, self.exog_internal, self.params_internal)
+
+
+Engine = Literal["newton", "statsmodels"]
+#: Newton steps stop when no parameter moves more than this (log-odds scale).
+NEWTON_TOL = 1e-10
+
+
+def _newton_parts(
+    y: npt.NDArray[np.int64], x: FloatArray, beta: FloatArray, cuts: FloatArray, hessian: bool
+) -> tuple[float, FloatArray, FloatArray | None]:
+    """Log-likelihood, score and (optionally) Hessian in (beta, cut-points), analytically.
+
+    For a row in category y, with u = t_y - x'b and l = t_{y-1} - x'b (t_{-1} = -inf,
+    t_{K-1} = +inf), the likelihood is p = F(u) - F(l), F the logistic cdf; the first and
+    second derivatives of log p in u and l give every entry (as statsmodels computes p).
+    """
+    n_thr = len(cuts)
+    xb = x @ beta
+    tt = np.concatenate([[-np.inf], cuts, [np.inf]])
+    upp = tt[y + 1] - xb
+    low = tt[y] - xb
+    fu_c, fl_c = expit(upp), expit(low)
+    prob = fu_c - fl_c + 1e-20
+    loglike = float(np.sum(np.log(prob)))
+    fu, fl = fu_c * (1.0 - fu_c), fl_c * (1.0 - fl_c)
+    au, al = fu / prob, -fl / prob  # d log p / du, d log p / dl
+    grad_beta = -(x.T @ (au + al))
+    upper_idx, lower_idx = y, y - 1  # index of t in u (valid below K-1) and in l (valid above 0)
+    grad_t = (
+        np.bincount(upper_idx, weights=au, minlength=n_thr + 1)[:n_thr]
+        + np.bincount(y, weights=al, minlength=n_thr + 1)[1:]
+    )
+    grad = np.concatenate([grad_beta, grad_t])
+    if not hessian:
+        return loglike, grad, None
+    huu = fu * (1.0 - 2.0 * fu_c) / prob - au * au
+    hll = -fl * (1.0 - 2.0 * fl_c) / prob - al * al
+    hul = -au * al
+    k = x.shape[1]
+    h = np.empty((k + n_thr, k + n_thr))
+    h[:k, :k] = (x * (huu + 2.0 * hul + hll)[:, None]).T @ x
+    wu = np.zeros((len(y), n_thr))
+    rows = np.arange(len(y))
+    up = upper_idx < n_thr
+    wu[rows[up], upper_idx[up]] = (huu + hul)[up]
+    lo = lower_idx >= 0
+    wl = np.zeros((len(y), n_thr))
+    wl[rows[lo], lower_idx[lo]] = (hul + hll)[lo]
+    h_bt = -(x.T @ (wu + wl))
+    h[:k, k:] = h_bt
+    h[k:, :k] = h_bt.T
+    h_tt = np.zeros((n_thr, n_thr))
+    diag = (
+        np.bincount(upper_idx, weights=huu, minlength=n_thr + 1)[:n_thr]
+        + np.bincount(y, weights=hll, minlength=n_thr + 1)[1:]
+    )
+    h_tt[np.arange(n_thr), np.arange(n_thr)] = diag
+    if n_thr > 1:
+        # t_j in l and t_{j+1} in u: rows in category j + 1
+        off = np.bincount(y, weights=hul, minlength=n_thr + 1)[1:n_thr]
+        h_tt[np.arange(n_thr - 1), np.arange(1, n_thr)] = off
+        h_tt[np.arange(1, n_thr), np.arange(n_thr - 1)] = off
+    h[k:, k:] = h_tt
+    return loglike, grad, h
+
+
+def _to_internal(
+    beta: FloatArray, cuts: FloatArray, grad: FloatArray, hess: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(beta, cut-points) to statsmodels' parameters (beta, t_0, log increments), with the
+    Hessian by the chain rule (exact: the second-derivative term of exp included)."""
+    k, n_thr = len(beta), len(cuts)
+    incr = np.log(np.diff(cuts))
+    params = np.concatenate([beta, cuts[:1], incr])
+    jac = np.eye(k + n_thr)
+    # t_j = a_0 + sum_{i=1..j} exp(a_i)
+    block = np.zeros((n_thr, n_thr))
+    block[:, 0] = 1.0
+    for i in range(1, n_thr):
+        block[i:, i] = math.exp(incr[i - 1])
+    jac[k:, k:] = block
+    h = jac.T @ hess @ jac
+    g_t = grad[k:]
+    for i in range(1, n_thr):
+        h[k + i, k + i] += float(np.sum(g_t[i:])) * math.exp(incr[i - 1])
+    return params, (h + h.T) / 2.0
+
+
+def _newton_arrays(
+    y: npt.NDArray[np.int64], x: FloatArray, maxiter: int = 100
+) -> tuple[FloatArray, FloatArray, float] | None:
+    """Maximum likelihood by Newton-Raphson with step halving on (beta, cut-points).
+
+    The proportional-odds log-likelihood is concave in (beta, cut-points), so from the
+    exact no-covariate solution Newton converges to machine precision in a few steps.
+    Returns (internal params, internal Hessian, loglike), or None when the steps do not
+    settle (separation, a singular design): the caller then uses the statsmodels route.
+    """
+    n_cat = int(y.max()) + 1
+    k = x.shape[1]
+    share = np.cumsum(np.bincount(y, minlength=n_cat))[:-1] / len(y)
+    cuts = np.log(share / (1.0 - share))
+    beta = np.zeros(k)
+    ll, grad, hess = _newton_parts(y, x, beta, cuts, True)
+    for _ in range(maxiter):
+        assert hess is not None
+        try:
+            step = np.linalg.solve(-hess, grad)
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(step)):
+            return None
+        alpha = 1.0
+        while True:
+            nb, nc = beta + alpha * step[:k], cuts + alpha * step[k:]
+            if np.all(np.diff(nc) > 0):
+                nll, ngrad, nhess = _newton_parts(y, x, nb, nc, True)
+                if math.isfinite(nll) and nll >= ll - 1e-9 * max(1.0, abs(ll)):
+                    break
+            alpha /= 2.0
+            if alpha < 1e-8:
+                return None
+        moved = float(np.max(np.abs(alpha * step)))
+        beta, cuts, ll, grad, hess = nb, nc, nll, ngrad, nhess
+        if moved < NEWTON_TOL and alpha == 1.0:
+            assert hess is not None
+            params, h_int = _to_internal(beta, cuts, grad, hess)
+            return params, h_int, ll
+    return None
 
 
 def _fit_arrays(
@@ -249,25 +388,42 @@ def _fit_arrays(
     x: FloatArray,
     maxiter: int,
     start: FloatArray | None = None,
+    engine: Engine = "newton",
 ) -> tuple[FloatArray, FloatArray, bool, float, list[str]]:
-    """Fit the model on arrays: (params, cov, converged, loglike, notes)."""
+    """Fit the model on arrays: (params, cov, converged, loglike, notes).
+
+    ``engine="newton"`` (default): analytic score and Hessian, Newton-Raphson to machine
+    precision; where it does not settle (separation, collinearity) the statsmodels route
+    below is used instead, so those cases are reported as before. ``engine="statsmodels"``:
+    OrderedModel's BFGS (convergence at a mean score of 1e-5) and a numerical Hessian of the
+    analytic score (the route used before; kept as the reference in tests and benches).
+    """
     notes: list[str] = []
-    model = _LogitOrderedModel(y, x, distr="logit")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = model.fit(start_params=start, method="bfgs", maxiter=maxiter, disp=0)
-        params = np.asarray(res.params, dtype=np.float64)
-        converged = bool(res.mle_retvals.get("converged", False))
-        if not converged:
-            res2 = model.fit(start_params=params, method="newton", maxiter=100, disp=0)
-            params2 = np.asarray(res2.params, dtype=np.float64)
-            if bool(res2.mle_retvals.get("converged", False)) and np.all(np.isfinite(params2)):
-                params, converged = params2, True
-                notes.append("BFGS did not converge; Newton steps from its end point did")
-            else:
-                notes.append(f"the optimiser did not converge within {maxiter} iterations")
-        loglike = float(model.loglike(params))
-        hess = model.hessian(params)
+    hess: FloatArray | None = None
+    if engine == "newton" and start is None:
+        with np.errstate(all="ignore"):
+            done = _newton_arrays(y, x)
+        if done is not None:
+            params, hess, loglike = done
+            converged = True
+    if hess is None:
+        model = _LogitOrderedModel(y, x, distr="logit")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = model.fit(start_params=start, method="bfgs", maxiter=maxiter, disp=0)
+            params = np.asarray(res.params, dtype=np.float64)
+            converged = bool(res.mle_retvals.get("converged", False))
+            if not converged:
+                res2 = model.fit(start_params=params, method="newton", maxiter=100, disp=0)
+                params2 = np.asarray(res2.params, dtype=np.float64)
+                if bool(res2.mle_retvals.get("converged", False)) and np.all(np.isfinite(params2)):
+                    params, converged = params2, True
+                    notes.append("BFGS did not converge; Newton steps from its end point did")
+                else:
+                    notes.append(f"the optimiser did not converge within {maxiter} iterations")
+            loglike = float(model.loglike(params))
+            hess = model.hessian(params)
+    assert hess is not None
     cov = np.full((len(params), len(params)), np.nan)
     if np.all(np.isfinite(hess)):
         try:
@@ -305,6 +461,7 @@ def _refit_point(
     return np.asarray(res.x, dtype=np.float64)
 
 
+@one_blas_thread
 def fit_ordinal(
     df: Any,
     outcome: str,
@@ -316,6 +473,7 @@ def fit_ordinal(
     min_level_rows: int = 30,
     level: float = 0.95,
     maxiter: int = 1000,
+    engine: Engine = "newton",
 ) -> OrdinalFit:
     """Fit a proportional-odds logistic model of ``outcome``.
 
@@ -334,11 +492,18 @@ def fit_ordinal(
         Non-reference levels with fewer complete rows than this are merged
         into one level ``other`` (with a note), which keeps sparse levels from
         producing separated, meaningless odds ratios.
+    engine:
+        ``"newton"`` (default): analytic score and Hessian, Newton-Raphson to machine
+        precision (falls back to the statsmodels route where it does not settle).
+        ``"statsmodels"``: OrderedModel's BFGS and a numerical Hessian, the reference
+        route the tests compare against.
 
     Rows missing the outcome or any predictor are dropped and counted
     (``n_dropped_missing``). Non-convergence and separation are reported in
     ``converged``, ``separated_terms`` and ``notes``; they never raise.
     """
+    if engine not in ("newton", "statsmodels"):
+        raise ValueError(f"engine must be 'newton' or 'statsmodels', got {engine!r}")
     categories = tuple(level_text(c) for c in categories_in_order)
     if len(set(categories)) != len(categories) or len(categories) < 2:
         raise ValueError(f"categories_in_order must hold 2+ distinct values, got {categories}")
@@ -370,7 +535,7 @@ def fit_ordinal(
     row_ids = frame[ROW_ID].to_numpy().astype(np.int64)
 
     try:
-        params, cov, converged, loglike, fit_notes = _fit_arrays(y, x, maxiter)
+        params, cov, converged, loglike, fit_notes = _fit_arrays(y, x, maxiter, engine=engine)
         notes.extend(fit_notes)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
         params = np.full(k + len(fitted) - 1, np.nan)
@@ -448,6 +613,7 @@ def _term_index(fit: OrdinalFit, term: str) -> int:
     return fit.terms.index(term)
 
 
+@one_blas_thread
 def gradient_share_explained(
     fit_without: OrdinalFit,
     fit_with: OrdinalFit,
