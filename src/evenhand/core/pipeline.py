@@ -185,6 +185,12 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
         if match.missing_required:
             shown = ", ".join(repr(layout.columns[m].shown) for m in match.missing_required)
             c.fail_file(f"recognised as {layout.name} but required column(s) missing: {shown}", column=shown)
+        for canon, h1, h2 in match.ambiguous:
+            c.fail_file(
+                f"columns {h1!r} and {h2!r} both read as {layout.columns[canon].shown!r} ({canon}) once headers are "
+                "normalised (case, spaces, dots and underscores; maps/headers.toml): rename or remove one of them",
+                column=f"{h1} / {h2}",
+            )
         if frame.height == 0:
             c.fail_file(f"recognised as {layout.name} but has a header and no data rows: an incomplete download or export?")
         names = [n for n in frame.columns if n != "_row"]

@@ -1,0 +1,124 @@
+"""The 2019-2020 MI layout ('section 8' and 'full' inspections), as R saved it: dotted headers,
+ISO dates, eight GIAS columns appended; its inspection types are codes (maps/codes.csv)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from evenhand.core.pipeline import build_warehouse
+from evenhand.errors import InputError
+from helpers import csv_text, gias_appended_headers, mi2019_headers, r_dots, write
+
+NAME = "mi_latest-inspections_as-at-2020-08-31_england.csv"
+
+
+def q(wh: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def caversham_2020(**extra: str) -> dict[str, str]:
+    """A row shaped like Caversham Primary's in the 31 August 2020 MI (values as published)."""
+    row = {
+        "Web link": "Ofsted School Webpage", "URN": "109778", "LAESTAB": "8702003", "School name": "Caversham Primary School",
+        "Ofsted phase": "Primary", "Type of education": "Community School", "Ofsted region": "South East", "Region": "South East",
+        "Local authority": "Reading", "Postcode": "RG4 7RA",
+        "The income deprivation affecting children index (IDACI) quintile": "1", "Total number of pupils": "418",
+        "Inspection number of latest full inspection": "ITS325026", "Inspection type": "Section 5 RTI Historic",
+        "Inspection type grouping": "Section 5 RTI Historic", "Event type grouping": "Schools - S5",
+        "Inspection start date": "2009-02-26", "Inspection end date": "2009-02-26", "Publication date": "2009-03-18",
+        "Does the latest full inspection relate to the URN of the current school?": "Yes",
+        "URN at time of latest full inspection": "109778", "Overall effectiveness": "1", "Quality of education": "9",
+        "Behaviour and attitudes": "9", "Personal development": "9", "Effectiveness of leadership and management": "1",
+        "Safeguarding is effective?": "9", "Early years provision (where applicable)": "1", "Sixth form provision (where applicable)": "9",
+        "Previous full inspection number": "ITS278269", "Previous inspection start date": "2005-11-22",
+        "Previous inspection end date": "2005-11-23", "Previous publication date": "2006-06-15",
+        "Previous full inspection overall effectiveness": "2", "Previous effectiveness of leadership and management": "2",
+        "Previous safeguarding is effective?": "9",
+        "Easting": "471291", "Northing": "175436", "Academy": "0", "LA.Code": "870",
+    }
+    row.update(extra)
+    return row
+
+
+def converted_short(urn: str = "100007") -> dict[str, str]:
+    """A short (section 8) inspection of a good school that converted to a full inspection."""
+    return {
+        **caversham_2020(URN=urn, **{"School name": "Converted Primary", "URN at time of latest full inspection": urn}),
+        "Latest section 8 inspection number since last full inspection": "10001384",
+        "Date of latest section 8 inspection": "2016-01-27", "Section 8 inspection publication date": "2016-02-20",
+        "Did the latest section 8 inspection convert to a full inspection?": "Yes",
+        "Number of section 8 inspections since the last full inspection": "0",
+        "Inspection number of latest full inspection": "10001384", "Inspection type": "Maintained Academy and School Short inspection",
+        "Inspection type grouping": "Section 8 conversion", "Event type grouping": "Schools \u2013 Section 8 conversion",
+        "Inspection start date": "2016-01-27", "Inspection end date": "2016-01-28", "Publication date": "2016-02-20",
+        "Overall effectiveness": "2",
+        **{h: "" for h in mi2019_headers() if h.startswith("Previous")},
+    }
+
+
+def r_copy(tmp: Path, rows: list[dict[str, str]]) -> Path:
+    """The file as the public R session saved it: dotted official headers, GIAS columns after."""
+    header = mi2019_headers() + gias_appended_headers()
+    text = csv_text(header, rows)
+    first, rest = text.split("\r\n", 1)
+    official = len(mi2019_headers())
+    cells = first.split(",")
+    dotted = ",".join([r_dots(h) for h in cells[:official]] + cells[official:])
+    return write(tmp / "raw" / NAME, dotted + "\r\n" + rest)
+
+
+def test_r_copy_of_the_2020_mi_loads_with_end_dates_and_its_own_as_at(tmp_path: Path) -> None:
+    r_copy(tmp_path, [caversham_2020(), converted_short()])
+    wh = tmp_path / "wh.duckdb"
+    s = build_warehouse(tmp_path / "raw", wh)
+    assert q(wh, "SELECT layout, as_at::VARCHAR, publication FROM meta.files") == [("ofsted_latest_mi_2019", "2020-08-31", "management_information")]
+    ev = q(wh, "SELECT event_id, kind, start_date::VARCHAR, end_date::VARCHAR, publication_date::VARCHAR, era, inspection_type_grouping, event_type_grouping FROM core.events ORDER BY 1")
+    assert ev == [
+        ("10001384", "graded", "2016-01-27", "2016-01-28", "2016-02-20", "cif_2015", "Section 8 conversion", "Schools \u2013 Section 8 conversion"),
+        ("ITS278269", "graded", "2005-11-22", "2005-11-23", "2006-06-15", "s5_2005", None, None),
+        ("ITS325026", "graded", "2009-02-26", "2009-02-26", "2009-03-18", "s5_2005", "Section 5 RTI Historic", "Schools - S5"),
+    ]
+    assert q(wh, "SELECT DISTINCT as_at::VARCHAR FROM core.schools") == [("2020-08-31",)]
+    j = dict(q(wh, "SELECT area, label FROM core.judgements WHERE event_id = 'ITS325026'"))
+    assert j["overall_effectiveness"] == "Outstanding" and j["quality_of_education"] == "Not applicable (code 9)"
+    # the eight GIAS columns are kept raw and warned about, not mapped
+    warned = [w["message"] for w in s.warnings if "no map knows" in str(w["message"])]
+    assert len(warned) == 1 and "Easting" in warned[0] and "LA.Code" in warned[0]
+    assert q(wh, 'SELECT "Easting", "LA.Code" FROM raw.ofsted_latest_mi_2019 ORDER BY _row')[0] == ("471291", "870")
+
+
+def test_dd_mm_yyyy_dates_are_read_too(tmp_path: Path) -> None:
+    row = caversham_2020(**{"Inspection start date": "26/02/2009", "Inspection end date": "26/02/2009", "Publication date": "18/03/2009"})
+    r_copy(tmp_path, [row])
+    build_warehouse(tmp_path / "raw", tmp_path / "wh.duckdb")
+    assert q(tmp_path / "wh.duckdb", "SELECT publication_date::VARCHAR FROM core.events WHERE event_id = 'ITS325026'") == [("2009-03-18",)]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("Inspection type", "Section 5 Inspection of Nowhere"), ("Event type grouping", "Schools - S9"),
+     ("Inspection type grouping", "Deemed something")],
+)
+def test_unknown_inspection_type_is_an_error_naming_file_row_column_value(tmp_path: Path, column: str, value: str) -> None:
+    r_copy(tmp_path, [caversham_2020(), caversham_2020(URN="100001", **{column: value})])
+    with pytest.raises(InputError) as e:
+        build_warehouse(tmp_path / "raw", tmp_path / "wh.duckdb")
+    p = e.value.problems[0]
+    assert (p.file, p.row, p.column, p.value) == (NAME, 3, r_dots(column), value)
+    assert "maps/codes.csv" in p.message
+
+
+def test_bad_iso_date_names_the_formats(tmp_path: Path) -> None:
+    r_copy(tmp_path, [caversham_2020(**{"Inspection end date": "2009-02-30"})])
+    with pytest.raises(InputError) as e:
+        build_warehouse(tmp_path / "raw", tmp_path / "wh.duckdb")
+    p = e.value.problems[0]
+    assert (p.row, p.column, p.value) == (2, "Inspection.end.date", "2009-02-30")
+    assert "yyyy-mm-dd or dd/mm/yyyy" in p.message
