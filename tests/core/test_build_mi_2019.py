@@ -122,3 +122,39 @@ def test_bad_iso_date_names_the_formats(tmp_path: Path) -> None:
     p = e.value.problems[0]
     assert (p.row, p.column, p.value) == (2, "Inspection.end.date", "2009-02-30")
     assert "yyyy-mm-dd or dd/mm/yyyy" in p.message
+
+
+def test_the_2020_and_2025_snapshots_merge_into_one_history_with_conflicts_recorded(tmp_path: Path) -> None:
+    from evenhand.query import history, info
+    from helpers import caversham_like, os_headers
+
+    # 2020: latest full 2009 (ITS325026), previous 2005; 2025: latest 2023, previous 2022 and,
+    # in a second school row, the same 2009 inspection told with another publication date
+    r_copy(tmp_path, [caversham_2020()])
+    later = caversham_like()
+    other = {**caversham_like(100001), "Inspection number of latest graded inspection": "ITS325026",
+             "Inspection type": "Section 5 RTI Historic", "Inspection type grouping": "Section 5 RTI Historic",
+             "Event type grouping": "Schools - S5", "URN at time of latest graded inspection": "109778",
+             "Inspection start date": "26/02/2009", "Publication date": "19/03/2009", "Overall effectiveness": "1",
+             "Quality of education": "9", "Behaviour and attitudes": "9", "Personal development": "9",
+             "Effectiveness of leadership and management": "1", "Safeguarding is effective?": "9",
+             "Early years provision (where applicable)": "1", "Sixth form provision (where applicable)": "9",
+             **{h: "" for h in os_headers() if h.startswith("Previous")}}
+    write(tmp_path / "raw" / "official-stats_as-at-2025-08-31.csv", csv_text(os_headers(), [later, other]))
+    wh = tmp_path / "wh.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    h = history(wh, 109778)
+    starts = [(e["event_id"], e["start_date"], e["end_date"], e["publication_date"], e["n_sources"]) for e in h["events"]]
+    assert starts[:2] == [("ITS278269", "2005-11-22", "2005-11-23", "2006-06-15", 1),
+                          ("ITS325026", "2009-02-26", "2009-02-26", "2009-03-19", 2)]
+    assert [e["event_id"] for e in h["events"]].count("ITS325026") == 1
+    # the newer snapshot's value is kept; both are listed, each with its own file's as-at
+    conf = q(wh, """SELECT c.value, c.kept, f.as_at::VARCHAR FROM meta.conflicts c JOIN meta.files f USING (file_id)
+                    WHERE event_id = 'ITS325026' AND field = 'publication_date' ORDER BY 3""")
+    assert conf == [("2009-03-18", False, "2020-08-31"), ("2009-03-19", True, "2025-08-31")]
+    assert sorted(q(wh, "SELECT as_at::VARCHAR FROM core.event_sources WHERE event_id = 'ITS325026'")) == [("2020-08-31",), ("2025-08-31",)]
+    c = info(wh)["conflicts"]
+    assert c["by_field"] == {"publication_date": 1}
+    assert c["between_snapshots"] == [{"older": "2020-08-31", "newer": "2025-08-31", "events": 1, "fields": 1,
+                                       "field_names": ["publication_date"]}]
+    assert sorted(q(wh, "SELECT DISTINCT as_at::VARCHAR FROM core.schools")) == [("2020-08-31",), ("2025-08-31",)]
