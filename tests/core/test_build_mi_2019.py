@@ -3,6 +3,7 @@ ISO dates, eight GIAS columns appended; its inspection types are codes (maps/cod
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -158,3 +159,18 @@ def test_the_2020_and_2025_snapshots_merge_into_one_history_with_conflicts_recor
     assert c["between_snapshots"] == [{"older": "2020-08-31", "newer": "2025-08-31", "events": 1, "fields": 1,
                                        "field_names": ["publication_date"]}]
     assert sorted(q(wh, "SELECT DISTINCT as_at::VARCHAR FROM core.schools")) == [("2020-08-31",), ("2025-08-31",)]
+
+
+def test_a_month_only_date_in_a_file_name_is_that_month_flagged_approximate(tmp_path: Path) -> None:
+    from evenhand.read.sniff import dated_file_name
+
+    assert dated_file_name("gias_links_2021-05.csv") == (dt.date(2021, 5, 1), True)
+    assert dated_file_name("gias_links_2022-07-30.csv") == (dt.date(2022, 7, 30), False)
+    assert dated_file_name("links_edubasealldata20170218.csv") == (dt.date(2017, 2, 18), False)
+    links = "URN,LinkURN,LinkName,LinkType,LinkEstablishedDate\r\n100001,140001,Academy,Successor,01-09-2015\r\n"
+    write(tmp_path / "raw" / "gias_links_2021-05.csv", links)
+    write(tmp_path / "raw" / "gias_links_2017-02-18.csv", links.replace("Successor", "Child"))
+    s = build_warehouse(tmp_path / "raw", tmp_path / "wh.duckdb")
+    got = q(tmp_path / "wh.duckdb", "SELECT path, as_at::VARCHAR, as_at_source, as_at_approximate FROM meta.files ORDER BY path")
+    assert got == [("gias_links_2017-02-18.csv", "2017-02-18", "file name", False), ("gias_links_2021-05.csv", "2021-05-01", "file name", True)]
+    assert any("only a month" in str(w["message"]) for w in s.warnings)

@@ -112,18 +112,24 @@ def as_at_from_text(text: str) -> date | None:
 
 def date_from_file_name(name: str) -> date | None:
     """A dated download such as 'links_edubasealldata20250422.csv' or 'gias_links_2025-04-22.csv'."""
+    return dated_file_name(name)[0]
+
+
+def dated_file_name(name: str) -> tuple[date | None, bool]:
+    """(date, approximate) from a file name. A name giving only a month ('gias_links_2021-05.csv')
+    is read as the first of that month and flagged approximate: the day is not known."""
     found = as_at_from_text(name)
     if found:
-        return found
+        return found, False
     m = re.search(r"(20\d{2})-?(\d{2})-?(\d{2})(?!\d)", name)
     if m:
         try:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3))), False
         except ValueError:
-            return None
+            return None, False
     m = re.search(r"(20\d{2})-(\d{2})(?![\d-])", name)
     if m:
         y, mo = int(m.group(1)), int(m.group(2))
         if 1 <= mo <= 12:
-            return date(y, mo, 1)
-    return None
+            return date(y, mo, 1), True
+    return None, False
