@@ -26,7 +26,6 @@ from tiny_warehouse import (
 
 from evenhand import maps
 from evenhand.derive.as_at import latest_as_at
-from evenhand.derive.facts import derive_snapshot_schools
 from evenhand.derive.pipeline import derive_all
 from evenhand.metadata import out_tables as O
 
@@ -135,24 +134,21 @@ def snap(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     t.event("O1", 100002, D(2017, 3, 7), OUTSTANDING, published=D(2017, 4, 1))
     t.event("L1", 100010, D(2021, 11, 9), INADEQUATE, published=D(2022, 1, 10))
     for urn in (140001, 100002):
-        t.school(urn, D(2021, 8, 31), file_id=1)
-    t.school(100010, D(2021, 8, 31), file_id=1, la="Leeds")
-    t.school(100010, D(2022, 2, 28), file_id=2, la="Leeds")
+        t.school(urn, D(2021, 8, 31), file_id=1, ofsted_region="London")
+    for i, region in enumerate(maps.ofsted_regions()):  # the 2021 file covers every region: national
+        t.school(200001 + i, D(2021, 8, 31), file_id=1, la=f"{region} LA", ofsted_region=region)
+    leeds = "North East, Yorkshire and the Humber"
+    t.school(100010, D(2021, 8, 31), file_id=1, la="Leeds", ofsted_region=leeds)
+    t.school(100010, D(2022, 2, 28), file_id=2, la="Leeds", ofsted_region=leeds)
     con = t.write()
     derive_all(con)
-    if not rows(con, "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'out' AND table_name = 'snapshots'"):
-        # out.snapshots as the as-at derivation writes it (two files: England, then Leeds only)
-        con.execute("""CREATE TABLE out.snapshots AS SELECT * FROM (VALUES
-            (DATE '2021-08-31', 1, 'england.csv', 'ofsted_latest_eif', 'official_statistics', 3, 2, true, 'England'),
-            (DATE '2022-02-28', 2, 'leeds.csv', 'ofsted_latest_report_card', 'management_information', 1, 1, false, 'Leeds only'))
-            t(as_at, file_id, path, layout, publication, n_schools, n_local_authorities, national, coverage)""")
-        derive_snapshot_schools(con)
     return con
 
 
 def test_one_row_per_school_of_each_snapshot_file(snap: duckdb.DuckDBPyConnection) -> None:
     got = {(r["file_id"], r["urn"]): r for r in rows(snap, "SELECT * FROM out.snapshot_schools")}
-    assert set(got) == {(1, 140001), (1, 100002), (1, 100010), (2, 100010)}
+    n_regions = len(maps.ofsted_regions())
+    assert len(got) == 3 + n_regions + 1 and {k for k in got if k[0] == 2} == {(2, 100010)}
     england = got[(1, 140001)]
     assert (england["as_at"], england["national"], england["coverage"]) == (D(2021, 8, 31), True, "England")
     # carried from the predecessor, as Ofsted's statistics do
