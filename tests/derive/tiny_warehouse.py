@@ -46,11 +46,13 @@ class Tiny:
     sources: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
 
-    def school(self, urn: int, as_at: dt.date, file_id: int = 1, la: str = "Town", name: str | None = None) -> Tiny:
+    def school(self, urn: int, as_at: dt.date, file_id: int = 1, la: str = "Town", name: str | None = None,
+               ofsted_region: str | None = None) -> Tiny:
         self.schools.append({
             "file_id": file_id, "row_number": len(self.schools) + 2, "as_at": as_at,
             "publication": "official_statistics", "urn": urn,
             "school_name": name or f"School {urn}", "local_authority": la, "phase": "Primary",
+            "ofsted_region": ofsted_region,
         })
         return self
 

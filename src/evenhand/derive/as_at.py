@@ -130,7 +130,18 @@ def latest_as_at(
     return O.LATEST_AS_AT.conform(df)
 
 
+def default_as_at(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The one default as-at rule: the newest national snapshot (out.snapshots); where no
+    file covers all of England, the newest school-level file (whose coverage every title
+    then states). None when the warehouse holds no school-level file with an as-at date."""
+    rows = con.execute(
+        """SELECT as_at FROM out.snapshots
+           ORDER BY newest_national DESC, national DESC, as_at DESC, file_id DESC LIMIT 1"""
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
 def derive_latest_as_at(con: duckdb.DuckDBPyConnection) -> None:
-    """Materialise out.latest_as_at for the latest as-at date of the school-level files."""
-    dates = school_file_dates(con)
-    replace_table(con, O.LATEST_AS_AT, latest_as_at(con, dates[-1]) if dates else None)
+    """Materialise out.latest_as_at for the default as-at date (the newest national snapshot)."""
+    date = default_as_at(con)
+    replace_table(con, O.LATEST_AS_AT, latest_as_at(con, date) if date else None)

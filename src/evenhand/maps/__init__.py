@@ -197,3 +197,10 @@ def layouts() -> dict[str, Layout]:
 
 def scale_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(c.scale for c in codes()))
+
+
+@cache
+def ofsted_regions() -> tuple[str, ...]:
+    """Ofsted's eight regions of England (maps/ofsted_regions.csv): a school-level file that
+    spans all of them (and nearly every local authority) is national."""
+    return tuple(r["ofsted_region"] for r in _rows("ofsted_regions.csv"))

@@ -122,8 +122,9 @@ LATEST_AS_AT = Table(
     "official-statistics method: inspections started by the date and published within a month "
     "of it; a school not yet inspected in its current form carries its predecessor's "
     "judgement (flagged). 'Open' = present in the newest school-level file at or before the "
-    "date that covers the school's local authority. Materialised for the latest as-at date of "
-    "the school-level files; evenhand.derive.as_at.latest_as_at(con, date) gives any date.",
+    "date that covers the school's local authority. Materialised for the default as-at date "
+    "(the newest national snapshot, out.snapshots); evenhand.derive.as_at.latest_as_at(con, "
+    "date) gives any date.",
     (
         Field("as_at", "date", "The date", nullable=False),
         Field("urn", "int", "Open school", nullable=False),
@@ -242,7 +243,32 @@ EVENT_CONTEXT = Table(
     primary_key=("event_id", "measure"),
 )
 
+SNAPSHOTS = Table(
+    "snapshots",
+    "out",
+    "One row per Ofsted school-level file with an as-at date (official statistics or "
+    "management information): what it covers and whether it is national. The single rule for "
+    "'national' (evenhand.derive.snapshots.is_national): the file's schools span every Ofsted "
+    "region in maps/ofsted_regions.csv and at least 90% of the local authorities seen in any "
+    "school-level file of the warehouse. The default as-at date of every output is the newest "
+    "national snapshot; a file that is not national is only ever shown under its coverage.",
+    (
+        Field("as_at", "date", "The file's own as-at date", nullable=False),
+        Field("file_id", "int", "Input file (meta.files)", nullable=False),
+        Field("path", "text", "File path, relative to the raw folder", nullable=False),
+        Field("layout", "text", "Layout recognised (maps/layouts.toml)"),
+        Field("publication", "text", "Publication the file belongs to", allowed=("official_statistics", "management_information")),
+        Field("n_schools", "int", "Schools (URNs) in the file", nullable=False),
+        Field("n_local_authorities", "int", "Local authorities the file's schools are in", nullable=False),
+        Field("n_ofsted_regions", "int", "Ofsted regions the file's schools are in", nullable=False),
+        Field("national", "bool", "Covers all of England (the rule above)", nullable=False),
+        Field("coverage", "text", "What the file covers, in words: 'England', 'Leeds only', '12 local authorities'", nullable=False),
+        Field("newest_national", "bool", "The newest national snapshot (the default as-at of every output); ties broken by file_id", nullable=False),
+    ),
+    primary_key=("file_id",),
+)
+
 OUT_TABLES: tuple[Table, ...] = (
     LINEAGE, LINEAGE_LINKS, PREDECESSORS, EVENT_LINEAGE, LATEST_AS_AT, TRANSITIONS, TIMING,
-    EVENT_CONTEXT,
+    EVENT_CONTEXT, SNAPSHOTS,
 )
