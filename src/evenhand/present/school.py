@@ -239,6 +239,14 @@ def publication_target(era: str | None, kind: str) -> int | None:
     return None
 
 
+def _length(t: dict[str, Any] | None) -> dict[str, int] | None:
+    """Inspection length from out.timing: calendar days (start to end, both included) and the
+    working days among them; None where the files give no end date."""
+    if not t or t.get("inspection_length_days") is None or t.get("inspection_length_working_days") is None:
+        return None
+    return {"days": int(t["inspection_length_days"]), "working_days": int(t["inspection_length_working_days"])}
+
+
 def _delay(t: dict[str, Any] | None) -> dict[str, Any] | None:
     """Publication delay in working days, from the end date where known, else from the start."""
     if not t:
@@ -509,6 +517,8 @@ def school_report_data(
             "start_date": ev.get("start_date"),
             "start_text": _fmt_date(ev.get("start_date")),
             "end_date": ev.get("end_date"),
+            "end_text": _fmt_date(ev.get("end_date")) if ev.get("end_date") else None,
+            "length": _length(timing.get(ev["event_id"])),
             "publication_date": ev.get("publication_date"),
             "publication_text": _fmt_date(ev.get("publication_date")) if ev.get("publication_date") else "not in the files",
             "category_of_concern": ev.get("category_of_concern"),
@@ -613,8 +623,9 @@ def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[st
         "Judgements are shown on the scale they were given on. Grades from different frameworks "
         "(e.g. 'Satisfactory' before September 2012 and 'Requires improvement' after, or report-card grades) are not the same measure and are never converted.",
         "Inspection dates, judgements and publication dates are as published in Ofsted's files; where two files disagree the warehouse keeps one and records the conflict (evenhand history --json).",
-        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded), against the longest target Evenhand has for the inspection's framework (maps/publication_targets.csv: Ofsted's handbooks as we understand them, e.g. 19 working days normally and 28 with further quality assurance under the 2015 framework, about 30 under the EIF); most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (at most one working day for a two-day inspection); such a count is flagged only when it exceeds the target by more than that.",
-        "The 2005-2015 history gives no publication dates, so older inspections show no delay.",
+        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded), against the longest target Evenhand has for the inspection's framework (maps/publication_targets.csv: Ofsted's handbooks as we understand them, e.g. 19 working days normally and 28 with further quality assurance under the 2015 framework, about 30 under the EIF); where a file gives the end date (the monthly management information, e.g. the 31 August 2020 release for inspections back to 2005) the count runs from the end, as the targets do; otherwise it runs from the start and can overstate the delay by the length of the inspection (at most one working day for a two-day inspection), and such a count is flagged only when it exceeds the target by more than that.",
+        "Inspection length (days on site) is shown where a file gives the end date: calendar days from the start to the end, both included, and the working days among them.",
+        "The scraped 2005-2020 history gives no publication or end dates, so an older inspection that no Ofsted file lists shows no delay.",
         "A safeguarding-limited judgement is Evenhand's definition (DESIGN section 1): inadequate overall or in leadership where safeguarding was ineffective but the quality of education was good or better. Frameworks before 2019 did not judge the quality of education, so earlier inspections cannot be flagged.",
     ]
     if similar.get("available"):
