@@ -77,6 +77,21 @@ class Tiny:
             })
         return self
 
+    def judge(self, event_id: str, area: str, code: str, scale: str = "four_point") -> Tiny:
+        """A further judgement of ``event_id`` (label and rank from maps/codes.csv)."""
+        ev = next(e for e in self.events if e["event_id"] == event_id)
+        c = next(
+            c for c in maps.codes()
+            if c.scale == scale and c.code == code
+            and (c.valid_from is None or c.valid_from <= ev["start_date"])
+            and (c.valid_to is None or ev["start_date"] <= c.valid_to)
+        )
+        self.judgements.append({
+            "event_id": event_id, "area": area, "scale": scale, "code": code, "label": c.label,
+            "graded": c.graded, "rank": c.rank, "judgement_date": ev["start_date"], "raw_value": c.label,
+        })
+        return self
+
     def reported(self, event_id: str, reported_urn: int, file_id: int = 1, block: str = "graded", as_at: dt.date | None = None) -> Tiny:
         """A school-level file row about ``reported_urn`` that reports ``event_id``."""
         urn = next(e["urn"] for e in self.events if e["event_id"] == event_id)
