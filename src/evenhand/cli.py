@@ -154,6 +154,11 @@ def info(
     out.print(f"schools: {data['schools']['distinct_urns']:,} URNs in {data['schools']['rows']:,} file rows")
     out.print(f"events: {data['events']['total']:,} " + ", ".join(f"{k} {v:,}" for k, v in data["events"]["by_kind"].items()))
     out.print(f"judgements: {data['judgements']:,}; conflicts: {data['conflicts']['fields']}; warnings: {data['warnings']}")
+    for pair in data["conflicts"]["between_snapshots"]:
+        out.print(
+            f"  snapshots {pair['older']} and {pair['newer']} disagree on {pair['events']:,} inspections "
+            f"({', '.join(pair['field_names'])}; each value in meta.conflicts, the newer kept)"
+        )
     for f in data["files"]["by_layout"]:
         out.print(f"  {f['status']:<12} {f['layout'] or '-':<28} files {f['n']:>3}  rows {f['rows'] or 0:>9,}")
 
