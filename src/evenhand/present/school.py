@@ -22,9 +22,9 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.core.warehouse import frame
+from evenhand.core.warehouse import frame, table_names
 from evenhand.errors import UnknownSchoolError
-from evenhand.query import _history
+from evenhand.query import history as school_history
 from evenhand.stats.intervals import wilson
 
 #: Ofsted's school inspection handbooks (2015-2024) say the final report is normally published
@@ -104,7 +104,7 @@ CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+    return set(table_names(con))
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -446,7 +446,7 @@ def school_report_data(
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
     try:
-        hist = history if history is not None else _history(con, urn)
+        hist = history if history is not None else school_history(con, urn)
     except UnknownSchoolError:
         raise unknown_school(con, str(urn)) from None
     raw_school = hist["school"] or {}
@@ -465,7 +465,7 @@ def school_report_data(
     if extra_ids:
         for other in sorted(pred_urns):
             try:
-                h2 = _history(con, other)
+                h2 = school_history(con, other)
             except UnknownSchoolError:
                 continue
             for e in h2["events"]:
