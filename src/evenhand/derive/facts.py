@@ -20,8 +20,8 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.core.warehouse import frame
-from evenhand.derive.lineage import replace_table, table_exists
+from evenhand.core.warehouse import frame, has_table
+from evenhand.derive.lineage import replace_table
 from evenhand.metadata import out_tables as O
 from evenhand.metadata.definitions import (
     CLIFF_EDGE,
@@ -191,7 +191,7 @@ def snapshot_schools(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
 
 
 def derive_snapshot_schools(con: duckdb.DuckDBPyConnection) -> None:
-    replace_table(con, O.SNAPSHOT_SCHOOLS, snapshot_schools(con) if table_exists(con, "out.snapshots") else None)
+    replace_table(con, O.SNAPSHOT_SCHOOLS, snapshot_schools(con) if has_table(con, "out.snapshots") else None)
 
 
 __all__ = [

@@ -18,10 +18,10 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.core.warehouse import frame
+from evenhand.core.warehouse import frame, table_names
 from evenhand.errors import UnknownSchoolError
 from evenhand.metadata.definitions import LATE_PUBLICATION, SAFEGUARDING_LIMITED
-from evenhand.query import _history
+from evenhand.query import history as school_history
 from evenhand.stats.intervals import wilson
 
 #: Below this many similar schools the comparison is shown with a small-numbers warning.
@@ -50,7 +50,7 @@ CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+    return set(table_names(con))
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -340,7 +340,7 @@ def school_report_data(
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
     try:
-        hist = history if history is not None else _history(con, urn)
+        hist = history if history is not None else school_history(con, urn)
     except UnknownSchoolError:
         raise unknown_school(con, str(urn)) from None
     raw_school = hist["school"] or {}
@@ -358,7 +358,7 @@ def school_report_data(
     if extra_ids:
         for other in sorted(pred_urns):
             try:
-                h2 = _history(con, other)
+                h2 = school_history(con, other)
             except UnknownSchoolError:
                 continue
             for e in h2["events"]:
