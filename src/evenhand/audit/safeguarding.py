@@ -18,16 +18,12 @@ from typing import Any
 
 import polars as pl
 
-<<<<<<< HEAD
 from evenhand import maps
-from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, pct
+from evenhand.audit import frames
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
 from evenhand.derive.facts import safeguarding_flags
 from evenhand.metadata import definitions as D
 from evenhand.metadata.definitions import SAFEGUARDING_LIMITED
-=======
-from evenhand.audit import frames
-from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
->>>>>>> main
 from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson, wilson_columns
