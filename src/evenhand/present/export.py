@@ -12,7 +12,7 @@ type, description, ``required`` for non-null fields, ``enum`` for fields with a 
 of values, the primary key and the foreign keys; ``frictionless validate datapackage.json``
 passes on it. The same rows, typed, are in ``data/<table>.parquet`` (named by each
 resource's ``evenhand:parquet``), and in ``evenhand.db`` for ``datasette evenhand.db
---metadata metadata.json`` (docs/decisions/1200-open-data-csv-sqlite.md).
+--metadata metadata.json`` (docs/decisions/1210-open-data-csv-sqlite.md).
 """
 
 from __future__ import annotations
