@@ -16,9 +16,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from evenhand.core.warehouse import has_table
 from evenhand.stats.estimate import Estimate
 
 SCHEMA_VERSION = 1
+#: what every output of a synthetic warehouse (evenhand demo) says, first
+STAMP = "SYNTHETIC DATA — not real schools"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,32 @@ class Figure:
         return describe(self.estimate, self.unit)
 
 
+@dataclass(frozen=True)
+class Frame:
+    """The frame of a finding (shared/REFEREE.md): what one row is, as at which date and file,
+    which rows are in and what selected them, and what each rate divides by.
+
+    One Frame per audit, or per headline where they differ (``AuditResult.frames``, keyed by
+    the figure key or a short name). Printed in the result, its method text and the pack.
+    """
+
+    unit: str
+    snapshot: str
+    sample: str  # which rows, and what decided that they are in (the selection)
+    denominator: str
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "snapshot": self.snapshot, "sample": self.sample,
+                "denominator": self.denominator, "notes": list(self.notes)}
+
+    def text(self) -> str:
+        """One paragraph for method text: 'Frame. Unit: ...; snapshot: ...; ...'."""
+        notes = (" " + " ".join(self.notes)) if self.notes else ""
+        return (f"Frame. Unit: {self.unit}. Snapshot: {self.snapshot}. Sample and selection: {self.sample}. "
+                f"Denominator: {self.denominator}.{notes}")
+
+
 @dataclass
 class AuditContext:
     """What an audit may use: a read-only warehouse connection, the as-at date and a seed."""
@@ -49,11 +78,18 @@ class AuditContext:
     as_at: dt.date
     seed: int = 20230108
     synthetic: bool = False
+    coverage: str = "England"  # what the as-at file covers (out.snapshots): 'England', 'Leeds only'
+    national: bool = True
     #: answers of :meth:`frame` by (sql, params): audits that ask the same question (the
     #: graded-events frame of safeguarding, consistency and frameworks) read it once
     _frames: dict[tuple[str, tuple[Any, ...]], pl.DataFrame] = field(
         default_factory=dict, repr=False, compare=False
     )
+
+    @property
+    def scope(self) -> str:
+        """'' for England; ' (Leeds only)' otherwise: appended to every title that names the date."""
+        return "" if self.national else f" ({self.coverage})"
 
     def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         """The answer to ``sql`` as a Polars frame; the same question on the same context is
@@ -66,16 +102,27 @@ class AuditContext:
         return cached
 
     def has_table(self, qualified: str) -> bool:
-        schema, name = qualified.split(".")
-        rows = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-        ).fetchall()
-        return bool(rows[0][0])
+        return has_table(self.con, qualified)
 
     def inputs(self) -> list[dict[str, Any]]:
         """Provenance of every loaded input file (path, layout, as-at date, sha256)."""
         df = self.frame("SELECT path, layout, as_at, sha256 FROM meta.files WHERE status = 'loaded' ORDER BY path")
         return [_clean(r) for r in df.iter_rows(named=True)]
+
+
+def stamp_result(r: AuditResult) -> None:
+    """Put the synthetic stamp first among a result's caveats (its JSON and its section say it)."""
+    if not r.caveats or r.caveats[0] != STAMP:
+        r.caveats.insert(0, STAMP)
+
+
+@dataclass
+class Slot:
+    """One audit's place in a run (the pack, the dashboard): its result, or why there is none."""
+
+    name: str
+    result: AuditResult | None
+    reason: str = ""
 
 
 @dataclass
@@ -93,6 +140,7 @@ class AuditResult:
     inputs: list[dict[str, Any]]
     parameters: dict[str, Any] = field(default_factory=dict)
     small_n: list[str] = field(default_factory=list)  # where n is too small to read much into
+    frames: dict[str, Frame] = field(default_factory=dict)  # "main" first; see Frame
 
     def figure(self, key: str) -> Figure:
         for f in self.figures:
@@ -112,6 +160,7 @@ class AuditResult:
             "findings": self.findings,
             "caveats": self.caveats,
             "small_n": self.small_n,
+            "frames": {k: f.to_dict() for k, f in self.frames.items()},
             "inputs": self.inputs,
             "parameters": _clean(self.parameters),
             "tables": {k: {"columns": v.columns, "rows": v.height} for k, v in self.tables.items()},
