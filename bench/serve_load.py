@@ -6,7 +6,9 @@ clients do not share its interpreter. Phases, in one run:
 
 1. baseline: /health for a few seconds (the cost of the stack itself; figures below are also
    given as ratios to its p95, so runs on different machines can be compared);
-2. cold: every sampled school page once (what a first visitor waits; pages are then cached);
+2. cold (the news spike, issue 13): the clients open the sampled schools (200 by default, never
+   visited since the server started), each page once, as many at a time as there are clients;
+   target p95 <= 300 ms and zero errors, printed beside the /health baseline;
 3. one client on the cached school pages for a few seconds (the service time without queueing);
 4. mixed: the clients for --seconds, each request a school page (sampled URNs, now cached) or
    an htmx search (prefixes of names, postcodes and URNs; the server caches each distinct
@@ -15,7 +17,8 @@ clients do not share its interpreter. Phases, in one run:
 Example:
     .venv/bin/python bench/serve_load.py --warehouse /tmp/me/evenhand.duckdb --seconds 30 --clients 20
 
-Target (issue 6): zero errors and p95 under 100 ms for school pages on a 2-core machine.
+Targets: cold school pages p95 <= 300 ms with zero errors (issue 13); cached school pages p95
+under 100 ms with zero errors (issue 6); on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -209,9 +212,16 @@ def main() -> None:
         ratio = float(r["p95_ms"]) / (1000 * base_p95) if base_p95 == base_p95 and base_p95 > 0 else float("nan")
         print(f"{r['kind']:<50} {r['requests']:>7} {r['errors']:>4} {r['throughput_rps']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7} {r['max_ms']:>7} {ratio:>8.1f}")
     school = next(r for r in results if r["kind"] == "school page (cached)")
+    cold = next(r for r in results if str(r["kind"]).startswith("school page, cold"))
     errors = sum(int(r["errors"]) for r in results)
+    cold_ok = int(cold["errors"]) == 0 and float(cold["p95_ms"]) <= 300
+    print(
+        f"target cold (news spike: {cold['requests']} never-seen schools, {a.clients} clients, zero errors, "
+        f"p95 <= 300 ms): {'MET' if cold_ok else 'NOT MET'} (p95 {cold['p95_ms']} ms, "
+        f"{float(cold['p95_ms']) / (1000 * base_p95):.1f}x the /health p95 of {1000 * base_p95:.1f} ms)"
+    )
     verdict = "MET" if errors == 0 and float(school["p95_ms"]) < 100 else "NOT MET"
-    print(f"target (zero errors, school-page p95 < 100 ms): {verdict}; total mixed requests {total}")
+    print(f"target cached (zero errors, school-page p95 < 100 ms): {verdict}; total mixed requests {total}")
     if a.json:
         a.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 

@@ -123,17 +123,23 @@ def find_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> 
 # --- flags --------------------------------------------------------------------------------
 
 
+def _marks(values: list[Any]) -> str:
+    """``?, ?, ...``: one placeholder per value. A literal IN list lets DuckDB skip row groups by
+    their min/max (a point lookup); ``list_contains(?, col)`` scans every row (same rows)."""
+    return ", ".join("?" for _ in values)
+
+
 def _flag_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
     """out.event_flags for the events shown: every flag is decided once, at build time."""
     if not ids or "out.event_flags" not in (tables if tables is not None else _tables(con)):
         return {}
-    return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.event_flags WHERE list_contains(?, event_id)", [ids])}
+    return {r["event_id"]: r for r in _dicts(con, f"SELECT * FROM out.event_flags WHERE event_id IN ({_marks(ids)})", ids)}
 
 
 def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
     if not ids or "out.timing" not in (tables if tables is not None else _tables(con)):
         return {}
-    return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.timing WHERE list_contains(?, event_id)", [ids])}
+    return {r["event_id"]: r for r in _dicts(con, f"SELECT * FROM out.timing WHERE event_id IN ({_marks(ids)})", ids)}
 
 
 def _length(t: dict[str, Any] | None) -> dict[str, int] | None:
@@ -158,7 +164,7 @@ def _transitions(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str
     if not ids or "out.transitions" not in (tables if tables is not None else _tables(con)):
         return []
     return _dicts(
-        con, "SELECT * FROM out.transitions WHERE list_contains(?, to_event_id) ORDER BY to_start_date, to_event_id", [ids]
+        con, f"SELECT * FROM out.transitions WHERE to_event_id IN ({_marks(ids)}) ORDER BY to_start_date, to_event_id", ids
     )
 
 
