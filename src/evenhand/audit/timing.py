@@ -10,6 +10,8 @@ school's latest graded judgement is.
   exceeded, as out.event_flags decides them (maps/publication_targets.csv; from the end, or
   from the start less one working day); an upper-bound share counts every day from the start.
 - Inspection length (end - start + 1) where both dates exist.
+- Inspection length (end - start + 1 calendar days, and the working days on site) where both
+  dates exist, by kind, era, inspection type grouping and outcome.
 - The age of every open school's latest graded judgement as at the date (out.latest_as_at, or
   evenhand.derive.as_at.latest_as_at for another date): distribution and shares older than 4
   and 6 years, with Wilson intervals.
@@ -37,6 +39,7 @@ NAME = "timing"
 ORDER_STAT = "distribution-free order-statistic (binomial) interval for the median"
 T_INTERVAL = "t interval for the mean"
 SMALL_N = 30
+LONG_ON_SITE = 5  # working days: longer than any standard inspection (caveat, not a filter)
 KIND_LABELS = {"graded": "Graded", "ungraded": "Ungraded", "report_card": "Report card", "monitoring": "Monitoring"}
 AGE_YEARS = (4, 6)
 YEAR_DAYS = 365.25
@@ -86,7 +89,8 @@ def _delays(ctx: AuditContext) -> pl.DataFrame:
     df = ctx.frame(
         """
         SELECT t.event_id, t.urn, e.kind, e.era, t.start_date, t.end_date, t.publication_date,
-               t.inspection_length_days, t.start_to_publication_working_days AS start_wd,
+               t.inspection_length_days, t.inspection_length_working_days AS length_wd,
+               t.start_to_publication_working_days AS start_wd,
                t.end_to_publication_working_days AS end_wd,
                coalesce(t.published_before_start, false) AS published_before_start,
                f.publication_target_working_days AS target, f.beyond_target,
@@ -143,6 +147,47 @@ def _row(part: pl.DataFrame, dimension: str, group: str, kind: str) -> dict[str,
     }
 
 
+LENGTH_SCHEMA = {
+    "dimension": pl.String, "group": pl.String, "kind": pl.String, "n": pl.Int64,
+    "median_days": pl.Float64, "median_low": pl.Float64, "median_high": pl.Float64,
+    "mean_days": pl.Float64, "mean_low": pl.Float64, "mean_high": pl.Float64,
+    "median_working_days": pl.Float64, "median_working_low": pl.Float64, "median_working_high": pl.Float64,
+    "mean_working_days": pl.Float64, "mean_working_low": pl.Float64, "mean_working_high": pl.Float64,
+    "one_working_day": pl.Int64, "one_working_day_share": pl.Float64, "one_working_day_low": pl.Float64, "one_working_day_high": pl.Float64,
+}
+
+
+def _length_summary(df: pl.DataFrame, dimension: str, column: str) -> list[dict[str, Any]]:
+    """Inspection length (calendar days inclusive, and working days on site) per group and kind."""
+    out: list[dict[str, Any]] = []
+    df = df.with_columns(pl.col(column).alias("_group"))
+    keys = df.select("_group", "kind").unique().sort(["kind", "_group"], nulls_last=True)
+    for group, kind in keys.iter_rows():
+        part = df.filter((pl.col("_group") == group) & (pl.col("kind") == kind))
+        days, wd = part["inspection_length_days"].to_numpy(), part["length_wd"].to_numpy()
+        med, mean = median_interval(days), mean_interval(days)
+        wmed, wmean = median_interval(wd), mean_interval(wd)
+        one = wilson(int((wd <= 1).sum()), int(wd.size))
+        out.append({
+            "dimension": dimension, "group": str(group), "kind": str(kind), "n": part.height,
+            "median_days": med.value, "median_low": med.low, "median_high": med.high,
+            "mean_days": mean.value, "mean_low": mean.low, "mean_high": mean.high,
+            "median_working_days": wmed.value, "median_working_low": wmed.low, "median_working_high": wmed.high,
+            "mean_working_days": wmean.value, "mean_working_low": wmean.low, "mean_working_high": wmean.high,
+            "one_working_day": int((wd <= 1).sum()), "one_working_day_share": one.value, "one_working_day_low": one.low, "one_working_day_high": one.high,
+        })
+    return out
+
+
+def _basis_text(r: dict[str, Any]) -> str:
+    """How a group's delays were counted: from the end, from the start, or both."""
+    if r["basis"] == "end":
+        return "from the end of the inspection"
+    if r["basis"] == "start":
+        return "from the start less one working day"
+    return f"from the end for {r['n_end']:,} of {r['n']:,}, else from the start less one working day"
+
+
 def _ages(ctx: AuditContext) -> pl.DataFrame:
     have = ctx.has_table("out.latest_as_at") and ctx.frame("SELECT count(*) AS n FROM out.latest_as_at WHERE as_at = ?", [ctx.as_at])["n"].item() > 0
     if have:
@@ -185,8 +230,11 @@ def run(ctx: AuditContext) -> AuditResult:
         key = f"{r['group']}_{r['kind']}"
         figures.append(Figure(f"median_delay_{key}", f"Median start-to-publication delay, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])}",
                               Estimate(r["median_working_days"], r["median_low"], r["median_high"], r["n"], method=ORDER_STAT), "working days"))
+        if r["n_end"] >= SMALL_N:
+            figures.append(Figure(f"median_end_delay_{key}", f"Median end-to-publication delay, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections with an end date, {era_label.get(r['group'], r['group'])}",
+                                  Estimate(r["median_end_working_days"], r["median_end_low"], r["median_end_high"], r["n_end"], method=ORDER_STAT), "working days"))
         if r["n_with_target"]:
-            figures.append(Figure(f"beyond_target_{key}", f"Share published beyond the target of {r['target_working_days']} working days, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])} ({'from the end' if r['basis'] == 'end' else 'from the start less one working day'})",
+            figures.append(Figure(f"beyond_target_{key}", f"Share published beyond the target of {r['target_working_days']} working days, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])} ({_basis_text(r)})",
                                   Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"], method="Wilson score"), "share"))
     # the latest era with graded inspections: its delays and the target
     graded_eras = [r for r in era_rows if r["kind"] in ("graded", "report_card") and r["n"] >= SMALL_N]
@@ -197,6 +245,17 @@ def run(ctx: AuditContext) -> AuditResult:
         if r["n_with_target"]:
             b = Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"])
             text += f"; {describe(b, 'share')} were published more than {r['target_working_days']} working days after {'the end' if r['basis'] == 'end' else 'the start less one working day (the target runs from the end; a school inspection lasts at most two days)'}"
+        findings.append(text + ".")
+    # the latest era whose graded inspections mostly have an end date: the delay as the targets count it
+    end_eras = [r for r in era_rows if r["kind"] == "graded" and r["n_end"] >= SMALL_N and r["n_end"] >= r["n"] / 2]
+    if end_eras:
+        r = end_eras[-1]
+        e = Estimate(r["median_end_working_days"], r["median_end_low"], r["median_end_high"], r["n_end"], method=ORDER_STAT)
+        text = (f"Counted from the last day of the inspection, as Ofsted's targets are, graded inspections in the "
+                f"{era_label.get(r['group'], r['group'])} era were published a median {describe(e, 'working days')} later")
+        if r["n_with_target"]:
+            b = Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"])
+            text += f"; {describe(b, 'share')} beyond the target of {r['target_working_days']} working days ({_basis_text(r)})"
         findings.append(text + ".")
     # outcomes within the EIF 2019 era (the last era with overall grades): slowest and fastest graded outcome
     eif = df.filter((pl.col("era") == "eif_2019") & (pl.col("kind") == "graded"))
@@ -214,18 +273,45 @@ def run(ctx: AuditContext) -> AuditResult:
             f"{describe(Estimate(lo['median_working_days'], lo['median_low'], lo['median_high'], lo['n']), 'working days')} for {lo['group']}."
         )
 
-    # inspection length
-    length = df.filter(pl.col("inspection_length_days").is_not_null())
-    length_rows = []
-    for kind in sorted(set(length["kind"].to_list())):
-        part = length.filter(pl.col("kind") == kind)["inspection_length_days"].to_numpy()
-        m = median_interval(part)
-        mean = mean_interval(part)
-        length_rows.append({"kind": kind, "n": m.n, "median_days": m.value, "median_low": m.low, "median_high": m.high,
-                            "mean_days": mean.value, "mean_low": mean.low, "mean_high": mean.high})
-        figures.append(Figure(f"length_{kind}", f"Median inspection length (calendar days, inclusive), {KIND_LABELS.get(kind, kind).lower()} inspections", m, "days"))
-    length_table = pl.DataFrame(length_rows, schema={"kind": pl.String, "n": pl.Int64, "median_days": pl.Float64, "median_low": pl.Float64,
-                                                     "median_high": pl.Float64, "mean_days": pl.Float64, "mean_low": pl.Float64, "mean_high": pl.Float64})
+    # inspection length: every event with both dates (whether or not it has a publication date)
+    length = all_events.filter(pl.col("inspection_length_days").is_not_null() & (pl.col("inspection_length_days") >= 1))
+    n_length_bad = all_events.filter(pl.col("inspection_length_days") < 1).height
+    length = length.with_columns(pl.concat_str([pl.col("era").fill_null("unknown era"), pl.col("outcome")], separator=": ").alias("era_outcome"))
+    length_rows = (
+        _length_summary(length, "kind", "kind")
+        + _length_summary(length, "era", "era")
+        + _length_summary(length, "inspection type grouping", "type_grouping")
+        + _length_summary(length, "outcome", "outcome")
+        + _length_summary(length, "era and outcome", "era_outcome")
+    )
+    for r in length_rows:
+        if r["dimension"] == "kind":
+            figures.append(Figure(f"length_{r['kind']}", f"Median inspection length (calendar days, inclusive), {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections",
+                                  Estimate(r["median_days"], r["median_low"], r["median_high"], r["n"], method=ORDER_STAT), "days"))
+            figures.append(Figure(f"mean_length_working_days_{r['kind']}", f"Mean working days on site, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections",
+                                  Estimate(r["mean_working_days"], r["mean_working_low"], r["mean_working_high"], r["n"], method=T_INTERVAL), "working days"))
+        elif r["dimension"] == "era" and r["kind"] == "graded" and r["n"] >= SMALL_N:
+            figures.append(Figure(f"mean_length_working_days_{r['group']}_graded", f"Mean working days on site, graded inspections, {era_label.get(r['group'], r['group'])}",
+                                  Estimate(r["mean_working_days"], r["mean_working_low"], r["mean_working_high"], r["n"], method=T_INTERVAL), "working days"))
+    length_table = pl.DataFrame(length_rows, schema=LENGTH_SCHEMA).with_columns(pl.col(pl.Float64).fill_nan(None))
+    if length_table.height:
+        length_table = length_table.with_columns(
+            pl.col("group").replace_strict({e: era_order.index(e) for e in era_order}, default=99, return_dtype=pl.Int64).alias("_o")
+        ).sort(["dimension", "_o", "group", "kind"]).drop("_o")
+    graded_length = [r for r in length_rows if r["dimension"] == "era" and r["kind"] == "graded" and r["n"] >= SMALL_N]
+    graded_length.sort(key=lambda r: era_order.index(r["group"]) if r["group"] in era_order else 99)
+    if graded_length:
+        first, last = graded_length[0], graded_length[-1]
+        n_all = sum(r["n"] for r in graded_length)
+        text = (f"{n_all:,} graded inspections have both a start and an end date; in the {era_label.get(first['group'], first['group'])} era they lasted "
+                f"on average {describe(Estimate(first['mean_working_days'], first['mean_working_low'], first['mean_working_high'], first['n']), 'working days')} on site")
+        if last is not first:
+            text += (f", in the {era_label.get(last['group'], last['group'])} era "
+                     f"{describe(Estimate(last['mean_working_days'], last['mean_working_low'], last['mean_working_high'], last['n']), 'working days')}")
+        share_one = length.filter((pl.col("kind") == "graded") & (pl.col("length_wd") <= 1))
+        one = wilson(share_one.height, length.filter(pl.col("kind") == "graded").height)
+        findings.append(text + f"; {describe(one, 'share')} lasted a single working day. The end dates come from the files that carry "
+                        "them (the latest and previous full inspections of schools open at the file's date), not from every inspection.")
 
     # age of the latest graded judgement
     ages = _ages(ctx)
@@ -271,15 +357,18 @@ def run(ctx: AuditContext) -> AuditResult:
             x_order=[era_label[e] for e in era_order if era_label[e] in set(chart_df["era_label"].to_list())],
         ))
 
+    n_end = df.filter(pl.col("end_wd").is_not_null()).height
     caveats = [
-        "The shared files carry no inspection end dates, so the delay runs from the FIRST day of the inspection and includes the "
-        "inspection days themselves; Ofsted's targets run from the end. A report counts as beyond the target only when it is "
-        "beyond it however long the inspection lasted (at most two days: one working day is taken off a count from the start); "
-        "the 'upper bound' columns count every working day from the start.",
+        (f"Of the {df.height:,} delays measured, {n_end:,} run from the inspection's end date (files that carry it, such as the "
+         "31 August 2020 MI); the others run from the FIRST day of the inspection and include the inspection days themselves, "
+         "while Ofsted's targets run from the end. A report counted from the start is beyond the target only when it is beyond it "
+         "however long the inspection lasted (at most two days: one working day is taken off a count from the start); the "
+         "'upper bound' columns count every working day from the start."),
         "The targets in maps/publication_targets.csv are our reading of Ofsted's handbooks (see each row's source); where no target is "
         "recorded for an era no share beyond the target is given.",
-        "Older eras are a selected sample: the files hold each open school's latest and previous graded inspection and the 2005-2020 "
-        "history has no publication dates, so delays before 2019 rest on the inspections that are still a school's latest or previous.",
+        "Older eras are a selected sample: the files hold each open school's latest and previous graded inspection (the 2020 MI "
+        "gives publication and end dates back to 2005 for those) and the 2005-2020 scraped history has none, so delays and lengths "
+        "before 2019 rest on the inspections that were still a school's latest or previous in 2020 or 2025.",
         "A long delay can have many causes (moderation of an inadequate judgement, complaints, school holidays); the data do not say which.",
     ]
     if n_no_pub:
@@ -288,6 +377,18 @@ def run(ctx: AuditContext) -> AuditResult:
         caveats.append(f"{n_bad:,} inspections have a publication date before their start date (a data error) and are left out.")
     if length.height == 0:
         caveats.append("No inspection in the warehouse has both a start and an end date, so inspection length cannot be measured from these files.")
+    else:
+        caveats.append(
+            "Inspection length counts the days from the start to the end date, both included (calendar days, and the working days among "
+            "them); it is the time on site, not the inspectors' preparation or the time spent writing and moderating the report. "
+            "An ungraded inspection that converted to a graded one is counted as the graded inspection.")
+    n_long = length.filter(pl.col("length_wd") > LONG_ON_SITE).height
+    if n_long:
+        caveats.append(f"{n_long:,} inspections span more than {LONG_ON_SITE} working days from start to end (inspections paused and resumed, "
+                       "or dates recorded wrongly: the files do not say which); they are kept as published, so means are more affected "
+                       "than medians.")
+    if n_length_bad:
+        caveats.append(f"{n_length_bad:,} inspections have an end date before their start date (a data error) and are left out of the lengths.")
     small_n = [f.label for f in figures if f.unit != "count" and 0 < f.estimate.n < SMALL_N]
 
     return AuditResult(
@@ -301,7 +402,9 @@ def run(ctx: AuditContext) -> AuditResult:
             "grouped by outcome (overall effectiveness label, or ungraded outcome), inspection type grouping and framework era. "
             f"Medians with a {ORDER_STAT} (no resampling); means with a {T_INTERVAL}; the share beyond the published target "
             "with a Wilson interval, each report's target and whether it was exceeded decided once for every output (out.event_flags): "
-            + LATE_PUBLICATION + " Inspection length = end - start + 1 calendar days where both exist. "
+            + LATE_PUBLICATION + " Inspection length = end - start + 1 calendar days, and the working days among them (days on site), "
+            "where both dates exist, by kind, era, inspection type grouping and outcome, with the same median and mean intervals and "
+            "the share lasting a single working day (Wilson). "
             f"Age = {ctx.as_at.isoformat()} minus the start of each open school's latest graded inspection (own or carried from a "
             "predecessor, as in Ofsted's official statistics)."
         ),
