@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evenhand.errors import UnknownSchoolError
+from evenhand.present.report import cap_value
 from evenhand.stats.estimate import Estimate
 from evenhand.web import charts as web_charts
 from evenhand.web import school as shared
@@ -33,10 +34,11 @@ from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Warehouse, c
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
-URN_RE = re.compile(r"^[0-9]{1,7}$")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+# patterns are used with fullmatch: '$' alone would also accept a trailing newline ('109778%0a')
+URN_RE = re.compile(r"[0-9]{1,7}")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,40}")
 log = logging.getLogger("evenhand.web")
-EXPORT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
+EXPORT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}")
 
 
 class PageError(Exception):
@@ -56,6 +58,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["thousands"] = lambda v: f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
+    env.finalize = cap_value
     env.filters["figure"] = figure_text
     return env
 
@@ -93,8 +96,10 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     here = Path(warehouse).resolve().parent
     # where `evenhand export --out DIR` output is looked for: beside the warehouse, or the
-    # command's documented default folder; the first holding a datapackage.json wins
+    # command's documented default folder; the first holding a datapackage.json wins. Pages
+    # name them by these labels, never by the server's absolute paths.
     export_candidates = [here / "export", here / "open-data", Path.cwd() / "out" / "open-data"]
+    export_labels = ["export/ beside the warehouse", "open-data/ beside the warehouse", "out/open-data/ in the folder the dashboard was started from"]
 
     def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("audit_names", audits.names())
@@ -112,7 +117,9 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         if exc.status_code == 404:
             return error_page(404, "Page not found", "There is no page at this address. Search for a school by name, URN or postcode, or start from the home page.")
         if exc.status_code == 405:
-            return error_page(405, "Method not allowed", "This dashboard is read-only: pages answer GET requests only.")
+            page_405 = error_page(405, "Method not allowed", "This dashboard is read-only: pages answer GET and HEAD requests only.")
+            page_405.headers["Allow"] = "GET, HEAD"
+            return page_405
         return error_page(exc.status_code, "Request not understood", "The request could not be answered.")
 
     @app.exception_handler(RequestValidationError)
@@ -124,12 +131,12 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         return error_page(500, "Something went wrong", "The page could not be built. The problem has been logged; please try again or report it.")
 
     def parse_urn(urn: str) -> int:
-        if not URN_RE.match(urn):
-            raise PageError(422, "Not a URN", "A URN (unique reference number) is a number of up to seven digits, such as 109778. Search for the school by name or postcode instead.")
+        if not URN_RE.fullmatch(urn):
+            raise PageError(404, "Not a URN", "A URN (unique reference number) is a number of up to seven digits, such as 109778. Search for the school by name or postcode instead.")
         return int(urn)
 
     def audit_name(name: str) -> str:
-        if not NAME_RE.match(name) or name not in audits.names():
+        if not NAME_RE.fullmatch(name) or name not in audits.names():
             raise PageError(404, "No such audit", f"The audits are: {', '.join(audits.names())}.")
         return name
 
@@ -138,7 +145,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
     @app.get("/", response_class=HTMLResponse)
     def home() -> HTMLResponse:
         ready = [p for n in audits.names() if (p := audits.get(n, run=False)) is not None]
-        return page("home.html", findings=ready, n_schools=wh.n_schools, build=wh.build_info())
+        return page("home.html", findings=ready, n_schools=wh.n_schools, build=shown_build(wh.build_info()))
 
     def search_html(text: str, partial: bool) -> str:
         def make() -> str:
@@ -267,7 +274,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
     @app.get("/audit/{name}/{table}.csv")
     def audit_csv(name: str, table: str) -> Response:
         ap = _audit_or_404(audit_name(name))
-        if not NAME_RE.match(table) or table not in ap.csv:
+        if not NAME_RE.fullmatch(table) or table not in ap.csv:
             raise PageError(404, "No such table", f"The tables of this audit are: {', '.join(sorted(ap.csv)) or 'none'}.")
         return Response(ap.csv[table], media_type="text/csv; charset=utf-8", headers={"content-disposition": f'attachment; filename="{name}__{table}.csv"'})
 
@@ -286,10 +293,12 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         if root is None:
             return {}
         found: dict[str, Path] = {}
+        top = root.resolve()
         for folder, prefix in ((root, ""), (root / "data", "data/")):
-            if folder.is_dir():
+            if folder.is_dir() and not folder.is_symlink():  # never follow a link out of the folder
                 for p in sorted(folder.iterdir()):
-                    if p.is_file() and not p.is_symlink() and EXPORT_NAME_RE.match(p.name):
+                    if (p.is_file() and not p.is_symlink() and EXPORT_NAME_RE.fullmatch(p.name)
+                            and p.resolve().is_relative_to(top)):
                         found[prefix + p.name] = p
         return found
 
@@ -298,8 +307,9 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         files = wh.files()
         root = export_dir()
         exports = [(k, p.stat().st_size) for k, p in export_files().items()]
-        looked = ", ".join(str(d) for d in export_candidates)
-        return page("data.html", files=files, build=wh.build_info(), exports=exports, export_root=str(root) if root else None, export_looked=looked)
+        looked = ", ".join(export_labels)
+        label = export_labels[export_candidates.index(root)] if root else None
+        return page("data.html", files=files, build=shown_build(wh.build_info()), exports=exports, export_root=label, export_looked=looked)
 
     @app.get("/data/export/{filename:path}")
     def export(filename: str) -> Response:
@@ -329,6 +339,14 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         return Response("User-agent: *\nAllow: /\n", media_type="text/plain")
 
     return app
+
+
+def shown_build(info: dict[str, str]) -> dict[str, str]:
+    """meta.build for a page: the raw folder by its name only (no local absolute path)."""
+    out = dict(info)
+    if out.get("raw"):
+        out["raw"] = Path(out["raw"]).name or out["raw"]
+    return out
 
 
 def fmt_number(x: float | None) -> str:

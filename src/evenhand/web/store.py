@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,8 @@ import duckdb
 
 from evenhand.core.warehouse import OFFLINE
 from evenhand.errors import EvenhandError, UnknownSchoolError
+
+log = logging.getLogger("evenhand.web")
 
 #: Most search results ever returned.
 SEARCH_LIMIT = 50
@@ -90,6 +94,40 @@ class LRU:
         return value
 
 
+RELOAD_CHECK = 1.0  # seconds between checks that the warehouse file is still the one open
+
+
+def _file_signature(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _open_read_only(path: Path) -> tuple[duckdb.DuckDBPyConnection, int]:
+    """An in-memory database with the warehouse attached read-only and the search index."""
+    db = duckdb.connect(":memory:", config=dict(OFFLINE))
+    quoted = str(path.resolve()).replace("'", "''")
+    try:
+        db.execute(f"ATTACH '{quoted}' AS wh (READ_ONLY)")
+    except duckdb.Error as e:
+        db.close()
+        raise EvenhandError(f"cannot open the warehouse {path} read-only: {e}") from e
+    db.execute(
+        """
+        CREATE TABLE memory.main.school_index AS
+        SELECT urn, school_name, postcode, local_authority, phase, school_type,
+               lower(school_name) AS name_key,
+               replace(upper(coalesce(postcode, '')), ' ', '') AS pc_key,
+               CAST(urn AS VARCHAR) AS urn_key
+        FROM wh.core.schools
+        QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC) = 1
+        """
+    )
+    db.execute("SET enable_external_access = false")
+    db.execute("SET lock_configuration = true")
+    n_schools: int = db.execute("SELECT count(*) FROM memory.main.school_index").fetchall()[0][0]
+    return db, n_schools
+
+
 class Warehouse:
     """The dashboard's read-only view of one warehouse file."""
 
@@ -97,35 +135,56 @@ class Warehouse:
         self.path = Path(path)
         if not self.path.is_file():
             raise EvenhandError(f"no warehouse at {self.path}: run 'evenhand build --raw DIR' first")
-        self._db = duckdb.connect(":memory:", config=dict(OFFLINE))
-        quoted = str(self.path.resolve()).replace("'", "''")
-        try:
-            self._db.execute(f"ATTACH '{quoted}' AS wh (READ_ONLY)")
-        except duckdb.Error as e:
-            raise EvenhandError(f"cannot open the warehouse {self.path} read-only: {e}") from e
-        self._db.execute(
-            """
-            CREATE TABLE memory.main.school_index AS
-            SELECT urn, school_name, postcode, local_authority, phase, school_type,
-                   lower(school_name) AS name_key,
-                   replace(upper(coalesce(postcode, '')), ' ', '') AS pc_key,
-                   CAST(urn AS VARCHAR) AS urn_key
-            FROM wh.core.schools
-            QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC) = 1
-            """
-        )
-        self._db.execute("SET enable_external_access = false")
-        self._db.execute("SET lock_configuration = true")
-        self.n_schools: int = self._db.execute("SELECT count(*) FROM memory.main.school_index").fetchall()[0][0]
+        self._signature = _file_signature(self.path)
+        self._db, self.n_schools = _open_read_only(self.path)
         self.cache = LRU(1024)
         self.searches = LRU(2048)
+        # a rebuild swaps a new file in at the same path: it is picked up on the next request
+        # (checked at most every RELOAD_CHECK seconds); requests under way finish on the old one
+        self.generation = 0
+        self._checked = time.monotonic()
+        self._reload_lock = threading.Lock()
+        self._retired: list[duckdb.DuckDBPyConnection] = []
 
     def close(self) -> None:
-        self._db.close()
+        for con in [*self._retired, self._db]:
+            con.close()
+        self._retired.clear()
+
+    def maybe_reload(self) -> bool:
+        """Open the warehouse again if its file was replaced (a new build); True if it was."""
+        now = time.monotonic()
+        if now - self._checked < RELOAD_CHECK:
+            return False
+        with self._reload_lock:
+            if now - self._checked < RELOAD_CHECK:
+                return False
+            self._checked = now
+            try:
+                signature = _file_signature(self.path)
+            except OSError:
+                return False  # gone for a moment (or for good): keep serving what is open
+            if signature == self._signature:
+                return False
+            try:
+                db, n_schools = _open_read_only(self.path)
+            except EvenhandError as e:
+                log.warning("the warehouse changed but cannot be opened yet (%s): still serving the previous one", e)
+                return False
+            for old in self._retired:  # two reloads ago: no request still uses it
+                old.close()
+            self._retired = [self._db]
+            self._db, self.n_schools, self._signature = db, n_schools, signature
+            self.cache = LRU(1024)
+            self.searches = LRU(2048)
+            self.generation += 1
+            log.info("reloaded the warehouse %s (generation %d)", self.path.name, self.generation)
+            return True
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor for one request, with the warehouse as its default catalog."""
+        self.maybe_reload()
         cur = self._db.cursor()
         try:
             cur.execute("USE wh")
@@ -212,6 +271,7 @@ class AuditStore:
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        self._generation = warehouse.generation
 
     @staticmethod
     def names() -> tuple[str, ...]:
@@ -230,6 +290,10 @@ class AuditStore:
         """The result of audit ``name`` (a registered name), or None when it is not available."""
         if name not in self.names():
             raise KeyError(name)
+        if self.dir is None and self._generation != self.warehouse.generation:
+            self._cache.clear()  # audits run on demand were computed on the previous warehouse
+            self._errors.clear()
+            self._generation = self.warehouse.generation
         if name in self._cache:
             return self._cache[name]
         if not run and self.dir is None:
