@@ -293,13 +293,15 @@ def _build(
     clock.lap("read and recognise files")
     # the raw layer goes to Parquet in a background thread while the rest of the build runs
     # (Polars releases the GIL); the warehouse gets views over it (build/warehouse.py)
+    guard.hold_signals()  # a signal while the folder is made is raised inside the try below
     raw_dir = new_raw_folder(target)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-raw")
-    raw_written = {name: pool.submit(write_raw_parquet, raw_dir, name, frames) for name, frames in raw_frames.items()}
-    raw_frames.clear()
     finished = False
     pool_exits: list[ThreadPoolExecutor] = []
     try:
+        guard.release_signals()
+        raw_written = {name: pool.submit(write_raw_parquet, raw_dir, name, frames) for name, frames in raw_frames.items()}
+        raw_frames.clear()
         # build every recognised file
         ofsted_out: list[ofsted_events.OfstedOutput] = []
         table_out: dict[str, list[pl.DataFrame]] = {}  # core table name -> frames from each file
@@ -411,7 +413,7 @@ def _build(
                 "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
             }))
         finished = True  # swapped in: the new warehouse names raw_dir
-        guard.release_signals()  # a stop signal held during the swap is reported now
+        guard.release_signals(swapped=True)  # a stop signal held during the swap is reported now
         clock.lap("checkpoint and swap")
         counts = {
             "files": len(records),
