@@ -21,6 +21,8 @@ import polars as pl
 
 from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, num, pct
 from evenhand.audit.safeguarding import academic_year, graded_events
+from evenhand.derive.facts import cliff_edge_expr
+from evenhand.metadata.definitions import CLIFF_EDGE
 from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import row_shares_from_pairs, wilson, wilson_columns
@@ -46,9 +48,9 @@ SELECT t.lineage_id, t.from_event_id, t.to_event_id, t.from_urn, t.to_urn, t.urn
        t.from_start_date, t.to_start_date, t.days_apart, t.from_era, t.to_era,
        t.from_scale, t.from_code, t.from_label, t.to_scale, t.to_code, t.to_label,
        t.comparable, t.comparison_basis, t.change, t.direction, t.note,
-       coalesce(e.school_name, l.school_name) AS school_name
+       coalesce(e.school_name, l.school_name) AS school_name{flag_column}
 FROM out.transitions t
-LEFT JOIN core.events e ON e.event_id = t.to_event_id
+LEFT JOIN core.events e ON e.event_id = t.to_event_id{flag_join}
 LEFT JOIN out.lineage l ON l.urn = t.to_urn
 WHERE t.to_start_date <= ?
 ORDER BY t.to_start_date, t.to_event_id
@@ -56,8 +58,20 @@ ORDER BY t.to_start_date, t.to_event_id
 
 
 def transitions(ctx: AuditContext) -> pl.DataFrame:
-    """Transitions whose later inspection started by the as-at date."""
-    return ctx.frame(TRANSITIONS_SQL, [ctx.as_at])
+    """Transitions whose later inspection started by the as-at date, with the cliff-edge flag
+    of the later inspection decided at build time (out.event_flags)."""
+    have = ctx.has_table("out.event_flags")
+    sql = TRANSITIONS_SQL.replace("{flag_column}", ", f.cliff_edge" if have else "").replace(
+        "{flag_join}", "\nLEFT JOIN out.event_flags f ON f.event_id = t.to_event_id" if have else "")
+    return with_cliff_edge(ctx.frame(sql, [ctx.as_at]))
+
+
+def with_cliff_edge(tr: pl.DataFrame) -> pl.DataFrame:
+    """``cliff_edge`` as out.event_flags holds it; a frame without it (hand-made, or a warehouse
+    without out.event_flags) gets it from the same rule (evenhand.derive.facts.cliff_edge_expr)."""
+    if "cliff_edge" in tr.columns:
+        return tr.with_columns(pl.col("cliff_edge").fill_null(False))
+    return tr.with_columns(cliff_edge_expr().alias("cliff_edge"))
 
 
 def _reason(note: str | None) -> str:
@@ -129,13 +143,13 @@ def stability(tr: pl.DataFrame, by: str | None = "to_era") -> pl.DataFrame:
     """Comparable transitions (by era of the later inspection, or all): n, unchanged share,
     cliff-edge rate (two or more steps worse) and outstanding -> inadequate rate, with Wilson
     intervals. An era with no comparable transition has no row."""
-    comp = _comparable(tr)
+    comp = _comparable(with_cliff_edge(tr))
     agg_exprs = [
         pl.len().cast(pl.Int64).alias("n"),
         (pl.col("change") == 0).sum().cast(pl.Int64).alias("unchanged"),
         (pl.col("change") < 0).sum().cast(pl.Int64).alias("improved"),
         (pl.col("change") > 0).sum().cast(pl.Int64).alias("declined"),
-        (pl.col("change") >= 2).sum().cast(pl.Int64).alias("cliff_edge"),
+        pl.col("cliff_edge").sum().cast(pl.Int64).alias("cliff_edge"),
         ((pl.col("from_code") == "1") & (pl.col("to_code") == "4")).sum().cast(pl.Int64).alias("outstanding_to_inadequate"),
     ]
     if comp.height == 0:
@@ -162,7 +176,7 @@ def cliff_edges(tr: pl.DataFrame) -> pl.DataFrame:
         "lineage_id", "school_name", "from_urn", "to_urn", "urn_changed", "from_event_id", "to_event_id",
         "from_start_date", "to_start_date", "days_apart", "from_era", "to_era", "from_label", "to_label", "change",
     ]
-    comp = _comparable(tr).filter(pl.col("change") >= 2)
+    comp = _comparable(with_cliff_edge(tr)).filter(pl.col("cliff_edge"))
     return comp.select([c for c in cols if c in comp.columns]).sort(["to_start_date", "to_event_id"])
 
 
@@ -435,8 +449,7 @@ def run(ctx: AuditContext) -> AuditResult:
             "chained), on overall effectiveness, grouped by the era of the later inspection; only pairs whose "
             "grades mean the same on both dates are compared (docs/decisions/0400-transitions.md), the others "
             "are counted by reason. Row shares of each matrix and every rate carry Wilson score 95% intervals. "
-            "Stability is the share of pairs with the same grade; a cliff edge is a fall of two or more grades "
-            "(e.g. good to inadequate, outstanding to requires improvement or inadequate). Divergence is the "
+            "Stability is the share of pairs with the same grade. " + CLIFF_EDGE + " Divergence is the "
             "share of graded inspections graded on the four-point scale in both where the overall grade differs "
             "from quality of education (or from leadership and management). Regional variation: a "
             "random-intercept logistic regression of overall good-or-better on school phase, type (academy, free school, maintained or other), log pupils, "
@@ -453,7 +466,7 @@ def run(ctx: AuditContext) -> AuditResult:
         inputs=ctx.inputs(),
         parameters={
             "as_at": ctx.as_at.isoformat(), "region_era": REGION_ERA, "region_controls": list(REGION_CONTROLS),
-            "cliff_edge": "change of two or more grades worse on the same four-point scale",
+            "cliff_edge": CLIFF_EDGE,
         },
         small_n=small,
     )

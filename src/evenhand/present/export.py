@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from evenhand import __version__
-from evenhand.core.warehouse import connect
+from evenhand.core.warehouse import connect, table_names
 from evenhand.metadata import TABLES, Table
 from evenhand.metadata.docs import data_dictionary
 
@@ -126,7 +126,7 @@ def export(warehouse: Path, out: Path) -> list[Exported]:
     con = connect(warehouse, read_only=True)
     written: list[Exported] = []
     try:
-        present = {f"{s}.{n}" for s, n in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+        present = table_names(con)
         synthetic = False
         if "meta.build" in present:
             synthetic = bool(con.execute("SELECT count(*) FROM meta.build WHERE key = 'synthetic' AND value = 'true'").fetchall()[0][0])

@@ -29,7 +29,7 @@ from evenhand.stats.estimate import Estimate
 from evenhand.web import charts as web_charts
 from evenhand.web import school as shared
 from evenhand.web.security import SecurityHeaders
-from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Warehouse, clean_query
+from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Store, clean_query
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
@@ -81,7 +81,7 @@ def figure_text(fig: dict[str, Any]) -> str:
 def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> FastAPI:
     """The dashboard for one warehouse file (opened read-only) and, optionally, a folder of
     audit results written by ``evenhand audit --out DIR`` (else audits run on demand)."""
-    wh = Warehouse(Path(warehouse))
+    wh = Store(Path(warehouse))
     audits = AuditStore(wh, Path(audits_dir) if audits_dir else None)
     env = _environment()
     @asynccontextmanager

@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from evenhand.core.warehouse import OFFLINE
+from evenhand.engine import Evenhand
 from evenhand.errors import EvenhandError, UnknownSchoolError
 
 log = logging.getLogger("evenhand.web")
@@ -102,16 +102,10 @@ def _file_signature(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def _open_read_only(path: Path) -> tuple[duckdb.DuckDBPyConnection, int]:
-    """An in-memory database with the warehouse attached read-only and the search index."""
-    db = duckdb.connect(":memory:", config=dict(OFFLINE))
-    quoted = str(path.resolve()).replace("'", "''")
-    try:
-        db.execute(f"ATTACH '{quoted}' AS wh (READ_ONLY)")
-    except duckdb.Error as e:
-        db.close()
-        raise EvenhandError(f"cannot open the warehouse {path} read-only: {e}") from e
-    db.execute(
+def _open_indexed(path: Path) -> tuple[Evenhand, int]:
+    """The warehouse opened sandboxed, with the search index built and SQL file access shut."""
+    eh = Evenhand(Path(path), sandboxed=True)
+    eh.con.execute(
         """
         CREATE TABLE memory.main.school_index AS
         SELECT urn, school_name, postcode, local_authority, phase, school_type,
@@ -122,21 +116,21 @@ def _open_read_only(path: Path) -> tuple[duckdb.DuckDBPyConnection, int]:
         QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC) = 1
         """
     )
-    db.execute("SET enable_external_access = false")
-    db.execute("SET lock_configuration = true")
-    n_schools: int = db.execute("SELECT count(*) FROM memory.main.school_index").fetchall()[0][0]
-    return db, n_schools
+    eh.lock_down()
+    n_schools: int = eh.con.execute("SELECT count(*) FROM memory.main.school_index").fetchall()[0][0]
+    return eh, n_schools
 
 
-class Warehouse:
-    """The dashboard's read-only view of one warehouse file."""
+class Store:
+    """The dashboard's read-only view of one warehouse: an :class:`Evenhand` opened sandboxed
+    (the one way in), a search index and page caches. A rebuild swaps a new file in at the
+    same path: the next request (checked at most every RELOAD_CHECK seconds) opens it, and
+    requests under way finish on the old one."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise EvenhandError(f"no warehouse at {self.path}: run 'evenhand build --raw DIR' first")
-        self._signature = _file_signature(self.path)
-        self._db, self.n_schools = _open_read_only(self.path)
+        self._signature = _file_signature(Path(path)) if Path(path).is_file() else (0, 0, 0)
+        self.eh, self.n_schools = _open_indexed(Path(path))
+        self.path = self.eh.path
         self.cache = LRU(1024)
         self.searches = LRU(2048)
         # a rebuild swaps a new file in at the same path: it is picked up on the next request
@@ -144,11 +138,15 @@ class Warehouse:
         self.generation = 0
         self._checked = time.monotonic()
         self._reload_lock = threading.Lock()
-        self._retired: list[duckdb.DuckDBPyConnection] = []
+        self._retired: list[Evenhand] = []
+
+    @property
+    def _db(self) -> duckdb.DuckDBPyConnection:
+        return self.eh.con
 
     def close(self) -> None:
-        for con in [*self._retired, self._db]:
-            con.close()
+        for eh in [*self._retired, self.eh]:
+            eh.close()
         self._retired.clear()
 
     def maybe_reload(self) -> bool:
@@ -167,14 +165,14 @@ class Warehouse:
             if signature == self._signature:
                 return False
             try:
-                db, n_schools = _open_read_only(self.path)
-            except EvenhandError as e:
+                eh, n_schools = _open_indexed(self.path)
+            except (EvenhandError, duckdb.Error) as e:
                 log.warning("the warehouse changed but cannot be opened yet (%s): still serving the previous one", e)
                 return False
             for old in self._retired:  # two reloads ago: no request still uses it
                 old.close()
-            self._retired = [self._db]
-            self._db, self.n_schools, self._signature = db, n_schools, signature
+            self._retired = [self.eh]
+            self.eh, self.n_schools, self._signature = eh, n_schools, signature
             self.cache = LRU(1024)
             self.searches = LRU(2048)
             self.generation += 1
@@ -185,12 +183,8 @@ class Warehouse:
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor for one request, with the warehouse as its default catalog."""
         self.maybe_reload()
-        cur = self._db.cursor()
-        try:
-            cur.execute("USE wh")
+        with self.eh.cursor() as cur:
             yield cur
-        finally:
-            cur.close()
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         with self.cursor() as cur:
@@ -199,12 +193,7 @@ class Warehouse:
             return [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in res.fetchall()]
 
     def has_table(self, qualified: str) -> bool:
-        schema, name = qualified.split(".")
-        got = self.rows(
-            "SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = ? AND table_name = ?",
-            [schema, name],
-        )
-        return bool(got[0]["n"])
+        return self.eh.has_table(qualified)
 
     def health(self) -> dict[str, Any]:
         got = self.rows("SELECT count(*) AS n FROM core.events")
@@ -234,10 +223,7 @@ class Warehouse:
 
     def history(self, urn: int) -> dict[str, Any]:
         """evenhand.query's history JSON for ``urn``; UnknownSchoolError when absent."""
-        from evenhand.query import _history
-
-        with self.cursor() as cur:
-            return _history(cur, urn)
+        return self.eh.history(urn)
 
     def files(self) -> list[dict[str, Any]]:
         return self.rows(
@@ -246,7 +232,7 @@ class Warehouse:
         )
 
     def build_info(self) -> dict[str, str]:
-        return {r["key"]: str(r["value"]) for r in self.rows("SELECT key, value FROM meta.build ORDER BY key")}
+        return self.eh.build_info()
 
 
 # --- audit results ------------------------------------------------------------------------
@@ -264,7 +250,7 @@ class AuditPage:
 class AuditStore:
     """Audit results: read from ``evenhand audit --out DIR`` files, else run on demand (cached)."""
 
-    def __init__(self, warehouse: Warehouse, audits_dir: Path | None) -> None:
+    def __init__(self, warehouse: Store, audits_dir: Path | None) -> None:
         self.warehouse = warehouse
         self.dir = Path(audits_dir) if audits_dir else None
         self._cache: dict[str, AuditPage | None] = {}
@@ -330,25 +316,10 @@ class AuditStore:
         return AuditPage(name, data, csv)
 
     def _run(self, name: str) -> AuditPage | None:
-        from evenhand.audit.registry import audit_function
-        from evenhand.audit.result import AuditContext
-        try:
-            fn = audit_function(name)
-        except ImportError:
-            self._errors[name] = "this audit is not part of this version of Evenhand yet"
-            return None
-        try:
-            with self.warehouse.cursor() as cur:
-                got = cur.execute(
-                    "SELECT max(as_at) FROM meta.files WHERE status = 'loaded' AND publication IN ('official_statistics', 'management_information')"
-                ).fetchall()
-                if not got or got[0][0] is None:
-                    raise EvenhandError("the warehouse holds no Ofsted school-level file with an as-at date")
-                as_at: dt.date = got[0][0]
-                synthetic = bool(cur.execute("SELECT count(*) FROM meta.build WHERE key = 'synthetic' AND value = 'true'").fetchall()[0][0])
-                result = fn(AuditContext(con=cur, as_at=as_at, synthetic=synthetic))
-        except Exception as e:  # an audit that cannot run on this warehouse is shown as unavailable
-            self._errors[name] = f"the audit could not run on this warehouse: {type(e).__name__}: {e}"
+        run = self.warehouse.eh.run_audits([name], keep_going=True)
+        result = run.result(name)
+        if result is None:
+            self._errors[name] = run.slots[0].reason
             return None
         import polars as pl
 
@@ -378,4 +349,4 @@ class AuditStore:
         return header, rows, n
 
 
-__all__ = ["SEARCH_LIMIT", "AuditPage", "AuditStore", "SchoolHit", "UnknownSchoolError", "Warehouse", "clean_query"]
+__all__ = ["SEARCH_LIMIT", "AuditPage", "AuditStore", "SchoolHit", "Store", "UnknownSchoolError", "clean_query"]
