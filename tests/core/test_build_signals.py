@@ -83,18 +83,22 @@ def test_a_signal_stops_the_build_with_a_message_and_no_partial_files(tmp_path: 
 
 
 def test_a_second_build_of_the_same_warehouse_refuses_to_start(tmp_path: Path) -> None:
+    """The lock names a live build (here a stand-in process, so the test does not race a real
+    build's end): a second build refuses; once the owner is gone the lock is stale."""
     wh, before = small(tmp_path)
-    proc = start(big_raw(tmp_path), wh)
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
     try:
-        wait_for(proc, lambda: (wh.parent / (wh.name + ".lock")).exists())
+        (wh.parent / (wh.name + ".lock")).write_text(f"{owner.pid}\n")
         second = subprocess.run([sys.executable, "-m", "evenhand.cli", "build", "--raw", str(tmp_path / "good"), "--warehouse", str(wh)],
                                 capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120)
         assert second.returncode == 2, second.stderr
-        assert f"another build of {wh} is running (process {proc.pid}" in " ".join(second.stderr.split())
+        assert f"another build of {wh} is running (process {owner.pid}" in " ".join(second.stderr.split())
+        assert digest(wh) == before
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=120)
-    assert digest(wh) == before
+        owner.kill()
+        owner.wait()
+    build_warehouse(tmp_path / "good", wh)  # the owner is dead: its lock is stale
+    assert not (wh.parent / (wh.name + ".lock")).exists()
 
 
 def dead_pid() -> int:
