@@ -397,8 +397,9 @@ def _build(
             jobs.append((T.CONFLICTS, merged.conflicts))
             if schools:
                 jobs.append((T.SCHOOLS, pl.concat(schools)))
-            jobs += [(T.EVENTS, merged.events), (T.EVENT_SOURCES, merged.event_sources), (T.JUDGEMENTS, merged.judgements)]
             links = gias.combine_links(table_out.pop("gias_links", []), {r.file_id: r.as_at for r in records})
+            events = merge.fill_school_names(merged.events, schools, links)
+            jobs += [(T.EVENTS, events), (T.EVENT_SOURCES, merged.event_sources), (T.JUDGEMENTS, merged.judgements)]
             if links.height:
                 jobs.append((T.GIAS_LINKS, links))
             for name, frames in sorted(table_out.items()):

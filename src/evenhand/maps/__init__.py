@@ -482,3 +482,31 @@ def academic_year_expr(col: pl.Expr) -> pl.Expr:
     """:func:`academic_year` as a Polars expression on a date column."""
     first = col.dt.year() - (col.dt.month() < ACADEMIC_YEAR_START_MONTH).cast(pl.Int32)
     return pl.concat_str([first.cast(pl.String), pl.lit("/"), ((first + 1) % 100).cast(pl.String).str.zfill(2)])
+
+
+# --- column labels of the audit tables (what the dashboard and the pack print) ------------
+
+
+@dataclass(frozen=True)
+class ColumnLabel:
+    """One row of maps/columns.csv: how a table column is headed and its values written.
+
+    ``format``: text, label (a code written in words), share (0-1, as a percentage), pp (a
+    difference of shares, in percentage points), count, number1, ratio, odds_log (a log-odds
+    effect shown as odds), signed, bool, date, id, era, area, kind. ``interval``: the
+    columns holding the estimate's 95% interval (shown with it, not as columns of their own).
+    """
+
+    column: str
+    label: str
+    format: str
+    interval: tuple[str, str] | None
+
+
+@cache
+def columns() -> dict[str, ColumnLabel]:
+    out: dict[str, ColumnLabel] = {}
+    for r in _rows("columns.csv"):
+        iv = tuple(r["interval"].split("|")) if r["interval"] else None
+        out[r["column"]] = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None)  # type: ignore[arg-type]
+    return out
