@@ -382,12 +382,15 @@ class PublicationTarget:
     level: str  # 'normal' or 'further quality assurance'
     basis: str  # what the target runs from, e.g. 'end_to_publication'
     source: str
+    verified: str = "no"  # 'yes' only when checked against the handbook text itself
+    evidence: str = ""  # what was found, where, when checking it
 
 
 @cache
 def publication_targets() -> tuple[PublicationTarget, ...]:
     return tuple(
-        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"])
+        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"],
+                          r.get("verified") or "no", r.get("evidence") or "")
         for r in _rows("publication_targets.csv")
     )
 
