@@ -168,6 +168,9 @@ class Layout:
     publication_default: str
     publication_if_present: dict[str, str] = field(default_factory=dict)
     table: str | None = None
+    # rows shorter than the header are published by design (DfE tables leave trailing empty
+    # fields out); elsewhere a short row is an error
+    short_rows_allowed: bool = False
 
     @property
     def columns(self) -> dict[str, HeaderPattern]:
@@ -296,6 +299,7 @@ def layouts() -> dict[str, Layout]:
             publication_default=spec["publication_default"],
             publication_if_present=dict(spec.get("publication_if_present", {})),
             table=spec.get("table"),
+            short_rows_allowed=bool(spec.get("short_rows_allowed", False)),
         )
     return out
 
@@ -401,12 +405,15 @@ class PublicationTarget:
     level: str  # 'normal' or 'further quality assurance'
     basis: str  # what the target runs from, e.g. 'end_to_publication'
     source: str
+    verified: str = "no"  # 'yes' only when checked against the handbook text itself
+    evidence: str = ""  # what was found, where, when checking it
 
 
 @cache
 def publication_targets() -> tuple[PublicationTarget, ...]:
     return tuple(
-        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"])
+        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"],
+                          r.get("verified") or "no", r.get("evidence") or "")
         for r in _rows("publication_targets.csv")
     )
 
@@ -429,6 +436,32 @@ def publication_target(era: str | None, kind: str | None, concern: bool) -> Publ
                 if (t.era, t.kind, t.level) == (era, k, level):
                     return t
     return None
+
+
+@dataclass(frozen=True)
+class DateRange:
+    field: str  # regular expression on the canonical column name (fullmatch)
+    earliest: date
+    years_ahead: int  # latest allowed date: this many years after the build date
+    why: str
+
+
+@cache
+def value_ranges() -> tuple[DateRange, ...]:
+    """The dates each canonical column can hold (maps/value_ranges.csv; first match wins)."""
+    out = []
+    for r in _rows("value_ranges.csv"):
+        earliest = _date(r["earliest"])
+        assert earliest is not None, r
+        out.append(DateRange(r["field"], earliest, int(r["years_ahead"]), r["why"]))
+    return tuple(out)
+
+
+def date_range(canonical: str) -> DateRange:
+    for r in value_ranges():
+        if re.fullmatch(r.field, canonical):
+            return r
+    raise KeyError(canonical)  # maps/value_ranges.csv ends with a catch-all row
 
 
 # --- school type groups (maps/school_type_groups.csv) ---------------------------------------
