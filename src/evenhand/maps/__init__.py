@@ -123,6 +123,7 @@ class Era:
     valid_from: date
     valid_to: date | None
     description: str
+    framework: str = ""  # the inspection framework the era belongs to (eras of one framework share it)
 
 
 @cache
@@ -235,7 +236,7 @@ def area_order(area: str) -> int:
 @cache
 def eras() -> tuple[Era, ...]:
     return tuple(
-        Era(r["era"], r["label"], date.fromisoformat(r["valid_from"]), _date(r["valid_to"]), r["description"])
+        Era(r["era"], r["label"], date.fromisoformat(r["valid_from"]), _date(r["valid_to"]), r["description"], r["framework"])
         for r in _rows("eras.csv")
     )
 
@@ -344,6 +345,15 @@ def era_labels() -> dict[str, str]:
 def era_order() -> tuple[str, ...]:
     """Eras by start date."""
     return tuple(e.era for e in sorted(eras(), key=lambda e: e.valid_from))
+
+
+def frameworks() -> tuple[tuple[date, str], ...]:
+    """Inspection frameworks by start date (maps/eras.csv, ``framework``): each starts with the
+    first era that belongs to it; the one in force at a date is the 'current framework'."""
+    first: dict[str, date] = {}
+    for e in sorted(eras(), key=lambda e: e.valid_from):
+        first.setdefault(e.framework, e.valid_from)
+    return tuple(sorted((d, f) for f, d in first.items()))
 
 
 def era_label(era: str | None) -> str:
