@@ -168,6 +168,9 @@ class Layout:
     publication_default: str
     publication_if_present: dict[str, str] = field(default_factory=dict)
     table: str | None = None
+    # rows shorter than the header are published by design (DfE tables leave trailing empty
+    # fields out); elsewhere a short row is an error
+    short_rows_allowed: bool = False
 
     @property
     def columns(self) -> dict[str, HeaderPattern]:
@@ -274,6 +277,7 @@ def layouts() -> dict[str, Layout]:
             publication_default=spec["publication_default"],
             publication_if_present=dict(spec.get("publication_if_present", {})),
             table=spec.get("table"),
+            short_rows_allowed=bool(spec.get("short_rows_allowed", False)),
         )
     return out
 
@@ -388,12 +392,15 @@ class PublicationTarget:
     level: str  # 'normal' or 'further quality assurance'
     basis: str  # what the target runs from, e.g. 'end_to_publication'
     source: str
+    verified: str = "no"  # 'yes' only when checked against the handbook text itself
+    evidence: str = ""  # what was found, where, when checking it
 
 
 @cache
 def publication_targets() -> tuple[PublicationTarget, ...]:
     return tuple(
-        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"])
+        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"],
+                          r.get("verified") or "no", r.get("evidence") or "")
         for r in _rows("publication_targets.csv")
     )
 
@@ -416,6 +423,32 @@ def publication_target(era: str | None, kind: str | None, concern: bool) -> Publ
                 if (t.era, t.kind, t.level) == (era, k, level):
                     return t
     return None
+
+
+@dataclass(frozen=True)
+class DateRange:
+    field: str  # regular expression on the canonical column name (fullmatch)
+    earliest: date
+    years_ahead: int  # latest allowed date: this many years after the build date
+    why: str
+
+
+@cache
+def value_ranges() -> tuple[DateRange, ...]:
+    """The dates each canonical column can hold (maps/value_ranges.csv; first match wins)."""
+    out = []
+    for r in _rows("value_ranges.csv"):
+        earliest = _date(r["earliest"])
+        assert earliest is not None, r
+        out.append(DateRange(r["field"], earliest, int(r["years_ahead"]), r["why"]))
+    return tuple(out)
+
+
+def date_range(canonical: str) -> DateRange:
+    for r in value_ranges():
+        if re.fullmatch(r.field, canonical):
+            return r
+    raise KeyError(canonical)  # maps/value_ranges.csv ends with a catch-all row
 
 
 # --- school type groups (maps/school_type_groups.csv) ---------------------------------------
@@ -462,3 +495,31 @@ def academic_year_expr(col: pl.Expr) -> pl.Expr:
     """:func:`academic_year` as a Polars expression on a date column."""
     first = col.dt.year() - (col.dt.month() < ACADEMIC_YEAR_START_MONTH).cast(pl.Int32)
     return pl.concat_str([first.cast(pl.String), pl.lit("/"), ((first + 1) % 100).cast(pl.String).str.zfill(2)])
+
+
+# --- column labels of the audit tables (what the dashboard and the pack print) ------------
+
+
+@dataclass(frozen=True)
+class ColumnLabel:
+    """One row of maps/columns.csv: how a table column is headed and its values written.
+
+    ``format``: text, label (a code written in words), share (0-1, as a percentage), pp (a
+    difference of shares, in percentage points), count, number1, ratio, odds_log (a log-odds
+    effect shown as odds), signed, bool, date, id, era, area, kind. ``interval``: the
+    columns holding the estimate's 95% interval (shown with it, not as columns of their own).
+    """
+
+    column: str
+    label: str
+    format: str
+    interval: tuple[str, str] | None
+
+
+@cache
+def columns() -> dict[str, ColumnLabel]:
+    out: dict[str, ColumnLabel] = {}
+    for r in _rows("columns.csv"):
+        iv = tuple(r["interval"].split("|")) if r["interval"] else None
+        out[r["column"]] = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None)  # type: ignore[arg-type]
+    return out
