@@ -46,27 +46,20 @@ KEY_JUDGEMENTS: tuple[tuple[str, str], ...] = (
     ("personal_development", "Personal development"),
     ("leadership_and_management", "Leadership and management"),
 )
-#: Frameworks by start date (maps/eras.csv): the one in force at the as-at date is the 'current framework'.
-FRAMEWORKS: tuple[tuple[dt.date, str], ...] = maps.frameworks()
 GROUPS = ("Maintained", "Academy", "Free school")
 SMALL_N = 30
 
 
-def school_type_groups() -> dict[str, str]:
-    """School type (case-folded) -> group: maps.school_type_groups (the one rule)."""
-    return maps.school_type_groups()
-
-
 def academic_year(as_at: dt.date) -> tuple[str, dt.date]:
-    """('2024/25', 1 September 2024) for any date from 1 September 2024 to 31 August 2025."""
+    """('2024/25', 1 September 2024) for any date of that academic year (maps.academic_year)."""
     return maps.academic_year(as_at), maps.academic_year_start(as_at)
 
 
 def current_framework(as_at: dt.date) -> tuple[dt.date, str]:
-    current = [f for f in FRAMEWORKS if f[0] <= as_at]
-    if not current:
+    current = maps.framework_on(as_at)
+    if current is None:
         raise EvenhandError(f"no inspection framework is recorded as in force at {as_at.isoformat()}")
-    return current[-1]
+    return current
 
 
 def school_file(ctx: AuditContext) -> dict[str, Any]:
@@ -103,7 +96,7 @@ def run(ctx: AuditContext) -> AuditResult:
     fid = int(f["file_id"])
     year, year_start = academic_year(ctx.as_at)
     fw_start, fw_name = current_framework(ctx.as_at)
-    groups = school_type_groups()
+    groups = maps.school_type_groups()
 
     schools = ctx.frame("SELECT DISTINCT urn, school_type FROM core.schools WHERE file_id = ? ORDER BY urn", [fid])
     n_schools = schools["urn"].n_unique()
