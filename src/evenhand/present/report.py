@@ -243,6 +243,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "key_figures": figures[:KEY_FIGURES],
         "caveats": list(r.caveats),
         "small_n": list(r.small_n),
+        "frame": r.frame.to_dict() if r.frame is not None else None,
         "chart_svg": svg,
         "chart_error": chart_error,
         "tables": tables,
