@@ -83,7 +83,8 @@ def add_lineages(
     The successor gets a new URN (after the last one), type "Academy Sponsor Led", the same
     pupils, intake and effectiveness; every inspection after the conversion date moves to it.
     The predecessor closes (``open`` false) and keeps its earlier inspections. Columns added to
-    ``schools``: ``lineage_id``, ``predecessor_urn``, ``open``.
+    ``schools``: ``lineage_id``, ``predecessor_urn``, ``open`` and ``converted_on`` (the day
+    the predecessor closed and its successor opened; null for a school that did not convert).
     """
     if not (0.0 <= p_convert <= 1.0 and 0.0 <= p_convert_requires_improvement <= 1.0):
         raise ValueError("p_convert and p_convert_requires_improvement must be probabilities")
@@ -113,13 +114,16 @@ def add_lineages(
     conv = conv.with_columns(
         (pl.int_range(pl.len(), dtype=pl.Int64) + next_urn).alias("successor_urn")
     )
-    base = schools.with_columns(
-        pl.format("L{}", pl.col("urn")).alias("lineage_id"),
-        pl.lit(None, dtype=pl.Int64).alias("predecessor_urn"),
-        ~pl.col("urn").is_in(conv["urn"].implode()).alias("open"),
+    base = (
+        schools.join(conv.select("urn", "converted_on"), on="urn", how="left")
+        .with_columns(
+            pl.format("L{}", pl.col("urn")).alias("lineage_id"),
+            pl.lit(None, dtype=pl.Int64).alias("predecessor_urn"),
+            pl.col("converted_on").is_null().alias("open"),
+        )
     )
     successors = (
-        schools.join(conv.select("urn", "successor_urn"), on="urn")
+        schools.join(conv.select("urn", "successor_urn", "converted_on"), on="urn")
         .with_columns(
             pl.format("L{}", pl.col("urn")).alias("lineage_id"),
             pl.col("urn").alias("predecessor_urn"),
@@ -200,42 +204,56 @@ def finance_context(
 ) -> pl.DataFrame:
     """Long context rows ``urn, measure, academic_year, value`` like core.context.
 
-    - ``income_gbp`` / ``expenditure_gbp`` for each year of :data:`FINANCE_YEARS`, maintained
-      schools only (type Community School or Voluntary Aided School, and the predecessors of
-      converted schools), in nominal pounds: the real per-pupil income (the nation's
-      ``income_per_pupil_gbp``, which has no effect on grades) grown by ``nominal_growth`` a
-      year, times the pupils of that year (the school's ``pupils`` with a little drift);
-    - ``pupils`` and ``fsm_pct`` for :data:`CENSUS_YEAR` only (all open schools);
-    - ``ofsted_pupils`` (academic year of the snapshot): the pupil count in Ofsted's school row,
-      which has fallen by ``pupil_loss_if_weak`` where the school's latest graded inspection
-      judged it requires improvement or inadequate (parents leave weak schools).
+    - ``income_gbp`` / ``expenditure_gbp`` for each year of :data:`FINANCE_YEARS`, for the
+      maintained schools that existed then (type Community School or Voluntary Aided School,
+      and the predecessors of converted schools before they converted), in nominal pounds: the
+      real per-pupil income (the nation's ``income_per_pupil_gbp``, which has no effect on
+      grades) grown by ``nominal_growth`` a year, times the pupils of that year;
+    - ``pupils`` and ``fsm_pct`` for :data:`CENSUS_YEAR` only (January 2019), for the URNs that
+      existed then;
+    - ``ofsted_pupils`` (2023/24): the pupil count in Ofsted's row at the snapshot, for open
+      schools, which has fallen by ``pupil_loss_if_weak`` where the lineage's latest graded
+      inspection judged it requires improvement or inadequate (parents leave weak schools).
     """
     rng = np.random.default_rng(seed)
     s = nation.schools
-    lin = lineage_columns(s)
-    s = s.join(lin.select("urn", "predecessor_urn", "open"), on="urn", how="left", suffix="_l")
-    maintained = s.filter(
-        pl.col("school_type").is_in(["Community School", "Voluntary Aided School"])
-        | pl.col("urn").is_in(lin["predecessor_urn"].drop_nulls().implode())
-    )
+    if "converted_on" not in s.columns:
+        s = s.with_columns(pl.lit(None, dtype=pl.Date).alias("converted_on"))
+    lin = lineage_columns(nation.schools)
+    s = s.join(lin.select("urn", pl.col("predecessor_urn").alias("_pred"), pl.col("open").alias("_open")), on="urn")
+    is_successor = pl.col("_pred").is_not_null()
+    census_day = dt.date(CENSUS_YEAR + 1, 1, 17)
     rows = []
     for y in FINANCE_YEARS:
-        drift = np.exp(rng.normal(0.0, 0.05, maintained.height) + 0.01 * (y - CENSUS_YEAR))
+        year_end = dt.date(y + 1, 3, 31)
+        maintained = s.filter(
+            ~is_successor
+            & (
+                pl.col("school_type").is_in(["Community School", "Voluntary Aided School"])
+                | pl.col("converted_on").is_not_null()
+            )
+            & (pl.col("converted_on").is_null() | (pl.col("converted_on") > year_end))
+        )
+        drift = np.exp(rng.normal(0.0, 0.05, maintained.height))
         pupils_y = maintained["pupils"].to_numpy() * drift
         pp = maintained["income_per_pupil_gbp"].to_numpy() * (1 + nominal_growth) ** (y - CENSUS_YEAR)
         income = pp * pupils_y
         label = f"{y}/{(y + 1) % 100:02d}"
-        for measure, value in (("income_gbp", income), ("expenditure_gbp", income * rng.normal(1.0, 0.02, len(income)))):
+        spend = income * rng.normal(1.0, 0.02, len(income))
+        for measure, value in (("income_gbp", income), ("expenditure_gbp", spend)):
             rows.append(
                 pl.DataFrame(
                     {"urn": maintained["urn"], "measure": measure, "academic_year": label, "value": value}
                 )
             )
-    census = s.filter(pl.col("open"))
+    existed = s.filter(
+        (~is_successor & (pl.col("converted_on").is_null() | (pl.col("converted_on") > census_day)))
+        | (is_successor & (pl.col("converted_on") <= census_day))
+    )
     label = f"{CENSUS_YEAR}/{(CENSUS_YEAR + 1) % 100:02d}"
     for measure, col in (("pupils", "pupils"), ("fsm_pct", "fsm_pct")):
         rows.append(
-            census.select(
+            existed.select(
                 "urn",
                 pl.lit(measure).alias("measure"),
                 pl.lit(label).alias("academic_year"),
@@ -248,18 +266,24 @@ def finance_context(
     latest = (
         nation.events.filter(pl.col("kind") == "graded")
         .join(oe, on="event_id")
-        .sort("urn", "start_date")
-        .unique("urn", keep="last", maintain_order=True)
-        .select("urn", (pl.col("oe").is_in(["3", "4"])).alias("weak"))
+        .join(lin.select("urn", "lineage_id"), on="urn")
+        .sort("lineage_id", "start_date")
+        .unique("lineage_id", keep="last", maintain_order=True)
+        .select("lineage_id", (pl.col("oe").is_in(["3", "4"])).alias("weak"))
     )
-    ofsted = census.join(latest, on="urn", how="left").select(
-        "urn",
-        pl.lit("ofsted_pupils").alias("measure"),
-        pl.lit("2023/24").alias("academic_year"),
-        (
-            pl.col("pupils").cast(pl.Float64)
-            * pl.when(pl.col("weak").fill_null(False)).then(1.0 - pupil_loss_if_weak).otherwise(1.0)
-        ).alias("value"),
+    ofsted = (
+        s.filter(pl.col("_open"))
+        .join(lin.select("urn", "lineage_id"), on="urn")
+        .join(latest, on="lineage_id", how="left")
+        .select(
+            "urn",
+            pl.lit("ofsted_pupils").alias("measure"),
+            pl.lit("2023/24").alias("academic_year"),
+            (
+                pl.col("pupils").cast(pl.Float64)
+                * pl.when(pl.col("weak").fill_null(False)).then(1.0 - pupil_loss_if_weak).otherwise(1.0)
+            ).alias("value"),
+        )
     )
     rows.append(ofsted)
     return pl.concat([r.with_columns(pl.col("value").cast(pl.Float64)) for r in rows]).sort(
@@ -281,3 +305,19 @@ def expected_good_share(nation: SyntheticNation, urns: pl.Series) -> dict[int, f
     eta = -p.beta_effectiveness * s["effectiveness"].to_numpy() + lor[q - 1] + u.to_numpy()
     prob = expit(p.thresholds[1] - eta)
     return {k: float(prob[q == k].mean()) for k in range(1, 6) if (q == k).any()}
+
+
+def khb_truth(nation: SyntheticNation) -> float:
+    """The planted share of the quintile 5 vs 1 gradient that runs through effectiveness, on
+    the latent scale of the model with effectiveness: indirect / (direct + indirect), with
+    direct = log OR_5 (planted) and indirect = -beta * (E[eff | q5] - E[eff | q1]). This is what
+    the KHB decomposition estimates when effectiveness is measured exactly."""
+    p = nation.params
+    qw = np.asarray(p.quintile_weights, dtype=float) / sum(p.quintile_weights)
+    levels = np.arange(1, 6)
+    q_mu = float(np.sum(qw * levels))
+    q_sd = math.sqrt(float(np.sum(qw * (levels - q_mu) ** 2)))
+    gap = p.effectiveness_deprivation_corr * (5 - 1) / q_sd
+    indirect = -p.beta_effectiveness * gap
+    direct = math.log(p.quintile_odds_ratios[4])
+    return indirect / (direct + indirect)
