@@ -1,6 +1,7 @@
 """A synthetic nation written into a small DuckDB with the warehouse table shapes the intake
 and resources audits read (core.events, core.judgements, core.event_sources, core.schools,
-out.event_context, meta.files). Only the columns those audits use are written."""
+out.event_context, core.context, out.lineage, out.predecessors, out.latest_as_at by the
+warehouse's own rule, meta.files). Only the columns those audits use are written."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from evenhand.simulate.frame_bias import lineage_columns
+from evenhand.simulate.frame_bias import finance_context, lineage_columns
 from evenhand.simulate.nation import SyntheticNation
 
 
@@ -87,6 +88,14 @@ def write_nation_warehouse(nation: SyntheticNation, path: Path) -> Path:
                 )
             ]
         )
+        finance = (
+            finance_context(nation)
+            .filter(pl.col("measure") != "ofsted_pupils")
+            .with_columns(
+                pl.lit(2).cast(pl.Int64).alias("file_id"),
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("row_number"),
+            )
+        )
         lin = lineage_columns(s)
         predecessors = lin.filter(pl.col("predecessor_urn").is_not_null()).select(
             "urn", "predecessor_urn", pl.lit(1).cast(pl.Int64).alias("steps")
@@ -99,6 +108,7 @@ def write_nation_warehouse(nation: SyntheticNation, path: Path) -> Path:
             ("core.judgements", judgements),
             ("out.event_context", context),
             ("out.predecessors", predecessors),
+            ("core.context", finance),
             ("out.lineage", lin.select("urn", "lineage_id")),
         ):
             con.register("_df", df.to_arrow())
