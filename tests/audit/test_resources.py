@@ -195,30 +195,33 @@ def test_real_data(tmp_path: Path) -> None:
                 SELECT e.event_id, e.urn, e.start_date, j.code AS grade,
                        year(e.start_date) - CASE WHEN month(e.start_date) < 9 THEN 1 ELSE 0 END AS ey
                 FROM core.events e JOIN core.judgements j USING (event_id)
-                WHERE e.kind = 'graded' AND j.area = 'overall_effectiveness'
+                WHERE e.kind = 'graded' AND j.area = 'overall_effectiveness' AND j.graded
                   AND j.scale = 'four_point' AND j.code IN ('1','2','3','4')
                   AND e.start_date BETWEEN DATE '2019-02-01' AND DATE '2025-08-31'
             ),
-            inc AS (SELECT urn, max(value) AS income FROM core.context
+            inc AS (SELECT urn, arg_max(value, file_id) AS income FROM core.context
                     WHERE measure = 'income_gbp' AND academic_year = '2017/18' GROUP BY urn),
-            cen AS (SELECT urn, max(value) FILTER (measure = 'pupils') AS pupils,
-                           max(value) FILTER (measure = 'fsm_pct') AS fsm,
-                           max(value) FILTER (measure = 'fsm6_pct') AS fsm6
+            cen AS (SELECT urn, arg_max(value, file_id) FILTER (measure = 'pupils') AS pupils,
+                           arg_max(value, file_id) FILTER (measure = 'fsm_pct') AS fsm,
+                           arg_max(value, file_id) FILTER (measure = 'fsm6_pct') AS fsm6
                     FROM core.context WHERE academic_year = '2018/19' GROUP BY urn),
-            sch AS (SELECT urn, arg_max(idaci_quintile, file_id) AS idaci, arg_max(phase, file_id) AS phase,
-                           arg_max(ofsted_region, file_id) AS region
-                    FROM core.schools WHERE idaci_quintile IS NOT NULL GROUP BY urn),
+            sch AS (  -- the school row of the file that reported the event
+                SELECT es.event_id, arg_max(s.idaci_quintile, (s.idaci_quintile IS NOT NULL, s.as_at, es.file_id)) AS idaci,
+                       arg_max(s.phase, (s.idaci_quintile IS NOT NULL, s.as_at, es.file_id)) AS phase,
+                       arg_max(s.ofsted_region, (s.idaci_quintile IS NOT NULL, s.as_at, es.file_id)) AS region
+                FROM core.event_sources es JOIN core.schools s ON s.file_id = es.file_id AND s.row_number = es.row_number
+                GROUP BY es.event_id
+            ),
             firsts AS (
-                SELECT ev.*, coalesce(l.lineage_id, 'L' || ev.urn) AS lin,
-                       row_number() OVER (PARTITION BY coalesce(l.lineage_id, 'L' || ev.urn)
-                                          ORDER BY ev.start_date, ev.event_id) AS k
+                SELECT ev.*, row_number() OVER (PARTITION BY coalesce(l.lineage_id, 'L' || ev.urn)
+                                                ORDER BY ev.start_date, ev.event_id) AS k
                 FROM ev JOIN inc USING (urn) JOIN cen USING (urn)
                 LEFT JOIN out.lineage l USING (urn)
                 WHERE ev.ey IN (2018, 2019) AND cen.pupils > 0
             )
             SELECT f.grade, f.ey, inc.income / cen.pupils AS ipp, cen.pupils, coalesce(cen.fsm, cen.fsm6) AS fsm,
                    s.idaci, s.phase, s.region
-            FROM firsts f JOIN inc USING (urn) JOIN cen USING (urn) JOIN sch s USING (urn)
+            FROM firsts f JOIN inc USING (urn) JOIN cen USING (urn) JOIN sch s USING (event_id)
             WHERE f.k = 1
             """
         ).pl()
@@ -229,12 +232,15 @@ def test_real_data(tmp_path: Path) -> None:
     assert "2017/18" in r.parameters["finance_years"]
     assert r.frame is not None and "January 2019" in r.frame.snapshot
     # plain route: quintiles within phase by numpy, dummies by hand, statsmodels OrderedModel
-    df = plain.drop_nulls().filter(pl.col("phase").is_in(["Primary", "Secondary"]))
+    df = plain
     q = np.zeros(df.height, dtype=int)
-    for ph in ("Primary", "Secondary"):
+    for ph in df["phase"].unique().to_list():
         mask = (df["phase"] == ph).to_numpy()
-        cuts = np.quantile(df["ipp"].to_numpy()[mask], [0.2, 0.4, 0.6, 0.8])
-        q[mask] = 1 + np.searchsorted(cuts, df["ipp"].to_numpy()[mask], side="left")
+        if mask.sum() >= 25:
+            cuts = np.quantile(df["ipp"].to_numpy()[mask], [0.2, 0.4, 0.6, 0.8])
+            q[mask] = 1 + np.searchsorted(cuts, df["ipp"].to_numpy()[mask], side="left")
+    df = df.with_columns(pl.Series("q", q)).filter(pl.col("q") > 0).drop_nulls()
+    q = df["q"].to_numpy()
     cols = [(q == k).astype(float) for k in (2, 3, 4, 5)]
     names = ["q2", "q3", "q4", "q5"]
     for col, ref in (("idaci", 1), ("phase", "Primary"), ("region", None), ("ey", None)):
@@ -245,7 +251,8 @@ def test_real_data(tmp_path: Path) -> None:
             if lev != ref:
                 cols.append((values == lev).astype(float))
                 names.append(f"{col}={lev}")
-    cols += [np.log(df["pupils"].to_numpy()), df["fsm"].to_numpy()]
+    for c in (np.log(df["pupils"].to_numpy()), df["fsm"].to_numpy()):
+        cols.append((c - c.mean()) / c.std())
     x = np.column_stack(cols)
     y = df["grade"].cast(pl.Int64).to_numpy() - 1
     res = OrderedModel(y, x, distr="logit").fit(method="bfgs", maxiter=5000, disp=0)
