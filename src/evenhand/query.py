@@ -57,6 +57,9 @@ def _info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "conflicts": {
             "events": one("SELECT count(DISTINCT event_id) FROM meta.conflicts"),
             "fields": one("SELECT count(*) FROM (SELECT DISTINCT event_id, field FROM meta.conflicts)"),
+            "by_field": {k: n for k, n in frame(
+                con, "SELECT field, count(DISTINCT event_id) AS n FROM meta.conflicts GROUP BY 1 ORDER BY 1").iter_rows()},
+            "between_snapshots": _conflicts_between_snapshots(con),
         },
         "warnings": one("SELECT count(*) FROM meta.warnings"),
         "files": {
@@ -64,6 +67,32 @@ def _info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             "by_layout": [_plain(dict(r)) for r in files.iter_rows(named=True)],
         },
     }
+
+
+def _conflicts_between_snapshots(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Event fields on which two snapshots (files with different as-at dates) disagree: one
+    gives the value kept, the other only different values; per pair of as-at dates. A
+    disagreement inside one file (a converted ungraded inspection's two start dates) is not
+    one between snapshots."""
+    rows = frame(
+        con,
+        """
+        WITH c AS (  -- per snapshot date: does any of its rows give the value kept?
+            SELECT c.event_id, c.field, f.as_at, bool_or(c.kept) AS any_kept
+            FROM meta.conflicts c JOIN meta.files f USING (file_id) WHERE f.as_at IS NOT NULL
+            GROUP BY ALL
+        ),
+        pairs AS (
+            SELECT DISTINCT a.event_id, a.field, least(a.as_at, b.as_at) AS older, greatest(a.as_at, b.as_at) AS newer
+            FROM c a JOIN c b ON a.event_id = b.event_id AND a.field = b.field AND a.any_kept AND NOT b.any_kept
+                              AND a.as_at <> b.as_at
+        )
+        SELECT older, newer, count(DISTINCT event_id) AS events, count(*) AS fields,
+               list(DISTINCT field ORDER BY field) AS field_names
+        FROM pairs GROUP BY ALL ORDER BY ALL
+        """,
+    )
+    return [_plain(dict(r)) for r in rows.iter_rows(named=True)]
 
 
 def history(warehouse: Path, urn: int) -> dict[str, Any]:

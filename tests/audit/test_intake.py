@@ -120,7 +120,7 @@ def test_result_shape_and_determinism(small: tuple[Path, object]) -> None:
     assert near["share_explained"] == pytest.approx(s["share_explained"])
     assert "SYNTHETIC" in a.caveats[0]
     # the frame is stated in the result and in the method text
-    assert a.frame is not None and a.to_dict()["frame"]["unit"].startswith("one school lineage")
+    assert a.to_dict()["frames"]["main"]["unit"].startswith("one school lineage")
     assert "Unit: one school lineage" in a.method and "Denominator:" in a.method
     assert not any("lower bound" in c for c in a.caveats)
     assert any("no known sign" in c for c in a.caveats)
@@ -321,7 +321,7 @@ def test_real_data(tmp_path: Path) -> None:
     assert 1 - full.params[ix] / red.params[ix] == pytest.approx(m.share.value, abs=0.005)
     assert not math.isnan(m.share.low) and m.share.n == fit.n > 1000
     # final KS4 results, not provisional; the frame and the caveats
-    assert r.frame is not None and "as at 2025-08-31" in r.frame.snapshot
+    assert "as at 2025-08-31" in r.frames["main"].snapshot
     assert any("2018/19" in c for c in r.caveats)
     assert r.tables["expected"].height > 10_000
 

@@ -48,8 +48,8 @@ def test_result_shape_and_determinism(small_path: Path) -> None:
     assert set(cov["finance_year"].to_list()) == {"2017/18"}  # 1-2 years before, own URN
     assert set(cov["pupils_gap"].drop_nulls().to_list()) == {1}  # January 2019 census
     assert any("maintained" in c for c in a.caveats)
-    assert a.frame is not None and "Unit: one school lineage" in a.method
-    assert a.to_dict()["frame"]["denominator"].startswith("shares are of the lineages")
+    assert "Unit: one school lineage" in a.method
+    assert a.to_dict()["frames"]["main"]["denominator"].startswith("shares are of the lineages")
     assert any(f.startswith("The claim that grades penalise") for f in a.findings)
 
 
@@ -230,7 +230,7 @@ def test_real_data(tmp_path: Path) -> None:
     e = r.figure("overall_effectiveness.or_income_pp_q5").estimate
     assert e.n > 1000
     assert "2017/18" in r.parameters["finance_years"]
-    assert r.frame is not None and "January 2019" in r.frame.snapshot
+    assert "January 2019" in r.frames["main"].snapshot
     # plain route: quintiles within phase by numpy, dummies by hand, statsmodels OrderedModel
     df = plain
     q = np.zeros(df.height, dtype=int)

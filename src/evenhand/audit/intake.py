@@ -26,9 +26,9 @@ import polars as pl
 
 from evenhand.audit.result import (
     AuditContext,
-    AuditFrame,
     AuditResult,
     Figure,
+    Frame,
     describe,
     num,
     pct,
@@ -92,18 +92,25 @@ def snapshot(ctx: AuditContext) -> tuple[pl.DataFrame, str]:
     """One row per school open at ``ctx.as_at`` with its latest graded inspection (own, or
     carried from a predecessor URN as Ofsted carries it), and where it came from.
 
-    out.snapshot_schools (a row per open school per snapshot file) when the warehouse has it,
-    else out.latest_as_at when it is dated ``ctx.as_at``, else the same rule
+    out.snapshot_schools for the national snapshot file of that date (out.snapshots) when the
+    warehouse has it, else out.latest_as_at when it is dated ``ctx.as_at``, else the same rule
     (:func:`evenhand.derive.as_at.latest_as_at`) computed for ``ctx.as_at``.
     """
     cols = ", ".join(SNAPSHOT_COLUMNS)
-    if ctx.has_table("out.snapshot_schools"):
+    if ctx.has_table("out.snapshot_schools") and ctx.has_table("out.snapshots"):
+        # one national file of that date (two copies of one file: the newest, then the last)
         df = ctx.frame(
-            f"SELECT {cols} FROM out.snapshot_schools WHERE as_at = ? AND coalesce(national, true)",
+            f"""SELECT {cols} FROM out.snapshot_schools WHERE file_id = (
+                    SELECT file_id FROM out.snapshots WHERE national AND as_at = ?
+                    ORDER BY newest_national DESC, file_id DESC LIMIT 1)""",
             [ctx.as_at],
         )
         if df.height:
-            return df.unique("urn", keep="first").sort("urn"), "out.snapshot_schools"
+            path = ctx.frame(
+                "SELECT path FROM out.snapshots WHERE file_id = ?", [int(df["open_in_file_id"].max())]  # type: ignore[arg-type]
+            )
+            name = path["path"][0] if path.height else "the national school-level file"
+            return df.sort("urn"), f"out.snapshot_schools ({name})"
     if ctx.has_table("out.latest_as_at"):
         df = ctx.frame(f"SELECT {cols} FROM out.latest_as_at WHERE as_at = ?", [ctx.as_at])
         if df.height:
@@ -577,14 +584,14 @@ def _good(dist: pl.DataFrame, area: str, kind: str, q: str) -> tuple[int, int] |
     return good, int(sub["n"][0])
 
 
-def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) -> AuditFrame:
+def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) -> Frame:
     """The frame of the intake audit, with the counts of this run."""
     n_schools = frame["urn"].n_unique() if frame.height else 0
     n_lineages = frame["lineage_id"].n_unique() if frame.height else 0
     oe = frame.filter(pl.col("area") == "overall_effectiveness")
     carried = int(oe["carried"].sum()) if oe.height else 0
     with_fsm = frame.filter(pl.col("fsm_pct").is_not_null())["urn"].n_unique() if frame.height else 0
-    return AuditFrame(
+    frame = Frame(
         unit=(
             f"one school lineage open at the snapshot ({n_lineages:,} lineages, {n_schools:,} "
             "open URNs), with the key judgements of its latest graded inspection; where the open "
@@ -617,7 +624,12 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) ->
             "Rows are one per school lineage, so independent given the school; intervals do not "
             "allow for clustering within trusts or local authorities.",
         ),
+    )    # Frame.text() adds its own full stops
+    return Frame(
+        frame.unit.rstrip("."), frame.snapshot.rstrip("."), frame.sample.rstrip("."),
+        frame.denominator.rstrip("."), frame.notes
     )
+
 
 
 def build_result(
@@ -911,7 +923,7 @@ def build_result(
         inputs=inputs,
         parameters={"as_at": as_at, "seed": seed, "reference_quintile": "1"},
         small_n=small_n,
-        frame=frame_desc,
+        frames={"main": frame_desc},
     )
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from evenhand.audit import intake
-from evenhand.audit.result import AuditContext, AuditFrame, AuditResult, Figure, describe, pct
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
 from evenhand.present import charts
 from evenhand.simulate.nation import SyntheticNation
 from evenhand.stats.intervals import newcombe_difference
@@ -360,7 +360,7 @@ def analyse(
 # ----------------------------------------------------------------------------- result
 
 
-def describe_frame(frame: pl.DataFrame, as_at: dt.date) -> AuditFrame:
+def describe_frame(frame: pl.DataFrame, as_at: dt.date) -> Frame:
     oe = frame.filter(pl.col("area") == "overall_effectiveness")
     years = sorted({str(y) for y in frame["finance_year"].drop_nulls().unique().to_list()})
     census = sorted({int(y) for y in frame["census_y"].drop_nulls().unique().to_list()})
@@ -376,7 +376,7 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date) -> AuditFrame:
     inspected = (
         f"{oe['start_date'].min()} to {oe['start_date'].max()}" if oe.height else "none"
     )
-    return AuditFrame(
+    frame = Frame(
         unit=(
             f"one school lineage ({frame['lineage_id'].n_unique():,}), at its first graded "
             f"inspection within {MAX_FINANCE_GAP} academic years after a finance year of the "
@@ -405,7 +405,12 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date) -> AuditFrame:
             "Rows are one per school lineage, so independent given the school; intervals do "
             "not allow for clustering within local authorities.",
         ),
+    )    # Frame.text() adds its own full stops
+    return Frame(
+        frame.unit.rstrip("."), frame.snapshot.rstrip("."), frame.sample.rstrip("."),
+        frame.denominator.rstrip("."), frame.notes
     )
+
 
 
 def build_result(
@@ -564,7 +569,7 @@ def build_result(
             "max_pupils_gap": MAX_PUPILS_GAP,
         },
         small_n=small_n,
-        frame=frame_desc,
+        frames={"main": frame_desc},
     )
 
 

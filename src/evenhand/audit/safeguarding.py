@@ -18,7 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, pct
+from evenhand.audit import frames
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
 from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson, wilson_columns
@@ -248,10 +249,17 @@ def analyse(frame: pl.DataFrame) -> tuple[pl.DataFrame, Summary, pl.DataFrame, p
 
 
 def visibility(flagged: pl.DataFrame) -> dict[str, int]:
-    """How many safeguarding-recorded events each file block reported (an event may be in several)."""
+    """How many safeguarding-recorded events are in the latest and previous graded blocks of the
+    snapshot file (``snapshot_block``, evenhand.audit.frames; each event once). Without that column
+    (a frame not joined to the sources) the file blocks an event was reported in ('blocks'),
+    counting only the school-level blocks, never the history's."""
     rec = flagged.filter(pl.col("safeguarding_recorded"))
     out: dict[str, int] = {"events": rec.height}
-    if "blocks" in rec.columns and rec.height:
+    if "snapshot_block" in rec.columns:
+        out["graded"] = rec.filter(pl.col("snapshot_block") == frames.LATEST).height
+        out["previous"] = rec.filter(pl.col("snapshot_block") == frames.PREVIOUS).height
+        out["neither"] = rec.height - out["graded"] - out["previous"]
+    elif "blocks" in rec.columns and rec.height:
         for block in ("graded", "previous", "report_card"):
             out[block] = int(rec.select(pl.col("blocks").list.contains(block).sum()).item())
     return out
@@ -303,13 +311,73 @@ def _chart(tr: pl.DataFrame, s: Summary) -> dict[str, Any] | None:
     return charts.chart_spec(chart)
 
 
+BLOCK_ERAS: tuple[str, ...] = ("cif_2015", "eif_2019", "eif_2024", "report_card_2025")
+
+
+def with_sources(flagged: pl.DataFrame, sources: pl.DataFrame) -> pl.DataFrame:
+    """Join each event's block in the snapshot file and its source (evenhand.audit.frames)."""
+    cols = ["event_id", "snapshot_block", "in_history", "source"]
+    return flagged.drop([c for c in cols[1:] if c in flagged.columns]).join(sources.select(cols), on="event_id", how="left").with_columns(
+        pl.col("source").fill_null(frames.OTHER), pl.col("in_history").fill_null(False))
+
+
+def by_block(flagged: pl.DataFrame, eras: tuple[str, ...] = BLOCK_ERAS) -> pl.DataFrame:
+    """Per era and block of the snapshot file: inspections with a safeguarding judgement, how many
+    found it not effective (rate, Wilson), and among those judged inadequate overall (four-point
+    code 4) how many had safeguarding not effective. Pure; the blocks are never pooled here."""
+    rows = []
+    rec = flagged.filter(pl.col("safeguarding_recorded") & pl.col("snapshot_block").is_not_null())
+    for era in eras:
+        for block in (frames.LATEST, frames.PREVIOUS):
+            part = rec.filter((pl.col("era") == era) & (pl.col("snapshot_block") == block))
+            if part.height == 0:
+                continue
+            k = int(part["safeguarding_not_effective"].sum())
+            e = wilson(k, part.height)
+            inad = part.filter(pl.col("overall_effectiveness") == "4")
+            ki = int(inad["safeguarding_not_effective"].sum()) if inad.height else 0
+            ei = wilson(ki, inad.height)
+            rows.append({"era": era, "block": block, "n": part.height, "not_effective": k, "rate": e.value, "low": e.low, "high": e.high,
+                         "n_inadequate": inad.height, "inadequate_not_effective": ki, "inadequate_share": ei.value,
+                         "inadequate_low": ei.low, "inadequate_high": ei.high})
+    schema = {"era": pl.String, "block": pl.String, "n": pl.Int64, "not_effective": pl.Int64, "rate": pl.Float64, "low": pl.Float64,
+              "high": pl.Float64, "n_inadequate": pl.Int64, "inadequate_not_effective": pl.Int64, "inadequate_share": pl.Float64,
+              "inadequate_low": pl.Float64, "inadequate_high": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+def inadequate_with_safeguarding(flagged: pl.DataFrame, era: str = "eif_2019") -> tuple[int, int]:
+    """(inadequate overall judgements of the era with a safeguarding judgement, of which not
+    effective): every block of the file and every source, each inspection once."""
+    part = flagged.filter((pl.col("era") == era) & pl.col("safeguarding_recorded") & (pl.col("overall_effectiveness") == "4"))
+    return part.height, int(part["safeguarding_not_effective"].sum()) if part.height else 0
+
+
 def run(ctx: AuditContext) -> AuditResult:
     frame = graded_events(ctx)
     flagged, s, tr, events = analyse(frame)
+    flagged = with_sources(flagged, frames.event_sources(ctx))
+    snap = frames.snapshot_file(ctx)
+    snap_text = f"the national school-level file as at {snap[1]}" if snap else "no national school-level file"
+    blocks = by_block(flagged)
     vis = visibility(flagged)
+    n_inad, k_inad = inadequate_with_safeguarding(flagged)
+    inad_share = wilson(k_inad, n_inad)
     unclassifiable = s.n_not_effective - s.n_not_effective_classifiable
-    figures = [
-        Figure("not_effective_rate", "Graded inspections where safeguarding was not effective", s.not_effective_rate, "share"),
+    era_names = {"cif_2015": "common inspection framework (2015-2019)", "eif_2019": "education inspection framework (2019-2024)",
+                 "eif_2024": "EIF without overall grade (2024-2025)", "report_card_2025": "report cards (2025-)"}
+    figures: list[Figure] = []
+    block_est: dict[tuple[str, str], Estimate] = {}
+    for r in blocks.iter_rows(named=True):
+        e = Estimate(r["rate"] if r["rate"] is not None else math.nan, r["low"] if r["low"] is not None else math.nan,
+                     r["high"] if r["high"] is not None else math.nan, r["n"], 0.95, "Wilson score")
+        block_est[(r["era"], r["block"])] = e
+        key = "latest" if r["block"] == frames.LATEST else "previous"
+        figures.append(Figure(f"not_effective_{r['era']}_{key}", f"Safeguarding not effective, {era_names.get(r['era'], r['era'])}, {r['block']} of {snap_text}", e, "share"))
+    figures.append(Figure("eif_inadequate_safeguarding_not_effective", "Education inspection framework (2019-2024): inadequate overall judgements where safeguarding was not effective",
+                          inad_share, "share"))
+    figures += [
+        Figure("not_effective_rate", "Pooled over blocks and eras (not a national rate): graded inspections where safeguarding was not effective", s.not_effective_rate, "share"),
         Figure("limited_among_not_effective", "Safeguarding-limited, among safeguarding-not-effective inspections", s.limited_among_not_effective, "share"),
         Figure("limited_among_classifiable", "Safeguarding-limited, among safeguarding-not-effective inspections with all education judgements", s.limited_among_classifiable_not_effective, "share"),
         Figure("limited_among_graded", "Safeguarding-limited, among all graded inspections with a safeguarding judgement", s.limited_among_graded, "share"),
@@ -317,10 +385,36 @@ def run(ctx: AuditContext) -> AuditResult:
         Figure("otherwise_good_among_not_effective", "Quality of education, behaviour and attitudes and personal development all good or better, among safeguarding-not-effective inspections", s.otherwise_good_among_not_effective, "share"),
         Figure("limited_count", "Safeguarding-limited inspections", Estimate(float(s.n_limited), math.nan, math.nan, s.n_not_effective, 0.95, "count"), "count"),
     ]
-    findings = [
+    findings: list[str] = []
+    lat, prev = block_est.get(("eif_2019", frames.LATEST)), block_est.get(("eif_2019", frames.PREVIOUS))
+    if lat is not None and prev is not None:
+        findings.append(
+            f"Under the education inspection framework (2019-2024), safeguarding was not effective in {describe(lat, 'share')} of the "
+            f"inspections that are still schools' latest graded inspection in {snap_text}, against {describe(prev, 'share')} of those "
+            "now in the previous block. The file keeps two inspections per school and which survive depends on the outcome (a school "
+            "found wanting is re-inspected soon), so neither figure, nor the two pooled, is the share of all inspections that found "
+            "safeguarding not effective: these files cannot measure that."
+        )
+    clat, cprev = block_est.get(("cif_2015", frames.LATEST)), block_est.get(("cif_2015", frames.PREVIOUS))
+    if clat is not None and cprev is not None:
+        k_l = round(clat.value * clat.n) if not math.isnan(clat.value) else 0
+        k_p = round(cprev.value * cprev.n) if not math.isnan(cprev.value) else 0
+        findings.append(
+            f"The same selection is starker for the common inspection framework (2015-2019): {k_l:,} of {clat.n:,} latest-block "
+            f"inspections against {k_p:,} of {cprev.n:,} previous-block ones. Comparing eras is like against like only within one "
+            "block of files taken at the end of each era; within this one file the older era's latest block holds schools not "
+            "re-inspected since, mostly those judged well."
+        )
+    if n_inad:
+        findings.append(
+            f"Of {n_inad:,} inadequate overall judgements under the education inspection framework (2019-2024) with a safeguarding "
+            f"judgement, {k_inad:,} had safeguarding not effective ({describe(inad_share, 'share')}): safeguarding is part of about "
+            "half of recent inadequate judgements, but few of those schools were judged good in their education (below)."
+        )
+    findings += [
         (
-            f"Of {s.n_graded:,} graded inspections with a safeguarding judgement, {s.n_not_effective:,} found "
-            f"safeguarding not effective ({describe(s.not_effective_rate, 'share')})."
+            f"Pooled over blocks and eras (not a national rate): of {s.n_graded:,} graded inspections with a safeguarding judgement, "
+            f"{s.n_not_effective:,} found safeguarding not effective ({describe(s.not_effective_rate, 'share')})."
         ),
         (
             f"{s.n_limited:,} of those {s.n_not_effective:,} were safeguarding-limited: inadequate overall or "
@@ -345,8 +439,8 @@ def run(ctx: AuditContext) -> AuditResult:
             "graded inspection and the one before it ('previous' block), plus the ratings history, which has "
             "no safeguarding judgement. "
             f"Of the {vis.get('events', 0):,} graded inspections with a safeguarding judgement, "
-            f"{vis.get('graded', 0):,} come from the latest-graded block and {vis.get('previous', 0):,} from the "
-            "previous block. Earlier inspections of a school, and inspections of schools that have since "
+            f"{vis.get('graded', 0):,} are in the latest graded block of {snap_text} and {vis.get('previous', 0):,} in its "
+            f"previous block ({vis.get('neither', 0):,} in neither: in other files only). Earlier inspections of a school, and inspections of schools that have since "
             "closed, are missing, so counts under-state the national totals, and the yearly trend is "
             "tilted towards recent years."
         ),
@@ -369,6 +463,17 @@ def run(ctx: AuditContext) -> AuditResult:
         "check the finding itself.",
     ]
     small = [f"academic year {r['academic_year']} (n = {r['n_graded']})" for r in tr.filter(pl.col("n_graded") < 100).iter_rows(named=True)]
+    sg_frames = {
+        "main": Frame(
+            unit="a graded inspection (or report card) with a safeguarding judgement",
+            snapshot=f"{snap_text}; inspections started by {ctx.as_at.isoformat()}",
+            sample="shown by block of that file: the latest graded inspection of each open school, and the one before it. "
+                   "Which inspections survive into each block depends on their outcome (a school found wanting is re-inspected "
+                   "soon), and the ratings history carries no safeguarding judgement, so earlier inspections are missing",
+            denominator="inspections of the era in that block with a safeguarding judgement; for the inadequate share, inadequate "
+                        "overall judgements of the era with a safeguarding judgement",
+        ),
+    }
     return AuditResult(
         name=NAME,
         title="Safeguarding and otherwise-good schools",
@@ -378,6 +483,7 @@ def run(ctx: AuditContext) -> AuditResult:
         ),
         claim="Schools are failed on a safeguarding technicality while their education is good.",
         method=(
+            sg_frames["main"].text() + " "
             "Graded inspections (and report cards) started by the as-at date, with a safeguarding judgement "
             "recorded (Yes / No, or Met / Not met). Safeguarding is 'not effective' when 'Safeguarding is "
             "effective?' is No or the report card's safeguarding standards are Not met. "
@@ -386,7 +492,8 @@ def run(ctx: AuditContext) -> AuditResult:
             "(September to August) of their start date."
         ),
         figures=figures,
-        tables={"main": tr, "events": events},
+        tables={"main": tr, "by_block": blocks, "events": events},
+        frames=sg_frames,
         chart=_chart(tr, s),
         findings=findings,
         caveats=caveats,

@@ -59,7 +59,10 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
                      "laestab_at_time": pl.Int64, "converted_to_graded": pl.Boolean, "relates_to_current_urn": pl.Boolean}.get(f, pl.String)
             occurrences = occurrences.with_columns(pl.lit(None, dtype=dtype).alias(f))
     occ = _keys(occurrences)
-    occ = occ.sort(["as_at", "file_id", "_row"], descending=[True, False, False], nulls_last=True)
+    # maintain_order: within one row the blocks keep their order (maps/blocks.csv: the latest
+    # graded block before the ungraded one), so a converted ungraded inspection takes the
+    # graded block's dates, the same in every run
+    occ = occ.sort(["as_at", "file_id", "_row"], descending=[True, False, False], nulls_last=True, maintain_order=True)
     occ = occ.with_columns(pl.int_range(pl.len()).alias("_prec"))
 
     agg = [pl.col(f).drop_nulls().first().alias(f) for f in (*EVENT_FIELDS, "inspection_number")]

@@ -26,10 +26,69 @@ def _date(s: str) -> date | None:
     return date.fromisoformat(s) if s else None
 
 
+@dataclass(frozen=True)
+class HeaderRules:
+    """How headers are compared (maps/headers.toml): applied to map headers and file headers."""
+
+    remove: tuple[str, ...]
+    casefold: bool
+    space_for: re.Pattern[str] | None
+    drop_leading_x_before_digit: bool
+    collapse_spaces: bool
+
+    def apply(self, h: str) -> str:
+        for ch in self.remove:
+            h = h.replace(ch, "")
+        if self.casefold:
+            h = h.casefold()
+        if self.space_for is not None:
+            h = self.space_for.sub(" ", h)
+        if self.collapse_spaces:
+            h = re.sub(r"\s+", " ", h).strip()
+        if self.drop_leading_x_before_digit and re.match(r"x\d", h):
+            h = h[1:]
+        return h
+
+
+@cache
+def header_rules() -> HeaderRules:
+    spec = tomllib.loads(_open("headers.toml"))["normalise"]
+    return HeaderRules(
+        remove=tuple(spec.get("remove", ())),
+        casefold=bool(spec.get("casefold", True)),
+        space_for=re.compile(spec["space_for"]) if spec.get("space_for") else None,
+        drop_leading_x_before_digit=bool(spec.get("drop_leading_x_before_digit", False)),
+        collapse_spaces=bool(spec.get("collapse_spaces", True)),
+    )
+
+
 @cache
 def normalise_header(h: str) -> str:
-    """Headers are compared case-insensitively with runs of whitespace collapsed."""
-    return re.sub(r"\s+", " ", h.replace("\ufeff", "")).strip().casefold()
+    """A header in the form headers are compared in (maps/headers.toml): by default lower case,
+    every run of characters other than letters and digits one space, so 'Overall.effectiveness',
+    'overall_effectiveness' and 'Overall effectiveness' are the same header."""
+    return header_rules().apply(h)
+
+
+class AmbiguousHeaders(ValueError):
+    """Two headers that read the same once normalised."""
+
+
+def check_unambiguous(columns: dict[str, HeaderPattern], where: str) -> None:
+    """Two canonical columns of one layout whose published headers normalise to the same text
+    could not be told apart in a file: an error naming both."""
+    seen: dict[str, tuple[str, str]] = {}
+    for canonical, pattern in columns.items():
+        if pattern.is_regex:
+            continue
+        key = normalise_header(pattern.text)
+        if key in seen:
+            other, other_text = seen[key]
+            raise AmbiguousHeaders(
+                f"{where}: headers {other_text!r} ({other}) and {pattern.text!r} ({canonical}) both read as "
+                f"{key!r} once normalised (maps/headers.toml): they cannot be told apart"
+            )
+        seen[key] = (canonical, pattern.text)
 
 
 @dataclass(frozen=True)
@@ -69,7 +128,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class HeaderPattern:
-    """A raw header as published: exact (compared normalised) or a regular expression."""
+    """A raw header as published: exact (compared normalised) or, after ``re:``, a regular
+    expression matched against the normalised file header (so written in normalised form)."""
 
     text: str
 
@@ -117,11 +177,13 @@ class Layout:
 
 @cache
 def _layout_columns(map_name: str, column: str) -> dict[str, HeaderPattern]:
-    return {
-            canonical: HeaderPattern(headers[column])
-            for canonical, headers in column_map(map_name).items()
-            if headers.get(column)
-        }
+    columns = {
+        canonical: HeaderPattern(headers[column])
+        for canonical, headers in column_map(map_name).items()
+        if headers.get(column)
+    }
+    check_unambiguous(columns, f"maps/{map_name}.csv, column {column!r}")
+    return columns
 
 
 @cache
@@ -197,3 +259,53 @@ def layouts() -> dict[str, Layout]:
 
 def scale_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(c.scale for c in codes()))
+
+
+@cache
+def ofsted_regions() -> tuple[str, ...]:
+    """Ofsted's eight regions of England (maps/ofsted_regions.csv): a school-level file that
+    spans all of them (and nearly every local authority) is national."""
+    return tuple(r["ofsted_region"] for r in _rows("ofsted_regions.csv"))
+
+
+# --- rules and labels read by the derivations, audits and presentation -----------------------
+
+
+@dataclass(frozen=True)
+class PublicationTarget:
+    """One row of maps/publication_targets.csv: a published target for reports of an era."""
+
+    era: str
+    kind: str  # an event kind, or 'all'
+    target_working_days: int
+    level: str  # 'normal' or 'further quality assurance'
+    basis: str  # what the target runs from, e.g. 'end_to_publication'
+    source: str
+
+
+@cache
+def publication_targets() -> tuple[PublicationTarget, ...]:
+    return tuple(
+        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"])
+        for r in _rows("publication_targets.csv")
+    )
+
+
+FURTHER_QUALITY_ASSURANCE = "further quality assurance"
+
+
+def publication_target(era: str | None, kind: str | None, concern: bool) -> PublicationTarget | None:
+    """The target that applies to one report (the one rule, used by out.event_flags):
+    the row of the inspection's era for its kind (or 'all'); where the inspection judged the
+    school inadequate or placed it in a category of concern, the era's 'further quality
+    assurance' row if it has one, else its normal row. None where the map records no target."""
+    if era is None:
+        return None
+    levels = (FURTHER_QUALITY_ASSURANCE, "normal") if concern else ("normal",)
+    rows = publication_targets()
+    for level in levels:
+        for k in (kind or "", "all"):
+            for t in rows:
+                if (t.era, t.kind, t.level) == (era, k, level):
+                    return t
+    return None

@@ -57,6 +57,7 @@ FILES = Table(
         Field("header_row", "int", "1-based row of the header"),
         Field("as_at", "date", "The date the file describes the system 'as at'"),
         Field("as_at_source", "text", "Where the as-at date came from", allowed=("title", "file name", "option", "latest date in file")),
+        Field("as_at_approximate", "bool", "True when only the month of the as-at date is known (a file name such as 'gias_links_2021-05.csv'): the date is the first of that month"),
         Field("rows_read", "int", "Data rows read (trailing empty rows excluded)"),
         Field("rows_empty", "int", "Completely empty rows skipped"),
         Field("rows_rejected", "int", "Rows rejected (lenient builds only; a strict build fails instead)"),
