@@ -125,6 +125,7 @@ def test_result_shape_and_determinism(small: tuple[Path, object]) -> None:
     assert not any("lower bound" in c for c in a.caveats)
     assert any("no known sign" in c for c in a.caveats)
     assert any(f.key == "overall_effectiveness.good_or_better_difference" for f in a.figures)
+    assert "claim that grades reflect intake" in a.findings[-1]  # the claim, in words
 
 
 def test_prepare_keeps_one_row_per_lineage_and_judgement() -> None:
@@ -150,11 +151,11 @@ def test_prepare_keeps_one_row_per_lineage_and_judgement() -> None:
         },
         schema=intake.RAW_SCHEMA,
     )
-    out = intake.prepare(raw)
-    assert out["event_id"].to_list() == ["b", "c"]
-    assert out["year"].to_list() == ["2022/23", "2021/22"]
-    assert out["log_pupils"].to_list()[1] is None  # no log of zero pupils
-    assert out["effectiveness"].to_list()[0] is None
+    out = intake.prepare(raw)  # sorted by judgement and URN
+    assert out["event_id"].to_list() == ["c", "b"]  # L1 once: its latest inspection
+    assert out["year"].to_list() == ["2021/22", "2022/23"]
+    assert out["log_pupils"].to_list()[0] is None  # no log of zero pupils
+    assert out["effectiveness"].to_list()[1] is None
 
 
 def test_type_group_and_academic_year() -> None:
@@ -216,6 +217,17 @@ def test_planted_odds_ratios_with_exact_effectiveness() -> None:
     assert m.naive_share.covers(nation.truth.share_explained[5]), m.naive_share
 
 
+def con_lineage(wh: Path, urns: list[int]) -> dict[int, str]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT urn, lineage_id FROM out.lineage WHERE list_contains(?, urn)", [urns]
+        ).fetchall()
+    finally:
+        con.close()
+    return {int(u): str(lin) for u, lin in rows}
+
+
 @pytest.mark.integration
 def test_real_data(tmp_path: Path) -> None:
     """On the real files: the snapshot frame reproduces the publisher's grades by IDACI quintile
@@ -246,12 +258,25 @@ def test_real_data(tmp_path: Path) -> None:
         encoding="utf8-lossy",
     )
     idaci = "The income deprivation affecting children index (IDACI) quintile"
+    published = raw.select(
+        pl.col("URN").cast(pl.Int64).alias("urn"),
+        pl.col("Overall effectiveness").str.replace(r"\.0$", "").alias("g"),
+        pl.col(idaci).str.replace(r"\.0$", "").alias("q"),
+    ).filter(pl.col("g").is_in(["1", "2", "3", "4"]))
+    oe = frame.filter(pl.col("area") == "overall_effectiveness")
+    assert oe["lineage_id"].n_unique() == oe.height  # one row per lineage
+    # the only published schools not in the frame are second open URNs of a lineage already in it
+    missing = published.join(oe.select("urn"), on="urn", how="anti")
+    lineages = con_lineage(wh, missing["urn"].to_list())
+    assert set(lineages) == set(missing["urn"].to_list())
+    assert all(lin in set(oe["lineage_id"].to_list()) for lin in lineages.values())
+    assert missing.height <= 5
+    # every other school has the file's grade, so the grades by IDACI quintile are the file's
+    both = published.join(oe.select("urn", "grade"), on="urn")
+    assert (both["g"] == both["grade"]).all()
     pub = (
-        raw.with_columns(
-            pl.col("Overall effectiveness").str.replace(r"\.0$", "").alias("g"),
-            pl.col(idaci).str.replace(r"\.0$", "").alias("q"),
-        )
-        .filter(pl.col("g").is_in(["1", "2", "3", "4"]) & pl.col("q").is_not_null())
+        published.join(missing.select("urn"), on="urn", how="anti")
+        .filter(pl.col("q").is_not_null())
         .group_by("q", "g")
         .agg(pl.len().cast(pl.Int64).alias("count"))
         .sort("q", "g")
@@ -268,11 +293,6 @@ def test_real_data(tmp_path: Path) -> None:
     n1 = pub.filter(pl.col("q") == "1")["count"].sum()
     g1 = r.figure("overall_effectiveness.good_or_better_q1").estimate
     assert g1.value == pytest.approx(k1 / n1) and g1.n == n1
-    # one row per lineage
-    oe = frame.filter(pl.col("area") == "overall_effectiveness")
-    assert oe["lineage_id"].n_unique() == oe.height == n1 + pub.filter(pl.col("q") != "1")["count"].sum() + (
-        oe["idaci_quintile"].is_null().sum()
-    )
     # 2. the all-schools odds ratio by a plain route over the raw file
     e_all = r.figure("overall_effectiveness.or_q5_all").estimate
     df = raw.select(

@@ -591,7 +591,7 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) ->
     oe = frame.filter(pl.col("area") == "overall_effectiveness")
     carried = int(oe["carried"].sum()) if oe.height else 0
     with_fsm = frame.filter(pl.col("fsm_pct").is_not_null())["urn"].n_unique() if frame.height else 0
-    frame = Frame(
+    out = Frame(
         unit=(
             f"one school lineage open at the snapshot ({n_lineages:,} lineages, {n_schools:,} "
             "open URNs), with the key judgements of its latest graded inspection; where the open "
@@ -626,8 +626,8 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) ->
         ),
     )    # Frame.text() adds its own full stops
     return Frame(
-        frame.unit.rstrip("."), frame.snapshot.rstrip("."), frame.sample.rstrip("."),
-        frame.denominator.rstrip("."), frame.notes
+        out.unit.rstrip("."), out.snapshot.rstrip("."), out.sample.rstrip("."),
+        out.denominator.rstrip("."), out.notes
     )
 
 

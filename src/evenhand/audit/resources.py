@@ -374,9 +374,9 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date) -> Frame:
         else "no census"
     )
     inspected = (
-        f"{oe['start_date'].min()} to {oe['start_date'].max()}" if oe.height else "none"
+        f"{oe['start_date'].min()!s} to {oe['start_date'].max()!s}" if oe.height else "none"
     )
-    frame = Frame(
+    out = Frame(
         unit=(
             f"one school lineage ({frame['lineage_id'].n_unique():,}), at its first graded "
             f"inspection within {MAX_FINANCE_GAP} academic years after a finance year of the "
@@ -407,8 +407,8 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date) -> Frame:
         ),
     )    # Frame.text() adds its own full stops
     return Frame(
-        frame.unit.rstrip("."), frame.snapshot.rstrip("."), frame.sample.rstrip("."),
-        frame.denominator.rstrip("."), frame.notes
+        out.unit.rstrip("."), out.snapshot.rstrip("."), out.sample.rstrip("."),
+        out.denominator.rstrip("."), out.notes
     )
 
 
@@ -574,25 +574,38 @@ def build_result(
 
 
 def _claim_verdict(analysis: ResourcesAnalysis) -> str:
+    """What the frame says about the public claim (overall effectiveness), in words."""
     claim = "The claim that grades penalise schools for funding they do not control"
-    fit = analysis.fits.get(("overall_effectiveness", "income_pp"))
-    if fit is None or (e := fit.odds_ratios.get(TERM.format(m="income_pp"))) is None:
+    est = {}
+    for m in MEASURES:
+        fit = analysis.fits.get(("overall_effectiveness", m))
+        e = fit.odds_ratios.get(TERM.format(m=m)) if fit is not None else None
+        if e is not None and not math.isnan(e.low):
+            est[m] = e
+    if "income_pp" not in est:
         return f"{claim} cannot be tested on this frame: too few maintained schools with finance."
-    if math.isnan(e.low):
-        return f"{claim} cannot be tested on this frame: the model gave no interval."
-    if e.low > 1:
+    inc, spend = est["income_pp"], est.get("expenditure_pp")
+    more_is_worse = [MEASURES[m] for m, e in est.items() if e.low > 1]
+    less_is_worse = [MEASURES[m] for m, e in est.items() if e.high < 1]
+    scope = " The frame covers maintained schools only and cannot test academies."
+    if less_is_worse and not more_is_worse:
+        return (
+            f"{claim} is consistent with this frame: schools with less "
+            f"{' and '.join(less_is_worse)} had worse grades after deprivation (an association, "
+            "not the effect of money)." + scope
+        )
+    if more_is_worse:
         return (
             f"{claim} is not supported in the form stated: on this frame schools with MORE "
-            "income per pupil had worse grades (after deprivation), not those with less."
-        )
-    if e.high < 1:
-        return (
-            f"{claim} is consistent with this frame: schools with less income per pupil had "
-            "worse grades after deprivation (an association, not the effect of money)."
+            f"{' and '.join(more_is_worse)} had worse grades after deprivation, not those with "
+            "less (money can follow difficulty: falling rolls, deficits, support for weak "
+            f"schools); income per pupil: odds ratio {describe(inc, 'odds ratio')}"
+            + (f"; expenditure per pupil: {describe(spend, 'odds ratio')}" if spend else "")
+            + "." + scope
         )
     return (
-        f"{claim}: this frame gives no evidence either way (odds ratio {describe(e, 'odds ratio')}); "
-        "it covers maintained schools only and cannot test academies."
+        f"{claim}: this frame gives no evidence either way (income per pupil: odds ratio "
+        f"{describe(inc, 'odds ratio')})." + scope
     )
 
 
