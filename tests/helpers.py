@@ -11,6 +11,7 @@ import csv
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,19 @@ def need_shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"integration data not found at {SHARED_DATA} (../shared/data beside the repo)")
     return SHARED_DATA
+
+
+def history(warehouse: Path, urn: int) -> dict[str, Any]:
+    """One school's history JSON, through the one way in (evenhand.engine.Evenhand)."""
+    from evenhand.engine import Evenhand
+
+    with Evenhand(warehouse) as eh:
+        return eh.history(urn)
+
+
+def info(warehouse: Path) -> dict[str, Any]:
+    """``evenhand info --json``, through the one way in."""
+    from evenhand.engine import Evenhand
+
+    with Evenhand(warehouse) as eh:
+        return eh.info()

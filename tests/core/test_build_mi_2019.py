@@ -126,8 +126,7 @@ def test_bad_iso_date_names_the_formats(tmp_path: Path) -> None:
 
 
 def test_the_2020_and_2025_snapshots_merge_into_one_history_with_conflicts_recorded(tmp_path: Path) -> None:
-    from evenhand.query import history, info
-    from helpers import caversham_like, os_headers
+    from helpers import caversham_like, history, info, os_headers
 
     # 2020: latest full 2009 (ITS325026), previous 2005; 2025: latest 2023, previous 2022 and,
     # in a second school row, the same 2009 inspection told with another publication date

@@ -10,7 +10,7 @@ from tiny_warehouse import GOOD, INADEQUATE, RI, D, Tiny, rows
 
 from evenhand.derive.lineage import derive_lineage
 from evenhand.derive.pipeline import derive_all
-from evenhand.query import history
+from helpers import history
 
 
 def lineage_of(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, object]]:

@@ -13,8 +13,7 @@ import pytest
 
 from evenhand.core.pipeline import build_warehouse
 from evenhand.derive.as_at import latest_as_at
-from evenhand.query import history
-from helpers import need_shared_data
+from helpers import history, need_shared_data
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,12 @@ from typing import Any
 
 import polars as pl
 
+from evenhand import maps
 from evenhand.audit import frames
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
+from evenhand.derive.facts import safeguarding_flags
+from evenhand.metadata import definitions as D
+from evenhand.metadata.definitions import SAFEGUARDING_LIMITED
 from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson, wilson_columns
@@ -34,33 +38,18 @@ FOUR_POINT_AREAS: tuple[str, ...] = (
     "personal_development",
     "leadership_and_management",
 )
-#: The judgements that must be good or better (codes 1-2) for "safeguarding-limited".
-OTHERWISE_GOOD: tuple[str, ...] = (
-    "quality_of_education",
-    "behaviour_and_attitudes",
-    "personal_development",
-)
-GOOD_OR_BETTER = ("1", "2")
-
-DEFINITION = (
-    "A graded inspection is 'safeguarding-limited' when ALL of: (a) safeguarding was not "
-    "effective ('Safeguarding is effective?' = No); (b) overall effectiveness OR leadership "
-    "and management was Inadequate (code 4 on the four-point scale); (c) quality of education, "
-    "behaviour and attitudes and personal development were each Good or Outstanding (codes 1-2). "
-    "An event missing any of the three education judgements (inspections before September "
-    "2019 do not carry them; report cards use other areas) cannot be classified and is counted "
-    "as not safeguarding-limited; the number of such safeguarding-not-effective events is "
-    "reported."
+#: The one definition (out.event_flags, decided at build time: evenhand.derive.facts).
+DEFINITION = SAFEGUARDING_LIMITED
+GOOD_OR_BETTER = D.GOOD_OR_BETTER
+FLAG_COLUMNS: tuple[str, ...] = (
+    "safeguarding_recorded", "safeguarding_not_effective", "safeguarding_not_met", "classifiable",
+    "quality_of_education_good", "education_good", "safeguarding_limited",
 )
 
 
 def academic_year(col: str = "start_date") -> pl.Expr:
-    """'2022/23' for a date between 1 September 2022 and 31 August 2023."""
-    d = pl.col(col)
-    first = pl.when(d.dt.month() >= 9).then(d.dt.year()).otherwise(d.dt.year() - 1)
-    return pl.concat_str(
-        [first.cast(pl.Utf8), pl.lit("/"), ((first + 1) % 100).cast(pl.Utf8).str.zfill(2)]
-    )
+    """'2022/23' for a date between 1 September 2022 and 31 August 2023 (maps.academic_year_expr)."""
+    return maps.academic_year_expr(pl.col(col))
 
 
 GRADED_EVENTS_SQL = """
@@ -105,8 +94,9 @@ SELECT ev.event_id, ev.urn, coalesce(ev.school_name, s1.current_name, s2.current
        coalesce(s1.school_type, s2.school_type) AS school_type,
        coalesce(s1.pupils, s2.pupils) AS pupils,
        coalesce(s1.idaci_quintile, s2.idaci_quintile) AS idaci_quintile,
-       el.lineage_id
+       el.lineage_id{flag_columns}
 FROM ev
+{flag_join}
 LEFT JOIN j USING (event_id)
 LEFT JOIN src USING (event_id)
 LEFT JOIN out.event_lineage el USING (event_id)
@@ -121,39 +111,27 @@ def graded_events(ctx: AuditContext) -> pl.DataFrame:
     key judgement code as a column (null when not graded on its usual scale), the blocks of
     the school-level files that reported it and the school's attributes (its own URN's row in
     the newest school-level file, else its lineage's latest URN's)."""
+    sql = GRADED_EVENTS_SQL
     if not ctx.has_table("out.event_lineage"):
-        sql = GRADED_EVENTS_SQL.replace(
+        sql = sql.replace(
             "LEFT JOIN out.event_lineage el USING (event_id)",
             "LEFT JOIN (SELECT NULL::VARCHAR AS event_id, NULL::VARCHAR AS lineage_id, NULL::BIGINT AS latest_urn) el USING (event_id)",
         )
-    else:
-        sql = GRADED_EVENTS_SQL
+    # the flags decided at build time; a warehouse without out.event_flags (a hand-written
+    # test nation) gets them from flag_events, by the same function
+    have_flags = ctx.has_table("out.event_flags")
+    sql = sql.replace("{flag_columns}", "".join(f", f.{c}" for c in FLAG_COLUMNS) if have_flags else "")
+    sql = sql.replace("{flag_join}", "LEFT JOIN out.event_flags f USING (event_id)" if have_flags else "")
     return ctx.frame(sql, [ctx.as_at])
 
 
 def flag_events(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add ``safeguarding_recorded``, ``safeguarding_not_effective``, ``classifiable``,
-    ``otherwise_good`` (all three education judgements good or better),
-    ``qoe_good_or_better`` and ``safeguarding_limited`` (see :data:`DEFINITION`)."""
-    sg = pl.col("safeguarding_effective")
-    std = pl.col("safeguarding_standards")
-    recorded = sg.is_in(["Yes", "No"]) | std.is_in(["Met", "Not met"])
-    not_eff = (sg == "No").fill_null(False) | (std == "Not met").fill_null(False)
-    good_all = pl.all_horizontal([pl.col(c).is_in(GOOD_OR_BETTER).fill_null(False) for c in OTHERWISE_GOOD])
-    classifiable = pl.all_horizontal([pl.col(c).is_not_null() for c in OTHERWISE_GOOD]) & (
-        pl.col("overall_effectiveness").is_not_null() | pl.col("leadership_and_management").is_not_null()
-    )
-    inadequate = (pl.col("overall_effectiveness") == "4").fill_null(False) | (
-        pl.col("leadership_and_management") == "4"
-    ).fill_null(False)
-    return frame.with_columns(
-        recorded.alias("safeguarding_recorded"),
-        (recorded & not_eff).alias("safeguarding_not_effective"),
-        classifiable.alias("classifiable"),
-        good_all.alias("otherwise_good"),
-        pl.col("quality_of_education").is_in(GOOD_OR_BETTER).fill_null(False).alias("qoe_good_or_better"),
-        ((sg == "No").fill_null(False) & inadequate & good_all).alias("safeguarding_limited"),
-    )
+    """The safeguarding flags of each event (:data:`DEFINITION`): read from out.event_flags
+    where :func:`graded_events` joined them, else (a simulated frame with only the judgement
+    columns) added by the same function the build uses (evenhand.derive.facts.safeguarding_flags)."""
+    if all(c in frame.columns for c in FLAG_COLUMNS):
+        return frame.with_columns([pl.col(c).fill_null(False) for c in FLAG_COLUMNS])
+    return safeguarding_flags(frame.drop([c for c in FLAG_COLUMNS if c in frame.columns]))
 
 
 @dataclass(frozen=True)
@@ -164,6 +142,7 @@ class Summary:
     n_qoe_good: int  # safeguarding-No events with quality of education good or better
     n_otherwise_good: int  # ... with all three education judgements good or better
     n_limited: int
+    n_not_met: int  # report cards with safeguarding standards Not met
     not_effective_rate: Estimate
     limited_among_not_effective: Estimate
     limited_among_classifiable_not_effective: Estimate
@@ -178,8 +157,8 @@ def summarise(flagged: pl.DataFrame) -> Summary:
     n, n_no = rec.height, no.height
     n_cls = no.filter(pl.col("classifiable")).height
     n_lim = int(no["safeguarding_limited"].sum()) if n_no else 0
-    n_qoe = int(no["qoe_good_or_better"].sum()) if n_no else 0
-    n_good = int(no["otherwise_good"].sum()) if n_no else 0
+    n_qoe = int(no["quality_of_education_good"].sum()) if n_no else 0
+    n_good = int(no["education_good"].sum()) if n_no else 0
     return Summary(
         n_graded=n,
         n_not_effective=n_no,
@@ -187,6 +166,7 @@ def summarise(flagged: pl.DataFrame) -> Summary:
         n_qoe_good=n_qoe,
         n_otherwise_good=n_good,
         n_limited=n_lim,
+        n_not_met=int(no["safeguarding_not_met"].sum()) if n_no else 0,
         not_effective_rate=wilson(n_no, n),
         limited_among_not_effective=wilson(n_lim, n_no),
         limited_among_classifiable_not_effective=wilson(n_lim, n_cls),
@@ -229,7 +209,7 @@ EVENT_COLUMNS = (
     "urn", "school_name", "event_id", "era", "start_date", "publication_date",
     "overall_effectiveness", "quality_of_education", "behaviour_and_attitudes",
     "personal_development", "leadership_and_management", "safeguarding_effective",
-    "safeguarding_standards", "category_of_concern", "safeguarding_limited", "classifiable",
+    "safeguarding_standards", "category_of_concern", "safeguarding_limited", "safeguarding_not_met", "classifiable",
 )
 
 
@@ -384,6 +364,7 @@ def run(ctx: AuditContext) -> AuditResult:
         Figure("qoe_good_among_not_effective", "Quality of education good or better, among safeguarding-not-effective inspections", s.qoe_good_among_not_effective, "share"),
         Figure("otherwise_good_among_not_effective", "Quality of education, behaviour and attitudes and personal development all good or better, among safeguarding-not-effective inspections", s.otherwise_good_among_not_effective, "share"),
         Figure("limited_count", "Safeguarding-limited inspections", Estimate(float(s.n_limited), math.nan, math.nan, s.n_not_effective, 0.95, "count"), "count"),
+        Figure("not_met_count", "Report cards with safeguarding standards not met", Estimate(float(s.n_not_met), math.nan, math.nan, s.n_not_effective, 0.95, "count"), "count"),
     ]
     findings: list[str] = []
     lat, prev = block_est.get(("eif_2019", frames.LATEST)), block_est.get(("eif_2019", frames.PREVIOUS))
@@ -392,8 +373,9 @@ def run(ctx: AuditContext) -> AuditResult:
             f"Under the education inspection framework (2019-2024), safeguarding was not effective in {describe(lat, 'share')} of the "
             f"inspections that are still schools' latest graded inspection in {snap_text}, against {describe(prev, 'share')} of those "
             "now in the previous block. The file keeps two inspections per school and which survive depends on the outcome (a school "
-            "found wanting is re-inspected soon), so neither figure, nor the two pooled, is the share of all inspections that found "
-            "safeguarding not effective: these files cannot measure that."
+            "found wanting is re-inspected soon), so neither figure is the share of all inspections that found safeguarding not "
+            "effective; pooled, they are that share only if no inspection of the era has dropped out of both blocks, which the file "
+            "cannot show. The data cannot test a claim about how often inspections find safeguarding ineffective."
         )
     clat, cprev = block_est.get(("cif_2015", frames.LATEST)), block_est.get(("cif_2015", frames.PREVIOUS))
     if clat is not None and cprev is not None:

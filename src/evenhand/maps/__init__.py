@@ -13,6 +13,8 @@ from datetime import date
 from functools import cache
 from importlib import resources
 
+import polars as pl
+
 
 def _open(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
@@ -110,6 +112,8 @@ class Area:
     scales: tuple[str, ...]
     framework_family: str
     description: str
+    order: int = 0  # Ofsted's order of the areas in its files and reports
+    label: str = ""  # the name people read
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,9 @@ class Layout:
     publication_default: str
     publication_if_present: dict[str, str] = field(default_factory=dict)
     table: str | None = None
+    # rows shorter than the header are published by design (DfE tables leave trailing empty
+    # fields out); elsewhere a short row is an error
+    short_rows_allowed: bool = False
 
     @property
     def columns(self) -> dict[str, HeaderPattern]:
@@ -206,10 +213,26 @@ def codes() -> tuple[Code, ...]:
 
 @cache
 def areas() -> dict[str, Area]:
+    """area -> Area, in Ofsted's order (the ``order`` column of maps/areas.csv)."""
+    rows = sorted(_rows("areas.csv"), key=lambda r: int(r["order"]))
     return {
-        r["area"]: Area(r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"])
-        for r in _rows("areas.csv")
+        r["area"]: Area(r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"],
+                        int(r["order"]), r["label"])
+        for r in rows
     }
+
+
+def area_label(area: str) -> str:
+    """The name people read for a judgement area (maps/areas.csv); an unknown area is shown
+    as words, never as a field name."""
+    a = areas().get(area)
+    return a.label if a else area.replace("_", " ").capitalize()
+
+
+def area_order(area: str) -> int:
+    """Sort key: Ofsted's order of the areas; unknown areas last."""
+    a = areas().get(area)
+    return a.order if a else 10_000
 
 
 @cache
@@ -253,12 +276,90 @@ def layouts() -> dict[str, Layout]:
             publication_default=spec["publication_default"],
             publication_if_present=dict(spec.get("publication_if_present", {})),
             table=spec.get("table"),
+            short_rows_allowed=bool(spec.get("short_rows_allowed", False)),
         )
     return out
 
 
 def scale_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(c.scale for c in codes()))
+
+
+@cache
+def scale_labels() -> dict[str, str]:
+    """scale -> the name people read (maps/scales.csv), e.g. four_point -> '4-point'."""
+    return {r["scale"]: r["label"] for r in _rows("scales.csv")}
+
+
+def scale_label(scale: str | None) -> str:
+    return scale_labels().get(scale or "", (scale or "no scale").replace("_", " "))
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    label: str  # 'Graded inspection'
+    short_label: str  # 'Graded'
+    description: str
+
+
+@cache
+def kinds() -> dict[str, Kind]:
+    """Kinds of inspection event (maps/kinds.csv)."""
+    return {r["kind"]: Kind(r["kind"], r["label"], r["short_label"], r["description"]) for r in _rows("kinds.csv")}
+
+
+def kind_label(kind: str | None, short: bool = False) -> str:
+    k = kinds().get(kind or "")
+    if k is None:
+        return (kind or "unknown kind").replace("_", " ")
+    return k.short_label if short else k.label
+
+
+def code_label(scale: str, code: str, on: date | None = None) -> str | None:
+    """The label of a code on a scale (maps/codes.csv) on date ``on``; without a date, the
+    label in force now (the one with no end date, else the latest)."""
+    hits = [c for c in codes() if c.scale == scale and c.code == code]
+    if on is not None:
+        hits = [c for c in hits if (c.valid_from is None or c.valid_from <= on) and (c.valid_to is None or on <= c.valid_to)]
+    if not hits:
+        return None
+    current = [c for c in hits if c.valid_to is None]
+    return (current or sorted(hits, key=lambda c: c.valid_to or date.max))[-1].label
+
+
+def grade_labels(scale: str = "four_point", on: date | None = None) -> dict[str, str]:
+    """code -> label of the graded codes of a scale, in rank order (maps/codes.csv): for the
+    four-point scale today 1 Outstanding, 2 Good, 3 Requires improvement, 4 Inadequate."""
+    graded = sorted({(c.rank or 0, c.code) for c in codes() if c.scale == scale and c.graded})
+    out: dict[str, str] = {}
+    for _, code in graded:
+        label = code_label(scale, code, on)
+        if label is not None:
+            out[code] = label
+    return out
+
+
+def era_labels() -> dict[str, str]:
+    """era -> the name people read (maps/eras.csv), e.g. eif_2019 -> 'Education inspection framework (2019-2024)'."""
+    return {e.era: e.label for e in eras()}
+
+
+def era_order() -> tuple[str, ...]:
+    """Eras by start date."""
+    return tuple(e.era for e in sorted(eras(), key=lambda e: e.valid_from))
+
+
+def era_label(era: str | None) -> str:
+    return era_labels().get(era or "", "unknown framework")
+
+
+def era_of(d: date) -> str | None:
+    """The framework era in force on a date (maps/eras.csv)."""
+    for e in eras():
+        if e.valid_from <= d and (e.valid_to is None or d <= e.valid_to):
+            return e.era
+    return None
 
 
 @cache
@@ -281,12 +382,15 @@ class PublicationTarget:
     level: str  # 'normal' or 'further quality assurance'
     basis: str  # what the target runs from, e.g. 'end_to_publication'
     source: str
+    verified: str = "no"  # 'yes' only when checked against the handbook text itself
+    evidence: str = ""  # what was found, where, when checking it
 
 
 @cache
 def publication_targets() -> tuple[PublicationTarget, ...]:
     return tuple(
-        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"])
+        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"],
+                          r.get("verified") or "no", r.get("evidence") or "")
         for r in _rows("publication_targets.csv")
     )
 
@@ -309,3 +413,103 @@ def publication_target(era: str | None, kind: str | None, concern: bool) -> Publ
                 if (t.era, t.kind, t.level) == (era, k, level):
                     return t
     return None
+
+
+@dataclass(frozen=True)
+class DateRange:
+    field: str  # regular expression on the canonical column name (fullmatch)
+    earliest: date
+    years_ahead: int  # latest allowed date: this many years after the build date
+    why: str
+
+
+@cache
+def value_ranges() -> tuple[DateRange, ...]:
+    """The dates each canonical column can hold (maps/value_ranges.csv; first match wins)."""
+    out = []
+    for r in _rows("value_ranges.csv"):
+        earliest = _date(r["earliest"])
+        assert earliest is not None, r
+        out.append(DateRange(r["field"], earliest, int(r["years_ahead"]), r["why"]))
+    return tuple(out)
+
+
+def date_range(canonical: str) -> DateRange:
+    for r in value_ranges():
+        if re.fullmatch(r.field, canonical):
+            return r
+    raise KeyError(canonical)  # maps/value_ranges.csv ends with a catch-all row
+
+
+# --- school type groups (maps/school_type_groups.csv) ---------------------------------------
+
+
+@cache
+def school_type_groups() -> dict[str, str]:
+    """School type (case-folded) -> its group (Maintained, Academy, Free school), as Ofsted's
+    chart C6 groups them: the one rule every audit and page uses."""
+    return {r["school_type"].casefold(): r["group"] for r in _rows("school_type_groups.csv")}
+
+
+def school_type_group(school_type: str | None) -> str | None:
+    """The group of a school type; None for a missing or unlisted type (add it to the map)."""
+    return school_type_groups().get(school_type.casefold()) if school_type else None
+
+
+def school_type_group_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`school_type_group` as a Polars expression (null for missing or unlisted types)."""
+    groups = school_type_groups()
+    return col.str.to_lowercase().replace_strict(
+        {k.lower(): v for k, v in groups.items()}, default=None, return_dtype=pl.String
+    )
+
+
+# --- academic year ---------------------------------------------------------------------------
+
+#: English school years run from 1 September to 31 August.
+ACADEMIC_YEAR_START_MONTH = 9
+
+
+def academic_year_start(d: date) -> date:
+    """1 September of the academic year that contains ``d``."""
+    return date(d.year if d.month >= ACADEMIC_YEAR_START_MONTH else d.year - 1, ACADEMIC_YEAR_START_MONTH, 1)
+
+
+def academic_year(d: date) -> str:
+    """'2024/25' for any date from 1 September 2024 to 31 August 2025."""
+    first = academic_year_start(d).year
+    return f"{first}/{(first + 1) % 100:02d}"
+
+
+def academic_year_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`academic_year` as a Polars expression on a date column."""
+    first = col.dt.year() - (col.dt.month() < ACADEMIC_YEAR_START_MONTH).cast(pl.Int32)
+    return pl.concat_str([first.cast(pl.String), pl.lit("/"), ((first + 1) % 100).cast(pl.String).str.zfill(2)])
+
+
+# --- column labels of the audit tables (what the dashboard and the pack print) ------------
+
+
+@dataclass(frozen=True)
+class ColumnLabel:
+    """One row of maps/columns.csv: how a table column is headed and its values written.
+
+    ``format``: text, label (a code written in words), share (0-1, as a percentage), pp (a
+    difference of shares, in percentage points), count, number1, ratio, odds_log (a log-odds
+    effect shown as odds), signed, bool, date, id, era, area, kind. ``interval``: the
+    columns holding the estimate's 95% interval (shown with it, not as columns of their own).
+    """
+
+    column: str
+    label: str
+    format: str
+    interval: tuple[str, str] | None
+
+
+@cache
+def columns() -> dict[str, ColumnLabel]:
+    out: dict[str, ColumnLabel] = {}
+    for r in _rows("columns.csv"):
+        iv = tuple(r["interval"].split("|")) if r["interval"] else None
+        out[r["column"]] = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None)  # type: ignore[arg-type]
+    return out

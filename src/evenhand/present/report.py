@@ -12,11 +12,9 @@ only), inlined so each HTML file stands alone.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -29,8 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from evenhand import __version__
-from evenhand.audit.registry import AUDITS
-from evenhand.audit.result import AuditContext, AuditResult
+from evenhand.audit.result import STAMP, Slot
 from evenhand.core.warehouse import frame
 from evenhand.present.charts import to_svg
 
@@ -86,6 +83,19 @@ FILE_STEM = "evidence-pack"
 # --- templates ------------------------------------------------------------------------------
 
 
+#: the longest text any single value is shown at (pages, reports, PDFs); the full value stays in
+#: the warehouse and the downloads. A 10 MB name in an input file made a 40 MB page and an 89 s PDF.
+MAX_SHOWN = 2000
+
+
+def cap_value(value: Any) -> Any:
+    """Jinja ``finalize``: a plain text value over MAX_SHOWN characters is cut, saying so.
+    Markup (the stylesheet, charts, rendered partials) is the package's own and passes."""
+    if isinstance(value, str) and not isinstance(value, Markup) and len(value) > MAX_SHOWN:
+        return value[:MAX_SHOWN] + f"… [cut: {len(value):,} characters in all; see the data download]"
+    return value
+
+
 @cache
 def environment() -> Environment:
     """The Jinja2 environment for every Evenhand document (autoescape on, strict undefined)."""
@@ -96,6 +106,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=cap_value,
     )
     env.globals["version"] = __version__
     return env
@@ -139,34 +150,6 @@ def html_to_pdf(html: str) -> bytes:
 
 
 # --- audits ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Slot:
-    """One audit's place in the pack: its result, or why there is none."""
-
-    name: str
-    result: AuditResult | None
-    reason: str = ""
-
-
-def gather_audits(ctx: AuditContext, names: Sequence[str] = AUDITS) -> list[Slot]:
-    """Run every audit whose module exists; a missing or failing one becomes an empty slot."""
-    slots = []
-    for name in names:
-        try:
-            module = importlib.import_module(f"evenhand.audit.{name}")
-        except ModuleNotFoundError as e:
-            if e.name and not e.name.startswith(f"evenhand.audit.{name}"):
-                slots.append(Slot(name, None, f"Its module could not be imported: {e}."))
-            else:
-                slots.append(Slot(name, None, f"This version of Evenhand has no {name} audit yet (module evenhand.audit.{name})."))
-            continue
-        try:
-            slots.append(Slot(name, module.run(ctx)))
-        except Exception as e:
-            slots.append(Slot(name, None, f"The audit failed on this warehouse: {type(e).__name__}: {e}"))
-    return slots
 
 
 def _chart_from_spec(spec: Mapping[str, Any]) -> alt.TopLevelMixin:
@@ -264,28 +247,6 @@ def provenance(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     ]
 
 
-def default_national_as_at(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The latest as-at date of a national file (Ofsted's official statistics); None if none.
-
-    The monthly management information can be a one-authority extract (the Leeds file), so the
-    newest file of any kind may describe a few hundred schools: the national pack defaults to
-    the newest official statistics instead.
-    """
-    rows = con.execute(
-        "SELECT max(as_at) FROM meta.files WHERE status = 'loaded' AND publication = 'official_statistics'"
-    ).fetchall()
-    value: dt.date | None = rows[0][0] if rows else None
-    return value
-
-
-def build_info(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """meta.build as a dict (raw folder, mode, version, build time); {} when absent."""
-    try:
-        return {str(k): str(v) for k, v in con.execute("SELECT key, value FROM meta.build").fetchall()}
-    except duckdb.Error:
-        return {}
-
-
 def reproduce_commands(
     warehouse: str, as_at: dt.date, out: str, raw: str | None = None, lenient: bool = False
 ) -> list[str]:
@@ -307,7 +268,10 @@ def national_html(
     commands: list[str],
     synthetic: bool = False,
     generated: str | None = None,
+    coverage: str = "England",
 ) -> str:
+    """The evidence pack's HTML; ``coverage`` is what the as-at file covers (out.snapshots):
+    a pack of a file that is not national says so in its title."""
     views = [audit_view(s, synthetic) for s in slots]
     by_name = {v["name"]: v for v in views}
     claims = []
@@ -321,6 +285,7 @@ def national_html(
         claims=claims,
         as_at=as_at.isoformat(),
         as_at_text=_date_text(as_at),
+        coverage=coverage,
         inputs=inputs,
         commands=commands,
         synthetic=synthetic,
@@ -336,10 +301,13 @@ def write_national(
     synthetic: bool = False,
     pdf: bool = True,
     generated: str | None = None,
+    coverage: str = "England",
 ) -> list[Path]:
     """Write evidence-pack.html, evidence-pack.pdf and tables/<audit>__<table>.csv|parquet."""
     out.mkdir(parents=True, exist_ok=True)
-    html = national_html(slots, as_at, inputs, commands, synthetic, generated)
+    html = national_html(slots, as_at, inputs, commands, synthetic, generated, coverage)
+    if synthetic:
+        html = stamp_html(html)
     paths = [out / f"{FILE_STEM}.html"]
     paths[0].write_text(html, encoding="utf-8")
     if pdf:
@@ -350,6 +318,15 @@ def write_national(
         if s.result is not None:
             paths += s.result.write(out / "tables")
     return paths
+
+
+def stamp_html(html: str) -> str:
+    """The synthetic stamp as a banner at the top of the page (evenhand demo's outputs)."""
+    banner = f'<div role="alert" class="eh-synthetic-banner">{STAMP}</div>'
+    if banner in html:
+        return html
+    at = html.find(">", html.find("<body")) + 1 if "<body" in html else 0
+    return html[:at] + banner + html[at:]
 
 
 # --- the school report ----------------------------------------------------------------------
