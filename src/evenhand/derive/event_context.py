@@ -41,7 +41,7 @@ def derive_event_context(con: duckdb.DuckDBPyConnection) -> None:
     file_id = "c.file_id" if "file_id" in cols else "NULL::BIGINT"
     # DfE publishes provisional results before the final ones in the same layout; only the file
     # says which it is (its name: "...ks4provisional..."). The final file wins on the same year.
-    if "file_id" in cols and table_exists(con, "meta.files"):
+    if "file_id" in cols and has_table(con, "meta.files"):
         files_join = "LEFT JOIN meta.files mf ON mf.file_id = c.file_id"
         provisional = "coalesce(lower(mf.path) LIKE '%provisional%', false)"
     else:
