@@ -123,6 +123,7 @@ class Era:
     valid_from: date
     valid_to: date | None
     description: str
+    framework: str = ""  # the inspection framework the era belongs to (EIF spans eif_2019 and eif_2024)
 
 
 @cache
@@ -238,9 +239,38 @@ def area_order(area: str) -> int:
 @cache
 def eras() -> tuple[Era, ...]:
     return tuple(
-        Era(r["era"], r["label"], date.fromisoformat(r["valid_from"]), _date(r["valid_to"]), r["description"])
+        Era(r["era"], r["label"], date.fromisoformat(r["valid_from"]), _date(r["valid_to"]), r["description"],
+            r["framework"])
         for r in _rows("eras.csv")
     )
+
+
+def framework_on(d: date) -> tuple[date, str] | None:
+    """The inspection framework in force on ``d``: (the date it started, its name), from the
+    ``framework`` column of maps/eras.csv (one framework may span several eras)."""
+    era = era_of(d)
+    if era is None:
+        return None
+    name = next(e.framework for e in eras() if e.era == era)
+    return min(e.valid_from for e in eras() if e.framework == name), name
+
+
+def read_rows(name: str) -> list[dict[str, str]]:
+    """The rows of one CSV map (for a typed reader that lives where its map is used)."""
+    return _rows(name)
+
+
+@cache
+def school_holidays() -> tuple[dict[str, str], ...]:
+    """The typical school holidays of maps/school_holidays.csv (rule, month, day, offsets), as
+    rows: evenhand.derive.calendar turns them into dates for a year."""
+    return tuple(_rows("school_holidays.csv"))
+
+
+def read_text(name: str) -> str:
+    """The text of one file of maps/, for the readers that parse it where it is used (fetch's
+    sources.toml, the demo's published header list): every map is read through this module."""
+    return _open(name)
 
 
 @cache
