@@ -44,9 +44,7 @@ from evenhand.stats.ordinal import OrdinalFit, fit_ordinal, gradient_share_expla
 GRADES: tuple[str, ...] = ("1", "2", "3", "4")
 GRADE_LABELS = maps.grade_labels("four_point")
 KEY_AREAS: dict[str, str] = {
-    "overall_effectiveness": "Overall effectiveness",
-    "quality_of_education": "Quality of education",
-    "leadership_and_management": "Leadership and management",
+    area: maps.area_label(area) for area in ("overall_effectiveness", "quality_of_education", "leadership_and_management")
 }
 #: Overall effectiveness was no longer graded from September 2024.
 OE_LAST_DAY = dt.date(2024, 8, 31)
