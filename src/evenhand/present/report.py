@@ -33,6 +33,7 @@ from evenhand.audit.registry import AUDITS
 from evenhand.audit.result import AuditContext, AuditResult
 from evenhand.core.warehouse import frame
 from evenhand.present.charts import to_svg
+from evenhand.present.synthetic import STAMP
 
 #: The public claims (DESIGN section 1), what Evenhand measures, and the audits that answer.
 CLAIMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -98,6 +99,8 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.globals["version"] = __version__
+    env.globals["stamp"] = STAMP
+    env.globals["synthetic"] = False
     return env
 
 
