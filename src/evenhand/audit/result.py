@@ -41,6 +41,32 @@ class Figure:
         return describe(self.estimate, self.unit)
 
 
+@dataclass(frozen=True)
+class Frame:
+    """The frame of a finding (shared/REFEREE.md): what one row is, as at which date and file,
+    which rows are in and what selected them, and what each rate divides by.
+
+    One Frame per audit, or per headline where they differ (``AuditResult.frames``, keyed by
+    the figure key or a short name). Printed in the result, its method text and the pack.
+    """
+
+    unit: str
+    snapshot: str
+    sample: str  # which rows, and what decided that they are in (the selection)
+    denominator: str
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "snapshot": self.snapshot, "sample": self.sample,
+                "denominator": self.denominator, "notes": list(self.notes)}
+
+    def text(self) -> str:
+        """One paragraph for method text: 'Frame. Unit: ...; snapshot: ...; ...'."""
+        notes = (" " + " ".join(self.notes)) if self.notes else ""
+        return (f"Frame. Unit: {self.unit}. Snapshot: {self.snapshot}. Sample and selection: {self.sample}. "
+                f"Denominator: {self.denominator}.{notes}")
+
+
 @dataclass
 class AuditContext:
     """What an audit may use: a read-only warehouse connection, the as-at date and a seed."""
@@ -81,6 +107,7 @@ class AuditResult:
     inputs: list[dict[str, Any]]
     parameters: dict[str, Any] = field(default_factory=dict)
     small_n: list[str] = field(default_factory=list)  # where n is too small to read much into
+    frames: dict[str, Frame] = field(default_factory=dict)  # "main" first; see Frame
 
     def figure(self, key: str) -> Figure:
         for f in self.figures:
@@ -100,6 +127,7 @@ class AuditResult:
             "findings": self.findings,
             "caveats": self.caveats,
             "small_n": self.small_n,
+            "frames": {k: f.to_dict() for k, f in self.frames.items()},
             "inputs": self.inputs,
             "parameters": _clean(self.parameters),
             "tables": {k: {"columns": v.columns, "rows": v.height} for k, v in self.tables.items()},

@@ -245,6 +245,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "figures": figures,
         "key_figures": figures[:KEY_FIGURES],
         "caveats": list(r.caveats),
+        "frames": [{"name": k, **f.to_dict()} for k, f in r.frames.items()],
         "small_n": list(r.small_n),
         "chart_svg": svg,
         "chart_error": chart_error,
