@@ -51,6 +51,8 @@ class Area:
     scales: tuple[str, ...]
     framework_family: str
     description: str
+    label: str = ""  # what a reader sees ("Quality of education")
+    report_card_order: int | None = None  # Ofsted's order of report-card areas (1 = first)
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,49 @@ def codes() -> tuple[Code, ...]:
 @cache
 def areas() -> dict[str, Area]:
     return {
-        r["area"]: Area(r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"])
+        r["area"]: Area(
+            r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"],
+            r.get("label") or r["area"].replace("_", " ").capitalize(),
+            int(r["report_card_order"]) if r.get("report_card_order") else None,
+        )
         for r in _rows("areas.csv")
+    }
+
+
+def area_label(area: str) -> str:
+    """The label a reader sees for an area code (maps/areas.csv), the code itself if unknown."""
+    a = areas().get(area)
+    return a.label if a else area
+
+
+def era_label(era: str | None) -> str:
+    """The label a reader sees for an era code (maps/eras.csv)."""
+    for e in eras():
+        if e.era == era:
+            return e.label
+    return era or "unknown framework"
+
+
+@dataclass(frozen=True)
+class ColumnLabel:
+    """How the evidence pack shows one column of an audit table (maps/column_labels.csv).
+
+    ``kind``: share (0-1, as a percentage), points (a difference of shares, in percentage
+    points), count, days, working_days, ratio, odds_ratio, years, era (an era code, shown by
+    its label), area (an area code), grade_code (hidden beside its label), text, date, bool,
+    id (identifiers), hide (not printed; in the CSV)."""
+
+    column: str
+    label: str
+    kind: str
+    abbrev: str
+
+
+@cache
+def column_labels() -> dict[str, ColumnLabel]:
+    return {
+        r["column"]: ColumnLabel(r["column"], r["label"], r["kind"], r.get("abbrev") or "")
+        for r in _rows("column_labels.csv")
     }
 
 
@@ -197,3 +240,15 @@ def layouts() -> dict[str, Layout]:
 
 def scale_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(c.scale for c in codes()))
+
+
+@cache
+def table_titles() -> dict[tuple[str, str], str]:
+    """(audit, table) -> the title the evidence pack prints (maps/table_titles.csv)."""
+    return {(r["audit"], r["table"]): r["title"] for r in _rows("table_titles.csv")}
+
+
+@cache
+def value_labels() -> dict[str, str]:
+    """Codes that appear as values in audit tables and texts -> words (maps/value_labels.csv)."""
+    return {r["value"]: r["label"] for r in _rows("value_labels.csv")}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,8 @@ from evenhand.audit.registry import AUDITS
 from evenhand.audit.result import AuditContext, AuditResult
 from evenhand.core.warehouse import frame
 from evenhand.present.charts import to_svg
-from evenhand.present.synthetic import STAMP
+from evenhand.present.synthetic import STAMP, stamp_outputs
+from evenhand.present.tables import parameter_rows, table_views, words
 
 #: The public claims (DESIGN section 1), what Evenhand measures, and the audits that answer.
 CLAIMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -74,11 +74,11 @@ CLAIMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
 )
 
-TABLE_ROWS_SHOWN = 40
-#: Tables longer than this (per-school lists, e.g. expected judgements) are not printed at all:
-#: their first rows would say nothing; the CSV and Parquet beside the pack hold them.
-TABLE_ROWS_PRINTABLE = 200
-KEY_FIGURES = 2
+#: Claims about something other than what an audit's first findings measure: the key finding
+#: is the audit's finding (else its caveat) that names this topic. The timing audit answers
+#: both the waiting claim (its first findings: publication delay) and the claim about the time
+#: inspectors have (inspection length), which the files may not let it measure.
+CLAIM_TOPICS: dict[str, str] = {CLAIMS[5][0]: "length"}
 #: Key findings show each audit's first sentences only (the audit's own section has them all).
 KEY_FINDINGS = 2
 FILE_STEM = "evidence-pack"
@@ -188,22 +188,8 @@ def chart_svg(spec: Mapping[str, Any]) -> str:
     return to_svg(_chart_from_spec(spec))  # type: ignore[arg-type]
 
 
-def _cell(v: Any) -> dict[str, Any]:
-    if v is None:
-        return {"text": "", "num": False}
-    if isinstance(v, bool):
-        return {"text": "yes" if v else "no", "num": False}
-    if isinstance(v, int):
-        return {"text": f"{v:,}", "num": True}
-    if isinstance(v, float):
-        if math.isnan(v):
-            return {"text": "n/a", "num": True}
-        return {"text": f"{v:,.3g}" if abs(v) < 1 else f"{v:,.2f}", "num": True}
-    if isinstance(v, dt.date):
-        return {"text": v.isoformat(), "num": False}
-    if isinstance(v, list | tuple):
-        return {"text": ", ".join(str(x) for x in v), "num": False}
-    return {"text": str(v), "num": False}
+def _frame_words(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: ([words(x) for x in v] if isinstance(v, list) else words(v) if isinstance(v, str) else v) for k, v in d.items()}
 
 
 def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
@@ -211,7 +197,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
     r = slot.result
     if r is None:
         return {"name": slot.name, "title": slot.name.capitalize() + " (not available)", "available": False,
-                "reason": slot.reason, "key_figures": [], "findings": [], "key_findings": [], "more_findings": 0}
+                "reason": slot.reason, "findings": [], "key_findings": [], "more_findings": 0}
     svg: Markup | None = None
     chart_error = ""
     if r.chart:
@@ -219,19 +205,9 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
             svg = Markup(chart_svg(r.chart))
         except Exception as e:
             chart_error = f"the chart could not be drawn ({type(e).__name__}: {e})."
-    tables = []
-    for key, df in r.tables.items():
-        shown = df.head(TABLE_ROWS_SHOWN if df.height <= TABLE_ROWS_PRINTABLE else 0)
-        tables.append({
-            "key": key,
-            "columns": df.columns,
-            "rows": [[_cell(v) for v in row] for row in shown.iter_rows()],
-            "shown": shown.height,
-            "total": df.height,
-            "csv": f"tables/{r.name}__{key}.csv",
-            "parquet": f"tables/{r.name}__{key}.parquet",
-        })
-    figures = [{"label": f.label, "text": f.text()} for f in r.figures]
+    title = (r.chart or {}).get("title", "")
+    tables = table_views(r.name, r.tables, str(title.get("text", "") if isinstance(title, dict) else title))
+    figures = [{"label": words(f.label), "text": f.text()} for f in r.figures]
     return {
         "name": r.name,
         "title": r.title,
@@ -239,28 +215,36 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "question": r.question,
         "claim": r.claim,
         "method": r.method,
-        "findings": list(r.findings),
-        "key_findings": list(r.findings[:KEY_FINDINGS]),
+        "findings": [words(f) for f in r.findings],
+        "key_findings": [words(f) for f in r.findings[:KEY_FINDINGS]],
         "more_findings": max(0, len(r.findings) - KEY_FINDINGS),
         "figures": figures,
-        "key_figures": figures[:KEY_FIGURES],
-        "caveats": list(r.caveats),
-        "frames": [{"name": k, **f.to_dict()} for k, f in r.frames.items()],
-        "small_n": list(r.small_n),
+        "caveats": [words(c) for c in r.caveats],
+        "frames": [{"name": words(k), **_frame_words(f.to_dict())} for k, f in r.frames.items()],
+        "small_n": [words(x) for x in r.small_n],
         "chart_svg": svg,
         "chart_error": chart_error,
         "tables": tables,
-        "parameters": sorted((str(k), str(v)) for k, v in r.parameters.items()),
+        "parameters": parameter_rows(r.parameters),
         "synthetic": synthetic,
         "reason": "",
     }
+
+
+def _layout_title(layout: str | None) -> str:
+    from evenhand import maps
+
+    if not layout:
+        return ""
+    lay = maps.layouts().get(layout)
+    return lay.title if lay else words(layout)
 
 
 def provenance(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every input file of the build: path, layout, status, as-at date, rows and sha256."""
     df = frame(con, "SELECT path, layout, status, as_at, rows_read, sha256 FROM meta.files ORDER BY path")
     return [
-        {"path": r["path"], "layout": r["layout"], "status": r["status"],
+        {"path": r["path"], "layout": _layout_title(r["layout"]), "status": r["status"],
          "as_at": r["as_at"].isoformat() if r["as_at"] else None,
          "rows": f"{r['rows_read']:,}" if r["rows_read"] is not None else "", "sha256": r["sha256"]}
         for r in df.iter_rows(named=True)
@@ -303,6 +287,19 @@ def _date_text(d: dt.date) -> str:
     return f"{d.day} {d.strftime('%B %Y')}"
 
 
+def _on_topic(view: dict[str, Any], topic: str) -> dict[str, Any]:
+    """The audit's view with, as key findings, its findings about ``topic``; where it has none,
+    its caveats about it, said as what the data cannot test."""
+    if not view.get("available"):
+        return view
+    hits = [f for f in view["findings"] if topic in f.lower()]
+    if not hits:
+        hits = [f"Cannot be tested from these files: {c}" for c in view["caveats"] if topic in c.lower()]
+    if not hits:
+        hits = [f"The {view['title']} section states no finding about inspection {topic}."]
+    return {**view, "key_findings": hits[:KEY_FINDINGS], "more_findings": max(0, len(view["findings"]) - len(hits[:KEY_FINDINGS]))}
+
+
 def national_html(
     slots: Sequence[Slot],
     as_at: dt.date,
@@ -316,6 +313,9 @@ def national_html(
     claims = []
     for claim, measures, names in CLAIMS:
         audits = [by_name.get(n) or audit_view(Slot(n, None, f"The {n} audit was not run for this pack.")) for n in names]
+        topic = CLAIM_TOPICS.get(claim)
+        if topic:
+            audits = [_on_topic(a, topic) for a in audits]
         claims.append({"claim": claim, "measures": measures, "audits": audits})
     return render(
         "national.html",
@@ -349,9 +349,14 @@ def write_national(
         p = out / f"{FILE_STEM}.pdf"
         p.write_bytes(html_to_pdf(html))
         paths.append(p)
+    prov = out / "provenance.csv"
+    pl.DataFrame(inputs, schema={k: pl.String for k in ("path", "layout", "status", "as_at", "rows", "sha256")}).write_csv(prov)
+    paths.append(prov)
     for s in slots:
         if s.result is not None:
             paths += s.result.write(out / "tables")
+    if synthetic:
+        stamp_outputs([p for p in paths if p.suffix.lower() in (".csv", ".parquet", ".json")])
     return paths
 
 
