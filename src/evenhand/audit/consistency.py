@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from evenhand import maps
 from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, num, pct
 from evenhand.audit.safeguarding import academic_year, graded_events
 from evenhand.present import charts
@@ -287,12 +288,14 @@ def _chart(st: pl.DataFrame) -> dict[str, Any] | None:
         ]
     )
     n = int(st["n"].sum())
+    names = {e.era: e.label for e in maps.eras()}
+    long = long.with_columns(pl.col("era").replace_strict(names, default=pl.col("era")))
     chart = charts.bar_with_intervals(
         long, "era", "share", "low", "high", "measure",
         title="Consecutive graded inspections: same grade, or two or more grades worse",
         subtitle=f"Comparable pairs by era of the later inspection (n = {n:,}); whiskers are 95% Wilson intervals",
         x_title="Framework era of the later inspection", y_title="Share of pairs",
-        color_title="Measure", x_order=st["to_era"].to_list(), y_format="%", y_domain=(0.0, 1.0),
+        color_title="Measure", x_order=[names.get(e, e) for e in st["to_era"].to_list()], y_format="%", y_domain=(0.0, 1.0),
     )
     return charts.chart_spec(chart)
 
@@ -382,7 +385,7 @@ def run(ctx: AuditContext) -> AuditResult:
     if recent.height:
         r = recent.row(recent.height - 1, named=True)
         findings.append(
-            f"For pairs whose later inspection was in {r['to_era']}: {describe(wilson(r['unchanged'], r['n']), 'share')} "
+            f"For pairs whose later inspection was in {maps.era_label(r['to_era'])}: {describe(wilson(r['unchanged'], r['n']), 'share')} "
             f"unchanged; {r['cliff_edge']:,} cliff edges ({describe(wilson(r['cliff_edge'], r['n']), 'share')})."
         )
     qoe = div_all.filter(pl.col("judgement") == "quality_of_education")
