@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,13 +40,13 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
         task = bar.add_task("starting", total=1)
 
         def progress(message: str, i: int, n: int) -> None:
-            bar.update(task, description=message[:70], completed=max(i - 1, 0), total=n)
+            bar.update(task, description=escape(message[:70]), completed=max(i - 1, 0), total=n)
 
         yield progress
 
 
 def _fail(e: Exception) -> None:
-    err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -53,27 +54,46 @@ def _fail(e: Exception) -> None:
 def build(
     raw: Annotated[Path, typer.Option("--raw", help="Folder of raw files (searched recursively), or one file.")],
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
-    lenient: Annotated[bool, typer.Option("--lenient", help="Leave out bad rows (listed in meta.rejections) instead of failing.")] = False,
+    lenient: Annotated[bool, typer.Option("--lenient", help="Leave out bad rows (listed in meta.rejections) instead of failing; a file rejected whole still fails the build.")] = False,
+    allow_missing: Annotated[list[str] | None, typer.Option(
+        "--allow-missing", metavar="FILE",
+        help="Build even though this file (a path as listed by the previous build, a name or a pattern) "
+        "is missing, not recognised or rejected whole; repeatable. Without it such a build fails and keeps the previous warehouse.",
+    )] = None,
 ) -> None:
     """Build the warehouse from a folder of official files.
 
     Files are recognised by their header, not their name; unrecognised files are listed, not
     fatal. The build writes a new file and swaps it in only when complete, so a failed build
-    leaves the previous warehouse untouched.
+    leaves the previous warehouse untouched. A build that loads no file, or loses a file the
+    previous warehouse loaded, fails unless --allow-missing names that file. One build of a
+    warehouse runs at a time (WAREHOUSE.lock); SIGTERM, SIGHUP and Ctrl-C stop it cleanly.
 
     Example:  evenhand build --raw ../shared/data --warehouse warehouse/evenhand.duckdb
     """
+    import os
+
+    from evenhand.core.guard import BuildInterrupted
     from evenhand.core.pipeline import build_warehouse
 
     if not raw.exists():
         _fail(EvenhandError(f"no such folder or file: {raw}"))
     try:
         with progress_bar() as progress:
-            summary = build_warehouse(raw, warehouse, lenient=lenient, progress=progress)
+            summary = build_warehouse(raw, warehouse, lenient=lenient, progress=progress, allow_missing=allow_missing or ())
+    except BuildInterrupted as e:
+        err.print(f"[bold red]stopped:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + e.signum) from None
     except EvenhandError as e:
         _fail(e)
         return
-    t = Table(title=f"Built {summary.warehouse}", show_lines=False)
+    except Exception as e:  # a bug, not bad input: one line, the traceback on request
+        if os.environ.get("EVENHAND_DEBUG"):
+            raise
+        _fail(EvenhandError(f"internal error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                            "set EVENHAND_DEBUG=1 for the traceback and report it"))
+        return
+    t = Table(title=escape(f"Built {summary.warehouse}"), show_lines=False)
     for col in ("layout", "files", "rows read", "rows rejected", "warnings"):
         t.add_column(col, justify="right" if col != "layout" else "left")
     by_layout: dict[str, list[int]] = {}
@@ -85,7 +105,7 @@ def build(
             agg[2] += r.rows_rejected or 0
             agg[3] += r.warnings or 0
     for layout, (n, rows, rej, warn) in sorted(by_layout.items()):
-        t.add_row(layout, str(n), f"{rows:,}", str(rej), str(warn))
+        t.add_row(escape(layout), str(n), f"{rows:,}", str(rej), str(warn))
     out.print(t)
     c = summary.counts
     out.print(
@@ -93,13 +113,23 @@ def build(
         f"judgements: {c['judgements']:,}; school rows: {c['schools_rows']:,}"
     )
     out.print(f"warnings: {summary.n_warnings}; conflicts: {summary.n_conflicts} (event fields where sources disagree; see meta.conflicts)")
+    changes = summary.changes()
+    if changes:
+        out.print("compared with the previous warehouse: " + escape("; ".join(changes)), highlight=False)
     for w in summary.warnings[:10]:
-        out.print(f"  [yellow]warning[/] {next(r.path for r in summary.files if r.file_id == w['file_id'])}: {w['message']}", highlight=False)
-    unrec = [r for r in summary.files if r.status != "loaded"]
+        where = next(r.path for r in summary.files if r.file_id == w["file_id"])
+        text = f"{where}: {w['message']}"
+        out.print(f"  [yellow]warning[/] {escape(text)}", highlight=False)
+    rejected = [r for r in summary.files if r.status == "rejected"]
+    if rejected:
+        out.print(f"rejected whole ({len(rejected)} files, allowed by --allow-missing, not loaded):")
+        for r in rejected:
+            out.print(f"  {escape(f'{r.path}: {r.message}')}", highlight=False)
+    unrec = [r for r in summary.files if r.status == "unrecognised"]
     if unrec:
         out.print(f"not recognised ({len(unrec)} files, not loaded):")
         for r in unrec:
-            out.print(f"  {r.path}: {r.message}", highlight=False)
+            out.print(f"  {escape(f'{r.path}: {r.message}')}", highlight=False)
 
 
 @app.command()
@@ -149,22 +179,27 @@ def history(
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
         return
     s = data["school"] or {}
-    out.print(f"[bold]{s.get('school_name', 'URN ' + str(urn))}[/] (URN {urn}) {s.get('phase') or ''} {s.get('school_type') or ''}, {s.get('local_authority') or ''}", highlight=False)
+    name = escape(str(s.get("school_name", "URN " + str(urn))))
+    rest = escape(f"{s.get('phase') or ''} {s.get('school_type') or ''}, {s.get('local_authority') or ''}")
+    out.print(f"[bold]{name}[/] (URN {urn}) {rest}", highlight=False)
     t = Table()
     for col in ("start", "published", "kind", "era", "type", "judgements"):
         t.add_column(col)
     for ev in data["events"]:
         js = "; ".join(f"{j['area']}: {j['label']}" for j in ev["judgements"] if j["graded"])
-        t.add_row(ev["start_date"] or "?", ev["publication_date"] or "", ev["kind"], ev["era"] or "", ev["inspection_type"] or "", js)
+        cells = (ev["start_date"] or "?", ev["publication_date"] or "", ev["kind"], ev["era"] or "", ev["inspection_type"] or "", js)
+        t.add_row(*(escape(str(x)) for x in cells))
     out.print(t)
     lineage = data.get("lineage") or {}
     for side in ("predecessors", "successors"):
         for other in lineage.get(side) or []:
             n = len(other.get("events") or [])
-            out.print(f"{side[:-1]}: URN {other.get('urn')} {other.get('school_name') or ''} ({n} inspection(s)); see: evenhand history {other.get('urn')}", highlight=False)
+            text = f"{side[:-1]}: URN {other.get('urn')} {other.get('school_name') or ''} ({n} inspection(s)); see: evenhand history {other.get('urn')}"
+            out.print(escape(text), highlight=False)
     flags = lineage.get("flags") or {}
     if flags.get("merge") or flags.get("split"):
-        out.print(f"[yellow]note:[/] {flags.get('notes') or 'this school was part of a merger or split: its lineage is not chained through it'}", highlight=False)
+        note = flags.get("notes") or "this school was part of a merger or split: its lineage is not chained through it"
+        out.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
 
 
 @app.command()

@@ -101,3 +101,24 @@ def test_national(tmp_path_factory: pytest.TempPathFactory) -> None:
     assert what["count"].sum() == n
     re = r.figure("share_reinspected").estimate
     assert 0 < re.value < 1 and r.figure("median_days_to_next").estimate.n == round(re.value * n)
+
+
+def test_first_events_and_the_complete_cohort() -> None:
+    F = consequences.FOLLOWED
+    ev = pl.DataFrame({
+        "what_followed": [F[0], F[1], F[3], F[5], F[6], F[3]],
+        "days_to_next": [400, 900, None, None, None, None],
+        "days_to_successor": [None, 300, 200, None, None, None],
+        "days_followed": [2000, 2000, 2000, 2000, 2000, 1500],
+        "days_to_last_seen": [400, 900, 200, 30, 2000, 10],
+        "inadequate_start_date": [dt.date(2019, 1, 1), dt.date(2018, 9, 1), dt.date(2020, 2, 29), dt.date(2018, 8, 31),
+                                  dt.date(2019, 5, 1), dt.date(2019, 5, 1)],
+        "in_history": [True, True, True, True, True, False],
+        "lineage_id": ["a", "b", "c", "d", "e", "f"],
+    })
+    fe = consequences.first_events(ev)
+    assert fe["first_cause"].to_list() == [1, 2, 2, 3, 0, 2]
+    # new URN then re-inspected: the successor's date when earlier; a new URN with no date counts by the as-at date
+    assert fe["first_days"].to_list() == [400, 300, 200, 30, 2000, 1500]
+    cohort = ev.filter(consequences.in_complete_cohort(ev))["lineage_id"].to_list()
+    assert cohort == ["a", "b", "c", "e"]  # before 1 September 2018, or held only in a school-level file: out

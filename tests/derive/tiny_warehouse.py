@@ -46,11 +46,13 @@ class Tiny:
     sources: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
 
-    def school(self, urn: int, as_at: dt.date, file_id: int = 1, la: str = "Town", name: str | None = None) -> Tiny:
+    def school(self, urn: int, as_at: dt.date, file_id: int = 1, la: str = "Town", name: str | None = None,
+               ofsted_region: str | None = None) -> Tiny:
         self.schools.append({
             "file_id": file_id, "row_number": len(self.schools) + 2, "as_at": as_at,
             "publication": "official_statistics", "urn": urn,
             "school_name": name or f"School {urn}", "local_authority": la, "phase": "Primary",
+            "ofsted_region": ofsted_region,
         })
         return self
 
@@ -73,6 +75,21 @@ class Tiny:
                 "event_id": event_id, "area": area, "scale": scale, "code": code, "label": label,
                 "graded": graded, "rank": rank, "judgement_date": start, "raw_value": label,
             })
+        return self
+
+    def judge(self, event_id: str, area: str, code: str, scale: str = "four_point") -> Tiny:
+        """A further judgement of ``event_id`` (label and rank from maps/codes.csv)."""
+        ev = next(e for e in self.events if e["event_id"] == event_id)
+        c = next(
+            c for c in maps.codes()
+            if c.scale == scale and c.code == code
+            and (c.valid_from is None or c.valid_from <= ev["start_date"])
+            and (c.valid_to is None or ev["start_date"] <= c.valid_to)
+        )
+        self.judgements.append({
+            "event_id": event_id, "area": area, "scale": scale, "code": code, "label": c.label,
+            "graded": c.graded, "rank": c.rank, "judgement_date": ev["start_date"], "raw_value": c.label,
+        })
         return self
 
     def reported(self, event_id: str, reported_urn: int, file_id: int = 1, block: str = "graded", as_at: dt.date | None = None) -> Tiny:

@@ -7,15 +7,16 @@ import datetime as dt
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from evenhand import __version__, maps
-from evenhand.core import dfe_context, gias, merge, ofsted_events
+from evenhand.core import dfe_context, gias, guard, merge, ofsted_events
 from evenhand.core.inputs import RawInput
 from evenhand.core.normalise import Collector
 from evenhand.core.warehouse import (
@@ -74,6 +75,23 @@ class BuildSummary:
     n_rejected: int
     warnings: list[dict[str, object]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds (bench/build.py)
+    previous: guard.Previous | None = None  # what the replaced warehouse held
+
+    def changes(self) -> list[str]:
+        """Counts compared with the replaced warehouse: events, schools, files loaded."""
+        if self.previous is None:
+            return []
+        now = {"events": self.counts["events"], "schools": self.counts["schools"], "files loaded": self.counts["files_loaded"]}
+        was = {"events": self.previous.events, "schools": self.previous.schools, "files loaded": self.previous.files_loaded}
+        out = [f"{k} {was[k]:,} -> {now[k]:,} ({now[k] - was[k]:+,})" for k in now]
+        loaded = {r.path for r in self.files if r.status == "loaded"}
+        dropped = sorted(set(self.previous.files) - loaded)
+        added = sorted(loaded - set(self.previous.files))
+        if dropped:
+            out.append(f"no longer loaded (allowed): {', '.join(dropped)}")
+        if added:
+            out.append(f"newly loaded: {', '.join(added)}")
+        return out
 
 
 class _Clock:
@@ -132,7 +150,33 @@ def _load(path: Path, rel: str) -> _Loaded:
     return out
 
 
-def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Progress | None = None) -> BuildSummary:
+def build_warehouse(
+    raw: Path, target: Path, lenient: bool = False, progress: Progress | None = None, allow_missing: Sequence[str] = ()
+) -> BuildSummary:
+    """Build ``target`` from the files under ``raw``; the previous warehouse is replaced only
+    by a complete build that keeps every file it loaded (unless ``allow_missing`` names it;
+    core/guard.py). One build of a warehouse at a time; signals stop it cleanly."""
+    target = guard.check_target(Path(target))
+    with guard.stop_on_signals(), guard.build_lock(target):
+        previous = guard.previous_state(target)
+        guard.remove_orphans(target, previous)
+        try:
+            return _build(raw, target, lenient, progress, allow_missing, previous)
+        except OSError as e:
+            raise guard.describe_os_error(e, f"building {target}") from None
+        except duckdb.IOException as e:
+            raise guard.describe_engine_error(e, target) from None
+        except Exception as e:
+            if guard.is_disk_full(e):
+                raise guard.describe_engine_error(e, target) from None
+            raise
+        finally:
+            guard.release_signals(raise_pending=False)
+
+
+def _build(
+    raw: Path, target: Path, lenient: bool, progress: Progress | None, allow_missing: Sequence[str], previous: guard.Previous | None
+) -> BuildSummary:
     clock = _Clock()
     paths = discover(raw)
     records: list[FileRecord] = []
@@ -256,6 +300,10 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
                     rejections.append({"file_id": inp.file_id, "row_number": p.row, "column_name": p.column, "value": p.value, "message": p.message})
                 inp.frame = inp.frame.filter(~pl.col("_row").is_in(sorted(c.bad_rows)))
                 by_id[inp.file_id].rows_rejected = len(c.bad_rows)
+                if inp.frame.height == 0:  # every row bad: the file is rejected whole, not loaded empty
+                    by_id[inp.file_id].status = "rejected"
+                    by_id[inp.file_id].message = f"every row was rejected (first: {c.problems[0]})"
+                    continue
                 c2 = Collector(inp.name, inp.file_id)
                 result = _run_builder(inp, c2)
                 c.warnings.extend(c2.warnings)
@@ -281,6 +329,7 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
 
         if problem_total and not lenient:
             raise InputError(problems, total=problem_total)
+        guard.refuse_less(records, previous, allow_missing, raw)
 
         clock.lap("build core rows")
         if progress:
@@ -341,11 +390,13 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
                 "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
             }))
         finished = True  # swapped in: the new warehouse names raw_dir
+        guard.release_signals()  # a stop signal held during the swap is reported now
         clock.lap("checkpoint and swap")
         counts = {
             "files": len(records),
             "files_loaded": sum(r.status == "loaded" for r in records),
             "schools_rows": sum(s.height for s in schools),
+            "schools": pl.concat([s.select("urn") for s in schools])["urn"].n_unique() if schools else 0,
             "events": merged.events.height,
             "judgements": merged.judgements.height,
         }
@@ -353,7 +404,7 @@ def build_warehouse(raw: Path, target: Path, lenient: bool = False, progress: Pr
         return BuildSummary(
             target, records, counts, kinds, len(all_warnings),
             merged.conflicts.select("event_id", "field").unique().height if merged.conflicts.height else 0,
-            len(rejections), all_warnings, clock.times,
+            len(rejections), all_warnings, clock.times, previous,
         )
     finally:
         for other in pool_exits:

@@ -179,6 +179,9 @@ def atomic_build(target: Path, raw_folder: Path | None = None) -> Iterator[duckd
     finally:
         con.close()
         if ok:
+            from evenhand.core import guard
+
+            guard.hold_signals()  # the caller releases them once it has noted the swap
             os.replace(tmp, target)
             Path(str(target) + ".wal").unlink(missing_ok=True)
             if raw_folder is not None and raw_folder.exists() and not any(raw_folder.iterdir()):

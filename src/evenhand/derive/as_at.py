@@ -51,22 +51,41 @@ def latest_as_at(
             f"no school-level file is dated at or before {as_at.isoformat()} ({first}), so no "
             "school can be shown open then: add an Ofsted official statistics or MI file for that date"
         )
+    return latest_for_open(con, OPEN_BY_AUTHORITY_SQL, as_at, published_within_months)
+
+
+#: Open at $1: in the newest school-level file at or before $1 that covers the school's local
+#: authority (out.latest_as_at's rule).
+OPEN_BY_AUTHORITY_SQL = """
+    WITH newest AS (
+        SELECT coalesce(local_authority, '') AS la, max(as_at) AS newest
+        FROM core.schools WHERE as_at <= $1 GROUP BY 1
+    )
+    SELECT s.urn,
+           arg_max(s.school_name, s.file_id) AS school_name,
+           arg_max(s.phase, s.file_id) AS phase,
+           arg_max(s.local_authority, s.file_id) AS local_authority,
+           max(s.file_id) AS open_in_file_id
+    FROM core.schools s JOIN newest n
+      ON coalesce(s.local_authority, '') = n.la AND s.as_at = n.newest
+    GROUP BY s.urn
+"""
+
+
+def latest_for_open(
+    con: duckdb.DuckDBPyConnection, open_sql: str, as_at: dt.date, published_within_months: int = 1
+) -> pl.DataFrame:
+    """The rows of out.latest_as_at for the schools ``open_sql`` returns (urn, school_name,
+    phase, local_authority, open_in_file_id; it may use $1 for the date): the one rule for
+    "the latest inspection Ofsted carries for a school as at a date" (module docstring), used by
+    out.latest_as_at and out.snapshot_schools."""
     df = frame(
         con,
         """
-        WITH newest AS (
-            SELECT coalesce(local_authority, '') AS la, max(as_at) AS newest
-            FROM core.schools WHERE as_at <= $1 GROUP BY 1
-        ),
-        open AS (
-            SELECT s.urn,
-                   arg_max(s.school_name, s.file_id) AS school_name,
-                   arg_max(s.phase, s.file_id) AS phase,
-                   arg_max(s.local_authority, s.file_id) AS local_authority,
-                   max(s.file_id) AS open_in_file_id
-            FROM core.schools s JOIN newest n
-              ON coalesce(s.local_authority, '') = n.la AND s.as_at = n.newest
-            GROUP BY s.urn
+        WITH open AS (
+        """
+        + open_sql
+        + """
         ),
         ev AS (
             SELECT event_id, urn, kind, era, start_date, publication_date, category_of_concern,
@@ -130,7 +149,18 @@ def latest_as_at(
     return O.LATEST_AS_AT.conform(df)
 
 
+def default_as_at(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The one default as-at rule: the newest national snapshot (out.snapshots); where no
+    file covers all of England, the newest school-level file (whose coverage every title
+    then states). None when the warehouse holds no school-level file with an as-at date."""
+    rows = con.execute(
+        """SELECT as_at FROM out.snapshots
+           ORDER BY newest_national DESC, national DESC, as_at DESC, file_id DESC LIMIT 1"""
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
 def derive_latest_as_at(con: duckdb.DuckDBPyConnection) -> None:
-    """Materialise out.latest_as_at for the latest as-at date of the school-level files."""
-    dates = school_file_dates(con)
-    replace_table(con, O.LATEST_AS_AT, latest_as_at(con, dates[-1]) if dates else None)
+    """Materialise out.latest_as_at for the default as-at date (the newest national snapshot)."""
+    date = default_as_at(con)
+    replace_table(con, O.LATEST_AS_AT, latest_as_at(con, date) if date else None)

@@ -15,16 +15,21 @@ import duckdb
 
 from evenhand.derive.as_at import derive_latest_as_at
 from evenhand.derive.event_context import derive_event_context
+from evenhand.derive.facts import derive_event_flags, derive_snapshot_schools
 from evenhand.derive.lineage import derive_lineage
+from evenhand.derive.snapshots import derive_snapshots
 from evenhand.derive.timing import derive_timing
 from evenhand.derive.transitions import derive_transitions
 
 DERIVATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     derive_lineage,  # out.lineage, out.lineage_links, out.predecessors, out.event_lineage
-    derive_latest_as_at,  # out.latest_as_at (needs out.predecessors)
+    derive_snapshots,  # out.snapshots (core.schools, meta.files)
+    derive_latest_as_at,  # out.latest_as_at (needs out.predecessors, out.snapshots)
     derive_transitions,  # out.transitions (needs out.event_lineage)
     derive_timing,  # out.timing (needs out.latest_as_at)
     derive_event_context,  # out.event_context (needs out.predecessors; empty without core.context)
+    derive_event_flags,  # out.event_flags (needs out.event_lineage, out.transitions, out.timing)
+    derive_snapshot_schools,  # out.snapshot_schools (needs out.snapshots, out.predecessors)
 ]
 
 
@@ -32,10 +37,13 @@ DERIVATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
 # waits for every derivation before it in DERIVATIONS
 NEEDS: dict[str, tuple[str, ...]] = {
     "derive_lineage": (),
-    "derive_latest_as_at": ("derive_lineage",),
+    "derive_snapshots": (),
+    "derive_latest_as_at": ("derive_lineage", "derive_snapshots"),
     "derive_transitions": ("derive_lineage",),
     "derive_timing": ("derive_latest_as_at",),
     "derive_event_context": ("derive_lineage",),
+    "derive_event_flags": ("derive_transitions", "derive_timing"),
+    "derive_snapshot_schools": ("derive_lineage", "derive_snapshots"),
 }
 THREADS = 2
 # core tables a derivation reads, for the derivations that may start before every core table

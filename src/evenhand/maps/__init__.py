@@ -243,6 +243,56 @@ def scale_names() -> tuple[str, ...]:
 
 
 @cache
+def ofsted_regions() -> tuple[str, ...]:
+    """Ofsted's eight regions of England (maps/ofsted_regions.csv): a school-level file that
+    spans all of them (and nearly every local authority) is national."""
+    return tuple(r["ofsted_region"] for r in _rows("ofsted_regions.csv"))
+
+
+# --- rules and labels read by the derivations, audits and presentation -----------------------
+
+
+@dataclass(frozen=True)
+class PublicationTarget:
+    """One row of maps/publication_targets.csv: a published target for reports of an era."""
+
+    era: str
+    kind: str  # an event kind, or 'all'
+    target_working_days: int
+    level: str  # 'normal' or 'further quality assurance'
+    basis: str  # what the target runs from, e.g. 'end_to_publication'
+    source: str
+
+
+@cache
+def publication_targets() -> tuple[PublicationTarget, ...]:
+    return tuple(
+        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"])
+        for r in _rows("publication_targets.csv")
+    )
+
+
+FURTHER_QUALITY_ASSURANCE = "further quality assurance"
+
+
+def publication_target(era: str | None, kind: str | None, concern: bool) -> PublicationTarget | None:
+    """The target that applies to one report (the one rule, used by out.event_flags):
+    the row of the inspection's era for its kind (or 'all'); where the inspection judged the
+    school inadequate or placed it in a category of concern, the era's 'further quality
+    assurance' row if it has one, else its normal row. None where the map records no target."""
+    if era is None:
+        return None
+    levels = (FURTHER_QUALITY_ASSURANCE, "normal") if concern else ("normal",)
+    rows = publication_targets()
+    for level in levels:
+        for k in (kind or "", "all"):
+            for t in rows:
+                if (t.era, t.kind, t.level) == (era, k, level):
+                    return t
+    return None
+
+
+@cache
 def table_titles() -> dict[tuple[str, str], str]:
     """(audit, table) -> the title the evidence pack prints (maps/table_titles.csv)."""
     return {(r["audit"], r["table"]): r["title"] for r in _rows("table_titles.csv")}

@@ -8,6 +8,7 @@ DDL, validation and data dictionary come from these declarations.
 from __future__ import annotations
 
 from evenhand import maps
+from evenhand.metadata import definitions as D
 from evenhand.metadata.schema import Field, Table
 
 
@@ -122,8 +123,9 @@ LATEST_AS_AT = Table(
     "official-statistics method: inspections started by the date and published within a month "
     "of it; a school not yet inspected in its current form carries its predecessor's "
     "judgement (flagged). 'Open' = present in the newest school-level file at or before the "
-    "date that covers the school's local authority. Materialised for the latest as-at date of "
-    "the school-level files; evenhand.derive.as_at.latest_as_at(con, date) gives any date.",
+    "date that covers the school's local authority. Materialised for the default as-at date "
+    "(the newest national snapshot, out.snapshots); evenhand.derive.as_at.latest_as_at(con, "
+    "date) gives any date.",
     (
         Field("as_at", "date", "The date", nullable=False),
         Field("urn", "int", "Open school", nullable=False),
@@ -242,7 +244,95 @@ EVENT_CONTEXT = Table(
     primary_key=("event_id", "measure"),
 )
 
+SNAPSHOTS = Table(
+    "snapshots",
+    "out",
+    "One row per Ofsted school-level file with an as-at date (official statistics or "
+    "management information): what it covers and whether it is national. The single rule for "
+    "'national' (evenhand.derive.snapshots.is_national): the file's schools span every Ofsted "
+    "region in maps/ofsted_regions.csv and at least 90% of the local authorities seen in any "
+    "school-level file of the warehouse. The default as-at date of every output is the newest "
+    "national snapshot; a file that is not national is only ever shown under its coverage.",
+    (
+        Field("as_at", "date", "The file's own as-at date", nullable=False),
+        Field("file_id", "int", "Input file (meta.files)", nullable=False),
+        Field("path", "text", "File path, relative to the raw folder", nullable=False),
+        Field("layout", "text", "Layout recognised (maps/layouts.toml)"),
+        Field("publication", "text", "Publication the file belongs to", allowed=("official_statistics", "management_information")),
+        Field("n_schools", "int", "Schools (URNs) in the file", nullable=False),
+        Field("n_local_authorities", "int", "Local authorities the file's schools are in", nullable=False),
+        Field("n_ofsted_regions", "int", "Ofsted regions the file's schools are in", nullable=False),
+        Field("national", "bool", "Covers all of England (the rule above)", nullable=False),
+        Field("coverage", "text", "What the file covers, in words: 'England', 'Leeds only', '12 local authorities'", nullable=False),
+        Field("newest_national", "bool", "The newest national snapshot (the default as-at of every output); ties broken by file_id", nullable=False),
+    ),
+    primary_key=("file_id",),
+)
+
+def _latest_fields() -> tuple[Field, ...]:
+    """out.latest_as_at's fields after its key (as_at, urn): the latest inspections of a school."""
+    return tuple(f for f in LATEST_AS_AT.fields if f.name not in ("as_at", "urn"))
+
+
+SNAPSHOT_SCHOOLS = Table(
+    "snapshot_schools",
+    "out",
+    "Per snapshot (out.snapshots: an Ofsted school-level file with an as-at date, national or "
+    "not), one row per school that file shows open, with the latest graded and latest ungraded "
+    "inspection Ofsted carries for it as at that date, by the rule of out.latest_as_at "
+    "(inspections started by the date and published within a month of it; a school not yet "
+    "inspected in its current form carries its predecessor's judgement, flagged). A file that "
+    "covers part of England (coverage, national = false) gives rows for that part only.",
+    (
+        Field("as_at", "date", "As-at date of the snapshot", nullable=False),
+        Field("file_id", "int", "The school-level file (meta.files, out.snapshots)", nullable=False),
+        Field("national", "bool", "The file covers all of England (out.snapshots)"),
+        Field("coverage", "text", "What the file covers, e.g. 'England' or 'Leeds only' (out.snapshots)"),
+        Field("urn", "int", "Open school", nullable=False),
+        *_latest_fields(),
+    ),
+    primary_key=("file_id", "urn"),
+)
+
+EVENT_FLAGS = Table(
+    "event_flags",
+    "out",
+    "The facts every output shows about one inspection event, decided once here "
+    "(evenhand.derive.facts; docs/decisions/1010-one-definition.md): safeguarding-limited, "
+    "report-card safeguarding 'Not met', the cliff-edge drop from the previous graded "
+    "inspection, the publication target that applies and whether the report was published "
+    "beyond it. The national audits, a school's report and the dashboard read these flags.",
+    (
+        Field("event_id", "text", "Inspection event", nullable=False),
+        Field("urn", "int", "URN at the time of the inspection", nullable=False),
+        Field("lineage_id", "text", "Lineage (out.lineage)"),
+        Field("kind", "text", "Kind of inspection", nullable=False, allowed=KINDS),
+        Field("era", "text", "Framework era", allowed=_eras),
+        Field("start_date", "date", "Start date"),
+        Field("safeguarding_recorded", "bool", "A safeguarding judgement is recorded ('Safeguarding is effective?' Yes / No, or report-card safeguarding standards Met / Not met)", nullable=False),
+        Field("safeguarding_not_effective", "bool", "'Safeguarding is effective?' = No, or report-card safeguarding standards Not met", nullable=False),
+        Field("safeguarding_not_met", "bool", "Report-card safeguarding standards Not met (from November 2025)", nullable=False),
+        Field("classifiable", "bool", "Carries quality of education, behaviour and attitudes and personal development, and an overall or leadership grade, on the four-point scale: can be classified as safeguarding-limited or not", nullable=False),
+        Field("quality_of_education_good", "bool", "Quality of education Good or Outstanding", nullable=False),
+        Field("education_good", "bool", "Quality of education, behaviour and attitudes and personal development each Good or Outstanding", nullable=False),
+        Field("inadequate_overall_or_leadership", "bool", "Overall effectiveness or leadership and management Inadequate (four-point code 4)", nullable=False),
+        Field("safeguarding_limited", "bool", "Safeguarding-limited. " + D.SAFEGUARDING_LIMITED, nullable=False),
+        Field("previous_graded_event_id", "text", "The previous graded (or report-card) inspection of the lineage (out.transitions)"),
+        Field("previous_overall_label", "text", "Its overall effectiveness label"),
+        Field("overall_change", "int", "Overall rank change from the previous graded inspection where the two are comparable on one scale (positive = worse)"),
+        Field("cliff_edge", "bool", "Cliff-edge drop. " + D.CLIFF_EDGE, nullable=False),
+        Field("publication_target_working_days", "int", "The publication target that applies (maps/publication_targets.csv); null where none is recorded", unit="working days"),
+        Field("publication_target_level", "text", "Which of the era's targets applies", allowed=("normal", "further quality assurance")),
+        Field("publication_target_source", "text", "Where the target comes from (maps/publication_targets.csv, source)"),
+        Field("publication_delay_working_days", "int", "Working days to publication from the end of the inspection, else from its start (out.timing); null without a publication date or when it precedes the start", unit="working days"),
+        Field("publication_delay_from", "text", "What the delay is counted from", allowed=("end", "start")),
+        Field("beyond_target", "bool", "Published beyond the target. " + D.LATE_PUBLICATION),
+        Field("beyond_target_upper_bound", "bool", "Published beyond the target if every working day from the start counts (an upper bound where no end date is known)"),
+    ),
+    primary_key=("event_id",),
+)
+
 OUT_TABLES: tuple[Table, ...] = (
     LINEAGE, LINEAGE_LINKS, PREDECESSORS, EVENT_LINEAGE, LATEST_AS_AT, TRANSITIONS, TIMING,
-    EVENT_CONTEXT,
+    EVENT_CONTEXT, SNAPSHOTS, SNAPSHOT_SCHOOLS, EVENT_FLAGS,
 )

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import expit
 
+from evenhand import maps
 from evenhand.simulate._plim import po_plim
 
 __all__ = [
@@ -48,16 +49,8 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-REGIONS: tuple[str, ...] = (
-    "London",
-    "South East",
-    "South West",
-    "East of England",
-    "East Midlands",
-    "West Midlands",
-    "North West",
-    "North East, Yorkshire and the Humber",
-)
+#: Ofsted's regions, in the order of REGION_WEIGHTS (maps/ofsted_regions.csv)
+REGIONS: tuple[str, ...] = maps.ofsted_regions()
 #: Shares of state-funded schools by Ofsted region, from the official statistics
 #: file as at 31 August 2025 (rounded counts).
 REGION_WEIGHTS: tuple[float, ...] = (2570, 3386, 2374, 2566, 2085, 2430, 3193, 3386)
