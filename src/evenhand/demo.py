@@ -23,8 +23,8 @@ from typing import Any
 import polars as pl
 
 from evenhand.errors import EvenhandError
+from evenhand.present.synthetic import STAMP, stamp_outputs
 
-STAMP = "SYNTHETIC DATA — not real schools"
 HEADERS_FILE = "ofsted_official_stats_2025_headers.txt"
 DEMO_YEARS = tuple(range(2016, 2026))  # files as at 31 August of each year
 DEMO_SCHOOLS = 3000
@@ -211,11 +211,15 @@ def analyse(warehouse: Path, out: Path, result: PipelineResult, progress: Progre
             for r in results:
                 if synthetic:
                     stamp_result(r)
-                r.write(audit_dir)
+                written = r.write(audit_dir)
+                if synthetic:
+                    stamp_outputs(written)
     result.outputs["audits"] = audit_dir
     if progress:
         progress("exporting open data", step + 2, steps)
     export(warehouse, out / "open-data")
+    if synthetic:  # every table and descriptor says so; the Parquet tables keep their declared columns
+        stamp_outputs([out / "open-data"], table_columns=False)
     result.outputs["open data"] = out / "open-data" / "datapackage.json"
     if result.open_first is None:
         result.open_first = result.outputs.get("evidence pack") or result.outputs["open data"]
@@ -239,19 +243,18 @@ def _national(report: Any, warehouse: Path, out: Path, pdf: bool, raw: Path | No
         if s.result is not None:
             if synthetic:
                 stamp_result(s.result)
-            s.result.write(out / "audit")
+            written = s.result.write(out / "audit")
+            if synthetic:
+                stamp_outputs(written)
         else:
             result.notes.append(f"audit {s.name}: {s.reason}")
     target = out / "report"
     commands = report.reproduce_commands(str(warehouse), date, str(target), str(raw) if raw else None)
-    paths = report.write_national(target, slots, date, inputs, commands, synthetic, pdf=pdf and not synthetic)
+    # the pack's templates put the stamp on every page (banner, page header, footer) and its
+    # tables, provenance and JSON carry it (evenhand.present.synthetic)
+    paths = report.write_national(target, slots, date, inputs, commands, synthetic, pdf=pdf)
     html = next((p for p in paths if p.suffix == ".html"), None)
     if html is not None:
-        if synthetic:  # the stamp on top of the page, then the PDF of the stamped page
-            text = stamp_html(html.read_text(encoding="utf-8"))
-            html.write_text(text, encoding="utf-8")
-            if pdf:
-                html.with_suffix(".pdf").write_bytes(report.html_to_pdf(text))
         result.outputs["evidence pack"] = html
         result.open_first = html
 
@@ -260,17 +263,6 @@ def stamp_result(r: Any) -> None:
     """Put the stamp first among an audit result's caveats (so its JSON and its section say it)."""
     if not r.caveats or r.caveats[0] != STAMP:
         r.caveats.insert(0, STAMP)
-
-
-def stamp_html(html: str) -> str:
-    banner = (
-        '<div role="alert" style="background:#fff3cd;border:3px solid #b45309;padding:0.6em 1em;'
-        f'font-weight:bold;font-size:1.2em;text-align:center">{STAMP}</div>'
-    )
-    if banner in html:
-        return html
-    at = html.find(">", html.find("<body")) + 1 if "<body" in html else 0
-    return html[:at] + banner + html[at:]
 
 
 def run_demo(out: Path, n_schools: int = DEMO_SCHOOLS, seed: int = DEMO_SEED, pdf: bool = True, progress: Progress | None = None) -> PipelineResult:

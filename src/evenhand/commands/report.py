@@ -91,7 +91,7 @@ def school(
     out_path: Annotated[Path | None, typer.Option("--out", help="File to write; default school-<URN>.<format>.")] = None,
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
     find: Annotated[str | None, typer.Option("--find", help="List schools whose name contains this text, with their URNs.")] = None,
-    audits: Annotated[Path | None, typer.Option("--audits", help="Folder written by `evenhand audit --out` (for the intake model's expected judgement).")] = Path("out") / "audit",
+    audits: Annotated[Path | None, typer.Option("--audits", help="Folder written by `evenhand audit --out` (for the intake model's expected judgement); default: the audit folder beside the warehouse (its folder's audit/ or out/audit/, as `evenhand audit`, `run` and `demo` write it).")] = None,
 ) -> None:
     """One school's inspection in context: every inspection across URNs and frameworks (each
     judgement on its own scale), flags, how similar schools were judged, context over the
@@ -100,7 +100,7 @@ def school(
     Example:  evenhand school 109778 --format pdf --out caversham.pdf
     """
     from evenhand.core.warehouse import connect
-    from evenhand.present.report import html_to_pdf, read_expected, school_html
+    from evenhand.present.report import find_expected, html_to_pdf, school_html
     from evenhand.present.school import find_schools, school_report_data, unknown_school
 
     try:
@@ -119,7 +119,8 @@ def school(
                 raise unknown_school(con, urn)
             if fmt not in ("html", "pdf"):
                 raise EvenhandError(f"--format {fmt!r}: choose html or pdf")
-            data = school_report_data(con, int(urn), expected=read_expected(audits))
+            expected, why = find_expected(warehouse, con, audits)
+            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None)
         finally:
             con.close()
         html = school_html(data)

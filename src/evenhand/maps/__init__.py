@@ -51,8 +51,9 @@ class Area:
     scales: tuple[str, ...]
     framework_family: str
     description: str
-    label: str = ""  # what a reader sees ("Quality of education")
-    report_card_order: int | None = None  # Ofsted's order of report-card areas (1 = first)
+    order: int = 0  # Ofsted's order of the areas in its files and reports
+    label: str = ""  # the name people read
+    report_card_order: int | None = None  # Ofsted's order of report-card areas (its report-card files; 1 = first)
 
 
 @dataclass(frozen=True)
@@ -146,20 +147,27 @@ def codes() -> tuple[Code, ...]:
 
 @cache
 def areas() -> dict[str, Area]:
+    """area -> Area, in Ofsted's order (the ``order`` column of maps/areas.csv)."""
+    rows = sorted(_rows("areas.csv"), key=lambda r: int(r["order"]))
     return {
-        r["area"]: Area(
-            r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"],
-            r.get("label") or r["area"].replace("_", " ").capitalize(),
-            int(r["report_card_order"]) if r.get("report_card_order") else None,
-        )
-        for r in _rows("areas.csv")
+        r["area"]: Area(r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"],
+                        int(r["order"]), r["label"],
+                        int(r["report_card_order"]) if r.get("report_card_order") else None)
+        for r in rows
     }
 
 
 def area_label(area: str) -> str:
-    """The label a reader sees for an area code (maps/areas.csv), the code itself if unknown."""
+    """The name people read for a judgement area (maps/areas.csv); an unknown area is shown
+    as words, never as a field name."""
     a = areas().get(area)
-    return a.label if a else area
+    return a.label if a else area.replace("_", " ").capitalize()
+
+
+def area_order(area: str) -> int:
+    """Sort key: Ofsted's order of the areas; unknown areas last."""
+    a = areas().get(area)
+    return a.order if a else 10_000
 
 
 def era_label(era: str | None) -> str:

@@ -364,8 +364,12 @@ def write_national(
 
 
 def school_html(data: dict[str, Any], generated: str | None = None) -> str:
-    """The school report for ``school_report_data(...)``."""
-    return render("school.html", generated=generated, s=data)
+    """The school report for ``school_report_data(...)``, with its timeline chart."""
+    from evenhand.present.school import timeline_svg
+
+    svg = timeline_svg(data)
+    return render("school.html", generated=generated, s=data, timeline_svg=Markup(svg) if svg else None,
+                  synthetic=bool(data.get("synthetic")))
 
 
 _EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
@@ -386,6 +390,39 @@ def external_references(html: str) -> list[str]:
             continue
         bad.append(url)
     return bad
+
+
+def audit_folders(warehouse: Path) -> list[Path]:
+    """Where `evenhand audit`, `report national`, `run` and `demo` put the audit results for a
+    warehouse, nearest first: beside the warehouse file, and beside its folder (``out/audit``
+    when the warehouse is ``out/warehouse/evenhand.duckdb``, as `demo` and `run` write them)."""
+    here, up = warehouse.parent, warehouse.parent.parent
+    return [here / "audit", here / "out" / "audit", up / "audit", up / "out" / "audit", here / "report", up / "report"]
+
+
+def find_expected(warehouse: Path, con: duckdb.DuckDBPyConnection, audits_dir: Path | None = None) -> tuple[pl.DataFrame | None, str]:
+    """The intake audit's 'expected' table for this warehouse and why there is none: from
+    ``audits_dir`` when given, else from the first of :func:`audit_folders` that holds it. A
+    table written from another warehouse (its input files' SHA-256 not all in this one's
+    meta.files) is not used."""
+    folders = [audits_dir] if audits_dir is not None else audit_folders(warehouse)
+    loaded = {str(r[0]) for r in con.execute("SELECT sha256 FROM meta.files WHERE status = 'loaded'").fetchall()}
+    for folder in folders:
+        table = read_expected(folder)
+        if table is None:
+            continue
+        meta = next((p for p in (folder / "intake.json", folder / "tables" / "intake.json") if p.exists()), None)
+        if meta is not None:
+            import json
+
+            used = {str(i.get("sha256")) for i in json.loads(meta.read_text(encoding="utf-8")).get("inputs", [])}
+            if used - loaded:
+                return None, (f"the intake audit results in {folder} were computed from other input files than this "
+                              "warehouse's: run `evenhand audit` on this warehouse again")
+        return table, ""
+    where = str(audits_dir) if audits_dir is not None else " or ".join(str(f) for f in folders[:2])
+    return None, (f"the intake audit's results were not found in {where}: run "
+                  f"`evenhand audit --warehouse {warehouse} --out {folders[0]}` (a few minutes), then this report again")
 
 
 def read_expected(audits_dir: Path | None) -> pl.DataFrame | None:

@@ -13,6 +13,7 @@ import datetime as dt
 import difflib
 import io
 import math
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -24,6 +25,8 @@ import polars as pl
 from evenhand import maps
 from evenhand.core.warehouse import frame
 from evenhand.errors import UnknownSchoolError
+from evenhand.present.synthetic import is_synthetic
+from evenhand.present.tables import grade_label
 from evenhand.query import _history
 from evenhand.stats.intervals import wilson
 
@@ -42,26 +45,15 @@ SMALL_N = 30
 #: A latest graded judgement older than this many years is flagged as old.
 OLD_JUDGEMENT_YEARS = 5
 
-AREA_LABELS: dict[str, str] = {
-    "overall_effectiveness": "Overall effectiveness",
-    "quality_of_education": "Quality of education",
-    "behaviour_and_attitudes": "Behaviour and attitudes",
-    "personal_development": "Personal development",
-    "leadership_and_management": "Leadership and management",
-    "safeguarding_effective": "Safeguarding effective?",
-    "early_years": "Early years",
-    "sixth_form": "Sixth form",
-    "ungraded_outcome": "Ungraded inspection outcome",
-    "inclusion": "Inclusion",
-    "curriculum_and_teaching": "Curriculum and teaching",
-    "achievement": "Achievement",
-    "attendance_and_behaviour": "Attendance and behaviour",
-    "personal_development_and_wellbeing": "Personal development and well-being",
-    "post_16": "Post-16",
-    "leadership_and_governance": "Leadership and governance",
-    "safeguarding_standards": "Safeguarding standards",
-}
+def _area_labels() -> dict[str, str]:
+    return {a: maps.area_label(a) for a in maps.areas()}
+
+
+#: Area labels and Ofsted's order (maps/areas.csv).
+AREA_LABELS: dict[str, str] = _area_labels()
 AREA_ORDER = list(AREA_LABELS)
+#: How a safeguarding judgement reads in a sentence ("Safeguarding: not effective").
+SAFEGUARDING_WORDS = {"Yes": "effective", "No": "not effective"}
 
 SCALE_LABELS: dict[str, str] = {
     "four_point": "4-point",
@@ -97,7 +89,7 @@ CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
     ("ks2_reading_progress", "KS2 reading progress", "score"),
     ("ks2_maths_progress", "KS2 maths progress", "score"),
     ("progress8", "Progress 8", "score"),
-    ("attainment8", "Attainment 8", "score"),
+    ("attainment8", "Attainment 8", "number"),
     ("income_per_pupil_gbp", "Income per pupil (£)", "gbp"),
     ("expenditure_per_pupil_gbp", "Spending per pupil (£)", "gbp"),
 )
@@ -205,6 +197,14 @@ def safeguarding_limited(ev: dict[str, Any]) -> bool:
     return False
 
 
+def _area_key(area: str, kind: str) -> tuple[int, int]:
+    """Ofsted's order: a report card's areas in its own order (safeguarding standards first)."""
+    a = maps.areas().get(area)
+    if kind == "report_card" and a is not None and a.report_card_order is not None:
+        return (0, a.report_card_order)
+    return (1, AREA_ORDER.index(area) if area in AREA_ORDER else 99)
+
+
 def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
     if not ids or "out.timing" not in (tables if tables is not None else _tables(con)):
         return {}
@@ -228,13 +228,14 @@ def publication_targets() -> dict[tuple[str, str], int]:
 
 def publication_target(era: str | None, kind: str) -> int | None:
     """The working-day target a report is measured against: the era's map entry, else the
-    handbook's 28 working days (with further quality assurance) for graded and
-    report-card inspections from 2015; None before 2015 (no publication dates, no target)."""
+    handbook's 28 working days (with further quality assurance) for graded inspections from
+    2015; None before 2015 (no publication dates, no target) and for report cards, which have
+    no published target in the map: a report card is never flagged against a fallback."""
     targets = publication_targets()
     for k in ((era or "", kind), (era or "", "all")):
         if k in targets:
             return targets[k]
-    if era in ("cif_2015", "eif_2019", "eif_2024", "report_card_2025") and kind in ("graded", "report_card"):
+    if era in ("cif_2015", "eif_2019", "eif_2024") and kind == "graded":
         return PUBLICATION_TARGET_WORKING_DAYS
     return None
 
@@ -346,22 +347,79 @@ def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, 
     }
 
 
-def expected_judgement(urn: int, expected: pl.DataFrame | None) -> dict[str, Any]:
-    """The intake model's expected distribution for this school, from the intake audit's
-    'expected' table (a row per school; columns urn and shares/probabilities), if given."""
+EXPECTED_CAVEAT = (
+    "The model is fitted to how schools like this one were judged, and it builds in the very gradient "
+    "under test: schools with more deprived intakes were judged worse, so the model expects worse grades "
+    "for them. An expected grade says how unusual this judgement was for a school with this intake; "
+    "it does not say whether the judgement, or the gradient, was fair."
+)
+
+
+def expected_judgement(urn: int, expected: pl.DataFrame | None, timeline: list[dict[str, Any]] | None = None,
+                       reason: str | None = None) -> dict[str, Any]:
+    """The intake model's expected judgement for each of the school's graded inspections in the
+    intake audit's 'expected' table (probabilities ``p_1`` .. ``p_4`` of grades 1-4 on the
+    four-point scale; ``p_k_low`` / ``p_k_high`` when the audit gives intervals): in words, as
+    bars, the contested inspection (a flagged one, else the latest) first."""
     if expected is None or "urn" not in expected.columns:
-        return {"available": False, "reason": (
-            "the intake audit's 'expected' table is not available: run `evenhand audit --only intake --out out/audit` "
-            "and pass --audits out/audit"
+        return {"available": False, "reason": reason or (
+            "the intake audit's results were not found beside the warehouse: run "
+            "`evenhand audit --warehouse WAREHOUSE --out FOLDER` and pass --audits FOLDER"
         )}
     rows = expected.filter(pl.col("urn") == urn)
     if rows.height == 0:
-        return {"available": False, "reason": "the intake model gives no expected judgement for this school "
-                                               "(it was not in the model's data: missing intake or effectiveness measures)"}
+        return {"available": False, "not_covered": [], "reason": "the intake model gives no expected judgement for this school "
+                                               "(it was not in the model's data: missing intake or context measures)"}
+    events = {t["event_id"]: t for t in (timeline or [])}
+    flagged = {t["event_id"] for t in (timeline or []) if t.get("safeguarding_limited") or t.get("cliff_edge")}
+    grades = [c[2:] for c in rows.columns if re.fullmatch(r"p_\d+", c)]
     items = []
     for r in rows.iter_rows(named=True):
-        items.append({k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items() if k != "urn"})
-    return {"available": True, "rows": items, "columns": [c for c in rows.columns if c != "urn"]}
+        ev = events.get(r["event_id"], {})
+        when = dt.date.fromisoformat(ev["start_date"]) if ev.get("start_date") else None
+        probs: list[dict[str, Any]] = []
+        for g in grades:
+            p = r.get(f"p_{g}")
+            lo, hi = r.get(f"p_{g}_low"), r.get(f"p_{g}_high")
+            probs.append({"code": g, "label": grade_label(g, when), "p": p, "low": lo, "high": hi,
+                          "observed": str(r.get("observed")) == g})
+        obs = str(r.get("observed") or "")
+        worse = sum(float(x["p"] or 0.0) for x in probs if str(x["code"]) >= obs) if obs in grades else None
+        likeliest = max(probs, key=lambda x: float(x["p"] or 0.0))
+        obs_label = grade_label(obs, when) if obs else None
+        parts = ", ".join(f"{x['label']} {100 * (x['p'] or 0):.0f}%" for x in probs)
+        sentence = (
+            f"For a school with this intake and context, the model expected {str(likeliest['label']).lower()} most often "
+            f"({parts})."
+        )
+        if obs_label and worse is not None:
+            sentence += (
+                f" It was judged {obs_label.lower()}: the model gives a grade this low or lower a "
+                f"{100 * worse:.0f}% chance."
+            )
+        items.append({
+            "event_id": r["event_id"], "area": r["area"], "area_label": maps.area_label(str(r["area"])),
+            "start_text": ev.get("start_text") or "date not in the files", "start_date": ev.get("start_date"),
+            "contested": r["event_id"] in flagged, "observed_label": obs_label, "probabilities": probs,
+            "as_bad_or_worse": worse, "sentence": sentence,
+        })
+    items.sort(key=lambda i: (not i["contested"], -(dt.date.fromisoformat(i["start_date"]).toordinal() if i["start_date"] else 0),
+                              maps.area_order(str(i["area"]))))
+    has_interval = any(x["low"] is not None for i in items for x in i["probabilities"])
+    covered = {i["event_id"] for i in items}
+    missing = [t for t in (timeline or []) if t["event_id"] in flagged and t["event_id"] not in covered]
+    return {
+        "available": True, "items": items, "caveat": EXPECTED_CAVEAT,
+        "not_covered": [
+            f"The flagged inspection of {t['start_text']} is not in the model's table: the intake audit models each "
+            "school's latest graded inspection as at its date, so an earlier inspection has no expected judgement."
+            for t in missing
+        ],
+        "interval_note": "" if has_interval else (
+            "The intake audit gives these probabilities without an interval; they are model estimates, "
+            "not measurements, and carry the model's uncertainty."
+        ),
+    }
 
 
 # --- context ------------------------------------------------------------------------------
@@ -378,12 +436,14 @@ def _fmt_measure(value: float | None, kind: str, text: str | None, suppression: 
         return f"{value:.1f}%"
     if kind == "gbp":
         return f"£{value:,.0f}"
+    if kind == "number":
+        return f"{value:,.1f}"
     return f"{value:+.2f}" if kind == "score" else f"{value:,.2f}"
 
 
 def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: set[str] | None = None) -> dict[str, Any]:
     if not urns or "core.context" not in (tables if tables is not None else _tables(con)):
-        return {"years": [], "rows": []}
+        return {"years": [], "rows": [], "files": []}
     wanted = [m for m, _, _ in CONTEXT_MEASURES]
     rows = _dicts(
         con,
@@ -397,6 +457,13 @@ def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: 
         """,
         [urns, wanted],
     )
+    files = [
+        str(r[0]) for r in con.execute(
+            """SELECT DISTINCT f.path FROM core.context c JOIN meta.files f ON f.file_id = c.file_id
+               WHERE list_contains(?, c.urn) AND list_contains(?, c.measure) ORDER BY 1""",
+            [urns, wanted],
+        ).fetchall()
+    ]
     years = sorted({r["academic_year"] for r in rows})
     out_rows = []
     for measure, label, kind in CONTEXT_MEASURES:
@@ -406,7 +473,7 @@ def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: 
         }
         if cells:
             out_rows.append({"measure": measure, "label": label, "cells": [cells.get(y, "") for y in years]})
-    return {"years": years, "rows": out_rows}
+    return {"years": years, "rows": out_rows, "files": files}
 
 
 # --- the report data ------------------------------------------------------------------------
@@ -437,6 +504,7 @@ def school_report_data(
     expected: pl.DataFrame | None = None,
     warehouse: Path | None = None,
     history: dict[str, Any] | None = None,
+    expected_reason: str | None = None,
 ) -> dict[str, Any]:
     """Everything the school report shows for ``urn`` (see the module docstring).
 
@@ -484,7 +552,7 @@ def school_report_data(
     for ev in events:
         js = sorted(
             [j for j in ev["judgements"] if j["graded"] or j["area"] == "overall_effectiveness"],
-            key=lambda j: AREA_ORDER.index(j["area"]) if j["area"] in AREA_ORDER else 99,
+            key=lambda j: _area_key(j["area"], ev["kind"]),
         )
         delay = _delay(timing.get(ev["event_id"]))
         sg_lim = safeguarding_limited(ev)
@@ -515,9 +583,12 @@ def school_report_data(
             "category_label": CATEGORY_LABELS.get(ev.get("category_of_concern") or ""),
             "judgements": [
                 {
-                    "area": j["area"], "area_label": AREA_LABELS.get(j["area"], j["area"]),
-                    "label": j["label"], "code": j["code"], "scale": j["scale"],
-                    "scale_label": SCALE_LABELS.get(j["scale"], j["scale"]), "graded": j["graded"],
+                    "area": j["area"],
+                    "area_label": "Safeguarding" if j["scale"] == "safeguarding_effective" else AREA_LABELS.get(j["area"], j["area"]),
+                    "label": SAFEGUARDING_WORDS.get(j["label"], j["label"]) if j["scale"] == "safeguarding_effective" else j["label"],
+                    "code": j["code"], "scale": j["scale"],
+                    "scale_label": "" if j["scale"] == "safeguarding_effective" else SCALE_LABELS.get(j["scale"], j["scale"]),
+                    "graded": j["graded"],
                 }
                 for j in js
             ],
@@ -543,8 +614,7 @@ def school_report_data(
             frm = "end" if delay["from"] == "end" else "start (the end date is not in the published files)"
             flags.append({"key": "publication_delay", "event_id": ev["event_id"], "title": "Publication delay beyond the target",
                           "detail": f"The report of the inspection of {when} was published {delay['working_days']} working days after its {frm}, "
-                                    f"against a target of {target} working days for inspections of its framework "
-                                    "(maps/publication_targets.csv)."})
+                                    f"against Ofsted's target of {target} working days for inspections under its framework."})
 
     latest_info: dict[str, Any] | None = None
     if latest:
@@ -569,7 +639,7 @@ def school_report_data(
         if latest_info["carried"]:
             flags.append({"key": "carried", "event_id": latest.get("graded_event_id"), "title": "Predecessor's judgement carried over",
                           "detail": f"The school has not had a graded inspection under URN {urn}; its latest graded judgement "
-                                    f"({latest_info['label'] or 'no overall grade'}, {_fmt_date(latest_info['start_date'])}) is that of "
+                                    f"({latest_info['label'] or 'an inspection with no overall grade'}, {_fmt_date(latest_info['start_date'])}) is that of "
                                     f"its predecessor, URN {latest_info['urn']}, as Ofsted's official statistics carry it over."})
 
     school = {
@@ -585,11 +655,11 @@ def school_report_data(
         "postcode": raw_school.get("postcode"),
         "as_at": raw_school.get("as_at"),
         "lineage_urns": lineage_urns,
-        "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("predecessors", [])],
-        "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("successors", [])],
+        "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("predecessors", [])],
+        "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("successors", [])],
     }
     similar = similar_schools(con, urn, raw_school, tables)
-    exp = expected_judgement(urn, expected)
+    exp = expected_judgement(urn, expected, timeline, expected_reason)
     context = context_over_years(con, sorted(set(lineage_urns) | pred_urns), tables)
     data: dict[str, Any] = {
         "school": school,
@@ -602,10 +672,37 @@ def school_report_data(
         "targets": {"normal_working_days": PUBLICATION_NORMAL_WORKING_DAYS, "target_working_days": PUBLICATION_TARGET_WORKING_DAYS,
                     "old_years": OLD_JUDGEMENT_YEARS},
         "caveats": _caveats(timeline, similar),
-        "sources": sorted({f for row in timeline for f in row["sources"]}),
+        "sources": _sources(con, urn, timeline, context),
     }
     data["summary"] = summary_sentences(data)
+    data["synthetic"] = is_synthetic(con)
     return data
+
+
+def _sources(con: duckdb.DuckDBPyConnection, urn: int, timeline: list[dict[str, Any]], context: dict[str, Any]) -> list[dict[str, str]]:
+    """Every file the report draws on: inspections, the school's details, DfE context."""
+    out: dict[str, str] = {}
+    for row in timeline:
+        for f in row["sources"]:
+            out.setdefault(f, "inspections")
+    try:
+        for (path,) in con.execute(
+            "SELECT DISTINCT f.path FROM core.schools s JOIN meta.files f ON f.file_id = s.file_id WHERE s.urn = ? ORDER BY 1", [urn]
+        ).fetchall():
+            out.setdefault(str(path), "school details")
+    except duckdb.Error:
+        pass
+    for f in context.get("files", []):
+        out.setdefault(f, "context (Department for Education)")
+    return [{"file": f, "used_for": u} for f, u in sorted(out.items())]
+
+
+def _link_words(p: dict[str, Any]) -> str | None:
+    """How GIAS links two URNs, in words (maps/value_labels.csv), never a code like 'one_to_one'."""
+    v = p.get("link_relation") or p.get("link_kind")
+    if not v:
+        return None
+    return maps.value_labels().get(str(v), str(v).replace("_", " "))
 
 
 def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[str]:
@@ -613,9 +710,9 @@ def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[st
         "Judgements are shown on the scale they were given on. Grades from different frameworks "
         "(e.g. 'Satisfactory' before September 2012 and 'Requires improvement' after, or report-card grades) are not the same measure and are never converted.",
         "Inspection dates, judgements and publication dates are as published in Ofsted's files; where two files disagree the warehouse keeps one and records the conflict (evenhand history --json).",
-        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded), against the longest target Evenhand has for the inspection's framework (maps/publication_targets.csv: Ofsted's handbooks as we understand them, e.g. 19 working days normally and 28 with further quality assurance under the 2015 framework, about 30 under the EIF); most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (at most one working day for a two-day inspection); such a count is flagged only when it exceeds the target by more than that.",
+        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded), against the longest target Ofsted's handbooks set for the inspection's framework as we read them (19 working days normally and 28 with further quality assurance under the 2015 framework, about 30 under the education inspection framework; no target is recorded for report cards, so they are not flagged); most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (at most one working day for a two-day inspection); such a count is flagged only when it exceeds the target by more than that.",
         "The 2005-2015 history gives no publication dates, so older inspections show no delay.",
-        "A safeguarding-limited judgement is Evenhand's definition (DESIGN section 1): inadequate overall or in leadership where safeguarding was ineffective but the quality of education was good or better. Frameworks before 2019 did not judge the quality of education, so earlier inspections cannot be flagged.",
+        "A safeguarding-limited judgement is how Evenhand tests the public claim that safeguarding gaps are used to fail schools that are otherwise good: inadequate overall or in leadership where safeguarding was not effective but the quality of education was good or better. Frameworks before 2019 did not judge the quality of education, so earlier inspections cannot be flagged.",
     ]
     if similar.get("available"):
         c.append("The comparison with similar schools describes how they were judged; it does not adjust for everything that differs between schools, and each school's latest inspection may be years old.")
@@ -642,10 +739,13 @@ def summary_sentences(data: dict[str, Any]) -> list[str]:
         out.append("The files hold no inspection of this school.")
     lat = data.get("latest")
     if lat and lat.get("start_date"):
-        lbl = lat.get("label") or "no overall grade"
+        graded_text = (
+            f"its latest graded inspection ({_fmt_date(lat['start_date'])}) judged it {lat['label']}" if lat.get("label")
+            else f"its latest graded inspection ({_fmt_date(lat['start_date'])}) gave no overall grade"
+        )
         out.append(
-            f"As at {_fmt_date(lat['as_at'])} its latest graded judgement is {lbl} (inspection of {_fmt_date(lat['start_date'])}"
-            f"{', carried over from its predecessor' if lat.get('carried') else ''})"
+            f"As at {_fmt_date(lat['as_at'])} {graded_text}"
+            f"{' (carried over from its predecessor)' if lat.get('carried') else ''}"
             + (f"; the newest file covering the school is dated {_fmt_date(lat['file_as_at'])}, so later inspections are not in it."
                if lat.get("file_as_at") and lat["file_as_at"] != lat["as_at"] else ".")
         )
@@ -665,3 +765,91 @@ def summary_sentences(data: dict[str, Any]) -> list[str]:
     if not data["flags"]:
         out.append("None of Evenhand's flags applies to this school.")
     return out
+
+
+# --- the timeline chart -------------------------------------------------------------------
+
+#: Consecutive graded inspections further apart than this are not joined by a line: the gap
+#: shows as a gap (routine inspection is every four to five years; outstanding schools were
+#: exempt from 2012 to 2020, so a line across such a gap would invent judgements in between).
+TIMELINE_JOIN_YEARS = 6
+
+
+def timeline_chart(data: dict[str, Any]) -> Any | None:
+    """The overall judgement at each graded inspection over time, on its own scale: the
+    four-point scale with every level on the axis (best at the top), report-card areas on the
+    five-point scale in a panel of their own; no line across a gap of more than
+    TIMELINE_JOIN_YEARS years. None when there is nothing to draw."""
+    import altair as alt
+
+    from evenhand.present import charts
+
+    four: list[dict[str, Any]] = []
+    five: list[dict[str, Any]] = []
+    for ev in data["timeline"]:
+        if not ev.get("start_date"):
+            continue
+        d = dt.date.fromisoformat(ev["start_date"])
+        ms = dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp() * 1000
+        for j in ev["judgements"]:
+            if not j.get("graded"):
+                continue
+            if j["area"] == "overall_effectiveness" and j["scale"] == "four_point" and j["code"] in ("1", "2", "3", "4"):
+                four.append({"ms": ms, "date": d, "rank": int(j["code"]), "grade": j["label"], "when": ev["start_text"]})
+            elif j["scale"] == "report_card_5" and ev["kind"] == "report_card":
+                five.append({"ms": ms, "rank": int(j["code"]), "grade": j["label"], "area": j["area_label"], "when": ev["start_text"]})
+    if not four and not five:
+        return None
+    panels = []
+    axis_x = alt.Axis(format="%Y", labelAngle=0, tickCount={"interval": "year", "step": 2})
+    if four:
+        four.sort(key=lambda r: r["ms"])
+        seg = 0
+        for i, r in enumerate(four):
+            if i and (r["date"] - four[i - 1]["date"]).days > TIMELINE_JOIN_YEARS * 365.25:
+                seg += 1
+            r["segment"] = seg
+        satisfactory = any(r["rank"] == 3 and r["grade"] == "Satisfactory" for r in four)
+        three = "Requires improvement" + (" / Satisfactory" if satisfactory else "")
+        names = {1: "Outstanding", 2: "Good", 3: three, 4: "Inadequate"}
+        colours = charts.FOUR_POINT_COLOURS
+        rows = [{k: v for k, v in r.items() if k != "date"} | {"level": names[r["rank"]]} for r in four]
+        base = alt.Chart(alt.Data(values=rows))
+        y = alt.Y("level:N", title=None, sort=[names[k] for k in (1, 2, 3, 4)],
+                  scale=alt.Scale(domain=[names[k] for k in (1, 2, 3, 4)]))
+        x = alt.X("ms:T", title="Inspection started", scale=alt.Scale(type="utc"), axis=axis_x)
+        line = base.mark_line(color="#9E9E9E", strokeWidth=1.5).encode(x=x, y=y, detail="segment:N")
+        pts = base.mark_point(filled=True, size=140, opacity=1, stroke="#1A1A1A", strokeWidth=0.8).encode(
+            x=x, y=y,
+            color=alt.Color("level:N", legend=None, scale=alt.Scale(
+                domain=[names[k] for k in (1, 2, 3, 4)],
+                range=[colours["Outstanding"], colours["Good"], colours["Requires improvement"], colours["Inadequate"]])),
+            tooltip=[alt.Tooltip("when:N", title="Inspection started"), alt.Tooltip("grade:N", title="Overall effectiveness")],
+        )
+        panels.append(alt.layer(line, pts).properties(
+            width=520, height=150,
+            title=alt.TitleParams("Overall effectiveness (4-point scale)", fontSize=13,
+                                  subtitle=f"Lines join inspections at most {TIMELINE_JOIN_YEARS} years apart; a longer gap is left open")))
+    if five:
+        levels = list(charts.FIVE_POINT_SCALE)
+        base = alt.Chart(alt.Data(values=five))
+        panels.append(base.mark_point(filled=True, size=110, opacity=1, stroke="#1A1A1A", strokeWidth=0.8).encode(
+            x=alt.X("ms:T", title="Inspection started", scale=alt.Scale(type="utc"), axis=axis_x),
+            y=alt.Y("grade:N", title=None, sort=levels, scale=alt.Scale(domain=levels)),
+            color=alt.Color("grade:N", legend=None, scale=alt.Scale(domain=levels, range=[charts.FIVE_POINT_COLOURS[v] for v in levels])),
+            tooltip=[alt.Tooltip("when:N", title="Inspection started"), alt.Tooltip("area:N", title="Area"), alt.Tooltip("grade:N", title="Grade")],
+        ).properties(width=520, height=170, title=alt.TitleParams("Report-card areas (5-point scale)", fontSize=13)))
+    n = len({r["ms"] for r in four}) + len({r["ms"] for r in five})
+    chart = alt.vconcat(*panels, spacing=24).properties(
+        title=alt.TitleParams("Graded inspections over time, each on its own scale",
+                              subtitle=f"n = {n} graded inspection{'s' if n != 1 else ''}; grades of different scales are never converted"),
+        description="Timeline of the school's graded inspection judgements",
+    )
+    return charts.apply_theme(chart)
+
+
+def timeline_svg(data: dict[str, Any]) -> str | None:
+    from evenhand.present import charts
+
+    chart = timeline_chart(data)
+    return None if chart is None else charts.to_svg(chart)

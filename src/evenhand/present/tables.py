@@ -134,8 +134,9 @@ def _num(x: float, kind: str) -> str:
     return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3g}"
 
 
-def _grade_label(code: Any, when: Any = None) -> str:
-    """A four-point code as its grade (grade 3 is 'Satisfactory' before September 2012)."""
+def grade_label(code: Any, when: Any = None) -> str:
+    """A four-point code as its grade on the date (grade 3 is 'Satisfactory' before September
+    2012; without a date, the label in force now), from maps/codes.csv."""
     if code is None:
         return ""
     c = str(code)
@@ -143,10 +144,10 @@ def _grade_label(code: Any, when: Any = None) -> str:
         if k.scale == "four_point" and k.code == c:
             if isinstance(when, dt.date) and ((k.valid_from and when < k.valid_from) or (k.valid_to and when > k.valid_to)):
                 continue
-            if when is None and k.valid_to is not None:
+            if not isinstance(when, dt.date) and k.valid_to is not None:
                 continue
             return k.label
-    return c
+    return f"grade {c}"
 
 
 def cell(value: Any, col: Column, row: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -175,7 +176,7 @@ def cell(value: Any, col: Column, row: dict[str, Any] | None = None) -> dict[str
     if col.kind == "area":
         return {"text": maps.area_label(str(value)), "num": False}
     if col.kind == "grade_code":
-        return {"text": _grade_label(value, row.get("start_date")), "num": False}
+        return {"text": grade_label(value, row.get("start_date")), "num": False}
     if isinstance(value, dt.date):
         return {"text": f"{value.day} {value.strftime('%b %Y')}", "num": False}
     if isinstance(value, list | tuple):
@@ -274,7 +275,7 @@ def _limited_list(audit: str, key: str, df: pl.DataFrame) -> dict[str, Any]:
     judgement_cols = [c for c in df.columns if c in maps.areas() and column_label(c).kind == "grade_code"]
     rows = []
     for r in lim.iter_rows(named=True):
-        js = "; ".join(f"{maps.area_label(c)}: {_grade_label(r[c], r.get('start_date'))}" for c in judgement_cols if r.get(c))
+        js = "; ".join(f"{maps.area_label(c)}: {grade_label(r[c], r.get('start_date'))}" for c in judgement_cols if r.get(c))
         if r.get("safeguarding_effective"):
             js += "; safeguarding " + ("not effective" if r["safeguarding_effective"] == "No" else "effective")
         rows.append([
