@@ -11,7 +11,6 @@ Target: the whole suite in at most 60 s on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import functools
 import importlib
 import os
@@ -64,7 +63,6 @@ def main() -> int:
     ap.add_argument("--warehouse", type=Path)
     ap.add_argument("--as-at", default="2025-08-31")
     args = ap.parse_args()
-    from evenhand.audit.runner import run_audits
     from evenhand.core.pipeline import build_warehouse
 
     with tempfile.TemporaryDirectory() as d:
@@ -80,7 +78,10 @@ def main() -> int:
         instrument()
         t = time.perf_counter()
         cpu = time.process_time()
-        _, timings = run_audits(wh, dt.date.fromisoformat(args.as_at))
+        from evenhand.engine import Evenhand
+
+        with Evenhand(wh) as eh:
+            timings = eh.run_audits(None, args.as_at).timings
         total, total_cpu = time.perf_counter() - t, time.process_time() - cpu
     for name, secs in timings.items():
         print(f"  {name:<14} {secs:6.2f} s")

@@ -19,12 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from evenhand.audit.result import AuditContext
-from evenhand.audit.runner import default_as_at
 from evenhand.core.warehouse import connect
+from evenhand.engine import Evenhand
 from evenhand.present.report import (
-    default_national_as_at,
-    gather_audits,
     html_to_pdf,
     provenance,
     reproduce_commands,
@@ -32,7 +29,7 @@ from evenhand.present.report import (
     write_national,
 )
 from evenhand.present.school import school_report_data
-from evenhand.query import _history
+from evenhand.query import history as _history
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:
@@ -70,11 +67,12 @@ def main() -> None:
     print(f"  HTML size {len(html.encode()) / 1024:.0f} KiB")
 
     if not args.no_national:
-        as_at: dt.date = default_national_as_at(con) or default_as_at(args.warehouse)
-        ctx = AuditContext(con=con, as_at=as_at)
-        t = time.perf_counter()
-        slots = gather_audits(ctx)
-        audits_t = time.perf_counter() - t
+        with Evenhand(args.warehouse) as eh:
+            t = time.perf_counter()
+            run = eh.run_audits(keep_going=True)
+            audits_t = time.perf_counter() - t
+        as_at: dt.date = run.snapshot.as_at
+        slots = run.slots
         inputs = provenance(con)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +51,43 @@ def mi_eif_headers() -> list[str]:
 def rc_headers() -> list[str]:
     """Monthly MI, report-card layout (from November 2025)."""
     return headers("ofsted_mi_report_card_2026")
+
+
+def mi2019_headers() -> list[str]:
+    """Monthly MI 'latest inspections', 2019-2020 wording ('section 8' and 'full' inspections):
+    the 70 official columns of the 31 August 2020 release."""
+    return headers("ofsted_mi_2019_2020")
+
+
+def gias_appended_headers() -> list[str]:
+    """The eight GIAS columns a third party appended to its copy of the 2020 MI file."""
+    return headers("gias_columns_appended_2020")
+
+
+def r_make_names(h: str) -> str:
+    """A header as R's read.csv (make.names) writes it: every character other than a letter,
+    digit, '.' or '_' becomes '.', and an 'X' goes before a leading digit."""
+    out = re.sub(r"[^A-Za-z0-9._]", ".", h)
+    return "X" + out if re.match(r"[0-9_]|\.[0-9]", out) else out
+
+
+def r_dots(h: str) -> str:
+    """A header as the 2020 MI copy has it (an R session replaced spaces with dots)."""
+    return h.replace(" ", ".")
+
+
+def pandas_snake(h: str) -> str:
+    """A header as pandas users commonly rewrite it: lower case, spaces as underscores."""
+    return re.sub(r"\s+", "_", h.strip().lower())
+
+
+def excel_resave(h: str) -> str:
+    """A header after a spreadsheet round trip: a non-breaking space and a trailing space."""
+    return h.replace(" ", "\u00a0", 1) + " "
+
+
+RESAVES = {"official": lambda h: h, "r_make_names": r_make_names, "r_dots": r_dots,
+           "pandas_snake": pandas_snake, "excel": excel_resave}
 
 
 def school(urn: int, name: str = "Test Primary School", **extra: str) -> dict[str, str]:
@@ -136,3 +175,19 @@ def need_shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"integration data not found at {SHARED_DATA} (../shared/data beside the repo)")
     return SHARED_DATA
+
+
+def history(warehouse: Path, urn: int) -> dict[str, Any]:
+    """One school's history JSON, through the one way in (evenhand.engine.Evenhand)."""
+    from evenhand.engine import Evenhand
+
+    with Evenhand(warehouse) as eh:
+        return eh.history(urn)
+
+
+def info(warehouse: Path) -> dict[str, Any]:
+    """``evenhand info --json``, through the one way in."""
+    from evenhand.engine import Evenhand
+
+    with Evenhand(warehouse) as eh:
+        return eh.info()

@@ -141,10 +141,11 @@ def info(
 
     Example:  evenhand info --json
     """
-    from evenhand.query import info as get_info
+    from evenhand.engine import Evenhand
 
     try:
-        data = get_info(warehouse)
+        with Evenhand(warehouse) as eh:
+            data = eh.info()
     except EvenhandError as e:
         _fail(e)
         return
@@ -154,6 +155,11 @@ def info(
     out.print(f"schools: {data['schools']['distinct_urns']:,} URNs in {data['schools']['rows']:,} file rows")
     out.print(f"events: {data['events']['total']:,} " + ", ".join(f"{k} {v:,}" for k, v in data["events"]["by_kind"].items()))
     out.print(f"judgements: {data['judgements']:,}; conflicts: {data['conflicts']['fields']}; warnings: {data['warnings']}")
+    for pair in data["conflicts"]["between_snapshots"]:
+        out.print(
+            f"  snapshots {pair['older']} and {pair['newer']} disagree on {pair['events']:,} inspections "
+            f"({', '.join(pair['field_names'])}; each value in meta.conflicts, the newer kept)"
+        )
     for f in data["files"]["by_layout"]:
         out.print(f"  {f['status']:<12} {f['layout'] or '-':<28} files {f['n']:>3}  rows {f['rows'] or 0:>9,}")
 
@@ -168,10 +174,11 @@ def history(
 
     Example:  evenhand history 109778 --json
     """
-    from evenhand.query import history as get_history
+    from evenhand.engine import Evenhand
 
     try:
-        data = get_history(warehouse, urn)
+        with Evenhand(warehouse) as eh:
+            data = eh.history(urn)
     except EvenhandError as e:
         _fail(e)
         return
@@ -205,7 +212,7 @@ def history(
 @app.command()
 def audit(
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
-    as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the latest Ofsted file's.")] = None,
+    as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the newest Ofsted file that covers all of England.")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this audit (repeatable): headline, intake, consistency, safeguarding, resources, timing, consequences, frameworks.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write every result into one JSON file.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for each result's JSON and its tables as CSV and Parquet.")] = Path("out") / "audit",
@@ -216,21 +223,18 @@ def audit(
 
     Example:  evenhand audit --only headline --only safeguarding --out out/audit
     """
-    import datetime as dt
-
-    from evenhand.audit.runner import run_audits
+    from evenhand.engine import Evenhand
 
     try:
-        date = dt.date.fromisoformat(as_at) if as_at else None
-    except ValueError:
-        _fail(EvenhandError(f"--as-at {as_at!r} is not a date: use YYYY-MM-DD, e.g. 2025-08-31"))
-        return
-    try:
-        with progress_bar() as progress:
-            results, timings = run_audits(warehouse, date, only, seed, progress)
+        with Evenhand(warehouse) as eh, progress_bar() as progress:
+            run = eh.run_audits(only, as_at, seed, progress)
     except EvenhandError as e:
         _fail(e)
         return
+    results, timings = run.results, run.timings
+    out.print(f"as at {run.snapshot.date_text}: {run.snapshot.coverage}"
+              + ("" if run.snapshot.national else " (this file does not cover all of England)")
+              + (f" — {run.snapshot.path}" if run.snapshot.path else ""), highlight=False, markup=False)
     written = []
     for r in results:
         written += r.write(out_dir)

@@ -1,10 +1,10 @@
-"""`evenhand demo` and `evenhand run`: the whole pipeline in one call.
+"""`evenhand demo`: the whole pipeline on a synthetic nation, offline.
 
 The demo generates a synthetic nation with :func:`evenhand.simulate.simulate_nation`, writes
 it out as official-statistics files (the published 2025 header list, one file per year as at
 31 August, each with a title row saying it is synthetic), and then runs exactly what a user
-runs on real files: build, audits, the national evidence pack and the open-data export. The
-warehouse is marked synthetic (``meta.build`` key ``synthetic`` = ``true``) and every output
+runs on real files (evenhand.run): build, audits, the national evidence pack and the open-data
+export. The warehouse is marked synthetic (``meta.build`` key ``synthetic`` = ``true``) and every output
 says SYNTHETIC DATA — not real schools.
 """
 
@@ -12,25 +12,21 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import importlib
 import io
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from evenhand.audit.result import STAMP
 from evenhand.errors import EvenhandError
-from evenhand.present.synthetic import STAMP, stamp_outputs
+from evenhand.run import PipelineResult, Progress, analyse
 
 HEADERS_FILE = "ofsted_official_stats_2025_headers.txt"
 DEMO_YEARS = tuple(range(2016, 2026))  # files as at 31 August of each year
 DEMO_SCHOOLS = 3000
 DEMO_SEED = 20250831
-
-Progress = Callable[[str, int, int], None]
 
 
 def official_headers(as_at_year: int) -> list[str]:
@@ -160,111 +156,6 @@ def mark_synthetic(warehouse: Path) -> None:
         con.close()
 
 
-@dataclass
-class PipelineResult:
-    out: Path
-    warehouse: Path
-    outputs: dict[str, Path] = field(default_factory=dict)  # what -> file or folder
-    notes: list[str] = field(default_factory=list)  # steps that were not available, and why
-    open_first: Path | None = None
-
-
-def _importable(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name == module:
-            return False
-        raise
-    return True
-
-
-def analyse(warehouse: Path, out: Path, result: PipelineResult, progress: Progress | None, step: int, steps: int,
-            pdf: bool = True, raw: Path | None = None, synthetic: bool = False) -> None:
-    """Audits -> national evidence pack (if this version has it) -> open-data export.
-
-    An audit that is missing from this version, or cannot run on these data, is listed in
-    ``result.notes`` (and shown as 'not available' in the pack), never given a number."""
-    from evenhand.audit.registry import AUDITS
-    from evenhand.audit.runner import run_audits
-    from evenhand.present.export import export
-
-    if progress:
-        progress("running the audits", step, steps)
-    audit_dir = out / "audit"
-    if _importable("evenhand.present.report"):
-        report = importlib.import_module("evenhand.present.report")
-        if progress:
-            progress("running the audits and writing the national evidence pack", step + 1, steps)
-        _national(report, warehouse, out, pdf, raw, result)
-    else:
-        result.notes.append("the national evidence pack is not in this version of Evenhand (evenhand.present.report)")
-        for name in AUDITS:
-            if not _importable(f"evenhand.audit.{name}"):
-                result.notes.append(f"audit {name}: not in this version")
-                continue
-            try:
-                results, _ = run_audits(warehouse, None, [name])
-            except EvenhandError as e:
-                result.notes.append(f"audit {name}: {e}")
-                continue
-            for r in results:
-                if synthetic:
-                    stamp_result(r)
-                written = r.write(audit_dir)
-                if synthetic:
-                    stamp_outputs(written)
-    result.outputs["audits"] = audit_dir
-    if progress:
-        progress("exporting open data", step + 2, steps)
-    export(warehouse, out / "open-data")
-    if synthetic:  # every table and descriptor says so; the Parquet tables keep their declared columns
-        stamp_outputs([out / "open-data"], table_columns=False)
-    result.outputs["open data"] = out / "open-data" / "datapackage.json"
-    if result.open_first is None:
-        result.open_first = result.outputs.get("evidence pack") or result.outputs["open data"]
-
-
-def _national(report: Any, warehouse: Path, out: Path, pdf: bool, raw: Path | None, result: PipelineResult) -> None:
-    from evenhand.audit.result import AuditContext
-    from evenhand.audit.runner import default_as_at
-    from evenhand.core.warehouse import connect
-
-    date = default_as_at(warehouse)
-    con = connect(warehouse, read_only=True)
-    try:
-        synthetic = bool(con.execute("SELECT count(*) FROM meta.build WHERE key = 'synthetic' AND value = 'true'").fetchall()[0][0])
-        ctx = AuditContext(con=con, as_at=date, synthetic=synthetic)
-        slots = report.gather_audits(ctx)
-        inputs = report.provenance(con)
-    finally:
-        con.close()
-    for s in slots:
-        if s.result is not None:
-            if synthetic:
-                stamp_result(s.result)
-            written = s.result.write(out / "audit")
-            if synthetic:
-                stamp_outputs(written)
-        else:
-            result.notes.append(f"audit {s.name}: {s.reason}")
-    target = out / "report"
-    commands = report.reproduce_commands(str(warehouse), date, str(target), str(raw) if raw else None)
-    # the pack's templates put the stamp on every page (banner, page header, footer) and its
-    # tables, provenance and JSON carry it (evenhand.present.synthetic)
-    paths = report.write_national(target, slots, date, inputs, commands, synthetic, pdf=pdf)
-    html = next((p for p in paths if p.suffix == ".html"), None)
-    if html is not None:
-        result.outputs["evidence pack"] = html
-        result.open_first = html
-
-
-def stamp_result(r: Any) -> None:
-    """Put the stamp first among an audit result's caveats (so its JSON and its section say it)."""
-    if not r.caveats or r.caveats[0] != STAMP:
-        r.caveats.insert(0, STAMP)
-
-
 def run_demo(out: Path, n_schools: int = DEMO_SCHOOLS, seed: int = DEMO_SEED, pdf: bool = True, progress: Progress | None = None) -> PipelineResult:
     """Synthetic nation -> official files -> warehouse (marked synthetic) -> audits -> report -> export."""
     from evenhand.core.pipeline import build_warehouse
@@ -290,48 +181,13 @@ def run_demo(out: Path, n_schools: int = DEMO_SCHOOLS, seed: int = DEMO_SEED, pd
     build_warehouse(raw, warehouse)
     mark_synthetic(warehouse)
     result.outputs["warehouse"] = warehouse
-    analyse(warehouse, out, result, progress, 3, steps, pdf=pdf, raw=raw, synthetic=True)
+    analyse(warehouse, out, result, progress, 3, steps, pdf=pdf, raw=raw)
     (out / "README.md").write_text(
         f"{STAMP}\n\nWritten by `evenhand demo` ({n_schools:,} synthetic schools, seed {seed}).\n\n"
         + "".join(f"  {k}: {v}\n" for k, v in result.outputs.items())
         + "".join(f"  note: {n}\n" for n in result.notes),
         encoding="utf-8",
     )
-    if progress:
-        progress("done", steps, steps)
-    return result
-
-
-def has_data_files(raw: Path) -> bool:
-    from evenhand.core.pipeline import DATA_SUFFIXES
-
-    return raw.exists() and any(p.is_file() and p.suffix.lower() in DATA_SUFFIXES for p in raw.rglob("*"))
-
-
-def run_pipeline(raw: Path, out: Path, warehouse: Path, fetch: bool | None = None, mirror: str | None = None,
-                 pdf: bool = True, progress: Progress | None = None) -> PipelineResult:
-    """Fetch (when ``raw`` holds no data files, or ``fetch`` is True) -> build -> audits ->
-    national evidence pack -> open-data export."""
-    from evenhand.core.pipeline import build_warehouse
-
-    steps = 5
-    result = PipelineResult(out, warehouse)
-    if fetch or (fetch is None and not has_data_files(raw)):
-        from evenhand.fetch import fetch as do_fetch
-
-        if progress:
-            progress(f"fetching the official files into {raw}", 0, steps)
-        report = do_fetch(raw, mirror=mirror)
-        bad = [f"{f.url}: {f.message}" for f in report.files if f.status in ("rejected", "failed")] + report.problems
-        result.notes += [f"fetch: {b}" for b in bad]
-        if not has_data_files(raw):
-            raise EvenhandError(f"no data files in {raw} after fetching: " + ("; ".join(bad) or "nothing found"))
-    if progress:
-        progress(f"building the warehouse from {raw}", 1, steps)
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    build_warehouse(raw, warehouse)
-    result.outputs["warehouse"] = warehouse
-    analyse(warehouse, out, result, progress, 2, steps, pdf=pdf, raw=raw)
     if progress:
         progress("done", steps, steps)
     return result

@@ -7,12 +7,11 @@ strings, lists are sorted.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from evenhand.core.warehouse import connect, frame
+from evenhand.core.warehouse import frame, has_table
 from evenhand.errors import UnknownSchoolError
 
 
@@ -26,15 +25,8 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def info(warehouse: Path) -> dict[str, Any]:
-    con = connect(warehouse, read_only=True)
-    try:
-        return _info(con)
-    finally:
-        con.close()
-
-
-def _info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """What the warehouse holds (``evenhand info --json``)."""
     def one(sql: str) -> Any:
         rows = con.execute(sql).fetchall()
         return rows[0][0] if rows else None
@@ -57,6 +49,9 @@ def _info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "conflicts": {
             "events": one("SELECT count(DISTINCT event_id) FROM meta.conflicts"),
             "fields": one("SELECT count(*) FROM (SELECT DISTINCT event_id, field FROM meta.conflicts)"),
+            "by_field": {k: n for k, n in frame(
+                con, "SELECT field, count(DISTINCT event_id) AS n FROM meta.conflicts GROUP BY 1 ORDER BY 1").iter_rows()},
+            "between_snapshots": _conflicts_between_snapshots(con),
         },
         "warnings": one("SELECT count(*) FROM meta.warnings"),
         "files": {
@@ -66,15 +61,35 @@ def _info(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-def history(warehouse: Path, urn: int) -> dict[str, Any]:
-    con = connect(warehouse, read_only=True)
-    try:
-        return _history(con, urn)
-    finally:
-        con.close()
+def _conflicts_between_snapshots(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Event fields on which two snapshots (files with different as-at dates) disagree: one
+    gives the value kept, the other only different values; per pair of as-at dates. A
+    disagreement inside one file (a converted ungraded inspection's two start dates) is not
+    one between snapshots."""
+    rows = frame(
+        con,
+        """
+        WITH c AS (  -- per snapshot date: does any of its rows give the value kept?
+            SELECT c.event_id, c.field, f.as_at, bool_or(c.kept) AS any_kept
+            FROM meta.conflicts c JOIN meta.files f USING (file_id) WHERE f.as_at IS NOT NULL
+            GROUP BY ALL
+        ),
+        pairs AS (
+            SELECT DISTINCT a.event_id, a.field, least(a.as_at, b.as_at) AS older, greatest(a.as_at, b.as_at) AS newer
+            FROM c a JOIN c b ON a.event_id = b.event_id AND a.field = b.field AND a.any_kept AND NOT b.any_kept
+                              AND a.as_at <> b.as_at
+        )
+        SELECT older, newer, count(DISTINCT event_id) AS events, count(*) AS fields,
+               list(DISTINCT field ORDER BY field) AS field_names
+        FROM pairs GROUP BY ALL ORDER BY ALL
+        """,
+    )
+    return [_plain(dict(r)) for r in rows.iter_rows(named=True)]
 
 
-def _history(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any]:
+def history(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any]:
+    """Every inspection of one school (``evenhand history URN --json``); UnknownSchoolError
+    when the URN is not in the warehouse."""
     ids = frame(
         con,
         """
@@ -133,14 +148,6 @@ def _history(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any]:
     }
 
 
-def _has(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, name = qualified.split(".")
-    rows = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]
-    ).fetchall()
-    return bool(rows[0][0])
-
-
 def _lineage(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any] | None:
     """The school's lineage: its URNs, and its predecessor and successor URNs with their events.
 
@@ -149,7 +156,7 @@ def _lineage(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any] | None:
     the URN shares this school's lineage_id, ``carries`` whether its judgements carry over.
     None when the warehouse has no lineage tables (built by an older version).
     """
-    if not (_has(con, "out.lineage") and _has(con, "out.predecessors") and _has(con, "out.lineage_links")):
+    if not (has_table(con, "out.lineage") and has_table(con, "out.predecessors") and has_table(con, "out.lineage_links")):
         return None
     me = frame(con, "SELECT * FROM out.lineage WHERE urn = ?", [urn])
     if me.height == 0:
@@ -225,7 +232,7 @@ def _lineage(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any] | None:
 
 def _context(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict[str, Any]]:
     """Context measures joined to this school's events (out.event_context); [] when none."""
-    if not ids or not _has(con, "out.event_context"):
+    if not ids or not has_table(con, "out.event_context"):
         return []
     ctx = frame(
         con,

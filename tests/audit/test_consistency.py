@@ -122,8 +122,16 @@ def test_tiny_warehouse_hand_computed(tiny: Path) -> None:
     assert any("1 of 5" in c and "Not judged" in c for c in r.caveats)
     # one region only: the model cannot be fitted, and the audit says so instead of failing
     assert any("could not be fitted" in c for c in r.caveats)
-    assert "inspector identity is not published" in r.method or "inspector identity" in r.method
-    assert any("inspector identity" in c for c in r.caveats)
+    # region is not a team: said in the method and a caveat, and never called an upper bound on team variation
+    assert "inspector-level variation cannot be measured" in r.method or "cannot be measured from them" in r.method
+    assert any("cannot be measured from them" in c for c in r.caveats)
+    assert not any("upper bound on team" in c for c in r.caveats)
+    # cliff edges conditional on the starting grade: B 1->4 is the one pair from outstanding, C 2->2 the one from good
+    assert r.figure("cliff_edge_from_outstanding").estimate == wilson(1, 1)
+    assert r.figure("outstanding_to_inadequate_from_outstanding").estimate == wilson(1, 1)
+    assert r.figure("cliff_edge_from_good").estimate == wilson(0, 1)
+    assert set(r.tables["conditional_cliffs"]["dimension"].to_list()) == {"starting grade", "gap between inspections", "where the pair is held"}
+    assert "transitions" in r.frames and "regions" in r.frames and r.frames["transitions"].text() in r.method
     m = r.tables["matrices"]
     assert m.filter((pl.col("from_code") == "4") & (pl.col("to_code") == "2"))["count"].item() == 1
     again = consistency.run(ctx)
@@ -163,5 +171,5 @@ def test_national_consistency() -> None:
     assert r.tables["cliff_edges"].height == r.figure("cliff_edges").estimate.value
     icc = r.figure("region_icc").estimate
     assert 0 <= icc.low <= icc.value <= icc.high < 1 and not math.isnan(icc.high)
-    assert any("inspector identity" in c for c in r.caveats) and "inspector identity" in r.method
+    assert any("cannot be measured from them" in c for c in r.caveats) and "Region is not an inspection team" in r.method
     assert set(r.tables["regions"]["ofsted_region"]) >= {"London", "South East"}

@@ -12,11 +12,12 @@ import polars as pl
 import pytest
 
 from evenhand.core.pipeline import build_warehouse
-from evenhand.query import history, info
 from helpers import (
     caversham_like,
     csv_text,
     graded,
+    history,
+    info,
     mi_eif_headers,
     os_headers,
     rc_headers,

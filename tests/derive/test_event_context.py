@@ -10,7 +10,7 @@ from tiny_warehouse import GOOD, D, Tiny, rows
 
 from evenhand.derive.event_context import derive_event_context
 from evenhand.derive.pipeline import derive_all
-from evenhand.query import history
+from helpers import history
 
 CONTEXT_DDL = """CREATE TABLE core.context (
     file_id BIGINT, row_number BIGINT, urn BIGINT, academic_year VARCHAR, measure VARCHAR,

@@ -10,7 +10,7 @@ from tiny_warehouse import GOOD, INADEQUATE, RI, D, Tiny, rows
 
 from evenhand.derive.lineage import derive_lineage
 from evenhand.derive.pipeline import derive_all
-from evenhand.query import history
+from helpers import history
 
 
 def lineage_of(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, object]]:
@@ -165,3 +165,22 @@ def test_unknown_gias_link_type_is_a_warning_not_a_chain(tmp_path: Path) -> None
     assert lin[100080]["lineage_id"] != lin[140080]["lineage_id"]
     (w,) = rows(con, "SELECT message FROM meta.warnings")
     assert "Teleported" in w["message"]
+
+
+def test_older_edubase_parent_child_wording_chains_like_predecessor_successor(tmp_path: Path) -> None:
+    """The 2017 links file says 'Parent' / 'Child' where later files say 'Predecessor' /
+    'Successor' (maps/gias_link_types.csv): one vintage in the old wording and one in the new
+    still chain the conversion; 'Parent - merged' is a merge, as 'Predecessor - merged' is."""
+    t = Tiny(tmp_path / "w.duckdb")
+    t.link(100090, 140090, "Child", both="Parent").link(100090, 140090, "Successor", both="Predecessor")
+    t.link(100091, 140091, "Child", both="Parent")
+    t.link(140092, 100092, "Parent - merged")
+    con = t.write()
+    derive_lineage(con)
+    lin = lineage_of(con)
+    assert lin[100090]["lineage_id"] == lin[140090]["lineage_id"] == "L100090"
+    assert lin[100091]["lineage_id"] == lin[140091]["lineage_id"] == "L100091"
+    assert lin[140091]["predecessor_urn"] == 100091
+    lk = link(con, 100092, 140092)
+    assert (lk["kind"], lk["chained"]) == ("merge", False)
+    assert rows(con, "SELECT count(*) AS n FROM meta.warnings")[0]["n"] == 0

@@ -288,7 +288,7 @@ def test_cli_fetch_reports_the_rejected_file(server: Server, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_run_fetches_into_an_empty_folder_then_builds_and_reports(server: Server, tmp_path: Path) -> None:
-    from evenhand.demo import run_pipeline
+    from evenhand.run import run_pipeline
 
     result = run_pipeline(tmp_path / "raw", tmp_path / "out", tmp_path / "w.duckdb", mirror=server.url, pdf=False)
     assert (tmp_path / "raw" / "manifest.json").exists()

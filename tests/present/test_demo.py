@@ -11,15 +11,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from evenhand.audit.result import STAMP
 from evenhand.core.pipeline import build_warehouse
 from evenhand.core.warehouse import connect
-from evenhand.demo import (
-    STAMP,
-    has_data_files,
-    official_headers,
-    official_rows,
-    write_official_files,
-)
+from evenhand.demo import official_headers, official_rows, write_official_files
+from evenhand.run import has_data_files
 from evenhand.simulate import simulate_nation
 
 

@@ -1,5 +1,6 @@
-"""`evenhand export`: every declared core and out table as Parquet, described by a
-Frictionless data package whose fields match the Parquet columns."""
+"""`evenhand export`: every declared core and out table (and the provenance tables of meta) as
+CSV and Parquet, described by a Frictionless data package that `frictionless validate` passes,
+and as SQLite with Datasette metadata."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_declared_table_is_exported_and_described(warehouse: Path, tmp_path: Path) -> None:
     written = export(warehouse, tmp_path)
-    declared = {t.qualified for t in TABLES if t.schema in ("core", "out")}
+    declared = {t.qualified for t in TABLES if t.schema in ("core", "out")} | {"meta.files", "meta.warnings", "meta.conflicts", "meta.rejections"}
     assert declared <= {w.table for w in written}
     package = json.loads((tmp_path / "datapackage.json").read_text(encoding="utf-8"))
     resources = {r["title"]: r for r in package["resources"]}
@@ -40,7 +41,7 @@ def test_every_declared_table_is_exported_and_described(warehouse: Path, tmp_pat
     assert package["licenses"][0]["title"] == "Open Government Licence v3.0"
     for t in exported_tables():
         r = resources[t.qualified]
-        frame = pl.read_parquet(tmp_path / r["path"])
+        frame = pl.read_parquet(tmp_path / r["evenhand:parquet"])
         fields = r["schema"]["fields"]
         assert [f["name"] for f in fields] == frame.columns, t.qualified
         for f, (name, dtype) in zip(fields, frame.schema.items(), strict=True):
@@ -72,3 +73,71 @@ def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["export", "--out", str(tmp_path / "o"), "--warehouse", str(tmp_path / "none.duckdb")])
     assert result.exit_code == 2 and "evenhand build" in result.output
+
+
+def test_frictionless_validates_the_whole_package(warehouse: Path, tmp_path: Path) -> None:
+    frictionless = pytest.importorskip("frictionless", reason="frictionless is a dev dependency (pip install frictionless)")
+    export(warehouse, tmp_path)
+    report = frictionless.validate(str(tmp_path / "datapackage.json"))
+    errors = [f"{t.name}: {e.type}: {e.message}" for t in report.tasks for e in t.errors][:10]
+    assert report.valid, errors
+    assert len(report.tasks) == len(exported_tables())
+    package = json.loads((tmp_path / "datapackage.json").read_text(encoding="utf-8"))
+    keys = {r["name"]: r["schema"].get("foreignKeys", []) for r in package["resources"]}
+    assert {"fields": "event_id", "reference": {"resource": "core.events", "fields": "event_id"}} in keys["core.judgements"]
+    assert {"fields": "file_id", "reference": {"resource": "meta.files", "fields": "file_id"}} in keys["core.schools"]
+
+
+def test_a_broken_foreign_key_fails_validation(warehouse: Path, tmp_path: Path) -> None:
+    """The check can fail: a judgement of an event the events table lacks is reported."""
+    frictionless = pytest.importorskip("frictionless", reason="frictionless is a dev dependency (pip install frictionless)")
+    export(warehouse, tmp_path)
+    path = tmp_path / "data" / "core.judgements.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first = lines[1].split(",", 1)
+    lines[1] = "NOT-AN-EVENT," + first[1]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = frictionless.validate(str(tmp_path / "datapackage.json"))
+    assert not report.valid
+    assert any(e.type == "foreign-key" for t in report.tasks for e in t.errors)
+
+
+def test_list_fields_are_json_arrays_and_nulls_are_empty(warehouse: Path, tmp_path: Path) -> None:
+    export(warehouse, tmp_path)
+    events = pl.read_csv(tmp_path / "data" / "core.events.csv", infer_schema_length=0)
+    assert all(json.loads(v) for v in events["source_files"].to_list())  # ["official.csv"]
+    files = (tmp_path / "data" / "meta.files.csv").read_text(encoding="utf-8")
+    assert "nan" not in files.lower().replace("unmapped", "")
+
+
+def test_sqlite_copy_with_datasette_metadata(warehouse: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    export(warehouse, tmp_path)
+    meta = json.loads((tmp_path / "metadata.json").read_text(encoding="utf-8"))
+    tables = meta["databases"]["evenhand"]["tables"]
+    assert tables["core_events"]["columns"]["school_name"].startswith("School name")
+    assert meta["license"] == "Open Government Licence v3.0"
+    con = sqlite3.connect(tmp_path / "evenhand.db")
+    try:
+        n = con.execute("SELECT count(*) FROM core_events").fetchone()[0]
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
+    package = json.loads((tmp_path / "datapackage.json").read_text(encoding="utf-8"))
+    assert n == next(r["rows"] for r in package["resources"] if r["name"] == "core.events")
+    assert names == set(tables)
+
+
+def test_history_only_events_are_named(tmp_path: Path) -> None:
+    """An earlier inspection carried by a school's row (no name of its own) gets the school's name."""
+    from helpers import previous
+
+    d = tmp_path
+    row = {**school(100002, "Named School"), **graded("10300002", "10/01/2024", "12/02/2024", "2"), **previous("10100002", "10/01/2019", "12/02/2019", "3")}
+    write(d / "raw" / "official.csv", csv_text(os_headers(), [row]))
+    build_warehouse(d / "raw", d / "evenhand.duckdb")
+    export(d / "evenhand.duckdb", d / "o", sqlite=False)
+    events = pl.read_csv(d / "o" / "data" / "core.events.csv", infer_schema_length=0)
+    assert events.height == 2
+    assert events["school_name"].to_list() == ["Named School", "Named School"]

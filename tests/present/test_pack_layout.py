@@ -17,9 +17,9 @@ from test_report import AS_AT, INPUTS, intake_result, timing_result
 
 from evenhand import maps
 from evenhand.audit.result import AuditResult, describe
+from evenhand.present.pack_tables import columns, parameter_text, table_views, words
 from evenhand.present.report import CLAIMS, Slot, html_to_pdf, national_html, reproduce_commands
 from evenhand.present.synthetic import STAMP
-from evenhand.present.tables import columns, parameter_text, table_views, words
 from evenhand.stats.estimate import Estimate
 
 #: The stylesheet's print margins (static/report.css: @page margin 16mm 14mm 18mm).

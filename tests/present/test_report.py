@@ -15,7 +15,7 @@ from report_fixture import FROZEN, build_fixture_warehouse
 from test_school_report import check_snapshot, pdf_text
 from typer.testing import CliRunner
 
-from evenhand.audit.result import AuditContext, AuditResult, Figure
+from evenhand.audit.result import AuditResult, Figure
 from evenhand.cli import app
 from evenhand.core.warehouse import connect
 from evenhand.present.charts import bar_with_intervals, chart_spec
@@ -24,7 +24,6 @@ from evenhand.present.report import (
     Slot,
     _refusing_fetcher,
     external_references,
-    gather_audits,
     national_html,
     provenance,
     reproduce_commands,
@@ -148,12 +147,10 @@ def test_write_national_html_pdf_and_tables(tmp_path: Path) -> None:
     assert len(PdfReader(io.BytesIO((tmp_path / "evidence-pack.pdf").read_bytes())).pages) >= 4
 
 
-def test_gather_audits_missing_module(tmp_path: Path) -> None:
+def test_provenance_lists_every_input(tmp_path: Path) -> None:
     wh = build_fixture_warehouse(tmp_path)
     con = connect(wh, read_only=True)
     try:
-        got = gather_audits(AuditContext(con, AS_AT), ["no_such_audit_xyz"])
-        assert got[0].result is None and "no no_such_audit_xyz audit" in got[0].reason
         inputs = provenance(con)
     finally:
         con.close()
@@ -174,14 +171,11 @@ def test_cli_report_national(tmp_path: Path) -> None:
 
 
 def test_reproduce_commands_use_the_build_record(tmp_path: Path) -> None:
-    from evenhand.present.report import build_info
+    from evenhand.engine import Evenhand
 
     wh = build_fixture_warehouse(tmp_path)
-    con = connect(wh, read_only=True)
-    try:
-        built = build_info(con)
-    finally:
-        con.close()
+    with Evenhand(wh) as eh:
+        built = eh.build_info()
     cmds = reproduce_commands(str(wh), AS_AT, "out", built.get("raw"), built.get("mode") == "lenient")
     assert cmds[0] == f"evenhand build --raw {tmp_path / 'raw'} --warehouse {wh}"
     assert cmds[1].startswith("evenhand report national --as-at 2025-08-31")

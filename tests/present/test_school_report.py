@@ -40,14 +40,6 @@ def pdf_text(pdf: bytes) -> str:
     return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
-@pytest.fixture(autouse=True)
-def fixed_targets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Snapshots must not depend on the targets map's current contents."""
-    import evenhand.present.school as school_module
-
-    monkeypatch.setattr(school_module, "publication_targets", lambda: {("eif_2019", "all"): 30, ("cif_2015", "graded"): 28})
-
-
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_fixture_warehouse(tmp_path_factory.mktemp("school"))

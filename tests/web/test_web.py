@@ -349,3 +349,100 @@ def test_audit_with_an_undrawable_chart(warehouse: Path, tmp_path: Path) -> None
         r = c.get("/audit/headline")
         assert r.status_code == 200 and "chart.svg" not in r.text
         assert c.get("/audit/headline/chart.svg").status_code == 404
+
+
+def _audit_with_tables(folder: Path) -> Path:
+    """The headline audit with a second table of shares (floats at full precision) and regions."""
+    import json
+
+    import polars as pl
+
+    write_audit(folder)
+    data = json.loads((folder / "headline.json").read_text(encoding="utf-8"))
+    data["tables"] = {"main": {}, "shares": {}, "regions": {}, "matrices": {}}
+    data["parameters"] = {"as_at": "2025-08-31", "eras": ["eif_2019", "s5_2012"], "region_era": "eif_2019"}
+    (folder / "headline.json").write_text(json.dumps(data), encoding="utf-8")
+    pl.DataFrame({
+        "to_era": ["eif_2019", "s5_2012", "cif_2015"], "n": [1200, 30, 455],
+        "share": [0.123456789012345, 0.5, 0.987654321], "low": [0.1012345678, 0.33, 0.97], "high": [0.1434343434, 0.67, 0.99],
+    }).write_csv(folder / "headline__shares.csv")
+    pl.DataFrame({"ofsted_region": ["London", "South East"], "n": [100, 120], "effect": [0.8, -0.3], "low": [0.5, -0.6], "high": [1.1, -0.05]}).write_csv(folder / "headline__regions.csv")
+    pl.DataFrame({
+        "to_era": ["eif_2019"] * 4, "from_code": ["1", "1", "2", "2"], "from_label": ["Outstanding", "Outstanding", "Good", "Good"],
+        "to_code": ["1", "2", "1", "2"], "to_label": ["Outstanding", "Good", "Outstanding", "Good"],
+        "count": [6, 4, 1, 9], "n": [10, 10, 10, 10], "share": [0.6, 0.4, 0.1, 0.9], "low": [0.3, 0.2, 0.02, 0.6], "high": [0.8, 0.7, 0.4, 0.98],
+    }).write_csv(folder / "headline__matrices.csv")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rich_client(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with TestClient(create_app(warehouse, _audit_with_tables(tmp_path_factory.mktemp("rich")))) as c:
+        yield c
+
+
+def test_every_audit_table_is_reachable_with_labels_and_rounding(rich_client: TestClient) -> None:
+    page = rich_client.get("/audit/headline").text
+    for key in ("main", "shares", "regions", "matrices"):
+        assert f"/audit/headline?table={key}" in page
+    r = rich_client.get("/audit/headline?table=shares")
+    assert_safe(r)
+    t = r.text
+    assert "12.3% (10.1% to 14.3%)" in t  # share with its interval, in one cell
+    assert "Framework of the later inspection" in t and "Education inspection framework" in t  # labels, not field names
+    assert not re.search(r"\d\.\d{6,}", t)  # no 16-digit floats
+    assert ">to_era<" not in t and "eif_2019<" not in t
+    assert "1,200" in t
+    # the parameters in words, not Python literals
+    assert "[" not in t.split("<h2>Method</h2>")[1].split("<h2>Caveats</h2>")[0]
+    assert rich_client.get("/audit/headline?table=nope").status_code == 404
+
+
+def test_audit_table_sorts_and_filters_on_the_server(rich_client: TestClient) -> None:
+    def first_cells(url: str) -> list[str]:
+        body = rich_client.get(url).text.split('<table class="data sortable">')[1].split("</table>")[0]
+        return re.findall(r"<tr><td[^>]*>([^<]*)</td>", body)
+
+    assert first_cells("/audit/headline?table=shares&sort=share&order=desc")[0].startswith("Common inspection framework")
+    assert first_cells("/audit/headline?table=shares&sort=share&order=asc")[0].startswith("Education inspection framework")
+    assert first_cells("/audit/headline?table=shares&sort=n&order=asc")[0].startswith("Section 5")
+    got = rich_client.get("/audit/headline?table=shares&q=section+5").text
+    assert "1 of 3 rows contain" in got
+    assert_safe(rich_client.get("/audit/headline?table=shares&sort=<script>&q=<script>alert(1)</script>"))
+
+
+def test_transitions_matrix_and_region_chart(rich_client: TestClient) -> None:
+    t = rich_client.get("/audit/headline?table=matrices").text
+    assert '<table class="matrix">' in t and "60.0% (6)" in t and "90.0% (9)" in t
+    assert "/audit/headline/regions.svg" in t
+    svg = rich_client.get("/audit/headline/regions.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml") and "London" in svg.text
+
+
+def test_search_suggests_and_has_a_shareable_url(client: TestClient) -> None:
+    t = client.get("/search?q=Cavershem").text
+    assert "Did you mean" in t and "/search?q=caversham" in t and "/school/109778" in t
+    assert 'hx-replace-url="true"' in t  # typing keeps the address a shareable /search?q=
+
+
+def test_data_page_finds_the_export_given_and_shows_no_absolute_path(warehouse: Path, tmp_path: Path) -> None:
+    export = tmp_path / "somewhere" / "open-data"
+    (export / "data").mkdir(parents=True)
+    (export / "datapackage.json").write_text("{}", encoding="utf-8")
+    (export / "evenhand.db").write_bytes(b"SQLite format 3\x00")
+    with TestClient(create_app(warehouse, open_data=export)) as c:
+        page = c.get("/data").text
+    assert "/data/export/datapackage.json" in page and "datasette evenhand.db" in page
+    assert str(tmp_path) not in page and str(warehouse.parent) not in page
+    with TestClient(create_app(warehouse, open_data=tmp_path / "none")) as c:
+        page = c.get("/data").text
+    assert "No open-data export was found" in page and str(tmp_path) not in page
+
+
+def test_serve_open_data_must_hold_a_package(warehouse: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from evenhand.cli import app
+
+    r = CliRunner().invoke(app, ["serve", "--warehouse", str(warehouse), "--open-data", str(tmp_path)])
+    assert r.exit_code == 2 and "datapackage.json" in r.output

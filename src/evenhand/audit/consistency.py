@@ -20,8 +20,12 @@ from typing import Any
 import polars as pl
 
 from evenhand import maps
-from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, num, pct
+from evenhand.audit import frames
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, num, pct
 from evenhand.audit.safeguarding import academic_year, graded_events
+from evenhand.audit.timing import median_interval
+from evenhand.derive.facts import cliff_edge_expr
+from evenhand.metadata.definitions import CLIFF_EDGE
 from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import row_shares_from_pairs, wilson, wilson_columns
@@ -38,8 +42,11 @@ REGION_CONTROLS: tuple[str, ...] = ("phase", "type_group", "log_pupils", "idaci_
 REGION_CATEGORICAL: tuple[str, ...] = ("phase", "type_group", "idaci_quintile", "academic_year")
 REGION_REFERENCE: dict[str, str] = {"phase": "Primary", "type_group": "maintained or other", "idaci_quintile": "1"}
 REGION_PROXY = (
-    "Region stands in for inspection teams: Ofsted does not publish inspector identity in bulk, so "
-    "differences between teams can only be seen as far as they line up with Ofsted's regions."
+    "Region is not an inspection team. These files do not say which inspector or team inspected a "
+    "school, so variation between inspectors (within or across regions) cannot be measured from them: "
+    "the regional figure is neither team variation nor an upper bound on it. Inspectors' variation "
+    "within a region averages out of a region's intercept, and what differs between regions also "
+    "includes the schools themselves (what the controls miss)."
 )
 
 TRANSITIONS_SQL = """
@@ -47,9 +54,9 @@ SELECT t.lineage_id, t.from_event_id, t.to_event_id, t.from_urn, t.to_urn, t.urn
        t.from_start_date, t.to_start_date, t.days_apart, t.from_era, t.to_era,
        t.from_scale, t.from_code, t.from_label, t.to_scale, t.to_code, t.to_label,
        t.comparable, t.comparison_basis, t.change, t.direction, t.note,
-       coalesce(e.school_name, l.school_name) AS school_name
+       coalesce(e.school_name, l.school_name) AS school_name{flag_column}
 FROM out.transitions t
-LEFT JOIN core.events e ON e.event_id = t.to_event_id
+LEFT JOIN core.events e ON e.event_id = t.to_event_id{flag_join}
 LEFT JOIN out.lineage l ON l.urn = t.to_urn
 WHERE t.to_start_date <= ?
 ORDER BY t.to_start_date, t.to_event_id
@@ -57,8 +64,20 @@ ORDER BY t.to_start_date, t.to_event_id
 
 
 def transitions(ctx: AuditContext) -> pl.DataFrame:
-    """Transitions whose later inspection started by the as-at date."""
-    return ctx.frame(TRANSITIONS_SQL, [ctx.as_at])
+    """Transitions whose later inspection started by the as-at date, with the cliff-edge flag
+    of the later inspection decided at build time (out.event_flags)."""
+    have = ctx.has_table("out.event_flags")
+    sql = TRANSITIONS_SQL.replace("{flag_column}", ", f.cliff_edge" if have else "").replace(
+        "{flag_join}", "\nLEFT JOIN out.event_flags f ON f.event_id = t.to_event_id" if have else "")
+    return with_cliff_edge(ctx.frame(sql, [ctx.as_at]))
+
+
+def with_cliff_edge(tr: pl.DataFrame) -> pl.DataFrame:
+    """``cliff_edge`` as out.event_flags holds it; a frame without it (hand-made, or a warehouse
+    without out.event_flags) gets it from the same rule (evenhand.derive.facts.cliff_edge_expr)."""
+    if "cliff_edge" in tr.columns:
+        return tr.with_columns(pl.col("cliff_edge").fill_null(False))
+    return tr.with_columns(cliff_edge_expr().alias("cliff_edge"))
 
 
 def _reason(note: str | None) -> str:
@@ -130,13 +149,13 @@ def stability(tr: pl.DataFrame, by: str | None = "to_era") -> pl.DataFrame:
     """Comparable transitions (by era of the later inspection, or all): n, unchanged share,
     cliff-edge rate (two or more steps worse) and outstanding -> inadequate rate, with Wilson
     intervals. An era with no comparable transition has no row."""
-    comp = _comparable(tr)
+    comp = _comparable(with_cliff_edge(tr))
     agg_exprs = [
         pl.len().cast(pl.Int64).alias("n"),
         (pl.col("change") == 0).sum().cast(pl.Int64).alias("unchanged"),
         (pl.col("change") < 0).sum().cast(pl.Int64).alias("improved"),
         (pl.col("change") > 0).sum().cast(pl.Int64).alias("declined"),
-        (pl.col("change") >= 2).sum().cast(pl.Int64).alias("cliff_edge"),
+        pl.col("cliff_edge").sum().cast(pl.Int64).alias("cliff_edge"),
         ((pl.col("from_code") == "1") & (pl.col("to_code") == "4")).sum().cast(pl.Int64).alias("outstanding_to_inadequate"),
     ]
     if comp.height == 0:
@@ -163,7 +182,7 @@ def cliff_edges(tr: pl.DataFrame) -> pl.DataFrame:
         "lineage_id", "school_name", "from_urn", "to_urn", "urn_changed", "from_event_id", "to_event_id",
         "from_start_date", "to_start_date", "days_apart", "from_era", "to_era", "from_label", "to_label", "change",
     ]
-    comp = _comparable(tr).filter(pl.col("change") >= 2)
+    comp = _comparable(with_cliff_edge(tr)).filter(pl.col("cliff_edge"))
     return comp.select([c for c in cols if c in comp.columns]).sort(["to_start_date", "to_event_id"])
 
 
@@ -233,6 +252,38 @@ def region_frame(events: pl.DataFrame, era: str = REGION_ERA) -> pl.DataFrame:
     )
 
 
+PROGRESS_MEASURES: tuple[str, ...] = ("progress8", "ks2_reading_progress", "ks2_writing_progress", "ks2_maths_progress")
+#: The one year of progress measures the warehouse holds nationally (DfE 2018/19 performance tables).
+PROGRESS_YEAR = "2018/19"
+
+
+def region_progress(ctx: AuditContext) -> pl.DataFrame:
+    """event_id, measure, value: the school's 2018/19 progress measures attached to each event
+    (out.event_context: same school or its predecessor, by the build's rule)."""
+    if not ctx.has_table("out.event_context"):
+        return pl.DataFrame(schema={"event_id": pl.String, "measure": pl.String, "value": pl.Float64})
+    quoted = ", ".join(f"'{m}'" for m in PROGRESS_MEASURES)
+    return ctx.frame(f"SELECT event_id, measure, value FROM out.event_context WHERE measure IN ({quoted}) AND academic_year = ? "
+                     "AND value IS NOT NULL", [PROGRESS_YEAR])
+
+
+def attach_progress(rf: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
+    """``progress_z``: Progress 8 for secondary schools, the mean of KS2 reading, writing and maths
+    progress (else maths alone) for primary schools, standardised within phase. Pure."""
+    wide = context.unique(["event_id", "measure"], keep="first").pivot(on="measure", index="event_id", values="value")
+    for m in PROGRESS_MEASURES:
+        if m not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(m))
+    out = rf.drop([c for c in ("progress_raw", "progress_z") if c in rf.columns]).join(wide, on="event_id", how="left")
+    ks2 = ["ks2_reading_progress", "ks2_writing_progress", "ks2_maths_progress"]
+    raw = (pl.when(pl.col("phase") == "Secondary").then(pl.col("progress8"))
+           .when((pl.col("phase") == "Primary") & pl.all_horizontal([pl.col(c).is_not_null() for c in ks2])).then(pl.mean_horizontal(ks2))
+           .when(pl.col("phase") == "Primary").then(pl.col("ks2_maths_progress")))
+    out = out.with_columns(raw.alias("progress_raw"))
+    z = (pl.col("progress_raw") - pl.col("progress_raw").mean().over("phase")) / pl.col("progress_raw").std().over("phase")
+    return out.with_columns(z.alias("progress_z")).drop([m for m in PROGRESS_MEASURES if m in out.columns and m not in rf.columns])
+
+
 MIN_LEVEL_ROWS = 50
 
 
@@ -272,6 +323,80 @@ def region_variation(
         categorical=cats, min_level_rows=MIN_LEVEL_ROWS,
         reference={k: v for k, v in REGION_REFERENCE.items() if k in cats and v in set(frame[k].drop_nulls().to_list())},
     )
+
+
+GAP_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("under 2 years", 0.0, 2.0), ("2 to 4 years", 2.0, 4.0), ("4 to 6 years", 4.0, 6.0), ("6 years or more", 6.0, math.inf),
+)
+PAIR_HISTORY = "both in the 2005-2020 history"
+PAIR_FILE = "both in the school-level file"
+PAIR_MIXED = "one in each"
+PAIR_OTHER = "other"
+
+
+def pair_sources(tr: pl.DataFrame, sources: pl.DataFrame) -> pl.DataFrame:
+    """Add ``pair_source``: where the two inspections of a pair are held (``sources`` from
+    evenhand.audit.frames.event_sources), and ``years_apart``. Pure."""
+    s = sources.select("event_id", pl.col("in_history"), pl.col("snapshot_block").is_not_null().alias("in_file"))
+    out = tr.join(s.rename({"event_id": "from_event_id", "in_history": "_fh", "in_file": "_ff"}), on="from_event_id", how="left")
+    out = out.join(s.rename({"event_id": "to_event_id", "in_history": "_th", "in_file": "_tf"}), on="to_event_id", how="left")
+    fh, ff, th, tf = (pl.col(c).fill_null(False) for c in ("_fh", "_ff", "_th", "_tf"))
+    label = (pl.when(fh & th).then(pl.lit(PAIR_HISTORY)).when(ff & tf).then(pl.lit(PAIR_FILE))
+             .when((fh | ff) & (th | tf)).then(pl.lit(PAIR_MIXED)).otherwise(pl.lit(PAIR_OTHER)))
+    return out.with_columns(label.alias("pair_source"), (pl.col("days_apart").cast(pl.Float64) / 365.25).alias("years_apart")).drop(
+        "_fh", "_ff", "_th", "_tf")
+
+
+def _gap_band() -> pl.Expr:
+    y = pl.col("years_apart")
+    expr: pl.Expr = pl.lit("unknown")
+    for label, lo, hi in reversed(GAP_BANDS):
+        expr = pl.when((y >= lo) & (y < hi)).then(pl.lit(label)).otherwise(expr)
+    return expr
+
+
+def conditional_cliffs(tr: pl.DataFrame) -> pl.DataFrame:
+    """Cliff-edge and fall-to-inadequate rates CONDITIONAL on the starting grade (a fall of two
+    grades can only start from outstanding or good), overall and by gap between the two
+    inspections and by where the pair is held. ``tr`` needs ``pair_source`` and ``years_apart``
+    (:func:`pair_sources`). Rows: dimension, group, from_code, from_label, n, cliff_edges,
+    cliff_rate (Wilson), to_inadequate, to_inadequate_rate (Wilson), median_years_apart."""
+    comp = _comparable(tr).filter(pl.col("from_code").is_in(["1", "2"])).with_columns(_gap_band().alias("gap"))
+    rows: list[dict[str, Any]] = []
+    for dimension, col in (("starting grade", None), ("gap between inspections", "gap"), ("where the pair is held", "pair_source")):
+        groups = [("all pairs", comp)] if col is None else [(str(g[0]), d) for g, d in comp.group_by(col)]
+        order = [b[0] for b in GAP_BANDS] + ["unknown"] if col == "gap" else [PAIR_HISTORY, PAIR_FILE, PAIR_MIXED, PAIR_OTHER, "all pairs"]
+        for group, part in sorted(groups, key=lambda g: order.index(g[0]) if g[0] in order else 99):
+            for code in ("1", "2"):
+                sub = part.filter(pl.col("from_code") == code)
+                if sub.height == 0:
+                    continue
+                k = int(sub.select(_cliff_expr(sub)).to_series().sum())
+                ki = int((sub["to_code"] == "4").sum())
+                c, i = wilson(k, sub.height), wilson(ki, sub.height)
+                med = sub["years_apart"].median()
+                labels = sub["from_label"].drop_nulls()
+                rows.append({"dimension": dimension, "group": group, "from_code": code,
+                             "from_label": labels[0] if labels.len() else GRADE_WORDS[code],
+                             "n": sub.height, "cliff_edges": k, "cliff_rate": c.value, "cliff_low": c.low, "cliff_high": c.high,
+                             "to_inadequate": ki, "to_inadequate_rate": i.value, "to_inadequate_low": i.low, "to_inadequate_high": i.high,
+                             "median_years_apart": float(med) if isinstance(med, int | float) else None})
+    schema = {"dimension": pl.String, "group": pl.String, "from_code": pl.String, "from_label": pl.String, "n": pl.Int64,
+              "cliff_edges": pl.Int64, "cliff_rate": pl.Float64, "cliff_low": pl.Float64, "cliff_high": pl.Float64,
+              "to_inadequate": pl.Int64, "to_inadequate_rate": pl.Float64, "to_inadequate_low": pl.Float64,
+              "to_inadequate_high": pl.Float64, "median_years_apart": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+def _cliff_expr(frame: pl.DataFrame) -> pl.Expr:
+    """The one cliff-edge rule: out.event_flags' flag where the frame carries it, else the same
+    rule (evenhand.derive.facts.cliff_edge_expr)."""
+    if "cliff_edge" in frame.columns:
+        return pl.col("cliff_edge").fill_null(False)
+    return cliff_edge_expr()
+
+
+GRADE_WORDS = {"1": "Outstanding", "2": "Good", "3": "Requires improvement", "4": "Inadequate"}
 
 
 def _chart(st: pl.DataFrame) -> dict[str, Any] | None:
@@ -323,10 +448,33 @@ def run(ctx: AuditContext) -> AuditResult:
     stab = wilson(o["unchanged"], o["n"])
     cliff = wilson(o["cliff_edge"], o["n"])
     o2i = wilson(o["outstanding_to_inadequate"], o["n"])
-    figures = [
+    trs = pair_sources(tr, frames.event_sources(ctx))
+    cond = conditional_cliffs(trs)
+
+    def crow(dimension: str, group: str, code: str) -> dict[str, Any] | None:
+        r = cond.filter((pl.col("dimension") == dimension) & (pl.col("group") == group) & (pl.col("from_code") == code))
+        return r.row(0, named=True) if r.height else None
+
+    from_o, from_g = crow("starting grade", "all pairs", "1"), crow("starting grade", "all pairs", "2")
+    figures: list[Figure] = []
+    if from_o:
+        figures.append(Figure("outstanding_to_inadequate_from_outstanding", "Inadequate next, among pairs starting outstanding",
+                              wilson(from_o["to_inadequate"], from_o["n"]), "share"))
+        figures.append(Figure("cliff_edge_from_outstanding", "Two or more grades worse, among pairs starting outstanding",
+                              wilson(from_o["cliff_edges"], from_o["n"]), "share"))
+    if from_g:
+        figures.append(Figure("cliff_edge_from_good", "Inadequate next (two grades worse), among pairs starting good",
+                              wilson(from_g["cliff_edges"], from_g["n"]), "share"))
+    o_pairs = _comparable(trs).filter(pl.col("from_code") == "1")
+    o2i_pairs = o_pairs.filter(pl.col("to_code") == "4")
+    med_o = median_interval(o_pairs["years_apart"].drop_nulls().to_numpy())
+    if o_pairs.height:
+        figures.append(Figure("years_apart_from_outstanding", "Median years between the two inspections of pairs starting outstanding", med_o, "ratio"))
+    n_o2i_hist = o2i_pairs.filter(pl.col("pair_source").is_in([PAIR_HISTORY, PAIR_MIXED])).height
+    figures += [
         Figure("stability", "Consecutive graded inspections with the same overall grade", stab, "share"),
-        Figure("cliff_edge_rate", "Consecutive graded inspections two or more grades worse", cliff, "share"),
-        Figure("outstanding_to_inadequate_rate", "Outstanding followed by inadequate", o2i, "share"),
+        Figure("cliff_edge_rate", "Two or more grades worse, among ALL comparable pairs (including those that cannot fall two grades)", cliff, "share"),
+        Figure("outstanding_to_inadequate_rate", "Outstanding followed by inadequate, among ALL comparable pairs (not a rate for outstanding schools)", o2i, "share"),
         Figure("cliff_edges", "Cliff-edge drops (two or more grades worse)", _count(o["cliff_edge"], o["n"]), "count"),
         Figure("excluded_transitions", "Consecutive pairs excluded as not comparable", _count(n_all - n_comp, n_all), "count"),
     ]
@@ -361,9 +509,10 @@ def run(ctx: AuditContext) -> AuditResult:
             "inspection."
         ),
         (
-            "The regional model does not control for how effective the schools are (pupil progress): a region "
-            "whose schools make more progress will look more favourably judged without any difference between "
-            "inspection teams. A region effect is therefore an upper bound on team inconsistency, not a measure of it."
+            f"The main regional model does not control for how effective the schools are; a second fit adds {PROGRESS_YEAR} "
+            "pupil progress (Progress 8 or KS2 progress, standardised within phase) on the schools that have it, and the "
+            "first is refitted on those same schools for a like-for-like comparison. Progress measures are not "
+            "contextualised and describe pupils who left in 2019, not the school at a later inspection."
         ),
     ]
     rv: RegionVariation | None = None
@@ -373,14 +522,41 @@ def run(ctx: AuditContext) -> AuditResult:
         rv = region_variation(rf)
     except (ValueError, KeyError) as exc:
         rv_error = str(exc)
+    # with and without progress, on the same schools (those with a progress measure)
+    rv_same: RegionVariation | None = None
+    rv_prog: RegionVariation | None = None
+    rfp = attach_progress(rf, region_progress(ctx)).filter(pl.col("progress_z").is_not_null())
+    if rfp.height >= 10 * MIN_LEVEL_ROWS:
+        try:
+            rv_same = region_variation(rfp)
+            rv_prog = region_variation(rfp, controls=(*REGION_CONTROLS, "progress_z"))
+        except (ValueError, KeyError) as exc:
+            caveats.append(f"The regional model with progress could not be fitted: {exc}")
+    if rv_same is not None and rv_prog is not None:
+        figures.append(Figure("region_icc_same_rows", "Regional share of variation, schools with a progress measure, without progress",
+                              rv_same.icc, "share"))
+        figures.append(Figure("region_icc_with_progress", f"Regional share of variation, the same schools, with {PROGRESS_YEAR} progress",
+                              rv_prog.icc, "share"))
     region_table = pl.DataFrame(schema={"ofsted_region": pl.Utf8, "n": pl.Int64, "effect": pl.Float64, "low": pl.Float64, "high": pl.Float64})
     findings = [
         (
             f"Of {n_comp:,} comparable consecutive graded inspections, {describe(stab, 'share')} kept the same "
-            f"overall grade and {o['cliff_edge']:,} fell two or more grades ({describe(cliff, 'share')}), "
-            f"{o['outstanding_to_inadequate']:,} of them from outstanding to inadequate."
+            f"overall grade and {o['cliff_edge']:,} fell two or more grades."
         ),
     ]
+    if from_o and from_g:
+        findings.append(
+            f"A fall of two grades can only start from outstanding or good. Of {from_o['n']:,} pairs starting outstanding, "
+            f"{describe(wilson(from_o['to_inadequate'], from_o['n']), 'share')} were next judged inadequate and "
+            f"{describe(wilson(from_o['cliff_edges'], from_o['n']), 'share')} fell two grades or more; of {from_g['n']:,} starting "
+            f"good, {describe(wilson(from_g['cliff_edges'], from_g['n']), 'share')} were next judged inadequate. "
+            f"Pairs starting outstanding are a median {num(med_o.value, 1)} years apart (outstanding schools were exempt from "
+            f"routine inspection 2012-2020, so most were re-inspected only when risk was flagged), and {n_o2i_hist:,} of the "
+            f"{o2i_pairs.height:,} outstanding-to-inadequate pairs have at least one inspection from the 2005-2020 history (its schools "
+            "are those open around 2018). The data support that "
+            "falls from outstanding to inadequate happen, but the rate describes schools selected for re-inspection after a "
+            "long gap, not the risk facing a typical outstanding school."
+        )
     recent = st.filter(pl.col("n") >= 100)
     if recent.height:
         r = recent.row(recent.height - 1, named=True)
@@ -399,10 +575,21 @@ def run(ctx: AuditContext) -> AuditResult:
         figures.append(Figure("region_icc", "Share of variation in good-or-better between Ofsted regions (latent ICC)", rv.icc, "share"))
         figures.append(Figure("region_sd", "SD of region intercepts (log-odds)", rv.sigma, "ratio"))
         region_table = rv.summary().rename({"group": "ofsted_region"})
+        text = (
+            f"Regional variation: after controls for phase, type, size, deprivation and year, the share of schools judged good "
+            f"or better differs between Ofsted's {rv.n_groups} regions more than chance would give (likelihood-ratio test "
+            f"{_p_text(rv.lrt_p_value)}); regions account for {describe(rv.icc, 'share')} of the latent variation"
+        )
+        if rv_same is not None and rv_prog is not None:
+            text += (
+                f". On the {rv_prog.n:,} schools with a {PROGRESS_YEAR} progress measure it is {describe(rv_same.icc, 'share')} "
+                f"without progress and {describe(rv_prog.icc, 'share')} with it: part of what looks regional is how much "
+                "progress the schools' pupils make"
+            )
         findings.append(
-            f"After controls, Ofsted regions account for {describe(rv.icc, 'share')} of the latent variation in "
-            f"good-or-better judgements ({rv.n_groups} regions; likelihood-ratio test of no region effect "
-            f"{_p_text(rv.lrt_p_value)})."
+            text + ". This is variation between regions, not between inspectors or teams: the files do not say who "
+            "inspected, so inspector-level variation cannot be measured from them, and the regional figure is neither "
+            "that variation nor an upper bound on it."
         )
         eff = rv.summary().sort(["effect", "group"])
         low_r, high_r = eff.row(0, named=True), eff.row(eff.height - 1, named=True)
@@ -424,6 +611,23 @@ def run(ctx: AuditContext) -> AuditResult:
     n_missing_region = rf.filter(pl.col("ofsted_region").is_null()).height
     if n_missing_region:
         caveats.append(f"{n_missing_region:,} schools in the regional model's era have no Ofsted region in the school-level files and are left out.")
+    cons_frames = {
+        "transitions": Frame(
+            unit="a pair of consecutive graded inspections of one school lineage (academy conversions chained)",
+            snapshot=f"inspections started by {ctx.as_at.isoformat()}, from the national school-level file and the 2005-2020 history",
+            sample="the pairs the files hold: the latest two graded inspections of each open school, and the history of schools "
+                   "open around 2018; who is re-inspected depends on risk (outstanding schools were exempt 2012-2020), so pairs "
+                   "starting outstanding are few, long and selected",
+            denominator="cliff edges: comparable pairs starting from the same grade (outstanding, or good); stability: all comparable pairs",
+        ),
+        "regions": Frame(
+            unit="a school (lineage): its latest graded inspection of the education inspection framework (2019-2024)",
+            snapshot=f"controls from the newest school-level file; progress from {PROGRESS_YEAR}",
+            sample="schools with an overall grade in that era and the controls; the progress comparison on those with a progress measure",
+            denominator="latent variation in good-or-better judgements (intraclass correlation between Ofsted regions)",
+            notes=("Region is not an inspection team; inspector-level variation cannot be measured from these files.",),
+        ),
+    }
     return AuditResult(
         name=NAME,
         title="Consistency of judgements",
@@ -438,25 +642,28 @@ def run(ctx: AuditContext) -> AuditResult:
             "chained), on overall effectiveness, grouped by the era of the later inspection; only pairs whose "
             "grades mean the same on both dates are compared (docs/decisions/0400-transitions.md), the others "
             "are counted by reason. Row shares of each matrix and every rate carry Wilson score 95% intervals. "
-            "Stability is the share of pairs with the same grade; a cliff edge is a fall of two or more grades "
-            "(e.g. good to inadequate, outstanding to requires improvement or inadequate). Divergence is the "
+            "Stability is the share of pairs with the same grade. " + CLIFF_EDGE + " Divergence is the "
             "share of graded inspections graded on the four-point scale in both where the overall grade differs "
             "from quality of education (or from leadership and management). Regional variation: a "
             "random-intercept logistic regression of overall good-or-better on school phase, type (academy, free school, maintained or other), log pupils, "
             "IDACI quintile and academic year, with a random intercept per Ofsted region, fitted to each "
             f"school's latest graded inspection of the {REGION_ERA} era; reported as the latent intraclass "
             "correlation with a profile-likelihood interval and the likelihood-ratio test of no region effect "
-            "(docs/decisions/0100-region-variation-glmm.md). " + REGION_PROXY
+            "(docs/decisions/0100-region-variation-glmm.md). " + REGION_PROXY + " Cliff edges by starting grade: among comparable "
+            "pairs starting outstanding or good, the share two or more grades worse and the share next judged inadequate, "
+            "overall, by years between the two inspections and by where the pair is held (both in the 2005-2020 history, both in "
+            "the school-level file, one in each). " + " ".join(f.text() for f in cons_frames.values())
         ),
         figures=figures,
-        tables={"main": st, "matrices": mats, "cliff_edges": cliffs, "excluded": ex, "divergence": div, "regions": region_table},
+        tables={"main": st, "conditional_cliffs": cond, "matrices": mats, "cliff_edges": cliffs, "excluded": ex, "divergence": div, "regions": region_table},
         chart=_chart(st),
         findings=findings,
         caveats=caveats,
         inputs=ctx.inputs(),
         parameters={
             "as_at": ctx.as_at.isoformat(), "region_era": REGION_ERA, "region_controls": list(REGION_CONTROLS),
-            "cliff_edge": "change of two or more grades worse on the same four-point scale",
+            "cliff_edge": CLIFF_EDGE,
         },
         small_n=small,
+        frames=cons_frames,
     )

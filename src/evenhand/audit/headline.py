@@ -220,12 +220,12 @@ def run(ctx: AuditContext) -> AuditResult:
         chart = charts.chart_spec(charts.bar_with_intervals(
             key_df, "judgement", "share", "low", "high",
             title=f"Graded inspections in {year}: share good or outstanding in each key judgement",
-            subtitle=f"n = {n_graded_year:,} graded inspections (latest per school); 95% Wilson intervals; file as at {ctx.as_at.isoformat()}",
+            subtitle=f"n = {n_graded_year:,} graded inspections (latest per school); 95% Wilson intervals; file as at {ctx.as_at.isoformat()}{ctx.scope}",
             x_title="Key judgement", y_title="Share good or outstanding", y_format=".0%", y_domain=(0.0, 1.0),
         ))
 
     findings = [
-        f"The file as at {ctx.as_at.isoformat()} lists {n_schools:,} state-funded schools: "
+        f"The file as at {ctx.as_at.isoformat()}{ctx.scope} lists {n_schools:,} state-funded schools: "
         f"{pct(counts['Maintained'] / n_schools if n_schools else math.nan)} maintained, "
         f"{pct((counts['Academy'] + counts['Free school']) / n_schools if n_schools else math.nan)} academies and free schools. "
         f"{describe(e_g, 'share')} have had a graded inspection under the current framework, and "
@@ -269,7 +269,7 @@ def run(ctx: AuditContext) -> AuditResult:
 
     return AuditResult(
         name=NAME,
-        title=f"Headline figures as at {ctx.as_at.isoformat()} ({year})",
+        title=f"Headline figures{ctx.scope} as at {ctx.as_at.isoformat()} ({year})",
         question="What does Ofsted's official statistics release say, recomputed from the same school-level file?",
         claim="Evenhand reads the official data correctly: its figures should match the published release.",
         method=(

@@ -16,9 +16,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from evenhand.core.warehouse import has_table
 from evenhand.stats.estimate import Estimate
 
 SCHEMA_VERSION = 1
+#: what every output of a synthetic warehouse (evenhand demo) says, first
+STAMP = "SYNTHETIC DATA — not real schools"
 
 
 @dataclass(frozen=True)
@@ -76,21 +79,39 @@ class AuditContext:
     as_at: dt.date
     seed: int = 20230108
     synthetic: bool = False
+    coverage: str = "England"  # what the as-at file covers (out.snapshots): 'England', 'Leeds only'
+    national: bool = True
+
+    @property
+    def scope(self) -> str:
+        """'' for England; ' (Leeds only)' otherwise: appended to every title that names the date."""
+        return "" if self.national else f" ({self.coverage})"
 
     def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         return self.con.sql(sql, params=params).pl() if params else self.con.sql(sql).pl()
 
     def has_table(self, qualified: str) -> bool:
-        schema, name = qualified.split(".")
-        rows = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-        ).fetchall()
-        return bool(rows[0][0])
+        return has_table(self.con, qualified)
 
     def inputs(self) -> list[dict[str, Any]]:
         """Provenance of every loaded input file (path, layout, as-at date, sha256)."""
         df = self.frame("SELECT path, layout, as_at, sha256 FROM meta.files WHERE status = 'loaded' ORDER BY path")
         return [_clean(r) for r in df.iter_rows(named=True)]
+
+
+def stamp_result(r: AuditResult) -> None:
+    """Put the synthetic stamp first among a result's caveats (its JSON and its section say it)."""
+    if not r.caveats or r.caveats[0] != STAMP:
+        r.caveats.insert(0, STAMP)
+
+
+@dataclass
+class Slot:
+    """One audit's place in a run (the pack, the dashboard): its result, or why there is none."""
+
+    name: str
+    result: AuditResult | None
+    reason: str = ""
 
 
 @dataclass

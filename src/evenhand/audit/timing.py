@@ -6,10 +6,9 @@ school's latest graded judgement is.
   by outcome, inspection type grouping and era; median with a distribution-free
   order-statistic interval (the binomial interval for a median: no resampling, so no seed),
   mean with a t interval; n for each.
-- The share beyond Ofsted's published target for the era (maps/publication_targets.csv). The
-  targets run from the END of the inspection; where only the start date is known the share
-  is an upper bound (the inspection days are counted as waiting), so a second share assumes a
-  two-day inspection (one working day fewer).
+- The share beyond the published target that applies to each report, and whether it was
+  exceeded, as out.event_flags decides them (maps/publication_targets.csv; from the end, or
+  from the start less one working day); an upper-bound share counts every day from the start.
 - Inspection length (end - start + 1) where both dates exist.
 - The age of every open school's latest graded judgement as at the date (out.latest_as_at, or
   evenhand.derive.as_at.latest_as_at for another date): distribution and shares older than 4
@@ -18,18 +17,18 @@ school's latest graded judgement is.
 
 from __future__ import annotations
 
-import csv
 import math
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
+from evenhand import maps
 from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, num
 from evenhand.derive.as_at import latest_as_at
 from evenhand.maps import eras
+from evenhand.metadata.definitions import LATE_PUBLICATION
 from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson
@@ -75,28 +74,12 @@ def mean_interval(values: np.ndarray | list[float], level: float = 0.95) -> Esti
 
 
 def publication_targets() -> pl.DataFrame:
-    text = resources.files("evenhand.maps").joinpath("publication_targets.csv").read_text(encoding="utf-8")
-    rows = list(csv.DictReader(text.splitlines()))
-    return pl.DataFrame(rows, schema={"era": pl.String, "kind": pl.String, "target_working_days": pl.String, "level": pl.String,
-                                      "basis": pl.String, "source": pl.String}).with_columns(pl.col("target_working_days").cast(pl.Int64))
-
-
-def _normal_targets(targets: pl.DataFrame) -> dict[tuple[str, str, str], int]:
-    """(era, kind, level) -> target; level 'normal' or 'further quality assurance'."""
-    return {(r["era"], r["kind"], r["level"]): r["target_working_days"] for r in targets.iter_rows(named=True)}
-
-
-def _target_for(era: str | None, kind: str | None, concern: bool, normal: dict[tuple[str, str, str], int]) -> int | None:
-    """The era's target for the kind; for an inadequate judgement or a category of concern the
-    longer 'further quality assurance' target where the era has one."""
-    if era is None:
-        return None
-    levels = ("further quality assurance", "normal") if concern else ("normal",)
-    for level in levels:
-        for k in (kind or "", "all"):
-            if (era, k, level) in normal:
-                return normal[(era, k, level)]
-    return None
+    """maps/publication_targets.csv as a table (shown in the pack beside the figures)."""
+    return pl.DataFrame(
+        [t.__dict__ for t in maps.publication_targets()],
+        schema={"era": pl.String, "kind": pl.String, "target_working_days": pl.Int64, "level": pl.String,
+                "basis": pl.String, "source": pl.String},
+    )
 
 
 def _delays(ctx: AuditContext) -> pl.DataFrame:
@@ -106,13 +89,15 @@ def _delays(ctx: AuditContext) -> pl.DataFrame:
                t.inspection_length_days, t.start_to_publication_working_days AS start_wd,
                t.end_to_publication_working_days AS end_wd,
                coalesce(t.published_before_start, false) AS published_before_start,
-               (o.code = '4' AND o.scale = 'four_point') IS TRUE OR e.category_of_concern IS NOT NULL AS concern,
+               f.publication_target_working_days AS target, f.beyond_target,
+               f.beyond_target_upper_bound,
                coalesce(e.inspection_type_grouping,
                         CASE e.kind WHEN 'ungraded' THEN 'Ungraded inspection (type not published)'
                                     ELSE 'Type not published (previous graded inspection)' END) AS type_grouping,
                CASE WHEN e.kind = 'ungraded' THEN coalesce(u.label, 'Outcome not recorded')
                     ELSE coalesce(o.label, 'Overall effectiveness not recorded') END AS outcome
         FROM out.timing t JOIN core.events e USING (event_id)
+        JOIN out.event_flags f USING (event_id)
         LEFT JOIN core.judgements o ON o.event_id = t.event_id AND o.area = 'overall_effectiveness'
         LEFT JOIN core.judgements u ON u.event_id = t.event_id AND u.area = 'ungraded_outcome'
         WHERE t.start_date <= ?
@@ -123,31 +108,28 @@ def _delays(ctx: AuditContext) -> pl.DataFrame:
     return df
 
 
-def _summary(df: pl.DataFrame, dimension: str, column: str, normal: dict[tuple[str, str, str], int]) -> list[dict[str, Any]]:
+def _summary(df: pl.DataFrame, dimension: str, column: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     keys = df.select(column, "kind").unique().sort(["kind", column], nulls_last=True)
     for group, kind in keys.iter_rows():
         part = df.filter((pl.col(column) == group) & (pl.col("kind") == kind))
-        out.append(_row(part, dimension, str(group), str(kind), normal))
+        out.append(_row(part, dimension, str(group), str(kind)))
     return out
 
 
-def _row(part: pl.DataFrame, dimension: str, group: str, kind: str, normal: dict[tuple[str, str, str], int]) -> dict[str, Any]:
+def _row(part: pl.DataFrame, dimension: str, group: str, kind: str) -> dict[str, Any]:
     has_end = part.filter(pl.col("end_wd").is_not_null())
     basis = "end" if has_end.height == part.height and part.height else ("start" if has_end.height == 0 else "mixed")
     delay = part["start_wd"].to_numpy()
     med, mean = median_interval(delay), mean_interval(delay)
     end_delay = has_end["end_wd"].to_numpy()
     end_med = median_interval(end_delay)
-    with_target = part.with_columns(
-        pl.struct("era", "kind", "concern").map_elements(lambda s: _target_for(s["era"], s["kind"], s["concern"], normal), return_dtype=pl.Int64).alias("target")
-    ).filter(pl.col("target").is_not_null())
-    # beyond the target: from the end where known, else from the start (an upper bound)
-    waited = pl.coalesce("end_wd", "start_wd")
-    beyond = with_target.filter(waited > pl.col("target")).height
-    beyond_two_day = with_target.filter(pl.coalesce("end_wd", pl.col("start_wd") - 1) > pl.col("target")).height
+    # the target and beyond-target flags of each event are decided once (out.event_flags)
+    with_target = part.filter(pl.col("target").is_not_null())
+    beyond = int(with_target["beyond_target"].fill_null(False).sum())
+    upper = int(with_target["beyond_target_upper_bound"].fill_null(False).sum())
     b = wilson(beyond, with_target.height)
-    b2 = wilson(beyond_two_day, with_target.height)
+    b2 = wilson(upper, with_target.height)
     targets = sorted(set(with_target["target"].to_list()))
     return {
         "dimension": dimension, "group": group, "kind": kind, "n": part.height,
@@ -156,7 +138,7 @@ def _row(part: pl.DataFrame, dimension: str, group: str, kind: str, normal: dict
         "n_end": has_end.height, "median_end_working_days": end_med.value, "median_end_low": end_med.low, "median_end_high": end_med.high,
         "target_working_days": ", ".join(str(t) for t in targets) or None, "n_with_target": with_target.height,
         "beyond_target": beyond, "beyond_share": b.value, "beyond_low": b.low, "beyond_high": b.high,
-        "beyond_share_two_day": b2.value, "beyond_two_day_low": b2.low, "beyond_two_day_high": b2.high,
+        "beyond_upper_bound": upper, "beyond_share_upper_bound": b2.value, "beyond_upper_low": b2.low, "beyond_upper_high": b2.high,
         "basis": basis,
     }
 
@@ -170,7 +152,6 @@ def _ages(ctx: AuditContext) -> pl.DataFrame:
 
 def run(ctx: AuditContext) -> AuditResult:
     targets = publication_targets()
-    normal = _normal_targets(targets)
     era_order = [e.era for e in sorted(eras(), key=lambda e: e.valid_from)]
     era_label = {e.era: e.label for e in eras()}
 
@@ -182,10 +163,10 @@ def run(ctx: AuditContext) -> AuditResult:
     # outcome within era as well as across eras: each era has its own target and its own scale
     df = df.with_columns(pl.concat_str([pl.col("era").fill_null("unknown era"), pl.col("outcome")], separator=": ").alias("era_outcome"))
     rows = (
-        _summary(df, "era", "era", normal)
-        + _summary(df, "outcome", "outcome", normal)
-        + _summary(df, "era and outcome", "era_outcome", normal)
-        + _summary(df, "inspection type grouping", "type_grouping", normal)
+        _summary(df, "era", "era")
+        + _summary(df, "outcome", "outcome")
+        + _summary(df, "era and outcome", "era_outcome")
+        + _summary(df, "inspection type grouping", "type_grouping")
     )
     main = pl.DataFrame(rows, infer_schema_length=None).with_columns(pl.col(pl.Float64).fill_nan(None)) if rows else pl.DataFrame()
     if main.height:
@@ -195,6 +176,9 @@ def run(ctx: AuditContext) -> AuditResult:
 
     figures: list[Figure] = []
     findings: list[str] = []
+    late = df.filter(pl.col("target").is_not_null())
+    figures.append(Figure("late_publication_count", "Reports published beyond their target",
+                          Estimate(float(late["beyond_target"].fill_null(False).sum()), math.nan, math.nan, late.height, method="count"), "count"))
     era_rows = [r for r in rows if r["dimension"] == "era"]
     era_rows.sort(key=lambda r: (era_order.index(r["group"]) if r["group"] in era_order else 99, r["kind"]))
     for r in era_rows:
@@ -202,7 +186,7 @@ def run(ctx: AuditContext) -> AuditResult:
         figures.append(Figure(f"median_delay_{key}", f"Median start-to-publication delay, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])}",
                               Estimate(r["median_working_days"], r["median_low"], r["median_high"], r["n"], method=ORDER_STAT), "working days"))
         if r["n_with_target"]:
-            figures.append(Figure(f"beyond_target_{key}", f"Share published beyond the target of {r['target_working_days']} working days, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])} ({'from the end' if r['basis'] == 'end' else 'from the start: an upper bound'})",
+            figures.append(Figure(f"beyond_target_{key}", f"Share published beyond the target of {r['target_working_days']} working days, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])} ({'from the end' if r['basis'] == 'end' else 'from the start less one working day'})",
                                   Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"], method="Wilson score"), "share"))
     # the latest era with graded inspections: its delays and the target
     graded_eras = [r for r in era_rows if r["kind"] in ("graded", "report_card") and r["n"] >= SMALL_N]
@@ -212,11 +196,11 @@ def run(ctx: AuditContext) -> AuditResult:
         text = f"For graded inspections in the {era_label.get(r['group'], r['group'])} era, the median wait from the first day of the inspection to publication was {describe(e, 'working days')}"
         if r["n_with_target"]:
             b = Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"])
-            text += f"; {describe(b, 'share')} were published more than {r['target_working_days']} working days after {'the end' if r['basis'] == 'end' else 'the start (an upper bound on the share beyond the target, which runs from the end)'}"
+            text += f"; {describe(b, 'share')} were published more than {r['target_working_days']} working days after {'the end' if r['basis'] == 'end' else 'the start less one working day (the target runs from the end; a school inspection lasts at most two days)'}"
         findings.append(text + ".")
     # outcomes within the EIF 2019 era (the last era with overall grades): slowest and fastest graded outcome
     eif = df.filter((pl.col("era") == "eif_2019") & (pl.col("kind") == "graded"))
-    by_outcome = [_row(eif.filter(pl.col("outcome") == o), "outcome", o, "graded", normal) for o in sorted(set(eif["outcome"].to_list()))]
+    by_outcome = [_row(eif.filter(pl.col("outcome") == o), "outcome", o, "graded") for o in sorted(set(eif["outcome"].to_list()))]
     by_outcome = [r for r in by_outcome if r["n"] >= SMALL_N]
     if len(by_outcome) >= 2:
         by_outcome.sort(key=lambda r: (r["median_working_days"], r["group"]))
@@ -297,8 +281,9 @@ def run(ctx: AuditContext) -> AuditResult:
 
     caveats = [
         "The shared files carry no inspection end dates, so the delay runs from the FIRST day of the inspection and includes the "
-        "inspection days themselves; Ofsted's targets run from the end. The share beyond the target is therefore an upper bound; "
-        "the 'two_day' columns assume a two-day inspection (one working day fewer).",
+        "inspection days themselves; Ofsted's targets run from the end. A report counts as beyond the target only when it is "
+        "beyond it however long the inspection lasted (at most two days: one working day is taken off a count from the start); "
+        "the 'upper bound' columns count every working day from the start.",
         "The targets in maps/publication_targets.csv are our reading of Ofsted's handbooks (see each row's source); where no target is "
         "recorded for an era no share beyond the target is given.",
         "Older eras are a selected sample: the files hold each open school's latest and previous graded inspection and the 2005-2020 "
@@ -322,8 +307,9 @@ def run(ctx: AuditContext) -> AuditResult:
             "Working days (Monday to Friday, less England and Wales bank holidays) after the start (or end, where known) of each "
             f"inspection up to its publication date (out.timing), for inspections that started on or before {ctx.as_at.isoformat()}; "
             "grouped by outcome (overall effectiveness label, or ungraded outcome), inspection type grouping and framework era. "
-            f"Medians with a {ORDER_STAT} (no resampling); means with a {T_INTERVAL}; the share beyond the era's published target "
-            "(maps/publication_targets.csv) with a Wilson interval. Inspection length = end - start + 1 calendar days where both exist. "
+            f"Medians with a {ORDER_STAT} (no resampling); means with a {T_INTERVAL}; the share beyond the published target "
+            "with a Wilson interval, each report's target and whether it was exceeded decided once for every output (out.event_flags): "
+            + LATE_PUBLICATION + " Inspection length = end - start + 1 calendar days where both exist. "
             f"Age = {ctx.as_at.isoformat()} minus the start of each open school's latest graded inspection (own or carried from a "
             "predecessor, as in Ofsted's official statistics)."
         ),

@@ -14,7 +14,8 @@ from evenhand.errors import EvenhandError
 
 
 def _show(result: object, synthetic: bool) -> None:
-    from evenhand.demo import STAMP, PipelineResult
+    from evenhand.audit.result import STAMP
+    from evenhand.run import PipelineResult
 
     assert isinstance(result, PipelineResult)
     if synthetic:
@@ -75,11 +76,11 @@ def run(
 
     Example:  evenhand run --raw ../shared/data --out out
     """
-    from evenhand.demo import run_pipeline
+    from evenhand.run import run_pipeline
 
     try:
         with _progress() as bar:
-            task = bar.add_task("starting", total=5)
+            task = bar.add_task("starting", total=4)
 
             def progress(message: str, i: int, n: int) -> None:
                 bar.update(task, description=message[:70], completed=i, total=n)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -23,20 +22,11 @@ app.add_typer(report_app, name="report")
 WarehouseOpt = Annotated[Path, typer.Option("--warehouse", "-w", help="Warehouse file (DuckDB).")]
 
 
-def _date(text: str | None) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise EvenhandError(f"--as-at {text!r} is not a date: use YYYY-MM-DD, e.g. 2025-08-31") from None
-
-
 @report_app.command()
 def national(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for evidence-pack.html, evidence-pack.pdf and tables/.")],
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
-    as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the latest Ofsted official statistics file's (national), else the latest Ofsted file's.")] = None,
+    as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the newest Ofsted file that covers all of England.")] = None,
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Write the HTML and tables only.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for any resampling in the audits.")] = 20230108,
 ) -> None:
@@ -49,35 +39,18 @@ def national(
 
     Example:  evenhand report national --as-at 2025-08-31 --warehouse warehouse/evenhand.duckdb --out out/report
     """
-    from evenhand.audit.result import AuditContext
-    from evenhand.audit.runner import default_as_at
-    from evenhand.core.warehouse import connect
-    from evenhand.present.report import (
-        build_info,
-        default_national_as_at,
-        gather_audits,
-        provenance,
-        reproduce_commands,
-        write_national,
-    )
+    from evenhand.engine import Evenhand
+    from evenhand.run import national_pack
 
     try:
-        con = connect(warehouse, read_only=True)
-        try:
-            date = _date(as_at) or default_national_as_at(con) or default_as_at(warehouse)
-            synthetic = bool(con.execute("SELECT count(*) FROM meta.build WHERE key = 'synthetic' AND value = 'true'").fetchall()[0][0])
-            ctx = AuditContext(con=con, as_at=date, seed=seed, synthetic=synthetic)
+        with Evenhand(warehouse) as eh:
             err.print("running the audits ...", highlight=False)
-            slots = gather_audits(ctx)
-            inputs = provenance(con)
-            built = build_info(con)
-        finally:
-            con.close()
-        commands = reproduce_commands(str(warehouse), date, str(out_dir), built.get("raw"), built.get("mode") == "lenient")
-        paths = write_national(out_dir, slots, date, inputs, commands, synthetic, pdf=not no_pdf)
+            run, paths = national_pack(eh, out_dir, as_at, seed, pdf=not no_pdf)
     except EvenhandError as e:
         _fail(e)
         return
+    out.print(f"as at {run.snapshot.date_text}: {run.snapshot.coverage}", highlight=False, markup=False)
+    slots = run.slots
     for s in slots:
         state = "included" if s.result is not None else f"NOT AVAILABLE: {s.reason}"
         out.print(f"  {s.name:<13} {state}", highlight=False)
@@ -99,13 +72,13 @@ def school(
 
     Example:  evenhand school 109778 --format pdf --out caversham.pdf
     """
-    from evenhand.core.warehouse import connect
+    from evenhand.engine import Evenhand
     from evenhand.present.report import find_expected, html_to_pdf, school_html
     from evenhand.present.school import find_schools, school_report_data, unknown_school
 
     try:
-        con = connect(warehouse, read_only=True)
-        try:
+        with Evenhand(warehouse) as eh:
+            con = eh.con
             if find is not None:
                 rows = find_schools(con, find)
                 if not rows:
@@ -120,9 +93,7 @@ def school(
             if fmt not in ("html", "pdf"):
                 raise EvenhandError(f"--format {fmt!r}: choose html or pdf")
             expected, why = find_expected(warehouse, con, audits)
-            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None)
-        finally:
-            con.close()
+            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None)  # as at the default snapshot (out.latest_as_at)
         html = school_html(data)
         target = out_path or Path(f"school-{int(urn)}.{fmt}")
         target.parent.mkdir(parents=True, exist_ok=True)

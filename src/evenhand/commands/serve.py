@@ -18,6 +18,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
     audits: Annotated[Path | None, typer.Option("--audits", help="Folder of audit results from 'evenhand audit --out DIR'; without it, each audit runs on its first visit.")] = None,
+    open_data: Annotated[Path | None, typer.Option("--open-data", help="Folder written by 'evenhand export --out DIR', offered for download on the Data page; without it, looked for beside the warehouse and in out/open-data.")] = None,
 ) -> None:
     """The dashboard: search any school by name, URN or postcode, read its inspection history
     in context, and explore each audit with its chart, table, method and CSV download.
@@ -25,7 +26,7 @@ def serve(
     The warehouse is opened read-only; nothing is fetched from the network (htmx is served
     from the package).
 
-    Example:  evenhand serve --warehouse warehouse/evenhand.duckdb --audits out/audit --port 8000
+    Example:  evenhand serve --warehouse warehouse/evenhand.duckdb --audits out/audit --open-data out/open-data --port 8000
     """
     import uvicorn
 
@@ -34,8 +35,11 @@ def serve(
     if audits is not None and not audits.is_dir():
         _fail(EvenhandError(f"--audits {audits}: no such folder (write one with 'evenhand audit --out {audits}')"))
         return
+    if open_data is not None and not (open_data / "datapackage.json").is_file():
+        _fail(EvenhandError(f"--open-data {open_data}: no datapackage.json there (write one with 'evenhand export --out {open_data}')"))
+        return
     try:
-        web = create_app(warehouse, audits)
+        web = create_app(warehouse, audits, open_data)
     except EvenhandError as e:
         _fail(e)
         return

@@ -59,7 +59,10 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
                      "laestab_at_time": pl.Int64, "converted_to_graded": pl.Boolean, "relates_to_current_urn": pl.Boolean}.get(f, pl.String)
             occurrences = occurrences.with_columns(pl.lit(None, dtype=dtype).alias(f))
     occ = _keys(occurrences)
-    occ = occ.sort(["as_at", "file_id", "_row"], descending=[True, False, False], nulls_last=True)
+    # maintain_order: within one row the blocks keep their order (maps/blocks.csv: the latest
+    # graded block before the ungraded one), so a converted ungraded inspection takes the
+    # graded block's dates, the same in every run
+    occ = occ.sort(["as_at", "file_id", "_row"], descending=[True, False, False], nulls_last=True, maintain_order=True)
     occ = occ.with_columns(pl.int_range(pl.len()).alias("_prec"))
 
     agg = [pl.col(f).drop_nulls().first().alias(f) for f in (*EVENT_FIELDS, "inspection_number")]
@@ -126,3 +129,39 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
         "event_id", "area", "scale", "code", "label", "graded", "rank", "judgement_date", "raw_value",
     ).sort(["event_id", "area"])
     return Merged(events, sources, judgements_out, conflicts.sort(["event_id", "field", "file_id", "row_number"]))
+
+
+def fill_school_names(events: pl.DataFrame, schools: list[pl.DataFrame], links: pl.DataFrame) -> pl.DataFrame:
+    """Name the school of an event whose file rows carry no name (the history files' earlier
+    inspections): the name a school-level file gives the same URN (the newest such file), else
+    the name Get Information About Schools gives that URN when it links it to another school.
+
+    A URN names one establishment, so the name is that school's, though perhaps not the one it
+    had on the day. An event whose URN no file names keeps an empty name.
+    """
+    if events.height == 0 or "school_name" not in events.columns:
+        return events
+    named: list[pl.DataFrame] = []
+    if schools:
+        named.append(
+            pl.concat([s.select("urn", "school_name", "as_at") for s in schools])
+            .filter(pl.col("school_name").is_not_null())
+            .sort(["as_at", "urn"], descending=[True, False], nulls_last=True)
+            .unique("urn", keep="first", maintain_order=True)
+            .select("urn", pl.col("school_name").alias("_name"), pl.lit(0).alias("_rank"))
+        )
+    if links.height and "link_name" in links.columns:
+        named.append(
+            links.filter(pl.col("link_name").is_not_null())
+            .sort(["link_urn", "link_name"])
+            .unique("link_urn", keep="first", maintain_order=True)
+            .select(pl.col("link_urn").alias("urn"), pl.col("link_name").alias("_name"), pl.lit(1).alias("_rank"))
+        )
+    if not named:
+        return events
+    names = pl.concat(named).sort(["urn", "_rank"]).unique("urn", keep="first", maintain_order=True).drop("_rank")
+    return (
+        events.join(names, on="urn", how="left")
+        .with_columns(pl.coalesce([pl.col("school_name"), pl.col("_name")]).alias("school_name"))
+        .drop("_name")
+    )

@@ -83,6 +83,30 @@ def _check_codes(df: pl.DataFrame, col: str, scale: str, hdr: dict[str, str], c:
     c.fail_rows(bad, hdr[col], f"unknown {scale.replace('_', ' ')} (known: {', '.join(sorted(set(known)))})")
 
 
+# inspection type columns: each value must be a code of the scale of the same name
+# (maps/codes.csv), stored as that code's label (one spelling whichever file said it)
+TYPE_FIELDS = ("inspection_type", "inspection_type_grouping", "event_type_grouping")
+
+
+def _type_key(col: pl.Expr) -> pl.Expr:
+    return col.str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
+
+
+def _type_label(df: pl.DataFrame, col: str, header: str, c: Collector) -> pl.Series:
+    """The code label of each value of an inspection type column; an unknown value is a problem
+    naming the file, row, column and value."""
+    labels = {
+        " ".join(x.split()).lower(): code.label
+        for code in maps.codes() if code.scale == col for x in (code.code, code.label, *code.aliases)
+    }
+    out = df.select(_type_key(pl.col(col)).replace_strict(labels, default=None, return_dtype=pl.String).alias(col)).to_series()
+    bad = df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & out.is_null())
+    if bad.height:
+        known = sorted({code.label for code in maps.codes() if code.scale == col})
+        c.fail_rows(bad, header, f"unknown {col.replace('_', ' ')} (add it to maps/codes.csv if Ofsted publishes it; known: {'; '.join(known)})")
+    return out
+
+
 def _normalise_category(col: pl.Expr) -> pl.Expr:
     mapping = {x: code.code for code in maps.codes() if code.scale == "category_of_concern" for x in (code.code, *code.aliases)}
     return col.replace_strict(mapping, default=None)
@@ -107,6 +131,9 @@ def _block(
             cols[name] = to_yes_no(sub, name, bh[name], c)
     if "category_of_concern" in sub.columns:
         _check_codes(sub, "category_of_concern", "category_of_concern", bh, c)
+    for name in TYPE_FIELDS:
+        if name in sub.columns:
+            sub = sub.with_columns(_type_label(sub, name, bh[name], c))
     texts = [k for k in ("inspection_number", "inspection_type", "inspection_type_grouping", "event_type_grouping",
                          "school_name_at_time", "school_type_at_time", "category_of_concern") if k in sub.columns]
     occ = pl.DataFrame(cols).with_columns(

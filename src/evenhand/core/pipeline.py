@@ -33,7 +33,7 @@ from evenhand.errors import InputError, Problem
 from evenhand.metadata import tables as T
 from evenhand.metadata.schema import Table
 from evenhand.read.containers import Opened, open_file, read_grid
-from evenhand.read.sniff import Match, as_at_from_text, date_from_file_name, recognise
+from evenhand.read.sniff import Match, as_at_from_text, dated_file_name, recognise
 
 BUILD_THREADS = max(2, min(4, os.cpu_count() or 2))
 DATA_SUFFIXES = {".csv", ".xlsx", ".ods", ".parquet", ".txt", ".tsv"}
@@ -56,6 +56,7 @@ class FileRecord:
     header_row: int | None = None
     as_at: dt.date | None = None
     as_at_source: str | None = None
+    as_at_approximate: bool = False  # only the month is known (a file name such as gias_links_2021-05.csv)
     rows_read: int | None = None
     rows_empty: int | None = None
     rows_rejected: int | None = None
@@ -229,6 +230,12 @@ def _build(
         if match.missing_required:
             shown = ", ".join(repr(layout.columns[m].shown) for m in match.missing_required)
             c.fail_file(f"recognised as {layout.name} but required column(s) missing: {shown}", column=shown)
+        for canon, h1, h2 in match.ambiguous:
+            c.fail_file(
+                f"columns {h1!r} and {h2!r} both read as {layout.columns[canon].shown!r} ({canon}) once headers are "
+                "normalised (case, spaces, dots and underscores; maps/headers.toml): rename or remove one of them",
+                column=f"{h1} / {h2}",
+            )
         if frame.height == 0:
             c.fail_file(f"recognised as {layout.name} but has a header and no data rows: an incomplete download or export?")
         names = [n for n in frame.columns if n != "_row"]
@@ -247,8 +254,14 @@ def _build(
             as_at = as_at or as_at_from_text(text)
         if as_at:
             source = "title"
-        elif (as_at := date_from_file_name(path.name)) is not None:
-            source = "file name"
+        else:
+            as_at, approximate = dated_file_name(path.name)
+            if as_at is not None:
+                source = "file name"
+                rec.as_at_approximate = approximate
+                if approximate:
+                    c.warn(f"the file name gives only a month: as-at date read as {as_at.isoformat()} (the first of that month), "
+                           "flagged approximate in meta.files")
         rec.status, rec.publication, rec.rows_read, rec.rows_empty = "loaded", publication, frame.height, n_empty
         rec.unmapped_columns = unmapped
         inp = RawInput(i, rel, layout, publication, as_at, columns, header_of, frame)
@@ -361,8 +374,9 @@ def _build(
             jobs.append((T.CONFLICTS, merged.conflicts))
             if schools:
                 jobs.append((T.SCHOOLS, pl.concat(schools)))
-            jobs += [(T.EVENTS, merged.events), (T.EVENT_SOURCES, merged.event_sources), (T.JUDGEMENTS, merged.judgements)]
             links = gias.combine_links(table_out.pop("gias_links", []), {r.file_id: r.as_at for r in records})
+            events = merge.fill_school_names(merged.events, schools, links)
+            jobs += [(T.EVENTS, events), (T.EVENT_SOURCES, merged.event_sources), (T.JUDGEMENTS, merged.judgements)]
             if links.height:
                 jobs.append((T.GIAS_LINKS, links))
             for name, frames in sorted(table_out.items()):

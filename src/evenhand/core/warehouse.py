@@ -39,6 +39,21 @@ def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.Du
     return duckdb.connect(str(path), read_only=read_only, config=dict(OFFLINE))
 
 
+def table_names(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Qualified names (``schema.table``) of the tables and views of the connection's current
+    database: the one table-existence check every stage uses."""
+    got = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "UNION ALL SELECT schema_name || '.' || view_name FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal"
+    ).fetchall()
+    return frozenset(r[0] for r in got)
+
+
+def has_table(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    return qualified in table_names(con)
+
+
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
     """Run a parameterised query and return a Polars frame."""
     result = con.sql(sql, params=params or None).pl() if params else con.sql(sql).pl()

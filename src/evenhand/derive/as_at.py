@@ -28,6 +28,7 @@ import polars as pl
 
 from evenhand.core.warehouse import frame
 from evenhand.derive.lineage import replace_table
+from evenhand.derive.snapshots import read_snapshots, snapshot_for
 from evenhand.errors import EvenhandError
 from evenhand.metadata import out_tables as O
 
@@ -150,14 +151,10 @@ def latest_for_open(
 
 
 def default_as_at(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The one default as-at rule: the newest national snapshot (out.snapshots); where no
-    file covers all of England, the newest school-level file (whose coverage every title
-    then states). None when the warehouse holds no school-level file with an as-at date."""
-    rows = con.execute(
-        """SELECT as_at FROM out.snapshots
-           ORDER BY newest_national DESC, national DESC, as_at DESC, file_id DESC LIMIT 1"""
-    ).fetchall()
-    return rows[0][0] if rows else None
+    """The default as-at date (evenhand.derive.snapshots.snapshot_for: the newest national
+    snapshot); None when the warehouse holds no school-level file with an as-at date."""
+    snaps = read_snapshots(con)
+    return snapshot_for(snaps, None).as_at if snaps else None
 
 
 def derive_latest_as_at(con: duckdb.DuckDBPyConnection) -> None:

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import duckdb
 
-from evenhand.core.warehouse import frame
-from evenhand.derive.lineage import replace_table, table_exists
+from evenhand.core.warehouse import frame, has_table
+from evenhand.derive.lineage import replace_table
 from evenhand.metadata import out_tables as O
 
 CONTEXT = "core.context"
 
 
 def derive_event_context(con: duckdb.DuckDBPyConnection) -> None:
-    if not table_exists(con, CONTEXT):
+    if not has_table(con, CONTEXT):
         replace_table(con, O.EVENT_CONTEXT, None)
         return
     cols = {r[0] for r in con.execute(

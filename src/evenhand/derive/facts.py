@@ -20,8 +20,8 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.core.warehouse import frame
-from evenhand.derive.lineage import replace_table, table_exists
+from evenhand.core.warehouse import frame, has_table
+from evenhand.derive.lineage import replace_table
 from evenhand.metadata import out_tables as O
 from evenhand.metadata.definitions import (
     CLIFF_EDGE,
@@ -88,11 +88,11 @@ def _targets(events: pl.DataFrame) -> pl.DataFrame:
     return events.join(lookup, on=["era", "kind", "concern"], how="left", nulls_equal=True)
 
 
-def flag(frame_in: pl.DataFrame) -> pl.DataFrame:
-    """The flags of out.event_flags from one row per event with its judgement codes (one
-    column per area, four-point codes only), its transition from the previous graded
-    inspection and its working-day delays (the shape :data:`_FLAG_INPUTS_SQL` reads). Pure, so
-    tests can feed it hand-made rows."""
+def safeguarding_flags(frame_in: pl.DataFrame) -> pl.DataFrame:
+    """Add the safeguarding columns of out.event_flags (:data:`SAFEGUARDING_LIMITED`) to a frame
+    with one column per judgement area holding its code (four-point codes only for the
+    four-point areas; ``safeguarding_effective`` Yes / No; ``safeguarding_standards`` Met / Not
+    met). The build applies it to every event; the audits' tests apply it to simulated frames."""
     sg, std = pl.col("safeguarding_effective"), pl.col("safeguarding_standards")
     recorded = sg.is_in(["Yes", "No"]).fill_null(False) | std.is_in(["Met", "Not met"]).fill_null(False)
     not_effective = (sg == "No").fill_null(False) | (std == "Not met").fill_null(False)
@@ -102,8 +102,7 @@ def flag(frame_in: pl.DataFrame) -> pl.DataFrame:
     classifiable = education_recorded & (
         pl.col("overall_effectiveness").is_not_null() | pl.col("leadership_and_management").is_not_null()
     )
-    concern = (pl.col("overall_effectiveness") == "4").fill_null(False) | pl.col("category_of_concern").is_not_null()
-    df = frame_in.with_columns(
+    return frame_in.with_columns(
         safeguarding_recorded=recorded,
         safeguarding_not_effective=recorded & not_effective,
         safeguarding_not_met=(std == "Not met").fill_null(False),
@@ -112,11 +111,25 @@ def flag(frame_in: pl.DataFrame) -> pl.DataFrame:
         education_good=education_good,
         inadequate_overall_or_leadership=inadequate,
         safeguarding_limited=(sg == "No").fill_null(False) & inadequate & education_good,
-        concern=concern,
     )
+
+
+def cliff_edge_expr() -> pl.Expr:
+    """:data:`CLIFF_EDGE` on a frame of transitions (comparable, from_scale, to_scale, change)."""
+    same_scale = (pl.col("from_scale") == pl.col("to_scale")).fill_null(False)
+    return (pl.col("comparable").fill_null(False) & same_scale & (pl.col("change") >= CLIFF_EDGE_STEPS)).fill_null(False)
+
+
+def flag(frame_in: pl.DataFrame) -> pl.DataFrame:
+    """The flags of out.event_flags from one row per event with its judgement codes (one
+    column per area, four-point codes only), its transition from the previous graded
+    inspection and its working-day delays (the shape :data:`_FLAG_INPUTS_SQL` reads). Pure, so
+    tests can feed it hand-made rows."""
+    concern = (pl.col("overall_effectiveness") == "4").fill_null(False) | pl.col("category_of_concern").is_not_null()
+    df = safeguarding_flags(frame_in).with_columns(concern=concern)
     same_scale = (pl.col("from_scale") == pl.col("to_scale")).fill_null(False)
     df = df.with_columns(
-        cliff_edge=(pl.col("comparable") & same_scale & (pl.col("change") >= CLIFF_EDGE_STEPS)).fill_null(False),
+        cliff_edge=cliff_edge_expr(),
         overall_change=pl.when(pl.col("comparable") & same_scale).then(pl.col("change")),
     )
     df = _targets(df)
@@ -178,10 +191,18 @@ def snapshot_schools(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
 
 
 def derive_snapshot_schools(con: duckdb.DuckDBPyConnection) -> None:
-    replace_table(con, O.SNAPSHOT_SCHOOLS, snapshot_schools(con) if table_exists(con, "out.snapshots") else None)
+    replace_table(con, O.SNAPSHOT_SCHOOLS, snapshot_schools(con) if has_table(con, "out.snapshots") else None)
 
 
 __all__ = [
-    "CLIFF_EDGE", "LATE_PUBLICATION", "SAFEGUARDING_LIMITED", "derive_event_flags", "derive_snapshot_schools",
-    "event_flags", "flag", "snapshot_schools",
+    "CLIFF_EDGE",
+    "LATE_PUBLICATION",
+    "SAFEGUARDING_LIMITED",
+    "cliff_edge_expr",
+    "derive_event_flags",
+    "derive_snapshot_schools",
+    "event_flags",
+    "flag",
+    "safeguarding_flags",
+    "snapshot_schools",
 ]

@@ -34,7 +34,7 @@ from importlib import resources
 import duckdb
 import polars as pl
 
-from evenhand.core.warehouse import create, frame, insert
+from evenhand.core.warehouse import create, frame, has_table, insert
 from evenhand.metadata import out_tables as O
 from evenhand.metadata.schema import Table
 
@@ -54,15 +54,6 @@ def link_types() -> pl.DataFrame:
             "chains": [r["chains"] == "true" for r in rows],
         }
     )
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, name = qualified.split(".")
-    rows = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-        [schema, name],
-    ).fetchall()
-    return bool(rows[0][0])
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: Table, df: pl.DataFrame | None) -> None:
@@ -140,7 +131,7 @@ def derive_lineage(con: duckdb.DuckDBPyConnection) -> None:
     """Write out.lineage, out.lineage_links, out.predecessors and out.event_lineage."""
     register(con, "_link_types", link_types())
     register(con, "_kind_priority", pl.DataFrame({"kind": _KIND_PRIORITY, "prio": list(range(len(_KIND_PRIORITY)))}))
-    has_links = table_exists(con, "core.gias_links")
+    has_links = has_table(con, "core.gias_links")
     gias_sql = (
         "SELECT urn, link_urn, link_name, link_type, link_established_date, n_files FROM core.gias_links"
         if has_links else

@@ -9,12 +9,16 @@ only ever shown under its coverage ("Leeds only").
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import duckdb
 import polars as pl
 
 from evenhand import maps
 from evenhand.core.warehouse import frame
 from evenhand.derive.lineage import replace_table
+from evenhand.errors import EvenhandError
 from evenhand.metadata import out_tables as O
 
 #: share of the local authorities seen in any school-level file that a national file covers
@@ -74,3 +78,68 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def derive_snapshots(con: duckdb.DuckDBPyConnection) -> None:
     replace_table(con, O.SNAPSHOTS, snapshots(con))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The as-at date an output describes, with the file behind it and what that file covers."""
+
+    as_at: dt.date
+    file_id: int | None
+    path: str | None
+    national: bool
+    coverage: str  # 'England', 'Leeds only', ...
+    n_schools: int | None = None
+    newest_national: bool = False
+
+    @property
+    def date_text(self) -> str:
+        return f"{self.as_at.day} {self.as_at.strftime('%B %Y')}"
+
+    @property
+    def scope(self) -> str:
+        """'' for England; ' (Leeds only)' otherwise: appended to every title that names a date."""
+        return "" if self.national else f" ({self.coverage})"
+
+    @property
+    def label(self) -> str:
+        """'England as at 31 August 2025' or 'Leeds only as at 28 February 2026'."""
+        return f"{self.coverage} as at {self.date_text}"
+
+
+def snapshot_for(snapshots: list[Snapshot], as_at: dt.date | None) -> Snapshot:
+    """The one as-at rule, given the warehouse's snapshots (out.snapshots, any order).
+
+    No date: the newest national snapshot; where no file covers England, the newest file
+    (whose coverage every title then states). A date: the file of that date (national
+    preferred); a date between files describes the newest file at or before it (national
+    preferred), under that file's coverage."""
+    if not snapshots:
+        raise EvenhandError("the warehouse holds no Ofsted school-level file with an as-at date: add an "
+                            "Ofsted official statistics or management information file and build again")
+
+    def best(cands: list[Snapshot]) -> Snapshot:
+        return max(cands, key=lambda s: (s.national, s.as_at, s.file_id or 0))
+
+    if as_at is None:
+        return best(snapshots)
+    same = [s for s in snapshots if s.as_at == as_at]
+    if same:
+        return best(same)
+    before = [s for s in snapshots if s.as_at <= as_at]
+    if not before:
+        first = min(s.as_at for s in snapshots)
+        raise EvenhandError(
+            f"no school-level file is dated at or before {as_at.isoformat()} (the earliest is "
+            f"{first.isoformat()}): choose a later --as-at, or add an Ofsted file for that date")
+    national = [s for s in before if s.national]
+    base = max(national or before, key=lambda s: (s.as_at, s.file_id or 0))
+    return Snapshot(as_at=as_at, file_id=base.file_id, path=base.path, national=base.national,
+                    coverage=base.coverage, n_schools=base.n_schools)
+
+
+def read_snapshots(con: duckdb.DuckDBPyConnection) -> list[Snapshot]:
+    """out.snapshots as Snapshot objects, oldest first."""
+    return [Snapshot(**r) for r in frame(
+        con, "SELECT as_at, file_id, path, national, coverage, n_schools, newest_national FROM out.snapshots "
+             "ORDER BY as_at, file_id").iter_rows(named=True)]

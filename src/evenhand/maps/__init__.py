@@ -13,6 +13,8 @@ from datetime import date
 from functools import cache
 from importlib import resources
 
+import polars as pl
+
 
 def _open(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
@@ -26,10 +28,69 @@ def _date(s: str) -> date | None:
     return date.fromisoformat(s) if s else None
 
 
+@dataclass(frozen=True)
+class HeaderRules:
+    """How headers are compared (maps/headers.toml): applied to map headers and file headers."""
+
+    remove: tuple[str, ...]
+    casefold: bool
+    space_for: re.Pattern[str] | None
+    drop_leading_x_before_digit: bool
+    collapse_spaces: bool
+
+    def apply(self, h: str) -> str:
+        for ch in self.remove:
+            h = h.replace(ch, "")
+        if self.casefold:
+            h = h.casefold()
+        if self.space_for is not None:
+            h = self.space_for.sub(" ", h)
+        if self.collapse_spaces:
+            h = re.sub(r"\s+", " ", h).strip()
+        if self.drop_leading_x_before_digit and re.match(r"x\d", h):
+            h = h[1:]
+        return h
+
+
+@cache
+def header_rules() -> HeaderRules:
+    spec = tomllib.loads(_open("headers.toml"))["normalise"]
+    return HeaderRules(
+        remove=tuple(spec.get("remove", ())),
+        casefold=bool(spec.get("casefold", True)),
+        space_for=re.compile(spec["space_for"]) if spec.get("space_for") else None,
+        drop_leading_x_before_digit=bool(spec.get("drop_leading_x_before_digit", False)),
+        collapse_spaces=bool(spec.get("collapse_spaces", True)),
+    )
+
+
 @cache
 def normalise_header(h: str) -> str:
-    """Headers are compared case-insensitively with runs of whitespace collapsed."""
-    return re.sub(r"\s+", " ", h.replace("\ufeff", "")).strip().casefold()
+    """A header in the form headers are compared in (maps/headers.toml): by default lower case,
+    every run of characters other than letters and digits one space, so 'Overall.effectiveness',
+    'overall_effectiveness' and 'Overall effectiveness' are the same header."""
+    return header_rules().apply(h)
+
+
+class AmbiguousHeaders(ValueError):
+    """Two headers that read the same once normalised."""
+
+
+def check_unambiguous(columns: dict[str, HeaderPattern], where: str) -> None:
+    """Two canonical columns of one layout whose published headers normalise to the same text
+    could not be told apart in a file: an error naming both."""
+    seen: dict[str, tuple[str, str]] = {}
+    for canonical, pattern in columns.items():
+        if pattern.is_regex:
+            continue
+        key = normalise_header(pattern.text)
+        if key in seen:
+            other, other_text = seen[key]
+            raise AmbiguousHeaders(
+                f"{where}: headers {other_text!r} ({other}) and {pattern.text!r} ({canonical}) both read as "
+                f"{key!r} once normalised (maps/headers.toml): they cannot be told apart"
+            )
+        seen[key] = (canonical, pattern.text)
 
 
 @dataclass(frozen=True)
@@ -72,7 +133,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class HeaderPattern:
-    """A raw header as published: exact (compared normalised) or a regular expression."""
+    """A raw header as published: exact (compared normalised) or, after ``re:``, a regular
+    expression matched against the normalised file header (so written in normalised form)."""
 
     text: str
 
@@ -120,11 +182,13 @@ class Layout:
 
 @cache
 def _layout_columns(map_name: str, column: str) -> dict[str, HeaderPattern]:
-    return {
-            canonical: HeaderPattern(headers[column])
-            for canonical, headers in column_map(map_name).items()
-            if headers.get(column)
-        }
+    columns = {
+        canonical: HeaderPattern(headers[column])
+        for canonical, headers in column_map(map_name).items()
+        if headers.get(column)
+    }
+    check_unambiguous(columns, f"maps/{map_name}.csv, column {column!r}")
+    return columns
 
 
 @cache
@@ -168,37 +232,6 @@ def area_order(area: str) -> int:
     """Sort key: Ofsted's order of the areas; unknown areas last."""
     a = areas().get(area)
     return a.order if a else 10_000
-
-
-def era_label(era: str | None) -> str:
-    """The label a reader sees for an era code (maps/eras.csv)."""
-    for e in eras():
-        if e.era == era:
-            return e.label
-    return era or "unknown framework"
-
-
-@dataclass(frozen=True)
-class ColumnLabel:
-    """How the evidence pack shows one column of an audit table (maps/column_labels.csv).
-
-    ``kind``: share (0-1, as a percentage), points (a difference of shares, in percentage
-    points), count, days, working_days, ratio, odds_ratio, years, era (an era code, shown by
-    its label), area (an area code), grade_code (hidden beside its label), text, date, bool,
-    id (identifiers), hide (not printed; in the CSV)."""
-
-    column: str
-    label: str
-    kind: str
-    abbrev: str
-
-
-@cache
-def column_labels() -> dict[str, ColumnLabel]:
-    return {
-        r["column"]: ColumnLabel(r["column"], r["label"], r["kind"], r.get("abbrev") or "")
-        for r in _rows("column_labels.csv")
-    }
 
 
 @cache
@@ -251,6 +284,83 @@ def scale_names() -> tuple[str, ...]:
 
 
 @cache
+def scale_labels() -> dict[str, str]:
+    """scale -> the name people read (maps/scales.csv), e.g. four_point -> '4-point'."""
+    return {r["scale"]: r["label"] for r in _rows("scales.csv")}
+
+
+def scale_label(scale: str | None) -> str:
+    return scale_labels().get(scale or "", (scale or "no scale").replace("_", " "))
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    label: str  # 'Graded inspection'
+    short_label: str  # 'Graded'
+    description: str
+
+
+@cache
+def kinds() -> dict[str, Kind]:
+    """Kinds of inspection event (maps/kinds.csv)."""
+    return {r["kind"]: Kind(r["kind"], r["label"], r["short_label"], r["description"]) for r in _rows("kinds.csv")}
+
+
+def kind_label(kind: str | None, short: bool = False) -> str:
+    k = kinds().get(kind or "")
+    if k is None:
+        return (kind or "unknown kind").replace("_", " ")
+    return k.short_label if short else k.label
+
+
+def code_label(scale: str, code: str, on: date | None = None) -> str | None:
+    """The label of a code on a scale (maps/codes.csv) on date ``on``; without a date, the
+    label in force now (the one with no end date, else the latest)."""
+    hits = [c for c in codes() if c.scale == scale and c.code == code]
+    if on is not None:
+        hits = [c for c in hits if (c.valid_from is None or c.valid_from <= on) and (c.valid_to is None or on <= c.valid_to)]
+    if not hits:
+        return None
+    current = [c for c in hits if c.valid_to is None]
+    return (current or sorted(hits, key=lambda c: c.valid_to or date.max))[-1].label
+
+
+def grade_labels(scale: str = "four_point", on: date | None = None) -> dict[str, str]:
+    """code -> label of the graded codes of a scale, in rank order (maps/codes.csv): for the
+    four-point scale today 1 Outstanding, 2 Good, 3 Requires improvement, 4 Inadequate."""
+    graded = sorted({(c.rank or 0, c.code) for c in codes() if c.scale == scale and c.graded})
+    out: dict[str, str] = {}
+    for _, code in graded:
+        label = code_label(scale, code, on)
+        if label is not None:
+            out[code] = label
+    return out
+
+
+def era_labels() -> dict[str, str]:
+    """era -> the name people read (maps/eras.csv), e.g. eif_2019 -> 'Education inspection framework (2019-2024)'."""
+    return {e.era: e.label for e in eras()}
+
+
+def era_order() -> tuple[str, ...]:
+    """Eras by start date."""
+    return tuple(e.era for e in sorted(eras(), key=lambda e: e.valid_from))
+
+
+def era_label(era: str | None) -> str:
+    return era_labels().get(era or "", "unknown framework")
+
+
+def era_of(d: date) -> str | None:
+    """The framework era in force on a date (maps/eras.csv)."""
+    for e in eras():
+        if e.valid_from <= d and (e.valid_to is None or d <= e.valid_to):
+            return e.era
+    return None
+
+
+@cache
 def ofsted_regions() -> tuple[str, ...]:
     """Ofsted's eight regions of England (maps/ofsted_regions.csv): a school-level file that
     spans all of them (and nearly every local authority) is national."""
@@ -298,6 +408,80 @@ def publication_target(era: str | None, kind: str | None, concern: bool) -> Publ
                 if (t.era, t.kind, t.level) == (era, k, level):
                     return t
     return None
+
+
+# --- school type groups (maps/school_type_groups.csv) ---------------------------------------
+
+
+@cache
+def school_type_groups() -> dict[str, str]:
+    """School type (case-folded) -> its group (Maintained, Academy, Free school), as Ofsted's
+    chart C6 groups them: the one rule every audit and page uses."""
+    return {r["school_type"].casefold(): r["group"] for r in _rows("school_type_groups.csv")}
+
+
+def school_type_group(school_type: str | None) -> str | None:
+    """The group of a school type; None for a missing or unlisted type (add it to the map)."""
+    return school_type_groups().get(school_type.casefold()) if school_type else None
+
+
+def school_type_group_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`school_type_group` as a Polars expression (null for missing or unlisted types)."""
+    groups = school_type_groups()
+    return col.str.to_lowercase().replace_strict(
+        {k.lower(): v for k, v in groups.items()}, default=None, return_dtype=pl.String
+    )
+
+
+# --- academic year ---------------------------------------------------------------------------
+
+#: English school years run from 1 September to 31 August.
+ACADEMIC_YEAR_START_MONTH = 9
+
+
+def academic_year_start(d: date) -> date:
+    """1 September of the academic year that contains ``d``."""
+    return date(d.year if d.month >= ACADEMIC_YEAR_START_MONTH else d.year - 1, ACADEMIC_YEAR_START_MONTH, 1)
+
+
+def academic_year(d: date) -> str:
+    """'2024/25' for any date from 1 September 2024 to 31 August 2025."""
+    first = academic_year_start(d).year
+    return f"{first}/{(first + 1) % 100:02d}"
+
+
+def academic_year_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`academic_year` as a Polars expression on a date column."""
+    first = col.dt.year() - (col.dt.month() < ACADEMIC_YEAR_START_MONTH).cast(pl.Int32)
+    return pl.concat_str([first.cast(pl.String), pl.lit("/"), ((first + 1) % 100).cast(pl.String).str.zfill(2)])
+
+
+# --- column labels of the audit tables (what the dashboard and the pack print) ------------
+
+
+@dataclass(frozen=True)
+class ColumnLabel:
+    """One row of maps/columns.csv: how a table column is headed and its values written.
+
+    ``format``: text, label (a code written in words), share (0-1, as a percentage), pp (a
+    difference of shares, in percentage points), count, number1, ratio, odds_log (a log-odds
+    effect shown as odds), signed, bool, date, id, era, area, kind. ``interval``: the
+    columns holding the estimate's 95% interval (shown with it, not as columns of their own).
+    """
+
+    column: str
+    label: str
+    format: str
+    interval: tuple[str, str] | None
+
+
+@cache
+def columns() -> dict[str, ColumnLabel]:
+    out: dict[str, ColumnLabel] = {}
+    for r in _rows("columns.csv"):
+        iv = tuple(r["interval"].split("|")) if r["interval"] else None
+        out[r["column"]] = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None)  # type: ignore[arg-type]
+    return out
 
 
 @cache

@@ -105,7 +105,7 @@ EVENT_LINEAGE = Table(
     "out",
     "Every inspection event with the lineage of the URN it was made under.",
     (
-        Field("event_id", "text", "Inspection event", nullable=False),
+        Field("event_id", "text", "Inspection event", nullable=False, references="core.events.event_id"),
         Field("urn", "int", "URN at the time of the inspection", nullable=False),
         Field("lineage_id", "text", "Lineage (out.lineage)", nullable=False),
         Field("lineage_n_urns", "int", "URNs the lineage spans", nullable=False),
@@ -134,7 +134,7 @@ LATEST_AS_AT = Table(
         Field("local_authority", "text", "Local authority"),
         Field("open_in_file_id", "int", "The school-level file that shows the school open", nullable=False),
         Field("lineage_id", "text", "Lineage (out.lineage)"),
-        Field("graded_event_id", "text", "Latest graded (or report-card) inspection"),
+        Field("graded_event_id", "text", "Latest graded (or report-card) inspection", references="core.events.event_id"),
         Field("graded_urn", "int", "URN it was made under"),
         Field("graded_kind", "text", "graded or report_card", allowed=KINDS),
         Field("graded_era", "text", "Framework era", allowed=_eras),
@@ -145,7 +145,7 @@ LATEST_AS_AT = Table(
         Field("overall_label", "text", "Overall effectiveness label"),
         Field("category_of_concern", "text", "Category of concern given at that inspection"),
         Field("graded_carried", "bool", "Carried from a predecessor URN (school not yet graded in its current form)", nullable=False),
-        Field("ungraded_event_id", "text", "Latest ungraded inspection after the latest graded one"),
+        Field("ungraded_event_id", "text", "Latest ungraded inspection after the latest graded one", references="core.events.event_id"),
         Field("ungraded_urn", "int", "URN it was made under"),
         Field("ungraded_start_date", "date", "Start date"),
         Field("ungraded_publication_date", "date", "Publication date"),
@@ -166,8 +166,8 @@ TRANSITIONS = Table(
     (
         Field("lineage_id", "text", "Lineage", nullable=False),
         Field("seq", "int", "1 for the first transition in the lineage, 2 for the next ...", nullable=False),
-        Field("from_event_id", "text", "Earlier inspection", nullable=False),
-        Field("to_event_id", "text", "Later inspection", nullable=False),
+        Field("from_event_id", "text", "Earlier inspection", nullable=False, references="core.events.event_id"),
+        Field("to_event_id", "text", "Later inspection", nullable=False, references="core.events.event_id"),
         Field("from_urn", "int", "URN at the earlier inspection", nullable=False),
         Field("to_urn", "int", "URN at the later inspection", nullable=False),
         Field("urn_changed", "bool", "The URN changed between them", nullable=False),
@@ -202,7 +202,7 @@ TIMING = Table(
     "England and Wales bank holidays (evenhand.derive.calendar), counted as the working days "
     "after the first date up to and including the second.",
     (
-        Field("event_id", "text", "Inspection event", nullable=False),
+        Field("event_id", "text", "Inspection event", nullable=False, references="core.events.event_id"),
         Field("urn", "int", "URN at the time", nullable=False),
         Field("kind", "text", "Kind of inspection", allowed=KINDS),
         Field("era", "text", "Framework era", allowed=_eras),
@@ -229,7 +229,7 @@ EVENT_CONTEXT = Table(
     "year that ended before the inspection started, one row per event and measure. Where the "
     "school's own URN has no value, a predecessor's (out.predecessors) is used, flagged.",
     (
-        Field("event_id", "text", "Inspection event", nullable=False),
+        Field("event_id", "text", "Inspection event", nullable=False, references="core.events.event_id"),
         Field("urn", "int", "URN at the time of the inspection", nullable=False),
         Field("measure", "text", "Context measure (core.context)", nullable=False),
         Field("academic_year", "text", "Academic year of the measure, e.g. '2018/19'", nullable=False),
@@ -239,7 +239,7 @@ EVENT_CONTEXT = Table(
         Field("context_urn", "int", "URN the measure belongs to", nullable=False),
         Field("from_predecessor", "bool", "Measure of a predecessor URN", nullable=False),
         Field("years_apart", "int", "Academic year of the inspection minus that of the measure (1 = the year before)", nullable=False, unit="academic years"),
-        Field("file_id", "int", "Input file of the measure"),
+        Field("file_id", "int", "Input file of the measure", references="meta.files.file_id"),
     ),
     primary_key=("event_id", "measure"),
 )

@@ -29,6 +29,8 @@ class Field:
     nullable: bool = True
     allowed: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
     unit: str | None = None
+    #: "schema.table.field" this field's values are found in (a foreign key; exported as such)
+    references: str | None = None
 
     def allowed_values(self) -> tuple[str, ...] | None:
         if self.allowed is None:
@@ -149,7 +151,8 @@ class Table:
             allowed = f.allowed_values()
             shown = ", ".join(f"`{v}`" for v in allowed) if allowed else ""
             unit = f" ({f.unit})" if f.unit else ""
+            ref = f" (a `{f.references}`)" if f.references else ""
             lines.append(
-                f"| `{f.name}` | {f.type} | {'yes' if f.nullable else 'no'} | {f.description}{unit} | {shown} |"
+                f"| `{f.name}` | {f.type} | {'yes' if f.nullable else 'no'} | {f.description}{unit}{ref} | {shown} |"
             )
         return "\n".join(lines) + "\n"

@@ -36,7 +36,7 @@ def _categories() -> tuple[str, ...]:
     return tuple(c.code for c in maps.codes() if c.scale == "category_of_concern")
 
 
-FILE_ID = Field("file_id", "int", "Input file (meta.files.file_id)", nullable=False)
+FILE_ID = Field("file_id", "int", "Input file", nullable=False, references="meta.files.file_id")
 ROW = Field("row_number", "int", "1-based row in the input file as a spreadsheet shows it (title and header rows count)", nullable=False)
 
 FILES = Table(
@@ -57,6 +57,7 @@ FILES = Table(
         Field("header_row", "int", "1-based row of the header"),
         Field("as_at", "date", "The date the file describes the system 'as at'"),
         Field("as_at_source", "text", "Where the as-at date came from", allowed=("title", "file name", "option", "latest date in file")),
+        Field("as_at_approximate", "bool", "True when only the month of the as-at date is known (a file name such as 'gias_links_2021-05.csv'): the date is the first of that month"),
         Field("rows_read", "int", "Data rows read (trailing empty rows excluded)"),
         Field("rows_empty", "int", "Completely empty rows skipped"),
         Field("rows_rejected", "int", "Rows rejected (lenient builds only; a strict build fails instead)"),
@@ -72,7 +73,7 @@ WARNINGS = Table(
     "meta",
     "Warnings raised while building: the build went on, but a reader should know.",
     (
-        Field("file_id", "int", "Input file"),
+        Field("file_id", "int", "Input file", references="meta.files.file_id"),
         Field("row_number", "int", "Row, where one row is at fault"),
         Field("column_name", "text", "Raw column header"),
         Field("value", "text", "The value at fault"),
@@ -95,7 +96,7 @@ CONFLICTS = Table(
     "The events/judgements tables keep the value from the most recent file (latest as-at date); "
     "every value seen is listed here.",
     (
-        Field("event_id", "text", "Inspection event", nullable=False),
+        Field("event_id", "text", "Inspection event", nullable=False, references="core.events.event_id"),
         Field("field", "text", "Event field, or 'judgement:<area>'", nullable=False),
         Field("value", "text", "A value seen"),
         FILE_ID,
@@ -155,7 +156,7 @@ EVENTS = Table(
         Field("inspection_number", "text", "Ofsted inspection number (8 digits, or 'ITS' and digits for older inspections)"),
         Field("urn", "int", "URN of the school at the time of the inspection", nullable=False),
         Field("laestab", "int", "LAESTAB at the time of the inspection"),
-        Field("school_name", "text", "School name at the time of the inspection"),
+        Field("school_name", "text", "School name at the time of the inspection; where its file rows give none (earlier inspections in the history files), the name a school-level file gives the same URN, else the name Get Information About Schools gives it in a link; empty only when no file names the URN"),
         Field("school_type", "text", "School type at the time of the inspection"),
         Field("kind", "text", "graded, ungraded, monitoring or report_card", nullable=False, allowed=_kinds),
         Field("era", "text", "Framework era by start date (maps/eras.csv)", allowed=_eras),
@@ -179,7 +180,7 @@ EVENT_SOURCES = Table(
     "core",
     "Which file row reported which event, and for which current school.",
     (
-        Field("event_id", "text", "Inspection event", nullable=False),
+        Field("event_id", "text", "Inspection event", nullable=False, references="core.events.event_id"),
         FILE_ID,
         ROW,
         Field("block", "text", "Which block of the row held the event", nullable=False, allowed=_blocks),
@@ -194,7 +195,7 @@ JUDGEMENTS = Table(
     "core",
     "Judgements, long: one row per event and area, each on its own scale (never forced onto another).",
     (
-        Field("event_id", "text", "Inspection event", nullable=False),
+        Field("event_id", "text", "Inspection event", nullable=False, references="core.events.event_id"),
         Field("area", "text", "What was judged (maps/areas.csv)", nullable=False, allowed=_areas),
         Field("scale", "text", "Grading scale of the code (maps/codes.csv)", nullable=False, allowed=_scales),
         Field("code", "text", "Code on that scale", nullable=False),

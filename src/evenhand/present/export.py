@@ -1,19 +1,25 @@
-"""Open-data export: every core and out table as Parquet, a Frictionless data package
-(datapackage.json, Table Schema written from the field metadata) and the data dictionary.
+"""Open-data export: every core and out table (and the provenance tables of meta) as CSV
+and Parquet, a Frictionless data package (datapackage.json, Table Schema written from the
+field metadata), the data dictionary, and an SQLite copy with Datasette metadata.
 
     from evenhand.present.export import export
     export(Path("warehouse/evenhand.duckdb"), Path("out/open-data"))
 
 The data package follows https://specs.frictionlessdata.io/data-package/ and
-https://specs.frictionlessdata.io/table-schema/ (v1): one resource per table, its ``path``
-the Parquet file, its ``schema`` the declared fields with type, description, ``required``
-for non-null fields, ``enum`` for fields with a closed list of values, and the primary key.
+https://specs.frictionlessdata.io/table-schema/ (v1): one tabular resource per table, its
+``path`` the CSV file (list fields as JSON arrays), its ``schema`` the declared fields with
+type, description, ``required`` for non-null fields, ``enum`` for fields with a closed list
+of values, the primary key and the foreign keys; ``frictionless validate datapackage.json``
+passes on it. The same rows, typed, are in ``data/<table>.parquet`` (named by each
+resource's ``evenhand:parquet``), and in ``evenhand.db`` for ``datasette evenhand.db
+--metadata metadata.json`` (docs/decisions/1210-open-data-csv-sqlite.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +27,16 @@ from typing import Any
 import polars as pl
 
 from evenhand import __version__
-from evenhand.core.warehouse import connect
+from evenhand.core.warehouse import connect, table_names
 from evenhand.metadata import TABLES, Table
 from evenhand.metadata.docs import data_dictionary
 
 EXPORTED_SCHEMAS = ("core", "out")
-EXTRA_TABLES = ("meta.files",)  # provenance: which file (and sha256) each row came from
+# provenance: which file (and sha256) each row came from, and what the build warned about,
+# found in disagreement or (lenient builds) left out
+EXTRA_TABLES = ("meta.files", "meta.warnings", "meta.conflicts", "meta.rejections")
+SQLITE_NAME = "evenhand.db"
+DATASETTE_METADATA = "metadata.json"
 LICENCE = {
     "name": "OGL-UK-3.0",
     "title": "Open Government Licence v3.0",
@@ -48,7 +58,7 @@ FRICTIONLESS_TYPES: dict[str, dict[str, str]] = {
 @dataclass
 class Exported:
     table: str
-    path: Path
+    path: Path  # the CSV file (the Parquet copy is beside it)
     rows: int
 
 
@@ -79,7 +89,28 @@ def table_schema(t: Table) -> dict[str, Any]:
     schema: dict[str, Any] = {"fields": fields, "missingValues": [""]}
     if t.primary_key:
         schema["primaryKey"] = list(t.primary_key)
+    keys = foreign_keys(t)
+    if keys:
+        schema["foreignKeys"] = keys
     return schema
+
+
+def foreign_keys(t: Table) -> list[dict[str, Any]]:
+    """Table Schema foreignKeys from each field's declared ``references`` (exported tables only)."""
+    exported = {x.qualified for x in exported_tables()}
+    keys = []
+    for f in t.fields:
+        if not f.references:
+            continue
+        schema, table, field = f.references.split(".")
+        if f"{schema}.{table}" in exported:
+            keys.append({"fields": f.name, "reference": {"resource": f"{schema}.{table}", "fields": field}})
+    return keys
+
+
+def sqlite_name(t: Table) -> str:
+    """The table's name in the SQLite copy: core.events -> core_events (no dot in Datasette URLs)."""
+    return f"{t.schema}_{t.name}"
 
 
 def datapackage(tables: list[tuple[Table, str, int]], synthetic: bool = False) -> dict[str, Any]:
@@ -93,7 +124,11 @@ def datapackage(tables: list[tuple[Table, str, int]], synthetic: bool = False) -
         "title": title,
         "description": (
             "Tables of the Evenhand warehouse, exported by `evenhand export`. core.* are the typed, "
-            "validated official records; out.* are derived tables. See data-dictionary.md."
+            "validated official records; out.* are derived tables; meta.* record the input files, "
+            "the build's warnings, disagreements between files and rows left out. Each table is a "
+            "CSV file (list fields as JSON arrays) described here, the same rows typed as Parquet "
+            "beside it, and a table of evenhand.db (SQLite; browse it with `datasette evenhand.db "
+            "--metadata metadata.json`). See data-dictionary.md."
         ),
         "version": __version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -105,50 +140,127 @@ def datapackage(tables: list[tuple[Table, str, int]], synthetic: bool = False) -
         ],
         "resources": [
             {
-                "profile": "data-resource",  # v1 tabular-data-resource requires CSV; see decision 1002
+                "profile": "tabular-data-resource",
                 "name": resource_name(t),
                 "title": t.qualified,
                 "description": t.description,
                 "path": path,
-                "format": "parquet",
-                "mediatype": "application/vnd.apache.parquet",
-                "encoding": "binary",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
                 "rows": rows,
                 "schema": table_schema(t),
+                "evenhand:parquet": path.removesuffix(".csv") + ".parquet",
+                "evenhand:sqlite": f"{SQLITE_NAME} table {sqlite_name(t)}",
             }
             for t, path, rows in tables
         ],
     }
 
 
-def export(warehouse: Path, out: Path) -> list[Exported]:
-    """Write every exported table, datapackage.json and data-dictionary.md into ``out``."""
+def export(warehouse: Path, out: Path, sqlite: bool = True) -> list[Exported]:
+    """Write every exported table (CSV and Parquet), datapackage.json, data-dictionary.md and
+    (``sqlite``) evenhand.db with Datasette's metadata.json into ``out``."""
     con = connect(warehouse, read_only=True)
     written: list[Exported] = []
+    db_path = out / SQLITE_NAME
     try:
-        present = {f"{s}.{n}" for s, n in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+        present = table_names(con)
         synthetic = False
         if "meta.build" in present:
             synthetic = bool(con.execute("SELECT count(*) FROM meta.build WHERE key = 'synthetic' AND value = 'true'").fetchall()[0][0])
         data_dir = out / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         rows: list[tuple[Table, str, int]] = []
-        for t in exported_tables():
-            if t.qualified in present:
-                cols = ", ".join(f'"{c}"' for c in t.column_names)
-                frame = con.sql(f"SELECT {cols} FROM {t.qualified}").pl()
-            else:  # declared but not built (no input of that kind): an empty, typed table
-                frame = pl.DataFrame(schema=t.polars_schema())
-            frame = frame.cast(t.polars_schema())  # type: ignore[arg-type]
-            rel = f"data/{t.qualified}.parquet"
-            frame.write_parquet(out / rel)
-            rows.append((t, rel, frame.height))
-            written.append(Exported(t.qualified, out / rel, frame.height))
+        tmp_db = db_path.with_name(db_path.name + ".partial")
+        tmp_db.unlink(missing_ok=True)
+        db = sqlite3.connect(tmp_db) if sqlite else None
+        try:
+            for t in exported_tables():
+                if t.qualified in present:
+                    cols = ", ".join(f'"{c}"' for c in t.column_names)
+                    frame = con.sql(f"SELECT {cols} FROM {t.qualified}").pl()
+                else:  # declared but not built (no input of that kind): an empty, typed table
+                    frame = pl.DataFrame(schema=t.polars_schema())
+                frame = frame.cast(t.polars_schema())  # type: ignore[arg-type]
+                rel = f"data/{t.qualified}.csv"
+                frame.write_parquet(out / f"data/{t.qualified}.parquet")
+                flat = _flat(frame)
+                flat.write_csv(out / rel)
+                if db is not None:
+                    _sqlite_table(db, t, flat)
+                rows.append((t, rel, frame.height))
+                written.append(Exported(t.qualified, out / rel, frame.height))
+            if db is not None:
+                db.commit()
+        finally:
+            if db is not None:
+                db.close()
+        if sqlite:
+            tmp_db.replace(db_path)
     finally:
         con.close()
-    (out / "datapackage.json").write_text(json.dumps(datapackage(rows, synthetic), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    package = datapackage(rows, synthetic)
+    (out / "datapackage.json").write_text(json.dumps(package, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if sqlite:
+        meta = datasette_metadata(package, [t for t, _, _ in rows])
+        (out / DATASETTE_METADATA).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     dictionary = data_dictionary()
     if synthetic:
         dictionary = "> **SYNTHETIC DATA — not real schools.**\n\n" + dictionary
     (out / "data-dictionary.md").write_text(dictionary, encoding="utf-8")
     return written
+
+
+def _flat(frame: pl.DataFrame) -> pl.DataFrame:
+    """List fields as JSON arrays (Table Schema's ``array`` in CSV); everything else as is."""
+    lists = [c for c, dt_ in frame.schema.items() if isinstance(dt_, pl.List)]
+    if not lists:
+        return frame
+    return frame.with_columns(
+        pl.col(c).map_elements(lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.String, skip_nulls=True)
+        for c in lists
+    )
+
+
+SQLITE_TYPES = {"text": "TEXT", "int": "INTEGER", "smallint": "INTEGER", "float": "REAL", "date": "TEXT", "bool": "INTEGER", "text[]": "TEXT"}
+
+
+def _sqlite_table(db: sqlite3.Connection, t: Table, flat: pl.DataFrame) -> None:
+    name = sqlite_name(t)
+    cols = ", ".join(f'"{f.name}" {SQLITE_TYPES[f.type]}{"" if f.nullable else " NOT NULL"}' for f in t.fields)
+    pk = f', PRIMARY KEY ({", ".join(chr(34) + c + chr(34) for c in t.primary_key)})' if t.primary_key else ""
+    db.execute(f'DROP TABLE IF EXISTS "{name}"')
+    db.execute(f'CREATE TABLE "{name}" ({cols}{pk})')
+    dates = [c for c, d in flat.schema.items() if d == pl.Date]
+    typed = flat.with_columns(pl.col(c).cast(pl.String) for c in dates) if dates else flat
+    marks = ", ".join("?" for _ in t.fields)
+    db.executemany(f'INSERT INTO "{name}" VALUES ({marks})', typed.iter_rows())
+    for f in t.fields:  # the columns people filter on: URNs, events and files
+        if f.name in ("urn", "event_id", "file_id") and f.name not in t.primary_key[:1]:
+            db.execute(f'CREATE INDEX "{name}__{f.name}" ON "{name}" ("{f.name}")')
+
+
+def datasette_metadata(package: dict[str, Any], tables: list[Table]) -> dict[str, Any]:
+    """Datasette's metadata.json: the package's title, licence and sources, and every table's
+    and column's description (from the same field metadata as the data package)."""
+    return {
+        "title": package["title"],
+        "description": package["description"],
+        "license": LICENCE["title"],
+        "license_url": LICENCE["path"],
+        "source": "Ofsted and the Department for Education",
+        "source_url": package["sources"][0]["path"],
+        "databases": {
+            SQLITE_NAME.removesuffix(".db"): {
+                "tables": {
+                    sqlite_name(t): {
+                        "title": t.qualified,
+                        "description": t.description,
+                        "columns": {f.name: f.description + (f" (unit: {f.unit})" if f.unit else "") for f in t.fields},
+                    }
+                    for t in tables
+                }
+            }
+        },
+    }

@@ -12,10 +12,8 @@ only), inlined so each HTML file stands alone.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -28,12 +26,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from evenhand import __version__
-from evenhand.audit.registry import AUDITS
-from evenhand.audit.result import AuditContext, AuditResult
+from evenhand.audit.result import STAMP, Slot
 from evenhand.core.warehouse import frame
 from evenhand.present.charts import to_svg
-from evenhand.present.synthetic import STAMP, stamp_outputs
-from evenhand.present.tables import parameter_rows, table_views, words
+from evenhand.present.pack_tables import parameter_rows, table_views, words
+from evenhand.present.synthetic import stamp_outputs
 
 #: The public claims (DESIGN section 1), what Evenhand measures, and the audits that answer.
 CLAIMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -144,34 +141,6 @@ def html_to_pdf(html: str) -> bytes:
 # --- audits ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Slot:
-    """One audit's place in the pack: its result, or why there is none."""
-
-    name: str
-    result: AuditResult | None
-    reason: str = ""
-
-
-def gather_audits(ctx: AuditContext, names: Sequence[str] = AUDITS) -> list[Slot]:
-    """Run every audit whose module exists; a missing or failing one becomes an empty slot."""
-    slots = []
-    for name in names:
-        try:
-            module = importlib.import_module(f"evenhand.audit.{name}")
-        except ModuleNotFoundError as e:
-            if e.name and not e.name.startswith(f"evenhand.audit.{name}"):
-                slots.append(Slot(name, None, f"Its module could not be imported: {e}."))
-            else:
-                slots.append(Slot(name, None, f"This version of Evenhand has no {name} audit yet (module evenhand.audit.{name})."))
-            continue
-        try:
-            slots.append(Slot(name, module.run(ctx)))
-        except Exception as e:
-            slots.append(Slot(name, None, f"The audit failed on this warehouse: {type(e).__name__}: {e}"))
-    return slots
-
-
 def _chart_from_spec(spec: Mapping[str, Any]) -> alt.TopLevelMixin:
     kinds: list[tuple[str, type[Any]]] = [
         ("layer", alt.LayerChart), ("hconcat", alt.HConcatChart), ("vconcat", alt.VConcatChart),
@@ -251,28 +220,6 @@ def provenance(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     ]
 
 
-def default_national_as_at(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The latest as-at date of a national file (Ofsted's official statistics); None if none.
-
-    The monthly management information can be a one-authority extract (the Leeds file), so the
-    newest file of any kind may describe a few hundred schools: the national pack defaults to
-    the newest official statistics instead.
-    """
-    rows = con.execute(
-        "SELECT max(as_at) FROM meta.files WHERE status = 'loaded' AND publication = 'official_statistics'"
-    ).fetchall()
-    value: dt.date | None = rows[0][0] if rows else None
-    return value
-
-
-def build_info(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """meta.build as a dict (raw folder, mode, version, build time); {} when absent."""
-    try:
-        return {str(k): str(v) for k, v in con.execute("SELECT key, value FROM meta.build").fetchall()}
-    except duckdb.Error:
-        return {}
-
-
 def reproduce_commands(
     warehouse: str, as_at: dt.date, out: str, raw: str | None = None, lenient: bool = False
 ) -> list[str]:
@@ -307,7 +254,10 @@ def national_html(
     commands: list[str],
     synthetic: bool = False,
     generated: str | None = None,
+    coverage: str = "England",
 ) -> str:
+    """The evidence pack's HTML; ``coverage`` is what the as-at file covers (out.snapshots):
+    a pack of a file that is not national says so in its title."""
     views = [audit_view(s, synthetic) for s in slots]
     by_name = {v["name"]: v for v in views}
     claims = []
@@ -324,6 +274,7 @@ def national_html(
         claims=claims,
         as_at=as_at.isoformat(),
         as_at_text=_date_text(as_at),
+        coverage=coverage,
         inputs=inputs,
         commands=commands,
         synthetic=synthetic,
@@ -339,10 +290,11 @@ def write_national(
     synthetic: bool = False,
     pdf: bool = True,
     generated: str | None = None,
+    coverage: str = "England",
 ) -> list[Path]:
     """Write evidence-pack.html, evidence-pack.pdf and tables/<audit>__<table>.csv|parquet."""
     out.mkdir(parents=True, exist_ok=True)
-    html = national_html(slots, as_at, inputs, commands, synthetic, generated)
+    html = national_html(slots, as_at, inputs, commands, synthetic, generated, coverage)  # synthetic: banner and page header from base.html
     paths = [out / f"{FILE_STEM}.html"]
     paths[0].write_text(html, encoding="utf-8")
     if pdf:

@@ -8,14 +8,10 @@ and label. Numbers carry their n (and, for shares, a Wilson interval).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import difflib
-import io
 import math
 import re
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,57 +19,21 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.core.warehouse import frame
+from evenhand.core.warehouse import frame, table_names
 from evenhand.errors import UnknownSchoolError
+from evenhand.metadata.definitions import LATE_PUBLICATION, SAFEGUARDING_LIMITED
+from evenhand.present.pack_tables import grade_label
 from evenhand.present.synthetic import is_synthetic
-from evenhand.present.tables import grade_label
-from evenhand.query import _history
+from evenhand.query import history as school_history
 from evenhand.stats.intervals import wilson
 
-#: Ofsted's school inspection handbooks (2015-2024) say the final report is normally published
-#: within 19 working days of the end of the inspection, and within 28 working days when it
-#: goes through further quality assurance (typically inadequate judgements). The report flags
-#: a delay beyond the longer of the two (docs/decisions/0900-report-flags.md).
-PUBLICATION_TARGET_WORKING_DAYS = 28
-PUBLICATION_NORMAL_WORKING_DAYS = 19
-#: When a file gives no end date the delay is counted from the start; a school inspection lasts
-#: at most two days, so only a count more than this many working days over the target is
-#: flagged (the flag must hold whatever the end date was).
-START_COUNT_ALLOWANCE = 1
 #: Below this many similar schools the comparison is shown with a small-numbers warning.
 SMALL_N = 30
 #: A latest graded judgement older than this many years is flagged as old.
 OLD_JUDGEMENT_YEARS = 5
 
-def _area_labels() -> dict[str, str]:
-    return {a: maps.area_label(a) for a in maps.areas()}
-
-
-#: Area labels and Ofsted's order (maps/areas.csv).
-AREA_LABELS: dict[str, str] = _area_labels()
-AREA_ORDER = list(AREA_LABELS)
 #: How a safeguarding judgement reads in a sentence ("Safeguarding: not effective").
 SAFEGUARDING_WORDS = {"Yes": "effective", "No": "not effective"}
-
-SCALE_LABELS: dict[str, str] = {
-    "four_point": "4-point",
-    "report_card_5": "report-card 5-point",
-    "safeguarding_effective": "Yes / No",
-    "met_not_met": "Met / Not met",
-    "ungraded_outcome": "ungraded outcome",
-    "category_of_concern": "category of concern",
-    "yes_no": "Yes / No",
-    "not_applicable": "not applicable",
-}
-
-KIND_LABELS = {
-    "graded": "Graded inspection",
-    "ungraded": "Ungraded inspection",
-    "monitoring": "Monitoring inspection",
-    "report_card": "Report-card inspection",
-}
-
-CATEGORY_LABELS = {"SM": "Special measures", "SWK": "Serious weaknesses", "NTI": "Notice to improve"}
 
 #: Context measures shown over the years, with how to show them.
 CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
@@ -96,7 +56,7 @@ CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+    return set(table_names(con))
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -105,10 +65,6 @@ def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[
     rows = cur.fetchall()
     names = [d[0] for d in cur.description or []]
     return [dict(zip(names, r, strict=True)) for r in rows]
-
-
-def era_labels() -> dict[str, str]:
-    return {e.era: e.label for e in maps.eras()}
 
 
 # --- looking a school up ----------------------------------------------------------------
@@ -173,28 +129,11 @@ def find_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> 
 # --- flags --------------------------------------------------------------------------------
 
 
-def _judgement(ev: dict[str, Any], area: str) -> dict[str, Any] | None:
-    for j in ev["judgements"]:
-        if j["area"] == area and j["graded"]:
-            return dict(j)
-    return None
-
-
-def safeguarding_limited(ev: dict[str, Any]) -> bool:
-    """DESIGN section 1: inadequate overall or in leadership, safeguarding ineffective, and the
-    quality of education good or better (EIF); or report-card safeguarding standards 'Not met'
-    with no area below 'Expected standard'."""
-    sg = _judgement(ev, "safeguarding_effective")
-    if sg and sg["code"] == "No":
-        oe, lm, qe = (_judgement(ev, a) for a in ("overall_effectiveness", "leadership_and_management", "quality_of_education"))
-        inadequate = any(j and j["scale"] == "four_point" and j["code"] == "4" for j in (oe, lm))
-        education_good = qe is not None and qe["scale"] == "four_point" and qe["code"] in ("1", "2")
-        return bool(inadequate and education_good)
-    st = _judgement(ev, "safeguarding_standards")
-    if st and st["code"] == "Not met":
-        others = [j for j in ev["judgements"] if j["graded"] and j["scale"] == "report_card_5"]
-        return bool(others) and all(j["code"] in ("1", "2", "3") for j in others)
-    return False
+def _flag_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """out.event_flags for the events shown: every flag is decided once, at build time."""
+    if not ids or "out.event_flags" not in (tables if tables is not None else _tables(con)):
+        return {}
+    return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.event_flags WHERE list_contains(?, event_id)", [ids])}
 
 
 def _area_key(area: str, kind: str) -> tuple[int, int]:
@@ -202,7 +141,7 @@ def _area_key(area: str, kind: str) -> tuple[int, int]:
     a = maps.areas().get(area)
     if kind == "report_card" and a is not None and a.report_card_order is not None:
         return (0, a.report_card_order)
-    return (1, AREA_ORDER.index(area) if area in AREA_ORDER else 99)
+    return (1, maps.area_order(area))
 
 
 def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -211,46 +150,14 @@ def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str
     return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.timing WHERE list_contains(?, event_id)", [ids])}
 
 
-@cache
-def publication_targets() -> dict[tuple[str, str], int]:
-    """(era, kind) -> the longest published target in working days, from
-    maps/publication_targets.csv (kind 'all' applies to every kind); {} if the map is absent."""
-    try:
-        text = resources.files("evenhand").joinpath("maps/publication_targets.csv").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    out: dict[tuple[str, str], int] = {}
-    for r in csv.DictReader(io.StringIO(text)):
-        key = (r["era"], r["kind"])
-        out[key] = max(out.get(key, 0), int(r["target_working_days"]))
-    return out
-
-
-def publication_target(era: str | None, kind: str) -> int | None:
-    """The working-day target a report is measured against: the era's map entry, else the
-    handbook's 28 working days (with further quality assurance) for graded inspections from
-    2015; None before 2015 (no publication dates, no target) and for report cards, which have
-    no published target in the map: a report card is never flagged against a fallback."""
-    targets = publication_targets()
-    for k in ((era or "", kind), (era or "", "all")):
-        if k in targets:
-            return targets[k]
-    if era in ("cif_2015", "eif_2019", "eif_2024") and kind == "graded":
-        return PUBLICATION_TARGET_WORKING_DAYS
-    return None
-
-
-def _delay(t: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Publication delay in working days, from the end date where known, else from the start."""
-    if not t:
+def _delay(f: dict[str, Any] | None, t: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Publication delay in working days as out.event_flags counts it (from the end date where
+    known, else from the start), with the calendar days from out.timing."""
+    if not f or f.get("publication_delay_working_days") is None:
         return None
-    if t.get("end_to_publication_working_days") is not None:
-        return {"working_days": int(t["end_to_publication_working_days"]), "from": "end",
-                "calendar_days": t.get("end_to_publication_days")}
-    if t.get("start_to_publication_working_days") is not None:
-        return {"working_days": int(t["start_to_publication_working_days"]), "from": "start",
-                "calendar_days": t.get("start_to_publication_days")}
-    return None
+    frm = f["publication_delay_from"]
+    cal = (t or {}).get("end_to_publication_days" if frm == "end" else "start_to_publication_days")
+    return {"working_days": int(f["publication_delay_working_days"]), "from": frm, "calendar_days": cal}
 
 
 def _transitions(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> list[dict[str, Any]]:
@@ -316,7 +223,7 @@ def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, 
     graded = {str(r[4]): (str(r[5]), int(r[6])) for r in rows if r[3]}
     n = sum(k for _, k in graded.values())
     dist = []
-    for code, label in (("1", "Outstanding"), ("2", "Good"), ("3", "Requires improvement"), ("4", "Inadequate")):
+    for code, label in maps.grade_labels("four_point").items():
         lbl, k = graded.get(code, (label, 0))
         e = wilson(k, n) if n else None
         dist.append({
@@ -514,14 +421,13 @@ def school_report_data(
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
     try:
-        hist = history if history is not None else _history(con, urn)
+        hist = history if history is not None else school_history(con, urn)
     except UnknownSchoolError:
         raise unknown_school(con, str(urn)) from None
     raw_school = hist["school"] or {}
     if not raw_school:
         name_rows = con.execute("SELECT school_name, school_type FROM core.events WHERE urn = ? ORDER BY start_date DESC LIMIT 1", [urn]).fetchall()
         raw_school = {"school_name": name_rows[0][0] if name_rows else f"URN {urn}", "school_type": name_rows[0][1] if name_rows else None}
-    eras = era_labels()
     lineage = hist.get("lineage") or {}
     lineage_urns = [int(u["urn"]) for u in lineage.get("urns", [])] or [urn]
     pred_urns = {int(p["urn"]) for p in lineage.get("predecessors", [])}
@@ -533,7 +439,7 @@ def school_report_data(
     if extra_ids:
         for other in sorted(pred_urns):
             try:
-                h2 = _history(con, other)
+                h2 = school_history(con, other)
             except UnknownSchoolError:
                 continue
             for e in h2["events"]:
@@ -544,6 +450,7 @@ def school_report_data(
     ids = [e["event_id"] for e in events]
     tables = _tables(con)
     timing = _timing_rows(con, ids, tables)
+    event_flags = _flag_rows(con, ids, tables)
     trans = {t["to_event_id"]: t for t in _transitions(con, ids, tables)}
     latest = _latest(con, urn, as_at, tables)
 
@@ -554,15 +461,15 @@ def school_report_data(
             [j for j in ev["judgements"] if j["graded"] or j["area"] == "overall_effectiveness"],
             key=lambda j: _area_key(j["area"], ev["kind"]),
         )
-        delay = _delay(timing.get(ev["event_id"]))
-        sg_lim = safeguarding_limited(ev)
+        # every flag is read from out.event_flags (decided once, at build time); nothing is decided here
+        fl = event_flags.get(ev["event_id"], {})
+        delay = _delay(fl, timing.get(ev["event_id"]))
+        sg_lim = bool(fl.get("safeguarding_limited"))
+        not_met = bool(fl.get("safeguarding_not_met"))
         t = trans.get(ev["event_id"])
-        cliff = bool(t and t.get("comparable") and t.get("change") is not None and (
-            t["change"] >= 2 or (t.get("from_code") == "1" and t.get("to_code") == "4" and t.get("from_scale") == t.get("to_scale") == "four_point")
-        ))
-        target = publication_target(ev.get("era"), ev["kind"])
-        allowance = START_COUNT_ALLOWANCE if delay and delay["from"] == "start" else 0
-        late = bool(delay and target is not None and delay["working_days"] - allowance > target)
+        cliff = bool(fl.get("cliff_edge"))
+        target = fl.get("publication_target_working_days")
+        late = bool(fl.get("beyond_target"))
         row = {
             "event_id": ev["event_id"],
             "urn": ev["urn"],
@@ -570,9 +477,9 @@ def school_report_data(
             "predecessor": ev["urn"] in pred_urns,
             "school_name": ev.get("school_name"),
             "kind": ev["kind"],
-            "kind_label": KIND_LABELS.get(ev["kind"], ev["kind"]),
+            "kind_label": maps.kind_label(ev["kind"]),
             "era": ev.get("era"),
-            "era_label": eras.get(ev.get("era") or "", ev.get("era") or "unknown framework"),
+            "era_label": maps.era_label(ev.get("era")),
             "inspection_type": ev.get("inspection_type"),
             "start_date": ev.get("start_date"),
             "start_text": _fmt_date(ev.get("start_date")),
@@ -580,22 +487,24 @@ def school_report_data(
             "publication_date": ev.get("publication_date"),
             "publication_text": _fmt_date(ev.get("publication_date")) if ev.get("publication_date") else "not in the files",
             "category_of_concern": ev.get("category_of_concern"),
-            "category_label": CATEGORY_LABELS.get(ev.get("category_of_concern") or ""),
+            "category_label": maps.code_label("category_of_concern", ev["category_of_concern"]) if ev.get("category_of_concern") else None,
             "judgements": [
                 {
                     "area": j["area"],
-                    "area_label": "Safeguarding" if j["scale"] == "safeguarding_effective" else AREA_LABELS.get(j["area"], j["area"]),
+                    "area_label": "Safeguarding" if j["scale"] == "safeguarding_effective" else maps.area_label(j["area"]),
                     "label": SAFEGUARDING_WORDS.get(j["label"], j["label"]) if j["scale"] == "safeguarding_effective" else j["label"],
                     "code": j["code"], "scale": j["scale"],
-                    "scale_label": "" if j["scale"] == "safeguarding_effective" else SCALE_LABELS.get(j["scale"], j["scale"]),
+                    "scale_label": "" if j["scale"] == "safeguarding_effective" else maps.scale_label(j["scale"]),
                     "graded": j["graded"],
                 }
                 for j in js
             ],
             "delay": delay,
             "target_working_days": target,
+            "target_source": fl.get("publication_target_source"),
             "late": late,
             "safeguarding_limited": sg_lim,
+            "safeguarding_not_met": not_met,
             "cliff_edge": cliff,
             "transition": ({"from_label": t["from_label"], "to_label": t["to_label"], "from_start_date": _iso(t.get("from_start_date"))} if t else None),
             "sources": [s["file"] for s in ev.get("sources", [])],
@@ -604,17 +513,23 @@ def school_report_data(
         when = row["start_text"]
         if sg_lim:
             flags.append({"key": "safeguarding_limited", "event_id": ev["event_id"], "title": "Safeguarding-limited judgement",
-                          "detail": f"The inspection of {when} found safeguarding ineffective (or not met) and judged the school "
-                                    "inadequate overall or in leadership, while the quality of education was judged good or better."})
+                          "detail": f"The inspection of {when} found safeguarding not effective and judged the school "
+                                    "inadequate overall or in leadership, while quality of education, behaviour and attitudes "
+                                    "and personal development were each judged good or better."})
+        if not_met:
+            flags.append({"key": "safeguarding_not_met", "event_id": ev["event_id"], "title": "Safeguarding standards not met",
+                          "detail": f"The report card of the inspection of {when} records safeguarding standards as not met."})
         if cliff and t:
             flags.append({"key": "cliff_edge", "event_id": ev["event_id"], "title": "Cliff-edge drop",
                           "detail": f"The overall judgement fell from {t['from_label']} ({_fmt_date(t.get('from_start_date'))}) "
-                                    f"to {t['to_label']} ({when}): {int(t['change'])} steps on the 4-point scale."})
+                                    f"to {t['to_label']} ({when}): {int(fl['overall_change'])} steps on the "
+                                    f"{maps.scale_label(t.get('to_scale'))} scale."})
         if late and delay:
             frm = "end" if delay["from"] == "end" else "start (the end date is not in the published files)"
+            level = " (reports needing further quality assurance)" if fl.get("publication_target_level") == maps.FURTHER_QUALITY_ASSURANCE else ""
             flags.append({"key": "publication_delay", "event_id": ev["event_id"], "title": "Publication delay beyond the target",
                           "detail": f"The report of the inspection of {when} was published {delay['working_days']} working days after its {frm}, "
-                                    f"against Ofsted's target of {target} working days for inspections under its framework."})
+                                    f"against Ofsted's target of {target} working days{level} for inspections under its framework."})
 
     latest_info: dict[str, Any] | None = None
     if latest:
@@ -669,8 +584,7 @@ def school_report_data(
         "similar": similar,
         "expected": exp,
         "context": context,
-        "targets": {"normal_working_days": PUBLICATION_NORMAL_WORKING_DAYS, "target_working_days": PUBLICATION_TARGET_WORKING_DAYS,
-                    "old_years": OLD_JUDGEMENT_YEARS},
+        "targets": {"old_years": OLD_JUDGEMENT_YEARS},
         "caveats": _caveats(timeline, similar),
         "sources": _sources(con, urn, timeline, context),
     }
@@ -710,9 +624,9 @@ def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[st
         "Judgements are shown on the scale they were given on. Grades from different frameworks "
         "(e.g. 'Satisfactory' before September 2012 and 'Requires improvement' after, or report-card grades) are not the same measure and are never converted.",
         "Inspection dates, judgements and publication dates are as published in Ofsted's files; where two files disagree the warehouse keeps one and records the conflict (evenhand history --json).",
-        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded), against the longest target Ofsted's handbooks set for the inspection's framework as we read them (19 working days normally and 28 with further quality assurance under the 2015 framework, about 30 under the education inspection framework; no target is recorded for report cards, so they are not flagged); most files give no end date, so the count runs from the start and can overstate the delay by the length of the inspection (at most one working day for a two-day inspection); such a count is flagged only when it exceeds the target by more than that.",
+        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded); the same targets and rule as the national evidence pack: " + LATE_PUBLICATION,
         "The 2005-2015 history gives no publication dates, so older inspections show no delay.",
-        "A safeguarding-limited judgement is how Evenhand tests the public claim that safeguarding gaps are used to fail schools that are otherwise good: inadequate overall or in leadership where safeguarding was not effective but the quality of education was good or better. Frameworks before 2019 did not judge the quality of education, so earlier inspections cannot be flagged.",
+        "Safeguarding-limited is Evenhand's definition, the same in the national evidence pack: " + SAFEGUARDING_LIMITED,
     ]
     if similar.get("available"):
         c.append("The comparison with similar schools describes how they were judged; it does not adjust for everything that differs between schools, and each school's latest inspection may be years old.")

@@ -22,7 +22,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-STAMP = "SYNTHETIC DATA — not real schools"
+from evenhand.audit.result import STAMP
+
+__all__ = ["COLUMN", "PARQUET_KEY", "STAMP", "is_stamped", "is_synthetic", "stamp_outputs"]
 COLUMN = "synthetic_data"
 PARQUET_KEY = "evenhand.synthetic"
 

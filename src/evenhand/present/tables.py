@@ -1,343 +1,217 @@
-"""Audit tables as a reader sees them in the evidence pack: people's words, sensible rounding,
-each estimate beside its interval, and a shape that fits the page.
+"""Audit tables as people read them: column headings and value formats from maps/columns.csv,
+shares as percentages with their interval in the same cell, codes in words, sensible rounding.
 
-Presentation only labels, formats and arranges: every number comes from the audit's table as
-it is (the CSV and Parquet beside the pack hold the same table with its field names).
+    view = table_view(frame)                 # every column, labelled and formatted
+    view = table_view(frame, sort="share", descending=True, contains="Good")
+    matrix = matrix_view(frame, "to_era", "from_label", "to_label")   # transitions as a grid
 
-- Column labels and how to show each column come from ``maps/column_labels.csv``; an era code
-  is shown by its label (``maps/eras.csv``), an area code by its label (``maps/areas.csv``),
-  a grade code by its grade (``maps/codes.csv``).
-- An estimate followed by its two interval columns (``share, low, high``;
-  ``stability, stability_low, stability_high`` ...) becomes one column "46.0% (45.5 to 46.4)".
-- A wide table with few rows is turned on its side (one row per measure); a wide, long table
-  goes on a landscape page; a table too long to print says where the full table is.
-- A table of grade shares by quintile (``area, quintile_kind, quintile, label, share ...``)
-  becomes one small table per judgement and quintile measure, grades across, with the one
-  the chart draws first.
-- The audit's list of inspections with safeguarding not effective is printed as the list of
-  the safeguarding-limited ones: school (linked to its Ofsted reports), URN, dates, judgements.
+Only labels and formats: the numbers are the audit's, and each cell keeps its raw value as
+the sort key (so a sorted column is sorted by number, not by its text).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import io
 import math
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from evenhand import maps
 
-#: At most this many rows of a table are printed; longer tables are in the CSV.
-ROWS_SHOWN = 40
-#: Tables longer than this are not printed at all (their first rows would say nothing).
-ROWS_PRINTABLE = 200
-#: Printed columns a portrait A4 page holds at the pack's table font size.
-PORTRAIT_COLUMNS = 8
-#: A wider table with at most this many rows is turned on its side.
-TRANSPOSE_ROWS = 10
-
-OFSTED_REPORTS = "https://reports.ofsted.gov.uk/provider/21/{urn}"
-
 
 @dataclass(frozen=True)
 class Column:
     key: str
     label: str
-    kind: str
-    low: str | None = None
-    high: str | None = None
+    numeric: bool
+    interval: tuple[str, str] | None = None
 
 
-@cache
-def _codes() -> dict[str, str]:
-    """Every code a reader might meet in a table or a text -> its words, from the maps."""
-    out = {a: a_.label for a, a_ in maps.areas().items()}
-    out.update(maps.value_labels())
-    out.update({e.era: e.label for e in maps.eras()})
-    return out
+@dataclass
+class TableView:
+    columns: list[Column]
+    rows: list[list[str]]
+    n_rows: int  # rows after filtering (before the display limit)
+    n_total: int  # rows in the table
+    sort: str | None = None
+    descending: bool = False
+    contains: str = ""
+    sort_keys: list[list[Any]] = field(default_factory=list)
 
 
-@cache
-def _code_pattern() -> re.Pattern[str]:
-    codes = sorted(_codes(), key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(c) for c in codes) + r")\b(?:\[(\w+)\])?")
+def read_csv(raw: bytes) -> pl.DataFrame:
+    """An audit table from its CSV bytes (types inferred from every row)."""
+    if not raw.strip():
+        return pl.DataFrame()
+    return pl.read_csv(io.BytesIO(raw), infer_schema_length=None, try_parse_dates=True)
 
 
-_PY_LIST = re.compile(r"\[((?:'[^']*'(?:, )?)+)\]")
+def humanise(name: str) -> str:
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
-def _code_words(m: re.Match[str]) -> str:
-    code, level = m.group(1), m.group(2)
-    text = _codes()[code]
-    if code in maps.areas() and m.start() > 0:
-        text = text[0].lower() + text[1:]
-    return f"{text} {level} (against 1)" if level else text
+def _label_fn(name: str) -> Any:
+    return getattr(maps, name, None)
 
 
-def words(text: Any) -> str:
-    """``text`` with codes replaced by people's words from the maps: era codes by their label
-    (``eif_2019`` -> 'Education inspection framework (2019-2024)'), area codes by the area's
-    label, model terms (``idaci_quintile[5]`` -> 'IDACI quintile 5 (against 1)') and other
-    codes by maps/value_labels.csv; a Python list literal becomes a plain list."""
-    s = _PY_LIST.sub(lambda m: ", ".join(x.strip("'") for x in m.group(1).split(", ")), str(text))
-    return _code_pattern().sub(_code_words, s)
-
-
-def column_label(key: str) -> maps.ColumnLabel:
-    c = maps.column_labels().get(key)
-    if c is not None:
-        return c
-    return maps.ColumnLabel(key, key.replace("_", " ").capitalize(), "text", "")
-
-
-def columns(df: pl.DataFrame) -> list[Column]:
-    """The printed columns of ``df``: estimates merged with their intervals, hidden ones dropped."""
-    names = df.columns
-    out: list[Column] = []
-    i = 0
-    has_label = "label" in names or any(n.endswith("_label") for n in names)
-    while i < len(names):
-        key = names[i]
-        lab = column_label(key)
-        nxt = [column_label(n).kind for n in names[i + 1 : i + 3]]
-        if lab.kind not in ("interval", "text", "id", "date", "bool") and nxt == ["interval", "interval"]:
-            out.append(Column(key, lab.label, lab.kind, names[i + 1], names[i + 2]))
-            i += 3
-            continue
-        i += 1
-        if lab.kind == "hide" or (lab.kind == "grade_code" and key not in maps.areas() and has_label):
-            continue
-        out.append(Column(key, lab.label, lab.kind))
-    return out
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _num(x: float, kind: str) -> str:
-    if kind == "share":
-        return _pct(x)
-    if kind == "points":
-        return f"{100 * x:+.1f}"
-    if kind in ("days", "working_days"):
-        return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
-    if kind in ("odds_ratio", "ratio"):
-        return f"{x:,.2f}"
-    if kind == "count":
-        return f"{x:,.0f}"
-    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3g}"
-
-
-def grade_label(code: Any, when: Any = None) -> str:
-    """A four-point code as its grade on the date (grade 3 is 'Satisfactory' before September
-    2012; without a date, the label in force now), from maps/codes.csv."""
-    if code is None:
+def value_label(kind: str, value: Any) -> str:
+    """A code in words: an era, an area, an inspection kind, or a code written with spaces."""
+    if value is None:
         return ""
-    c = str(code)
-    for k in maps.codes():
-        if k.scale == "four_point" and k.code == c:
-            if isinstance(when, dt.date) and ((k.valid_from and when < k.valid_from) or (k.valid_to and when > k.valid_to)):
-                continue
-            if not isinstance(when, dt.date) and k.valid_to is not None:
-                continue
-            return k.label
-    return f"grade {c}"
+    s = str(value)
+    if kind == "era":
+        fn = _label_fn("era_label")
+        if fn is not None:
+            return str(fn(s))
+        return next((e.label for e in maps.eras() if e.era == s), humanise(s))
+    if kind == "area":
+        fn = _label_fn("area_label")
+        if fn is not None:
+            return str(fn(s))
+        area = maps.areas().get(s)
+        return area.description.split(" (")[0] if area else humanise(s)
+    if kind == "kind":
+        fn = _label_fn("kind_label")
+        return str(fn(s)) if fn is not None else humanise(s)
+    return humanise(s)
 
 
-def cell(value: Any, col: Column, row: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One printed cell: ``{"text", "num"}``."""
-    row = row or {}
-    if col.low is not None:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return {"text": "n/a", "num": True}
-        lo, hi = row.get(col.low), row.get(col.high or "")
-        text = _num(float(value), col.kind)
-        if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
-            a, b = _num(float(lo), col.kind), _num(float(hi), col.kind)
-            if col.kind == "share":
-                a, b = a.rstrip("%"), b.rstrip("%")
-                if float(value) in (0.0, 1.0):
-                    b = b + "%"
-            if not (a == b == text.rstrip("%")):
-                text += f" ({a} to {b})"
-        return {"text": text, "num": True}
-    if value is None:
-        return {"text": "", "num": False}
-    if isinstance(value, bool):
-        return {"text": "yes" if value else "no", "num": False}
-    if col.kind == "era":
-        return {"text": maps.era_label(str(value)), "num": False}
-    if col.kind == "area":
-        return {"text": maps.area_label(str(value)), "num": False}
-    if col.kind == "grade_code":
-        return {"text": grade_label(value, row.get("start_date")), "num": False}
-    if isinstance(value, dt.date):
-        return {"text": f"{value.day} {value.strftime('%b %Y')}", "num": False}
-    if isinstance(value, list | tuple):
-        return {"text": ", ".join(words(x) for x in value), "num": False}
-    if isinstance(value, int) and col.kind not in ("id", "share", "points"):
-        return {"text": f"{value:,}", "num": True}
-    if isinstance(value, int | float) and col.kind != "id":
-        if isinstance(value, float) and math.isnan(value):
-            return {"text": "n/a", "num": True}
-        return {"text": _num(value, col.kind), "num": True}
-    if isinstance(value, int):
-        return {"text": str(value), "num": False}
-    return {"text": words(value), "num": False}
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
 
 
-def _heading(col: Column) -> str:
-    return col.label + (" (95% CI)" if col.low is not None else "")
+def format_value(fmt: str, value: Any) -> str:
+    """One value in the column's format ('' for a missing value)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if fmt == "bool" or isinstance(value, bool):
+        if isinstance(value, str):
+            return {"true": "Yes", "false": "No"}.get(value.lower(), value)
+        return "Yes" if value else "No"
+    if fmt in ("era", "area", "kind", "label"):
+        return value_label(fmt, value)
+    if not _is_number(value):
+        return str(value)
+    x = float(value)
+    if fmt == "share":
+        return f"{x * 100:.1f}%"
+    if fmt == "pp":
+        return f"{x * 100:+.1f} pp"
+    if fmt == "count":
+        return f"{round(x):,}"
+    if fmt == "number1":
+        return f"{x:,.1f}"
+    if fmt == "ratio":
+        return f"{x:.2f}"
+    if fmt == "odds_log":
+        return f"{math.exp(x):.2f}"
+    if fmt == "signed":
+        return f"{round(x):+d}"
+    if fmt == "id":
+        return str(int(x)) if x == int(x) else str(value)
+    # a column the map does not know: whole numbers with separators, others to 3 figures
+    if x == int(x) and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:.3g}"
 
 
-def table_title(audit: str, key: str) -> str:
-    return maps.table_titles().get((audit, key)) or key.replace("_", " ").capitalize()
+def _spec(name: str, dtype: pl.DataType) -> maps.ColumnLabel:
+    known = maps.columns().get(name)
+    if known is not None:
+        return known
+    return maps.ColumnLabel(name, humanise(name), "number" if dtype.is_numeric() else "text", None)
 
 
-def _plain(audit: str, key: str, df: pl.DataFrame, title: str | None = None) -> dict[str, Any]:
-    cols = columns(df)
-    printable = df.height <= ROWS_PRINTABLE
-    shown = df.head(ROWS_SHOWN) if printable else df.head(0)
-    rows = [dict(zip(df.columns, r, strict=True)) for r in shown.iter_rows()]
-    view: dict[str, Any] = {
-        "key": key,
-        "title": title or table_title(audit, key),
-        "total": df.height,
-        "shown": shown.height,
-        "csv": f"tables/{audit}__{key}.csv",
-        "parquet": f"tables/{audit}__{key}.parquet",
-        "layout": "portrait",
-        "headings": [_heading(c) for c in cols],
-        "rows": [[cell(r.get(c.key), c, r) for c in cols] for r in rows],
-    }
-    if len(cols) > PORTRAIT_COLUMNS and 0 < shown.height <= TRANSPOSE_ROWS:
-        first = cols[0]
-        heads = [cell(r.get(first.key), first, r)["text"] for r in rows]
-        view["headings"] = [first.label, *heads]
-        view["rows"] = [
-            [{"text": _heading(c), "num": False}, *(cell(r.get(c.key), c, r) for r in rows)] for c in cols[1:]
-        ]
-        view["layout"] = "transposed"
-    elif len(cols) > PORTRAIT_COLUMNS:
-        view["layout"] = "landscape"
-    return view
+def table_view(
+    frame: pl.DataFrame, sort: str | None = None, descending: bool = False, contains: str = "", limit: int = 200
+) -> TableView:
+    """The table as shown: interval columns folded into their estimate, labelled, formatted,
+    optionally filtered (rows any of whose shown cells contain ``contains``, any case) and
+    sorted by a column's raw values; at most ``limit`` rows."""
+    specs = {c: _spec(c, frame.schema[c]) for c in frame.columns}
+
+    def interval(c: str) -> tuple[str, str] | None:
+        iv = specs[c].interval
+        return iv if iv is not None and all(x in frame.columns for x in iv) else None
+
+    folded = {x for c in frame.columns if (iv := interval(c)) is not None for x in iv}
+    shown = [c for c in frame.columns if c not in folded]
+    columns = [Column(c, specs[c].label, frame.schema[c].is_numeric(), interval(c)) for c in shown]
+    records = frame.to_dicts()
+    texts: list[list[str]] = []
+    for r in records:
+        row = []
+        for col in columns:
+            fmt = specs[col.key].format
+            cell = format_value(fmt, r[col.key])
+            if col.interval and cell:
+                lo, hi = (format_value(fmt, r[x]) for x in col.interval)
+                if lo and hi:
+                    cell = f"{cell} ({lo} to {hi})"
+            row.append(cell)
+        texts.append(row)
+    order = list(range(len(records)))
+    needle = contains.strip().casefold()
+    if needle:
+        order = [i for i in order if any(needle in t.casefold() for t in texts[i])]
+    if sort is not None and sort in frame.columns and sort not in folded:
+        by: str = sort
+
+        def key(i: int) -> tuple[int, Any]:
+            v = records[i][by]
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                return (1, 0)  # missing values last, whichever the direction
+            return (0, v if _is_number(v) else str(v).casefold())
+        present = [i for i in order if key(i)[0] == 0]
+        missing = [i for i in order if key(i)[0] == 1]
+        present.sort(key=key, reverse=descending)
+        order = present + missing
+    else:
+        sort = None
+    return TableView(columns, [texts[i] for i in order[:limit]], len(order), frame.height, sort, descending, contains)
 
 
-def _grade_shares(audit: str, key: str, df: pl.DataFrame, chart_title: str) -> list[dict[str, Any]]:
-    """One small table per (judgement, quintile measure): quintiles down, grades across."""
-    areas = list(maps.areas())
-    groups = df.select("area", "quintile_kind").unique(maintain_order=True).rows()
-    title = chart_title.lower()
-
-    def first(g: tuple[str, str]) -> tuple[int, int, int]:
-        drawn = maps.area_label(g[0]).lower() in title and str(g[1]).lower() in title
-        return (0 if drawn else 1, areas.index(g[0]) if g[0] in areas else 99, groups.index(g))
-
-    views = []
-    for area, kind in sorted(groups, key=first):
-        sub = df.filter((pl.col("area") == area) & (pl.col("quintile_kind") == kind))
-        grades = sub.select("grade", "label").unique().sort("grade").rows()
-        quintiles = sorted(sub["quintile"].unique().to_list(), key=lambda q: str(q))
-        share = Column("share", "Share", "share", "low", "high")
-        rows = []
-        for q in quintiles:
-            qs = sub.filter(pl.col("quintile") == q)
-            n = qs["n"][0] if qs.height else None
-            cells = [{"text": str(q), "num": False}, {"text": f"{n:,}" if n is not None else "", "num": True}]
-            for g, _ in grades:
-                hit = qs.filter(pl.col("grade") == g)
-                cells.append(cell(hit["share"][0], share, hit.row(0, named=True)) if hit.height else {"text": "", "num": True})
-            rows.append(cells)
-        views.append({
-            "key": key,
-            "title": f"{maps.area_label(area)} by {kind} quintile: share of each grade (95% CI)",
-            "total": df.height,
-            "shown": sub.height,
-            "csv": f"tables/{audit}__{key}.csv",
-            "parquet": f"tables/{audit}__{key}.parquet",
-            "layout": "portrait",
-            "headings": [f"{kind} quintile", "Schools (n)", *(str(lbl) for _, lbl in grades)],
-            "rows": rows,
-            "part": True,
-        })
-    return views
+@dataclass
+class MatrixView:
+    title: str
+    row_labels: list[str]
+    col_labels: list[str]
+    cells: list[list[str]]  # "62.1% (n = 1,234)" or "" where no pair
+    row_n: list[str]
 
 
-def _limited_list(audit: str, key: str, df: pl.DataFrame) -> dict[str, Any]:
-    """The safeguarding-limited inspections, one row each, linked to the school's reports."""
-    lim = df.filter(pl.col("safeguarding_limited")).sort("start_date", "urn")
-    judgement_cols = [c for c in df.columns if c in maps.areas() and column_label(c).kind == "grade_code"]
-    rows = []
-    for r in lim.iter_rows(named=True):
-        js = "; ".join(f"{maps.area_label(c)}: {grade_label(r[c], r.get('start_date'))}" for c in judgement_cols if r.get(c))
-        if r.get("safeguarding_effective"):
-            js += "; safeguarding " + ("not effective" if r["safeguarding_effective"] == "No" else "effective")
-        rows.append([
-            {"text": str(r.get("school_name") or ""), "num": False, "href": ofsted_reports_url(r["urn"])},
-            {"text": str(r["urn"]), "num": False},
-            cell(r.get("start_date"), Column("start_date", "", "date")),
-            cell(r.get("publication_date"), Column("publication_date", "", "date")),
-            {"text": js, "num": False},
-        ])
-    return {
-        "key": key,
-        "title": table_title(audit, "limited"),
-        "total": df.height,
-        "shown": len(rows),
-        "selected": f"{len(rows)} of the {df.height:,} inspections in the table (those safeguarding-limited)",
-        "csv": f"tables/{audit}__{key}.csv",
-        "parquet": f"tables/{audit}__{key}.parquet",
-        "layout": "portrait",
-        "headings": ["School (its Ofsted reports)", "URN", "Inspection started", "Report published", "Judgements"],
-        "rows": rows,
-    }
-
-
-def ofsted_reports_url(urn: Any) -> str:
-    """The school's page of inspection reports on Ofsted's site."""
-    return OFSTED_REPORTS.format(urn=int(urn))
-
-
-def table_views(audit: str, tables: dict[str, pl.DataFrame], chart_title: str = "") -> list[dict[str, Any]]:
-    """Every table of one audit as printed (see the module docstring)."""
-    views: list[dict[str, Any]] = []
-    for key, df in tables.items():
-        cols = set(df.columns)
-        if {"area", "quintile_kind", "quintile", "grade", "label", "share", "low", "high", "n"} <= cols and df.height:
-            views += _grade_shares(audit, key, df, chart_title)
-        elif {"safeguarding_limited", "urn", "school_name", "start_date"} <= cols:
-            views.append(_limited_list(audit, key, df))
-        else:
-            views.append(_plain(audit, key, df))
-    return views
-
-
-def parameter_text(value: Any) -> str:
-    """A parameter as words: lists joined, mappings as 'key: value', None as 'none'."""
-    if value is None:
-        return "none"
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        value = dt.date.fromisoformat(value)
-    if isinstance(value, dt.date):
-        return f"{value.day} {value.strftime('%B %Y')}"
-    if isinstance(value, dict):
-        return "; ".join(f"{words(maps.area_label(str(k)) if str(k) in maps.areas() else k)}: "
-                         f"{parameter_text(maps.area_label(str(v)) if str(v) in maps.areas() else v)}" for k, v in value.items())
-    if isinstance(value, list | tuple | set):
-        return ", ".join(parameter_text(v) for v in value) or "none"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return words(value)
-
-
-def parameter_rows(params: dict[str, Any], hidden: Sequence[str] = ()) -> list[tuple[str, str]]:
-    return [
-        (str(k).replace("_", " "), parameter_text(v))
-        for k, v in sorted(params.items()) if k not in hidden
-    ]
+def matrix_view(frame: pl.DataFrame, group: str, row: str, col: str) -> list[MatrixView]:
+    """A long table of (group, row, col, count, n, share) as one grid per group: each cell
+    the row share and count (rows are the earlier judgement, so each row adds up to 100%)."""
+    needed = {group, row, col, "count", "n", "share"}
+    if not needed <= set(frame.columns):
+        return []
+    out = []
+    code_cols = [c for c in ("from_code", "to_code") if c in frame.columns]
+    for g in frame[group].unique(maintain_order=True).to_list():
+        sub = frame.filter(pl.col(group) == g)
+        if code_cols:
+            sub = sub.sort(code_cols)
+        rows = [str(x) for x in sub[row].unique(maintain_order=True).to_list() if x is not None]
+        cols = [str(x) for x in sub[col].unique(maintain_order=True).to_list() if x is not None]
+        cells, row_n = [], []
+        for rl in rows:
+            line = []
+            part = sub.filter(pl.col(row) == rl)
+            n = part["n"].max()
+            row_n.append(format_value("count", n))
+            for cl in cols:
+                hit = part.filter(pl.col(col) == cl)
+                if hit.height:
+                    r = hit.row(0, named=True)
+                    line.append(f"{format_value('share', r['share'])} ({format_value('count', r['count'])})")
+                else:
+                    line.append("")
+            cells.append(line)
+        spec = maps.columns().get(group)
+        title = value_label(spec.format if spec else "label", g)
+        out.append(MatrixView(title, rows, cols, cells, row_n))
+    return out

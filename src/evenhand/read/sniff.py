@@ -19,10 +19,16 @@ class Match:
     missing_required: list[str]
     score: float
     title_lines: list[str] = field(default_factory=list)
+    # (canonical, header, other header): two headers of the file that read the same once
+    # normalised (maps/headers.toml), one of them mapped: the file cannot be read unambiguously
+    ambiguous: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def match_header(header: list[str], layout: maps.Layout) -> tuple[float, dict[str, int], list[str]]:
-    """(score, canonical -> column index, missing required canonicals) of one header row."""
+    """(score, canonical -> column index, missing required canonicals) of one header row.
+
+    Headers are compared after the declared normalisation (maps/headers.toml), so the official
+    header and its R, pandas or Excel re-saves match the same map entry."""
     normalised = [maps.normalise_header(h) for h in header]
     columns = layout.columns
     # cheap rejection first: every signature column must be present
@@ -42,6 +48,19 @@ def match_header(header: list[str], layout: maps.Layout) -> tuple[float, dict[st
     return score, mapping, missing
 
 
+def ambiguous_headers(header: list[str], mapping: dict[str, int]) -> list[tuple[str, str, str]]:
+    """(canonical, mapped header, other header) where another header of the row reads the same
+    once normalised: which one the map means cannot be decided."""
+    normalised = [maps.normalise_header(h) for h in header]
+    out = []
+    for canonical, i in mapping.items():
+        for j, h in enumerate(normalised):
+            if j != i and h == normalised[i]:
+                out.append((canonical, header[i], header[j]))
+                break
+    return out
+
+
 def best_match(rows: list[list[str]], sheet: str | None = None) -> Match | None:
     best: Match | None = None
     layouts = list(maps.layouts().values())  # parsed once per file, not once per row
@@ -55,7 +74,8 @@ def best_match(rows: list[list[str]], sheet: str | None = None) -> Match | None:
             recognised = score > 0
             if recognised and (best is None or (len(mapping), score) > (len(best.mapping), best.score)):
                 titles = [" ".join(c for c in r if c and c.strip()) for r in rows[:idx]]
-                best = Match(layout, idx, sheet, mapping, missing, score, [t for t in titles if t])
+                best = Match(layout, idx, sheet, mapping, missing, score, [t for t in titles if t],
+                             ambiguous_headers(row, mapping))
         if best is not None and best.header_index == idx:
             break  # the first row that matches is the header
     return best
@@ -92,18 +112,24 @@ def as_at_from_text(text: str) -> date | None:
 
 def date_from_file_name(name: str) -> date | None:
     """A dated download such as 'links_edubasealldata20250422.csv' or 'gias_links_2025-04-22.csv'."""
+    return dated_file_name(name)[0]
+
+
+def dated_file_name(name: str) -> tuple[date | None, bool]:
+    """(date, approximate) from a file name. A name giving only a month ('gias_links_2021-05.csv')
+    is read as the first of that month and flagged approximate: the day is not known."""
     found = as_at_from_text(name)
     if found:
-        return found
+        return found, False
     m = re.search(r"(20\d{2})-?(\d{2})-?(\d{2})(?!\d)", name)
     if m:
         try:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3))), False
         except ValueError:
-            return None
+            return None, False
     m = re.search(r"(20\d{2})-(\d{2})(?![\d-])", name)
     if m:
         y, mo = int(m.group(1)), int(m.group(2))
         if 1 <= mo <= 12:
-            return date(y, mo, 1)
-    return None
+            return date(y, mo, 1), True
+    return None, False

@@ -23,12 +23,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from evenhand import maps
 from evenhand.errors import UnknownSchoolError
+from evenhand.present import tables as present_tables
 from evenhand.stats.estimate import Estimate
 from evenhand.web import charts as web_charts
 from evenhand.web import school as shared
 from evenhand.web.security import SecurityHeaders
-from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Warehouse, clean_query
+from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Store, clean_query
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
@@ -36,6 +38,8 @@ STATIC = PACKAGE / "static"
 URN_RE = re.compile(r"^[0-9]{1,7}$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 log = logging.getLogger("evenhand.web")
+#: audit tables shown as a grid too (earlier judgement by later judgement, per framework)
+MATRIX_TABLES = frozenset({"matrices"})
 EXPORT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 
 
@@ -57,6 +61,8 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["thousands"] = lambda v: f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
     env.filters["figure"] = figure_text
+    env.filters["words"] = lambda v: " ".join(w[:1].upper() + w[1:] for w in str(v or "").split())
+    env.filters["filesize"] = filesize
     return env
 
 
@@ -75,10 +81,11 @@ def figure_text(fig: dict[str, Any]) -> str:
         return "n/a"
 
 
-def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> FastAPI:
+def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open_data: Path | str | None = None) -> FastAPI:
     """The dashboard for one warehouse file (opened read-only) and, optionally, a folder of
-    audit results written by ``evenhand audit --out DIR`` (else audits run on demand)."""
-    wh = Warehouse(Path(warehouse))
+    audit results written by ``evenhand audit --out DIR`` (else audits run on demand) and the
+    folder ``evenhand export --out DIR`` wrote (else it is looked for in the usual places)."""
+    wh = Store(Path(warehouse))
     audits = AuditStore(wh, Path(audits_dir) if audits_dir else None)
     env = _environment()
     @asynccontextmanager
@@ -92,9 +99,13 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     here = Path(warehouse).resolve().parent
-    # where `evenhand export --out DIR` output is looked for: beside the warehouse, or the
-    # command's documented default folder; the first holding a datapackage.json wins
-    export_candidates = [here / "export", here / "open-data", Path.cwd() / "out" / "open-data"]
+    # where `evenhand export --out DIR` output is looked for: the folder given (serve
+    # --open-data), else beside the warehouse, its parent's out/open-data, or the command's
+    # documented default folder; the first holding a datapackage.json wins
+    if open_data is not None:
+        export_candidates = [Path(open_data)]
+    else:
+        export_candidates = [here / "open-data", here / "export", here / "out" / "open-data", here.parent / "out" / "open-data", Path.cwd() / "out" / "open-data"]
 
     def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("audit_names", audits.names())
@@ -142,7 +153,12 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
 
     def search_html(text: str, partial: bool) -> str:
         def make() -> str:
-            ctx: dict[str, Any] = {"q": text, "hits": wh.search(text), "limit": SEARCH_LIMIT, "audit_names": audits.names()}
+            hits = wh.search(text)
+            suggestion = wh.suggest(text) if text and not hits else None
+            ctx: dict[str, Any] = {
+                "q": text, "hits": hits, "limit": SEARCH_LIMIT, "audit_names": audits.names(),
+                "suggestion": suggestion, "suggested": wh.search(suggestion) if suggestion else [],
+            }
             return str(env.get_template("_results.html" if partial else "search.html").render(**ctx))
 
         html: str = wh.searches.get((text, partial), make)
@@ -228,7 +244,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         return Response(pdf, media_type="application/pdf", headers={"content-disposition": f'attachment; filename="evenhand-school-{n}.pdf"'})
 
     @app.get("/audit/{name}", response_class=HTMLResponse)
-    def audit(request: Request, name: str, run: int = 0) -> HTMLResponse:
+    def audit(request: Request, name: str, run: int = 0, table: str = "main", sort: str = "", order: str = "asc", q: str = "") -> HTMLResponse:
         name = audit_name(name)
         if not run and not audits.ready(name):
             # the audit runs on demand: answer at once, and let htmx (or the link) start the run
@@ -238,10 +254,59 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
             # htmx does not swap error responses: give it a 200 whose #audit explains
             status = 200 if request.headers.get("hx-request") == "true" else 404
             return page("audit_missing.html", status=status, name=name, reason=audits.error(name), on_demand=audits.dir is None)
+        keys = table_order(ap)
+        if not NAME_RE.match(table) or table not in ap.csv:
+            if table != "main":
+                raise PageError(404, "No such table", f"The tables of this audit are: {', '.join(keys) or 'none'}.")
+            table = keys[0] if keys else "main"
+        if sort and not NAME_RE.match(sort):
+            sort = ""
+        text = clean_query(q)
         # draw the chart now (once), so the image is ready when the browser asks for it
         has_chart = audit_svg(name, ap) is not None
-        header, rows, n_rows = audits.main_table(ap)
-        return page("audit.html", a=ap.data, name=name, tables=sorted(ap.csv), header=header, rows=rows, n_rows=n_rows, has_chart=has_chart)
+        frame = audit_frame(name, ap, table)
+        view = present_tables.table_view(frame, sort=sort or None, descending=order == "desc", contains=text) if frame is not None else None
+        matrices = present_tables.matrix_view(frame, "to_era", "from_label", "to_label") if frame is not None and table in MATRIX_TABLES else []
+        has_regions = region_svg(name, ap) is not None
+        return page(
+            "audit.html", a=ap.data, name=name, tables=keys, table=table, view=view, matrices=matrices,
+            has_chart=has_chart, has_regions=has_regions, table_labels={k: table_label(k) for k in keys},
+            parameters=[(present_tables.humanise(k), parameter_text(v)) for k, v in sorted((ap.data.get("parameters") or {}).items())],
+        )
+
+    def table_order(ap: AuditPage) -> list[str]:
+        declared = [str(k) for k in (ap.data.get("tables") or {}) if str(k) in ap.csv]
+        keys = declared + sorted(k for k in ap.csv if k not in declared)
+        return sorted(keys, key=lambda k: k != "main")  # the main table first, then as declared
+
+    def audit_frame(name: str, ap: AuditPage, table: str) -> Any:
+        def make() -> Any:
+            raw = ap.csv.get(table)
+            return None if raw is None else present_tables.read_csv(raw)
+
+        return wh.cache.get(("audit-frame", name, table), make)
+
+    def region_svg(name: str, ap: AuditPage) -> str | None:
+        def make() -> str | None:
+            if "regions" not in ap.csv:
+                return None
+            try:
+                frame = audit_frame(name, ap, "regions")
+                return None if frame is None else web_charts.region_svg(frame)
+            except Exception:  # a chart that cannot be drawn is left out; the table carries the numbers
+                log.exception("the region chart of audit %s could not be drawn", name)
+                return None
+
+        svg: str | None = wh.cache.get(("region-svg", name), make)
+        return svg
+
+    @app.get("/audit/{name}/regions.svg")
+    def audit_regions(name: str) -> Response:
+        ap = _audit_or_404(audit_name(name))
+        svg = region_svg(name, ap)
+        if svg is None:
+            raise PageError(404, "No chart", "This audit has no regional model to chart.")
+        return Response(svg, media_type="image/svg+xml")
 
     def audit_svg(name: str, ap: AuditPage) -> str | None:
         def make() -> str | None:
@@ -298,8 +363,10 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         files = wh.files()
         root = export_dir()
         exports = [(k, p.stat().st_size) for k, p in export_files().items()]
-        looked = ", ".join(str(d) for d in export_candidates)
-        return page("data.html", files=files, build=wh.build_info(), exports=exports, export_root=str(root) if root else None, export_looked=looked)
+        looked = ", ".join(shown_path(d) for d in dict.fromkeys(export_candidates))
+        build = {k: (shown_path(Path(v)) if k in PATH_KEYS else v) for k, v in wh.build_info().items()}
+        return page("data.html", files=files, build=build, exports=exports, export_root=shown_path(root) if root else None,
+                    export_looked=looked, datasette="evenhand.db" in {Path(k).name for k in export_files()})
 
     @app.get("/data/export/{filename:path}")
     def export(filename: str) -> Response:
@@ -329,6 +396,54 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> F
         return Response("User-agent: *\nAllow: /\n", media_type="text/plain")
 
     return app
+
+
+#: meta.build keys that hold a local path (shown without the folders above it)
+PATH_KEYS = frozenset({"raw", "raw_dir", "warehouse", "audits", "out"})
+
+
+def shown_path(p: Path) -> str:
+    """A local folder as a page may show it: a relative path as given, an absolute one by its
+    last two parts only (no absolute path of this machine leaks into a page)."""
+    if not p.is_absolute():
+        return str(p)
+    parts = [x for x in p.parts if x != p.anchor]
+    return "…/" + "/".join(parts[-2:]) if parts else "the root folder"
+
+
+def filesize(n: int | None) -> str:
+    """Bytes as people read them: '1.2 MB'."""
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{int(size):,} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1000
+    return f"{n:,} bytes"
+
+
+def table_label(key: str) -> str:
+    """An audit table's key as a tab label: 'cliff_edges' -> 'Cliff edges', 'main' -> 'Main table'."""
+    return "Main table" if key == "main" else present_tables.humanise(key)
+
+
+def parameter_text(v: Any) -> str:
+    """An audit parameter in words (no Python literals): lists joined, mappings as 'a: b'."""
+    if isinstance(v, dict):
+        eras = {e.era for e in maps.eras()}
+        return "; ".join(f"{present_tables.value_label('era' if k in eras else 'label', k)}: {parameter_text(x)}" for k, x in v.items())
+    if isinstance(v, list | tuple):
+        return ", ".join(parameter_text(x) for x in v)
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, str) and v in {e.era for e in maps.eras()}:
+        return present_tables.value_label("era", v)
+    return str(v).replace("_", " ") if isinstance(v, str) and " " not in v and "_" in v and not v[:1].isdigit() else str(v)
 
 
 def fmt_number(x: float | None) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from evenhand.web.store import Warehouse
+from evenhand.web.store import Store
 
 log = logging.getLogger("evenhand.web")
 
@@ -25,7 +25,7 @@ def shared_report_available() -> bool:
 
 
 def report_data(
-    wh: Warehouse, urn: int, audits_dir: Path | None, history: dict[str, Any] | None = None
+    wh: Store, urn: int, audits_dir: Path | None, history: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
     """school_report_data(...) for ``urn`` (reusing its ``history`` JSON when given), or None
     when the shared report is unavailable or fails."""

@@ -5,8 +5,9 @@ One in-memory DuckDB instance attaches the warehouse READ_ONLY; every request ta
 switched off and the configuration locked once the warehouse is attached, so no query the
 dashboard runs can read or write anything else. Every query is parameterised.
 
-A search index (the latest row of each school in ``core.schools``) is copied into the
-in-memory database at start-up, so search-as-you-type is a few milliseconds.
+A search index (the latest row of each school in ``core.schools``, and the closed schools
+only the inspection history names: :mod:`evenhand.web.search`) is copied into the in-memory
+database at start-up, so search-as-you-type is a few milliseconds.
 """
 
 from __future__ import annotations
@@ -24,13 +25,10 @@ from typing import Any
 
 import duckdb
 
-from evenhand.core.warehouse import OFFLINE
-from evenhand.errors import EvenhandError, UnknownSchoolError
-
-#: Most search results ever returned.
-SEARCH_LIMIT = 50
-#: Longest search text considered (longer input is cut, never an error).
-MAX_QUERY = 100
+from evenhand.engine import Evenhand
+from evenhand.errors import UnknownSchoolError
+from evenhand.web import search as school_search
+from evenhand.web.search import SEARCH_LIMIT, SchoolHit, clean_query
 
 
 def _plain(v: Any) -> Any:
@@ -39,28 +37,6 @@ def _plain(v: Any) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return None
     return v
-
-
-def _like_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def clean_query(q: str | None) -> str:
-    """Search text as the index sees it: printable characters only, trimmed, bounded."""
-    if not q:
-        return ""
-    kept = "".join(ch for ch in q[: MAX_QUERY * 4] if ch.isprintable())
-    return " ".join(kept.split())[:MAX_QUERY]
-
-
-@dataclass(frozen=True)
-class SchoolHit:
-    urn: int
-    school_name: str
-    postcode: str | None
-    local_authority: str | None
-    phase: str | None
-    school_type: str | None
 
 
 class LRU:
@@ -90,33 +66,20 @@ class LRU:
         return value
 
 
-class Warehouse:
-    """The dashboard's read-only view of one warehouse file."""
+class Store:
+    """The dashboard's read-only view of one warehouse: an :class:`Evenhand` opened sandboxed
+    (the one way in), a search index and page caches."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise EvenhandError(f"no warehouse at {self.path}: run 'evenhand build --raw DIR' first")
-        self._db = duckdb.connect(":memory:", config=dict(OFFLINE))
-        quoted = str(self.path.resolve()).replace("'", "''")
-        try:
-            self._db.execute(f"ATTACH '{quoted}' AS wh (READ_ONLY)")
-        except duckdb.Error as e:
-            raise EvenhandError(f"cannot open the warehouse {self.path} read-only: {e}") from e
-        self._db.execute(
-            """
-            CREATE TABLE memory.main.school_index AS
-            SELECT urn, school_name, postcode, local_authority, phase, school_type,
-                   lower(school_name) AS name_key,
-                   replace(upper(coalesce(postcode, '')), ' ', '') AS pc_key,
-                   CAST(urn AS VARCHAR) AS urn_key
-            FROM wh.core.schools
-            QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC) = 1
-            """
-        )
-        self._db.execute("SET enable_external_access = false")
-        self._db.execute("SET lock_configuration = true")
-        self.n_schools: int = self._db.execute("SELECT count(*) FROM memory.main.school_index").fetchall()[0][0]
+        self.eh = Evenhand(Path(path), sandboxed=True)
+        self.path = self.eh.path
+        self._db = self.eh.con
+        for sql in school_search.index_sql(self.eh.has_table("core.gias_links")):  # every school named, open or closed
+            self._db.execute(sql)
+        self.eh.lock_down()
+        counts = self._db.execute("SELECT count(*) FILTER (NOT closed), count(*) FILTER (closed) FROM memory.main.school_index").fetchall()[0]
+        self.n_schools: int = counts[0]  # open schools (the latest school-level files)
+        self.n_closed: int = counts[1]  # closed schools only the inspection history names
         self.cache = LRU(1024)
         self.searches = LRU(2048)
 
@@ -126,12 +89,8 @@ class Warehouse:
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor for one request, with the warehouse as its default catalog."""
-        cur = self._db.cursor()
-        try:
-            cur.execute("USE wh")
+        with self.eh.cursor() as cur:
             yield cur
-        finally:
-            cur.close()
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         with self.cursor() as cur:
@@ -140,12 +99,7 @@ class Warehouse:
             return [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in res.fetchall()]
 
     def has_table(self, qualified: str) -> bool:
-        schema, name = qualified.split(".")
-        got = self.rows(
-            "SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = ? AND table_name = ?",
-            [schema, name],
-        )
-        return bool(got[0]["n"])
+        return self.eh.has_table(qualified)
 
     def health(self) -> dict[str, Any]:
         got = self.rows("SELECT count(*) AS n FROM core.events")
@@ -153,32 +107,18 @@ class Warehouse:
 
     def search(self, q: str | None) -> list[SchoolHit]:
         """Schools whose name contains ``q``, whose URN is ``q`` or whose postcode starts with it."""
-        text = clean_query(q)
-        if len(text) < 2 and not text.isdigit():
-            return []
-        name = f"%{_like_escape(text.lower())}%"
-        pc = f"{_like_escape(text.upper().replace(' ', ''))}%"
-        rows = self.rows(
-            """
-            SELECT urn, school_name, postcode, local_authority, phase, school_type
-            FROM memory.main.school_index
-            WHERE urn_key = ? OR name_key LIKE ? ESCAPE '\\' OR (length(?) >= 2 AND pc_key LIKE ? ESCAPE '\\')
-            ORDER BY (urn_key = ?) DESC, (name_key LIKE ? ESCAPE '\\') DESC, school_name, urn
-            LIMIT ?
-            """,
-            [text, name, text, pc, text, f"{_like_escape(text.lower())}%", SEARCH_LIMIT],
-        )
-        return [SchoolHit(**r) for r in rows]
+        return school_search.search(self, q)
+
+    def suggest(self, q: str | None) -> str | None:
+        """A corrected search for a misspelt name (see :mod:`evenhand.web.search`)."""
+        return school_search.suggest(self, q)
 
     def school_exists(self, urn: int) -> bool:
         return bool(self.rows("SELECT count(*) AS n FROM memory.main.school_index WHERE urn = ?", [urn])[0]["n"])
 
     def history(self, urn: int) -> dict[str, Any]:
         """evenhand.query's history JSON for ``urn``; UnknownSchoolError when absent."""
-        from evenhand.query import _history
-
-        with self.cursor() as cur:
-            return _history(cur, urn)
+        return self.eh.history(urn)
 
     def files(self) -> list[dict[str, Any]]:
         return self.rows(
@@ -187,7 +127,7 @@ class Warehouse:
         )
 
     def build_info(self) -> dict[str, str]:
-        return {r["key"]: str(r["value"]) for r in self.rows("SELECT key, value FROM meta.build ORDER BY key")}
+        return self.eh.build_info()
 
 
 # --- audit results ------------------------------------------------------------------------
@@ -205,7 +145,7 @@ class AuditPage:
 class AuditStore:
     """Audit results: read from ``evenhand audit --out DIR`` files, else run on demand (cached)."""
 
-    def __init__(self, warehouse: Warehouse, audits_dir: Path | None) -> None:
+    def __init__(self, warehouse: Store, audits_dir: Path | None) -> None:
         self.warehouse = warehouse
         self.dir = Path(audits_dir) if audits_dir else None
         self._cache: dict[str, AuditPage | None] = {}
@@ -266,25 +206,10 @@ class AuditStore:
         return AuditPage(name, data, csv)
 
     def _run(self, name: str) -> AuditPage | None:
-        from evenhand.audit.registry import audit_function
-        from evenhand.audit.result import AuditContext
-        try:
-            fn = audit_function(name)
-        except ImportError:
-            self._errors[name] = "this audit is not part of this version of Evenhand yet"
-            return None
-        try:
-            with self.warehouse.cursor() as cur:
-                got = cur.execute(
-                    "SELECT max(as_at) FROM meta.files WHERE status = 'loaded' AND publication IN ('official_statistics', 'management_information')"
-                ).fetchall()
-                if not got or got[0][0] is None:
-                    raise EvenhandError("the warehouse holds no Ofsted school-level file with an as-at date")
-                as_at: dt.date = got[0][0]
-                synthetic = bool(cur.execute("SELECT count(*) FROM meta.build WHERE key = 'synthetic' AND value = 'true'").fetchall()[0][0])
-                result = fn(AuditContext(con=cur, as_at=as_at, synthetic=synthetic))
-        except Exception as e:  # an audit that cannot run on this warehouse is shown as unavailable
-            self._errors[name] = f"the audit could not run on this warehouse: {type(e).__name__}: {e}"
+        run = self.warehouse.eh.run_audits([name], keep_going=True)
+        result = run.result(name)
+        if result is None:
+            self._errors[name] = run.slots[0].reason
             return None
         import polars as pl
 
@@ -314,4 +239,4 @@ class AuditStore:
         return header, rows, n
 
 
-__all__ = ["SEARCH_LIMIT", "AuditPage", "AuditStore", "SchoolHit", "UnknownSchoolError", "Warehouse", "clean_query"]
+__all__ = ["SEARCH_LIMIT", "AuditPage", "AuditStore", "SchoolHit", "Store", "UnknownSchoolError", "clean_query"]
