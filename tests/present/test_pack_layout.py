@@ -157,8 +157,8 @@ def test_estimates_sit_beside_their_intervals_under_labels_from_the_map() -> Non
     cols = columns(df)
     assert [c.key for c in cols] == ["to_era", "n", "stability"] and cols[2].low == "stability_low"
     view = table_views("consistency", {"main": df})[0]
-    assert view["headings"] == [maps.column_labels()["to_era"].label, maps.column_labels()["n"].label,
-                                maps.column_labels()["stability"].label + " (95% CI)"]
+    assert view["headings"] == [maps.columns()["to_era"].label, maps.columns()["n"].label,
+                                maps.columns()["stability"].label + " (95% CI)"]
     assert [c["text"] for c in view["rows"][0]] == ["Education inspection framework (2019-2024)", "10,042", "42.3% (41.3 to 43.2)"]
 
 
@@ -167,7 +167,7 @@ def test_every_column_of_the_fixture_tables_has_a_label_and_no_field_name_is_pri
     for r in (intake_result(), timing_result(), wide_result()):
         for key, df in r.tables.items():
             for col in df.columns:
-                assert col in maps.column_labels(), f"{r.name}.{key}.{col} has no label in maps/column_labels.csv"
+                assert col in maps.columns(), f"{r.name}.{key}.{col} has no label in maps/columns.csv"
     for code in ("quintile_kind", "not_effective_low", "s5_2005", "eif_2019", "median_low", "gap_q5_minus_q1", "idaci_quintile"):
         assert f">{code}<" not in html and f" {code} " not in html, code
 
