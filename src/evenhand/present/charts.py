@@ -385,9 +385,8 @@ def _finish(
 HORIZONTAL_LABEL_CHARS = 12
 
 
-def _horizontal(levels: Sequence[object], n_bars: int) -> bool:
-    longest = max((len(str(v)) for v in levels), default=0)
-    return longest > HORIZONTAL_LABEL_CHARS or n_bars > 12
+def _horizontal(levels: Sequence[object]) -> bool:
+    return max((len(str(v)) for v in levels), default=0) > HORIZONTAL_LABEL_CHARS
 
 
 def bar_with_intervals(
@@ -424,7 +423,7 @@ def bar_with_intervals(
     (e.g. ``".0%"`` for shares). Bars start at zero.
 
     ``horizontal`` (default: when a category label is longer than
-    HORIZONTAL_LABEL_CHARS or there are many bars) puts the categories down the
+    HORIZONTAL_LABEL_CHARS) puts the categories down the
     left with their labels in full and the bars across, so labels never overlap.
     ``targets``: a frame of (``x``, ``target``) drawn as a black mark across each
     category's bars at its target (e.g. the published publication target; say so
@@ -438,7 +437,7 @@ def bar_with_intervals(
     x_levels = _levels(df, x, x_order)
     c_levels = _levels(df, color, color_order) if color else []
     n_bars = len(x_levels) * (len(c_levels) if color else 1)
-    across = _horizontal(x_levels, n_bars) if horizontal is None else horizontal
+    across = _horizontal(x_levels) if horizontal is None else horizontal
     cat, val, off = ("y", "x", "yOffset") if across else ("x", "y", "xOffset")
     enc = {"x": alt.X, "y": alt.Y}
     enc2 = {"x": alt.X2, "y": alt.Y2}

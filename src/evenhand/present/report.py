@@ -236,10 +236,12 @@ def _date_text(d: dt.date) -> str:
 
 def _on_topic(view: dict[str, Any], topic: str) -> dict[str, Any]:
     """The audit's view with, as key findings, its findings about ``topic``; where it has none,
-    its caveats about it, said as what the data cannot test."""
+    its figures about it; else its caveats about it, said as what the data cannot test."""
     if not view.get("available"):
         return view
     hits = [f for f in view["findings"] if topic in f.lower()]
+    if not hits:  # no sentence about it: the audit's own figure on it, said once
+        hits = [f"{f['label']}: {f['text']}." for f in view.get("figures", []) if topic in f["label"].lower()]
     if not hits:
         hits = [f"Cannot be tested from these files: {c}" for c in view["caveats"] if topic in c.lower()]
     if not hits:
