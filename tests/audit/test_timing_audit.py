@@ -96,7 +96,7 @@ def test_age_of_latest_graded_judgement(result: AuditResult) -> None:
 
 def test_no_end_dates_means_no_length_and_a_caveat(result: AuditResult) -> None:
     assert result.tables["length"].height == 0
-    assert any("no inspection end dates" in c for c in result.caveats)
+    assert any("0 run from the inspection's end date" in c for c in result.caveats)
     assert any("cannot be measured" in c for c in result.caveats)
 
 
@@ -157,10 +157,41 @@ def test_end_dates_give_length_and_the_end_basis(tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     build_warehouse(tmp_path / "raw", wh)
     r = timing.run(context(wh, dt.date(2022, 11, 30)))
-    length = r.tables["length"].row(0, named=True)
-    assert (length["kind"], length["n"], length["median_days"]) == ("graded", 2, 2.0)
+    length = r.tables["length"].filter(pl.col("dimension") == "kind").row(0, named=True)
+    assert (length["kind"], length["n"], length["median_days"], length["median_working_days"]) == ("graded", 2, 2.0, 2.0)
     row = era_row(r, "eif_2019", "graded")
     assert row["basis"] == "end" and row["n_end"] == 2
     assert (row["median_working_days"], row["median_end_working_days"]) == (32.5, 31.5)
     assert (row["beyond_target"], row["n_with_target"]) == (1, 2)
     assert not any("cannot be measured" in c for c in r.caveats)
+
+
+def test_length_by_type_era_and_outcome_counts_working_days_on_site(tmp_path: Path) -> None:
+    rows = [
+        # Fri 26 Aug 2022 - Tue 30 Aug (Mon 29 Aug is the summer bank holiday): 5 calendar days, 2 working days
+        {**school(100201), **graded("10200001", "26/08/2022", "10/10/2022", "2", **{"Inspection end date": "30/08/2022"})},
+        # Wed 5 Oct - Thu 6 Oct 2022: 2 and 2
+        {**school(100202), **graded("10200002", "05/10/2022", "14/11/2022", "4", **{"Inspection end date": "06/10/2022",
+            "Inspection type grouping": "Section 8 deemed section 5", "Inspection type": "S8 No Formal Designation Visit",
+            "Event type grouping": "Schools - S8 deemed S5"})},
+        # Tue 11 Oct 2022, one day
+        {**school(100203), **graded("10200003", "11/10/2022", "21/11/2022", "2", **{"Inspection end date": "11/10/2022"})},
+    ]
+    write(tmp_path / "raw" / "mi_latest-inspections_as-at-2022-11-30.csv", csv_text(mi_eif_headers(), rows))
+    wh = tmp_path / "wh.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    r = timing.run(context(wh, dt.date(2022, 11, 30)))
+    t = r.tables["length"]
+
+    def row(dimension: str, group: str) -> dict[str, object]:
+        (found,) = t.filter((pl.col("dimension") == dimension) & (pl.col("group") == group)).to_dicts()
+        return found
+
+    k = row("kind", "graded")
+    assert (k["n"], k["mean_days"], k["mean_working_days"], k["one_working_day"]) == (3, pytest.approx(8 / 3), pytest.approx(5 / 3), 1)
+    assert row("inspection type grouping", "Section 8 deemed section 5")["mean_working_days"] == 2.0
+    assert row("inspection type grouping", "S5 Inspection")["n"] == 2
+    assert row("outcome", "Inadequate")["n"] == 1 and row("outcome", "Good")["mean_days"] == 3.0
+    assert row("era", "eif_2019")["n"] == 3 and row("era and outcome", "eif_2019: Good")["n"] == 2
+    fig = {f.key: f for f in r.figures}["mean_length_working_days_graded"]
+    assert (fig.estimate.value, fig.estimate.n) == (pytest.approx(5 / 3), 3)

@@ -51,3 +51,31 @@ def test_without_a_national_file_the_newest_file_is_used_and_says_what_it_covers
     derive_all(con)
     assert default_as_at(con) == D(2022, 2, 28)
     assert rows(con, "SELECT coverage FROM out.snapshots WHERE file_id = 2")[0]["coverage"] == "Leeds only"
+
+
+def test_a_newer_national_file_closes_the_schools_of_an_abolished_authority(tmp_path: Path) -> None:
+    """The 2020 file has Northamptonshire; the 2025 file has North and West Northamptonshire
+    (2021) and no Northamptonshire: a 2020 Northamptonshire school missing from the 2025 file is
+    not open in 2025, though no 2025 row names its authority. A one-authority extract still
+    closes no-one outside its authority."""
+    from evenhand.derive.as_at import latest_as_at
+
+    t = Tiny(tmp_path / "w.duckdb")
+    urn = 100000
+    for year in (2020, 2025):
+        for region in maps.ofsted_regions():
+            for la in (f"{region} A", f"{region} B", f"{region} C"):
+                urn += 1
+                t.school(urn, D(year, 8, 31), file_id=year, la=la, ofsted_region=region)
+    t.school(200001, D(2020, 8, 31), file_id=2020, la="Northamptonshire", ofsted_region="East Midlands")
+    t.school(200002, D(2020, 8, 31), file_id=2020, la="Northamptonshire", ofsted_region="East Midlands")
+    t.school(200002, D(2025, 8, 31), file_id=2025, la="West Northamptonshire", ofsted_region="East Midlands")
+    t.school(999001, D(2026, 2, 28), file_id=9, la="Leeds", ofsted_region="North East, Yorkshire and the Humber")
+    con = t.write()
+    derive_all(con)
+    in_2020 = set(latest_as_at(con, D(2020, 8, 31))["urn"].to_list())
+    in_2025 = set(latest_as_at(con, D(2025, 8, 31))["urn"].to_list())
+    in_2026 = set(latest_as_at(con, D(2026, 2, 28))["urn"].to_list())
+    assert {200001, 200002} <= in_2020 and len(in_2020) == 26
+    assert 200001 not in in_2025 and 200002 in in_2025 and len(in_2025) == 25
+    assert in_2026 == in_2025 | {999001}

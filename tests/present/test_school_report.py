@@ -139,6 +139,13 @@ def test_caversham_primary_on_real_data(tmp_path_factory: pytest.TempPathFactory
     html = school_html(d, generated=FROZEN)
     assert "86 working days" in html and "safeguarding-limited" in html
     assert external_references(html) == []
+    # the 2020 MI gives the 2005 and 2009 inspections their end and publication dates
+    y2009 = next(e for e in d["timeline"] if e["start_date"] == "2009-02-26")
+    assert y2009["length"] == {"days": 1, "working_days": 1}
+    assert y2009["delay"] == {"working_days": 14, "from": "end", "calendar_days": 20}
+    y2005 = next(e for e in d["timeline"] if e["start_date"] == "2005-11-22")
+    assert y2005["length"] == {"days": 2, "working_days": 2} and y2005["publication_date"] == "2006-06-15"
+    assert "1 day on site, 1 working day" in html and "2 days on site, 2 working days" in html
 
 
 def test_expected_judgement_from_the_intake_table(warehouse: Path) -> None:

@@ -373,8 +373,9 @@ def run(ctx: AuditContext) -> AuditResult:
             f"Under the education inspection framework (2019-2024), safeguarding was not effective in {describe(lat, 'share')} of the "
             f"inspections that are still schools' latest graded inspection in {snap_text}, against {describe(prev, 'share')} of those "
             "now in the previous block. The file keeps two inspections per school and which survive depends on the outcome (a school "
-            "found wanting is re-inspected soon), so neither figure, nor the two pooled, is the share of all inspections that found "
-            "safeguarding not effective: these files cannot measure that."
+            "found wanting is re-inspected soon), so neither figure is the share of all inspections that found safeguarding not "
+            "effective; pooled, they are that share only if no inspection of the era has dropped out of both blocks, which the file "
+            "cannot show. The data cannot test a claim about how often inspections find safeguarding ineffective."
         )
     clat, cprev = block_est.get(("cif_2015", frames.LATEST)), block_est.get(("cif_2015", frames.PREVIOUS))
     if clat is not None and cprev is not None:

@@ -10,6 +10,8 @@ school's latest graded judgement is.
   exceeded, as out.event_flags decides them (maps/publication_targets.csv; from the end, or
   from the start less one working day); an upper-bound share counts every day from the start.
 - Inspection length (end - start + 1) where both dates exist.
+- Inspection length (end - start + 1 calendar days, and the working days on site) where both
+  dates exist, by kind, era, inspection type grouping and outcome.
 - The age of every open school's latest graded judgement as at the date (out.latest_as_at, or
   evenhand.derive.as_at.latest_as_at for another date): distribution and shares older than 4
   and 6 years, with Wilson intervals.
@@ -17,6 +19,7 @@ school's latest graded judgement is.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -25,8 +28,9 @@ import polars as pl
 from scipy import stats
 
 from evenhand import maps
-from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, num
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, num
 from evenhand.derive.as_at import latest_as_at
+from evenhand.derive.calendar import school_holiday_limits
 from evenhand.maps import eras
 from evenhand.metadata.definitions import LATE_PUBLICATION
 from evenhand.present import charts
@@ -37,6 +41,7 @@ NAME = "timing"
 ORDER_STAT = "distribution-free order-statistic (binomial) interval for the median"
 T_INTERVAL = "t interval for the mean"
 SMALL_N = 30
+LONG_ON_SITE = 5  # working days: longer than any standard inspection (caveat, not a filter)
 KIND_LABELS = {"graded": "Graded", "ungraded": "Ungraded", "report_card": "Report card", "monitoring": "Monitoring"}
 AGE_YEARS = (4, 6)
 YEAR_DAYS = 365.25
@@ -78,7 +83,7 @@ def publication_targets() -> pl.DataFrame:
     return pl.DataFrame(
         [t.__dict__ for t in maps.publication_targets()],
         schema={"era": pl.String, "kind": pl.String, "target_working_days": pl.Int64, "level": pl.String,
-                "basis": pl.String, "source": pl.String},
+                "basis": pl.String, "source": pl.String, "verified": pl.String, "evidence": pl.String},
     )
 
 
@@ -86,8 +91,11 @@ def _delays(ctx: AuditContext) -> pl.DataFrame:
     df = ctx.frame(
         """
         SELECT t.event_id, t.urn, e.kind, e.era, t.start_date, t.end_date, t.publication_date,
-               t.inspection_length_days, t.start_to_publication_working_days AS start_wd,
+               t.inspection_length_days, t.inspection_length_working_days AS length_wd,
+               t.start_to_publication_working_days AS start_wd,
                t.end_to_publication_working_days AS end_wd,
+               t.start_to_publication_term_working_days AS start_term_wd,
+               t.end_to_publication_term_working_days AS end_term_wd,
                coalesce(t.published_before_start, false) AS published_before_start,
                f.publication_target_working_days AS target, f.beyond_target,
                f.beyond_target_upper_bound,
@@ -143,11 +151,86 @@ def _row(part: pl.DataFrame, dimension: str, group: str, kind: str) -> dict[str,
     }
 
 
+LENGTH_SCHEMA = {
+    "dimension": pl.String, "group": pl.String, "kind": pl.String, "n": pl.Int64,
+    "median_days": pl.Float64, "median_low": pl.Float64, "median_high": pl.Float64,
+    "mean_days": pl.Float64, "mean_low": pl.Float64, "mean_high": pl.Float64,
+    "median_working_days": pl.Float64, "median_working_low": pl.Float64, "median_working_high": pl.Float64,
+    "mean_working_days": pl.Float64, "mean_working_low": pl.Float64, "mean_working_high": pl.Float64,
+    "one_working_day": pl.Int64, "one_working_day_share": pl.Float64, "one_working_day_low": pl.Float64, "one_working_day_high": pl.Float64,
+}
+
+
+def _length_summary(df: pl.DataFrame, dimension: str, column: str) -> list[dict[str, Any]]:
+    """Inspection length (calendar days inclusive, and working days on site) per group and kind."""
+    out: list[dict[str, Any]] = []
+    df = df.with_columns(pl.col(column).alias("_group"))
+    keys = df.select("_group", "kind").unique().sort(["kind", "_group"], nulls_last=True)
+    for group, kind in keys.iter_rows():
+        part = df.filter((pl.col("_group") == group) & (pl.col("kind") == kind))
+        days, wd = part["inspection_length_days"].to_numpy(), part["length_wd"].to_numpy()
+        med, mean = median_interval(days), mean_interval(days)
+        wmed, wmean = median_interval(wd), mean_interval(wd)
+        one = wilson(int((wd <= 1).sum()), int(wd.size))
+        out.append({
+            "dimension": dimension, "group": str(group), "kind": str(kind), "n": part.height,
+            "median_days": med.value, "median_low": med.low, "median_high": med.high,
+            "mean_days": mean.value, "mean_low": mean.low, "mean_high": mean.high,
+            "median_working_days": wmed.value, "median_working_low": wmed.low, "median_working_high": wmed.high,
+            "mean_working_days": wmean.value, "mean_working_low": wmean.low, "mean_working_high": wmean.high,
+            "one_working_day": int((wd <= 1).sum()), "one_working_day_share": one.value, "one_working_day_low": one.low, "one_working_day_high": one.high,
+        })
+    return out
+
+
+def _basis_text(r: dict[str, Any]) -> str:
+    """How a group's delays were counted: from the end, from the start, or both."""
+    if r["basis"] == "end":
+        return "from the end of the inspection"
+    if r["basis"] == "start":
+        return "from the start less one working day"
+    return f"from the end for {r['n_end']:,} of {r['n']:,}, else from the start less one working day"
+
+
 def _ages(ctx: AuditContext) -> pl.DataFrame:
     have = ctx.has_table("out.latest_as_at") and ctx.frame("SELECT count(*) AS n FROM out.latest_as_at WHERE as_at = ?", [ctx.as_at])["n"].item() > 0
     if have:
-        return ctx.frame("SELECT urn, graded_kind, graded_era, graded_carried, age_of_latest_graded_days FROM out.latest_as_at WHERE as_at = ? ORDER BY urn", [ctx.as_at])
-    return latest_as_at(ctx.con, ctx.as_at).select("urn", "graded_kind", "graded_era", "graded_carried", "age_of_latest_graded_days").sort("urn")
+        df = ctx.frame("SELECT urn, graded_kind, graded_era, graded_carried, age_of_latest_graded_days, ungraded_start_date "
+                       "FROM out.latest_as_at WHERE as_at = ? ORDER BY urn", [ctx.as_at])
+    else:
+        df = latest_as_at(ctx.con, ctx.as_at).select("urn", "graded_kind", "graded_era", "graded_carried", "age_of_latest_graded_days",
+                                                     "ungraded_start_date").sort("urn")
+    return with_any_kind_age(df, ctx.as_at)
+
+
+def with_any_kind_age(df: pl.DataFrame, as_at: dt.date) -> pl.DataFrame:
+    """``age_of_latest_any_days``: days since the start of the latest inspection of any kind the
+    school has (its latest graded, or a later ungraded one). Pure."""
+    ungraded_age = (pl.lit(as_at) - pl.col("ungraded_start_date")).dt.total_days()
+    return df.with_columns(pl.min_horizontal("age_of_latest_graded_days", ungraded_age).alias("age_of_latest_any_days"))
+
+
+#: Terms of the school year by the month an inspection starts (summer: April to July).
+TERMS: dict[int, str] = {9: "autumn", 10: "autumn", 11: "autumn", 12: "autumn", 1: "spring", 2: "spring", 3: "spring",
+                         4: "summer", 5: "summer", 6: "summer", 7: "summer", 8: "summer"}
+
+
+def term_table(df: pl.DataFrame) -> pl.DataFrame:
+    """Per era and month of the start (graded inspections, with its term): median working days
+    to publication with every working day counted, and with school holidays left out
+    (out.timing). Pure."""
+    rows = []
+    g = df.filter(pl.col("kind").is_in(["graded", "report_card"]) & pl.col("start_term_wd").is_not_null()).with_columns(
+        pl.col("start_date").dt.month().alias("month"))
+    order = [9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8]
+    for (era, month), part in sorted(g.group_by("era", "month"), key=lambda x: (str(x[0][0]), order.index(int(x[0][1])))):  # type: ignore[arg-type]
+        a, b = median_interval(part["start_wd"].to_numpy()), median_interval(part["start_term_wd"].to_numpy())
+        rows.append({"era": era, "month": dt.date(2000, int(month), 1).strftime("%B"), "term": TERMS[int(month)], "n": part.height,  # type: ignore[call-overload]
+                     "median_working_days": a.value, "median_low": a.low, "median_high": a.high,
+                     "median_term_working_days": b.value, "median_term_low": b.low, "median_term_high": b.high})
+    schema = {"era": pl.String, "month": pl.String, "term": pl.String, "n": pl.Int64, "median_working_days": pl.Float64, "median_low": pl.Float64,
+              "median_high": pl.Float64, "median_term_working_days": pl.Float64, "median_term_low": pl.Float64, "median_term_high": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
 def run(ctx: AuditContext) -> AuditResult:
@@ -185,8 +268,11 @@ def run(ctx: AuditContext) -> AuditResult:
         key = f"{r['group']}_{r['kind']}"
         figures.append(Figure(f"median_delay_{key}", f"Median start-to-publication delay, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])}",
                               Estimate(r["median_working_days"], r["median_low"], r["median_high"], r["n"], method=ORDER_STAT), "working days"))
+        if r["n_end"] >= SMALL_N:
+            figures.append(Figure(f"median_end_delay_{key}", f"Median end-to-publication delay, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections with an end date, {era_label.get(r['group'], r['group'])}",
+                                  Estimate(r["median_end_working_days"], r["median_end_low"], r["median_end_high"], r["n_end"], method=ORDER_STAT), "working days"))
         if r["n_with_target"]:
-            figures.append(Figure(f"beyond_target_{key}", f"Share published beyond the target of {r['target_working_days']} working days, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])} ({'from the end' if r['basis'] == 'end' else 'from the start less one working day'})",
+            figures.append(Figure(f"beyond_target_{key}", f"Share published beyond the target of {r['target_working_days']} working days, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections, {era_label.get(r['group'], r['group'])} ({_basis_text(r)})",
                                   Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"], method="Wilson score"), "share"))
     # the latest era with graded inspections: its delays and the target
     graded_eras = [r for r in era_rows if r["kind"] in ("graded", "report_card") and r["n"] >= SMALL_N]
@@ -197,6 +283,17 @@ def run(ctx: AuditContext) -> AuditResult:
         if r["n_with_target"]:
             b = Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"])
             text += f"; {describe(b, 'share')} were published more than {r['target_working_days']} working days after {'the end' if r['basis'] == 'end' else 'the start less one working day (the target runs from the end; a school inspection lasts at most two days)'}"
+        findings.append(text + ".")
+    # the latest era whose graded inspections mostly have an end date: the delay as the targets count it
+    end_eras = [r for r in era_rows if r["kind"] == "graded" and r["n_end"] >= SMALL_N and r["n_end"] >= r["n"] / 2]
+    if end_eras:
+        r = end_eras[-1]
+        e = Estimate(r["median_end_working_days"], r["median_end_low"], r["median_end_high"], r["n_end"], method=ORDER_STAT)
+        text = (f"Counted from the last day of the inspection, as Ofsted's targets are, graded inspections in the "
+                f"{era_label.get(r['group'], r['group'])} era were published a median {describe(e, 'working days')} later")
+        if r["n_with_target"]:
+            b = Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"])
+            text += f"; {describe(b, 'share')} beyond the target of {r['target_working_days']} working days ({_basis_text(r)})"
         findings.append(text + ".")
     # outcomes within the EIF 2019 era (the last era with overall grades): slowest and fastest graded outcome
     eif = df.filter((pl.col("era") == "eif_2019") & (pl.col("kind") == "graded"))
@@ -214,18 +311,45 @@ def run(ctx: AuditContext) -> AuditResult:
             f"{describe(Estimate(lo['median_working_days'], lo['median_low'], lo['median_high'], lo['n']), 'working days')} for {lo['group']}."
         )
 
-    # inspection length
-    length = df.filter(pl.col("inspection_length_days").is_not_null())
-    length_rows = []
-    for kind in sorted(set(length["kind"].to_list())):
-        part = length.filter(pl.col("kind") == kind)["inspection_length_days"].to_numpy()
-        m = median_interval(part)
-        mean = mean_interval(part)
-        length_rows.append({"kind": kind, "n": m.n, "median_days": m.value, "median_low": m.low, "median_high": m.high,
-                            "mean_days": mean.value, "mean_low": mean.low, "mean_high": mean.high})
-        figures.append(Figure(f"length_{kind}", f"Median inspection length (calendar days, inclusive), {KIND_LABELS.get(kind, kind).lower()} inspections", m, "days"))
-    length_table = pl.DataFrame(length_rows, schema={"kind": pl.String, "n": pl.Int64, "median_days": pl.Float64, "median_low": pl.Float64,
-                                                     "median_high": pl.Float64, "mean_days": pl.Float64, "mean_low": pl.Float64, "mean_high": pl.Float64})
+    # inspection length: every event with both dates (whether or not it has a publication date)
+    length = all_events.filter(pl.col("inspection_length_days").is_not_null() & (pl.col("inspection_length_days") >= 1))
+    n_length_bad = all_events.filter(pl.col("inspection_length_days") < 1).height
+    length = length.with_columns(pl.concat_str([pl.col("era").fill_null("unknown era"), pl.col("outcome")], separator=": ").alias("era_outcome"))
+    length_rows = (
+        _length_summary(length, "kind", "kind")
+        + _length_summary(length, "era", "era")
+        + _length_summary(length, "inspection type grouping", "type_grouping")
+        + _length_summary(length, "outcome", "outcome")
+        + _length_summary(length, "era and outcome", "era_outcome")
+    )
+    for r in length_rows:
+        if r["dimension"] == "kind":
+            figures.append(Figure(f"length_{r['kind']}", f"Median inspection length (calendar days, inclusive), {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections",
+                                  Estimate(r["median_days"], r["median_low"], r["median_high"], r["n"], method=ORDER_STAT), "days"))
+            figures.append(Figure(f"mean_length_working_days_{r['kind']}", f"Mean working days on site, {KIND_LABELS.get(r['kind'], r['kind']).lower()} inspections",
+                                  Estimate(r["mean_working_days"], r["mean_working_low"], r["mean_working_high"], r["n"], method=T_INTERVAL), "working days"))
+        elif r["dimension"] == "era" and r["kind"] == "graded" and r["n"] >= SMALL_N:
+            figures.append(Figure(f"mean_length_working_days_{r['group']}_graded", f"Mean working days on site, graded inspections, {era_label.get(r['group'], r['group'])}",
+                                  Estimate(r["mean_working_days"], r["mean_working_low"], r["mean_working_high"], r["n"], method=T_INTERVAL), "working days"))
+    length_table = pl.DataFrame(length_rows, schema=LENGTH_SCHEMA).with_columns(pl.col(pl.Float64).fill_nan(None))
+    if length_table.height:
+        length_table = length_table.with_columns(
+            pl.col("group").replace_strict({e: era_order.index(e) for e in era_order}, default=99, return_dtype=pl.Int64).alias("_o")
+        ).sort(["dimension", "_o", "group", "kind"]).drop("_o")
+    graded_length = [r for r in length_rows if r["dimension"] == "era" and r["kind"] == "graded" and r["n"] >= SMALL_N]
+    graded_length.sort(key=lambda r: era_order.index(r["group"]) if r["group"] in era_order else 99)
+    if graded_length:
+        first, last = graded_length[0], graded_length[-1]
+        n_all = sum(r["n"] for r in graded_length)
+        text = (f"{n_all:,} graded inspections have both a start and an end date; in the {era_label.get(first['group'], first['group'])} era they lasted "
+                f"on average {describe(Estimate(first['mean_working_days'], first['mean_working_low'], first['mean_working_high'], first['n']), 'working days')} on site")
+        if last is not first:
+            text += (f", in the {era_label.get(last['group'], last['group'])} era "
+                     f"{describe(Estimate(last['mean_working_days'], last['mean_working_low'], last['mean_working_high'], last['n']), 'working days')}")
+        share_one = length.filter((pl.col("kind") == "graded") & (pl.col("length_wd") <= 1))
+        one = wilson(share_one.height, length.filter(pl.col("kind") == "graded").height)
+        findings.append(text + f"; {describe(one, 'share')} lasted a single working day. The end dates come from the files that carry "
+                        "them (the latest and previous full inspections of schools open at the file's date), not from every inspection.")
 
     # age of the latest graded judgement
     ages = _ages(ctx)
@@ -249,10 +373,41 @@ def run(ctx: AuditContext) -> AuditResult:
         e = wilson(k, int(age_days.size))
         age_rows.append({"age_years": f"{lo_y}-{hi_y}" if hi_y is not None else f"{lo_y}+", "schools": k, "n": e.n, "share": e.value, "low": e.low, "high": e.high})
     age_table = pl.DataFrame(age_rows).with_columns(pl.col("share", "low", "high").fill_nan(None))
+    any_days = aged["age_of_latest_any_days"].to_numpy()
+    med_any = median_interval(any_days)
+    figures.append(Figure("median_age_latest_any", f"Median age of open schools' latest inspection of any kind (graded or ungraded) as at {ctx.as_at.isoformat()}", med_any, "days"))
+    older_any = wilson(int((any_days > 6 * YEAR_DAYS).sum()), int(any_days.size))
+    figures.append(Figure("share_latest_any_older_than_6y", "Share of open schools whose latest inspection of any kind is more than 6 years old", older_any, "share"))
+    old6 = aged.filter(pl.col("age_of_latest_graded_days") > 6 * YEAR_DAYS)
+    seen_since = wilson(old6.filter(pl.col("ungraded_start_date") >= dt.date(2019, 9, 1)).height, old6.height)
+    figures.append(Figure("old_graded_ungraded_since_2019", "Schools whose graded judgement is over 6 years old: share with an ungraded inspection since September 2019", seen_since, "share"))
     if age_days.size:
         findings.append(
             f"As at {ctx.as_at.isoformat()}, the median open school's latest graded judgement was {num(med_age.value / YEAR_DAYS, 1)} years old "
-            f"(n = {med_age.n:,}); {describe(older[4], 'share')} were more than 4 years old and {describe(older[6], 'share')} more than 6."
+            f"(n = {med_age.n:,}); {describe(older[4], 'share')} were more than 4 years old and {describe(older[6], 'share')} more than 6. "
+            f"Counting ungraded inspections too, the median school was last inspected {num(med_any.value / YEAR_DAYS, 1)} years before, and "
+            f"{describe(older_any, 'share')} had not been inspected at all for more than 6 years: of the schools whose graded judgement "
+            f"is over 6 years old, {describe(seen_since, 'share')} had an ungraded inspection since September 2019. An old grade is "
+            "mostly a grade confirmed by a lighter inspection, not a school nobody has visited."
+        )
+    terms = term_table(df)
+    eif = df.filter((pl.col("era") == "eif_2019") & (pl.col("kind") == "graded") & pl.col("start_term_wd").is_not_null())
+    july, rest = eif.filter(pl.col("start_date").dt.month() == 7), eif.filter(pl.col("start_date").dt.month() != 7)
+    if july.height and rest.height:
+        s_all, s_term = median_interval(july["start_wd"].to_numpy()), median_interval(july["start_term_wd"].to_numpy())
+        o_all, o_term = median_interval(rest["start_wd"].to_numpy()), median_interval(rest["start_term_wd"].to_numpy())
+        figures += [
+            Figure("eif_july_delay", "EIF graded inspections starting in July: median working days from start to publication", s_all, "working days"),
+            Figure("eif_july_delay_term_time", "The same, school holidays not counted", s_term, "working days"),
+            Figure("eif_other_months_delay", "EIF graded inspections starting in other months: median working days from start to publication", o_all, "working days"),
+            Figure("eif_other_months_delay_term_time", "The same, school holidays not counted", o_term, "working days"),
+        ]
+        findings.append(
+            f"School holidays shown apart: EIF graded inspections that started in July, the last weeks of the summer term, waited a "
+            f"median {describe(s_all, 'working days')} counting every weekday that is not a bank holiday, against "
+            f"{describe(o_all, 'working days')} for those started in other months; with the typical school holidays left out too "
+            f"it is {describe(s_term, 'working days')} against {describe(o_term, 'working days')}: the long July waits are the summer "
+            "holiday, when reports are rarely published. Term dates differ by local authority, so term-time counts are approximate."
         )
 
     chart: dict[str, Any] | None = None
@@ -279,15 +434,22 @@ def run(ctx: AuditContext) -> AuditResult:
             targets=target_df if target_df.height else None, target_title="Ofsted's normal target (working days)",
         ))
 
+    n_end = df.filter(pl.col("end_wd").is_not_null()).height
     caveats = [
-        "The shared files carry no inspection end dates, so the delay runs from the FIRST day of the inspection and includes the "
-        "inspection days themselves; Ofsted's targets run from the end. A report counts as beyond the target only when it is "
-        "beyond it however long the inspection lasted (at most two days: one working day is taken off a count from the start); "
-        "the 'upper bound' columns count every working day from the start.",
-        "The targets in maps/publication_targets.csv are our reading of Ofsted's handbooks (see each row's source); where no target is "
-        "recorded for an era no share beyond the target is given.",
-        "Older eras are a selected sample: the files hold each open school's latest and previous graded inspection and the 2005-2020 "
-        "history has no publication dates, so delays before 2019 rest on the inspections that are still a school's latest or previous.",
+        (f"Of the {df.height:,} delays measured, {n_end:,} run from the inspection's end date (files that carry it, such as the "
+         "31 August 2020 MI); the others run from the FIRST day of the inspection and include the inspection days themselves, "
+         "while Ofsted's targets run from the end. A report counted from the start is beyond the target only when it is beyond it "
+         "however long the inspection lasted (at most two days: one working day is taken off a count from the start); the "
+         "'upper bound' columns count every working day from the start."),
+        "No target in maps/publication_targets.csv is verified against handbook text (its 'verified' and 'evidence' columns say what "
+        "was found): the 19 and 28 working days of 2015-2019 are known only from a public quotation of the handbook, and no source was "
+        "found for the 30 used since 2019. Ofsted's methodology note for the statistics as at 31 December 2021 gives 38 working days "
+        "from the end of the inspection since the 2021 change to post-inspection arrangements (not checked against the handbook). A "
+        "share 'beyond the target' is therefore beyond the map's figure, not established as beyond Ofsted's own target.",
+        school_holiday_limits(),
+        "Older eras are a selected sample: the files hold each open school's latest and previous graded inspection (the 2020 MI "
+        "gives publication and end dates back to 2005 for those) and the 2005-2020 scraped history has none, so delays and lengths "
+        "before 2019 rest on the inspections that were still a school's latest or previous in 2020 or 2025.",
         "A long delay can have many causes (moderation of an inadequate judgement, complaints, school holidays); the data do not say which.",
     ]
     if n_no_pub:
@@ -296,8 +458,36 @@ def run(ctx: AuditContext) -> AuditResult:
         caveats.append(f"{n_bad:,} inspections have a publication date before their start date (a data error) and are left out.")
     if length.height == 0:
         caveats.append("No inspection in the warehouse has both a start and an end date, so inspection length cannot be measured from these files.")
+    else:
+        caveats.append(
+            "Inspection length counts the days from the start to the end date, both included (calendar days, and the working days among "
+            "them); it is the time on site, not the inspectors' preparation or the time spent writing and moderating the report. "
+            "An ungraded inspection that converted to a graded one is counted as the graded inspection.")
+    n_long = length.filter(pl.col("length_wd") > LONG_ON_SITE).height
+    if n_long:
+        caveats.append(f"{n_long:,} inspections span more than {LONG_ON_SITE} working days from start to end (inspections paused and resumed, "
+                       "or dates recorded wrongly: the files do not say which); they are kept as published, so means are more affected "
+                       "than medians.")
+    if n_length_bad:
+        caveats.append(f"{n_length_bad:,} inspections have an end date before their start date (a data error) and are left out of the lengths.")
     small_n = [f.label for f in figures if f.unit != "count" and 0 < f.estimate.n < SMALL_N]
 
+    timing_frames = {
+        "main": Frame(
+            unit="an inspection event with a start and a publication date",
+            snapshot=f"inspections started by {ctx.as_at.isoformat()} that the loaded files hold",
+            sample="the latest and previous graded inspections and the latest ungraded one of each open school in the national "
+                   "files (2025, and the 2020 MI; older inspections survive only if still one of those; the 2005-2020 history has no "
+                   "publication dates); end dates only where a file gives them (the 2020 MI)",
+            denominator="inspections of the era (and kind, term or outcome) with both dates; the share beyond the target, those with a target",
+        ),
+        "age": Frame(
+            unit="an open school (its latest graded inspection, own or carried from a predecessor, as Ofsted's statistics do)",
+            snapshot=f"open schools as at {ctx.as_at.isoformat()} (out.latest_as_at)",
+            sample="every open school in the national school-level file",
+            denominator="open schools with a graded inspection on record",
+        ),
+    }
     return AuditResult(
         name=NAME,
         title="Publication delay, inspection length and the age of judgements",
@@ -309,12 +499,17 @@ def run(ctx: AuditContext) -> AuditResult:
             "grouped by outcome (overall effectiveness label, or ungraded outcome), inspection type grouping and framework era. "
             f"Medians with a {ORDER_STAT} (no resampling); means with a {T_INTERVAL}; the share beyond the published target "
             "with a Wilson interval, each report's target and whether it was exceeded decided once for every output (out.event_flags): "
-            + LATE_PUBLICATION + " Inspection length = end - start + 1 calendar days where both exist. "
+            + LATE_PUBLICATION + " Inspection length = end - start + 1 calendar days, and the working days among them (days on site), "
+            "where both dates exist, by kind, era, inspection type grouping and outcome, with the same median and mean intervals and "
+            "the share lasting a single working day (Wilson). "
             f"Age = {ctx.as_at.isoformat()} minus the start of each open school's latest graded inspection (own or carried from a "
-            "predecessor, as in Ofsted's official statistics)."
+            "predecessor, as in Ofsted's official statistics); age of the latest inspection of any kind counts a later ungraded "
+            "inspection too. School holidays are shown apart: the same counts with the typical school holidays of "
+            "maps/school_holidays.csv also left out, by the term the inspection started in. " + timing_frames["main"].text()
+            + " " + timing_frames["age"].text()
         ),
         figures=figures,
-        tables={"main": main, "targets": targets, "length": length_table, "age": age_table},
+        tables={"main": main, "terms": terms, "targets": targets, "length": length_table, "age": age_table},
         chart=chart,
         findings=findings,
         caveats=caveats,
@@ -322,6 +517,7 @@ def run(ctx: AuditContext) -> AuditResult:
         parameters={"as_at": ctx.as_at, "median_interval": ORDER_STAT, "mean_interval": T_INTERVAL, "age_thresholds_years": list(AGE_YEARS),
                     "year_days": YEAR_DAYS, "small_n": SMALL_N},
         small_n=small_n,
+        frames=timing_frames,
     )
 
 

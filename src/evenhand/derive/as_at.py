@@ -8,7 +8,9 @@ Follows the method of Ofsted's official statistics (docs/decisions/0400-latest-a
   Events with no publication date (the 2005-2020 history) count when they started by D;
 - *open* at D = present in the newest school-level file (``core.schools``) at or before D
   that covers the school's local authority. A file covers the local authorities it has rows
-  for, so a one-authority extract (the Leeds MI file) updates Leeds and closes no-one else;
+  for, so a one-authority extract (the Leeds MI file) updates Leeds and closes no-one else; a
+  national file (out.snapshots) covers every authority, so a school of an authority that no
+  longer exists in a newer national file is not open;
 - latest graded = the latest graded or report-card inspection of the school's own URN; a
   school not yet inspected in its current form carries its predecessor's latest
   (``out.predecessors``: chained lineage, or links across which Ofsted's own files carry
@@ -52,14 +54,23 @@ def latest_as_at(
             f"no school-level file is dated at or before {as_at.isoformat()} ({first}), so no "
             "school can be shown open then: add an Ofsted official statistics or MI file for that date"
         )
-    return latest_for_open(con, OPEN_BY_AUTHORITY_SQL, as_at, published_within_months)
+    has_snapshots = bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'out' AND table_name = 'snapshots'").fetchall()[0][0])
+    return latest_for_open(con, OPEN_BY_AUTHORITY_SQL if has_snapshots else OPEN_BY_AUTHORITY_NO_SNAPSHOTS_SQL,
+                           as_at, published_within_months)
 
 
 #: Open at $1: in the newest school-level file at or before $1 that covers the school's local
-#: authority (out.latest_as_at's rule).
+#: authority (out.latest_as_at's rule). A national file (out.snapshots) covers every local
+#: authority, including those it has no row for: a school of an authority abolished since an
+#: older national file (Northamptonshire, split in 2021) is not open at a later national date.
 OPEN_BY_AUTHORITY_SQL = """
-    WITH newest AS (
-        SELECT coalesce(local_authority, '') AS la, max(as_at) AS newest
+    WITH national AS (
+        SELECT max(as_at) AS d FROM out.snapshots WHERE national AND as_at <= $1
+    ),
+    newest AS (
+        SELECT coalesce(local_authority, '') AS la,
+               greatest(max(as_at), coalesce((SELECT d FROM national), DATE '0001-01-01')) AS newest
         FROM core.schools WHERE as_at <= $1 GROUP BY 1
     )
     SELECT s.urn,
@@ -71,6 +82,12 @@ OPEN_BY_AUTHORITY_SQL = """
       ON coalesce(s.local_authority, '') = n.la AND s.as_at = n.newest
     GROUP BY s.urn
 """
+
+
+#: The same rule where out.snapshots is not (yet) derived: each local authority's newest file.
+OPEN_BY_AUTHORITY_NO_SNAPSHOTS_SQL = OPEN_BY_AUTHORITY_SQL.replace(
+    "SELECT max(as_at) AS d FROM out.snapshots WHERE national AND as_at <= $1", "SELECT NULL::DATE AS d"
+)
 
 
 def latest_for_open(

@@ -84,6 +84,19 @@ FILE_STEM = "evidence-pack"
 # --- templates ------------------------------------------------------------------------------
 
 
+#: the longest text any single value is shown at (pages, reports, PDFs); the full value stays in
+#: the warehouse and the downloads. A 10 MB name in an input file made a 40 MB page and an 89 s PDF.
+MAX_SHOWN = 2000
+
+
+def cap_value(value: Any) -> Any:
+    """Jinja ``finalize``: a plain text value over MAX_SHOWN characters is cut, saying so.
+    Markup (the stylesheet, charts, rendered partials) is the package's own and passes."""
+    if isinstance(value, str) and not isinstance(value, Markup) and len(value) > MAX_SHOWN:
+        return value[:MAX_SHOWN] + f"… [cut: {len(value):,} characters in all; see the data download]"
+    return value
+
+
 @cache
 def environment() -> Environment:
     """The Jinja2 environment for every Evenhand document (autoescape on, strict undefined)."""
@@ -94,6 +107,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=cap_value,
     )
     env.globals["version"] = __version__
     env.globals["stamp"] = STAMP

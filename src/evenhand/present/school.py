@@ -150,6 +150,14 @@ def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str
     return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.timing WHERE list_contains(?, event_id)", [ids])}
 
 
+def _length(t: dict[str, Any] | None) -> dict[str, int] | None:
+    """Inspection length from out.timing: calendar days (start to end, both included) and the
+    working days among them; None where the files give no end date."""
+    if not t or t.get("inspection_length_days") is None or t.get("inspection_length_working_days") is None:
+        return None
+    return {"days": int(t["inspection_length_days"]), "working_days": int(t["inspection_length_working_days"])}
+
+
 def _delay(f: dict[str, Any] | None, t: dict[str, Any] | None) -> dict[str, Any] | None:
     """Publication delay in working days as out.event_flags counts it (from the end date where
     known, else from the start), with the calendar days from out.timing."""
@@ -484,6 +492,8 @@ def school_report_data(
             "start_date": ev.get("start_date"),
             "start_text": _fmt_date(ev.get("start_date")),
             "end_date": ev.get("end_date"),
+            "end_text": _fmt_date(ev.get("end_date")) if ev.get("end_date") else None,
+            "length": _length(timing.get(ev["event_id"])),
             "publication_date": ev.get("publication_date"),
             "publication_text": _fmt_date(ev.get("publication_date")) if ev.get("publication_date") else "not in the files",
             "category_of_concern": ev.get("category_of_concern"),
@@ -625,7 +635,8 @@ def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[st
         "(e.g. 'Satisfactory' before September 2012 and 'Requires improvement' after, or report-card grades) are not the same measure and are never converted.",
         "Inspection dates, judgements and publication dates are as published in Ofsted's files; where two files disagree the warehouse keeps one and records the conflict (evenhand history --json).",
         "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded); the same targets and rule as the national evidence pack: " + LATE_PUBLICATION,
-        "The 2005-2015 history gives no publication dates, so older inspections show no delay.",
+        "Where a file gives the end date (the monthly management information, e.g. the 31 August 2020 release for inspections back to 2005) the delay runs from the end, as the targets do, and the inspection's length (days on site) is shown: calendar days from the start to the end, both included, and the working days among them.",
+        "The scraped 2005-2020 history gives no publication or end dates, so an older inspection that no Ofsted file lists shows no delay.",
         "Safeguarding-limited is Evenhand's definition, the same in the national evidence pack: " + SAFEGUARDING_LIMITED,
     ]
     if similar.get("available"):

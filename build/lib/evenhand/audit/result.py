@@ -1,0 +1,206 @@
+"""The one result type every audit returns, and the context every audit receives.
+
+Presentation (CLI summary, evidence pack, school report, dashboard) reads these results and
+never recomputes them. Every number carries its interval, its n and its method.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from evenhand.core.warehouse import has_table
+from evenhand.stats.estimate import Estimate
+
+SCHEMA_VERSION = 1
+#: what every output of a synthetic warehouse (evenhand demo) says, first
+STAMP = "SYNTHETIC DATA — not real schools"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline number of an audit: a labelled Estimate with its unit.
+
+    ``unit`` is one of 'share' (0-1, shown as a percentage), 'odds ratio', 'working days',
+    'days', 'count', 'ratio' (any other dimensionless number).
+    """
+
+    key: str
+    label: str
+    estimate: Estimate
+    unit: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, "unit": self.unit, **_clean(self.estimate.to_dict())}
+
+    def text(self) -> str:
+        return describe(self.estimate, self.unit)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The frame of a finding (shared/REFEREE.md): what one row is, as at which date and file,
+    which rows are in and what selected them, and what each rate divides by.
+
+    One Frame per audit, or per headline where they differ (``AuditResult.frames``, keyed by
+    the figure key or a short name). Printed in the result, its method text and the pack.
+    """
+
+    unit: str
+    snapshot: str
+    sample: str  # which rows, and what decided that they are in (the selection)
+    denominator: str
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "snapshot": self.snapshot, "sample": self.sample,
+                "denominator": self.denominator, "notes": list(self.notes)}
+
+    def text(self) -> str:
+        """One paragraph for method text: 'Frame. Unit: ...; snapshot: ...; ...'."""
+        notes = (" " + " ".join(self.notes)) if self.notes else ""
+        return (f"Frame. Unit: {self.unit}. Snapshot: {self.snapshot}. Sample and selection: {self.sample}. "
+                f"Denominator: {self.denominator}.{notes}")
+
+
+@dataclass
+class AuditContext:
+    """What an audit may use: a read-only warehouse connection, the as-at date and a seed."""
+
+    con: duckdb.DuckDBPyConnection
+    as_at: dt.date
+    seed: int = 20230108
+    synthetic: bool = False
+    coverage: str = "England"  # what the as-at file covers (out.snapshots): 'England', 'Leeds only'
+    national: bool = True
+
+    @property
+    def scope(self) -> str:
+        """'' for England; ' (Leeds only)' otherwise: appended to every title that names the date."""
+        return "" if self.national else f" ({self.coverage})"
+
+    def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        return self.con.sql(sql, params=params).pl() if params else self.con.sql(sql).pl()
+
+    def has_table(self, qualified: str) -> bool:
+        return has_table(self.con, qualified)
+
+    def inputs(self) -> list[dict[str, Any]]:
+        """Provenance of every loaded input file (path, layout, as-at date, sha256)."""
+        df = self.frame("SELECT path, layout, as_at, sha256 FROM meta.files WHERE status = 'loaded' ORDER BY path")
+        return [_clean(r) for r in df.iter_rows(named=True)]
+
+
+def stamp_result(r: AuditResult) -> None:
+    """Put the synthetic stamp first among a result's caveats (its JSON and its section say it)."""
+    if not r.caveats or r.caveats[0] != STAMP:
+        r.caveats.insert(0, STAMP)
+
+
+@dataclass
+class Slot:
+    """One audit's place in a run (the pack, the dashboard): its result, or why there is none."""
+
+    name: str
+    result: AuditResult | None
+    reason: str = ""
+
+
+@dataclass
+class AuditResult:
+    name: str
+    title: str
+    question: str
+    claim: str  # the public claim (DESIGN section 1) this audit tests
+    method: str  # plain words
+    figures: list[Figure]
+    tables: dict[str, pl.DataFrame]  # "main" first: a tidy table
+    chart: dict[str, Any] | None  # a Vega-Lite spec (Altair chart.to_dict()), inline data only
+    findings: list[str]  # generated from the numbers, never hand-written
+    caveats: list[str]
+    inputs: list[dict[str, Any]]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    small_n: list[str] = field(default_factory=list)  # where n is too small to read much into
+    frames: dict[str, Frame] = field(default_factory=dict)  # "main" first; see Frame
+
+    def figure(self, key: str) -> Figure:
+        for f in self.figures:
+            if f.key == key:
+                return f
+        raise KeyError(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "title": self.title,
+            "question": self.question,
+            "claim": self.claim,
+            "method": self.method,
+            "figures": [f.to_dict() for f in self.figures],
+            "findings": self.findings,
+            "caveats": self.caveats,
+            "small_n": self.small_n,
+            "frames": {k: f.to_dict() for k, f in self.frames.items()},
+            "inputs": self.inputs,
+            "parameters": _clean(self.parameters),
+            "tables": {k: {"columns": v.columns, "rows": v.height} for k, v in self.tables.items()},
+            "chart": self.chart,
+        }
+
+    def write(self, out: Path) -> list[Path]:
+        """<name>.json, and each table as <name>__<table>.csv and .parquet. Returns the paths."""
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / f"{self.name}.json"]
+        paths[0].write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        for key, table in self.tables.items():
+            csv, pq = out / f"{self.name}__{key}.csv", out / f"{self.name}__{key}.parquet"
+            flat = table.with_columns([pl.col(c).cast(pl.String) for c, t in table.schema.items() if isinstance(t, pl.List | pl.Struct)])
+            flat.write_csv(csv)
+            table.write_parquet(pq)
+            paths += [csv, pq]
+        return paths
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe: dates as ISO text, NaN as None."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dt.date):
+            v = v.isoformat()
+        elif isinstance(v, float) and math.isnan(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.{digits}f}%"
+
+
+def num(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:,.{digits}f}"
+
+
+def describe(e: Estimate, unit: str) -> str:
+    """'23.4% (95% CI 21.0% to 25.9%; n = 1,234)' — every number with its interval and n."""
+    level = f"{round(100 * e.level)}% CI"
+    if unit == "share":
+        v, lo, hi = pct(e.value), pct(e.low), pct(e.high)
+    elif unit == "count":
+        return f"{int(e.value):,} (n = {e.n:,})" if not math.isnan(e.value) else f"n/a (n = {e.n:,})"
+    elif unit in ("working days", "days"):
+        v, lo, hi = num(e.value, 1), num(e.low, 1), num(e.high, 1)
+        v, lo, hi = v + f" {unit}", lo, hi + f" {unit}"
+    else:
+        v, lo, hi = num(e.value), num(e.low), num(e.high)
+    if math.isnan(e.low) or math.isnan(e.high):
+        return f"{v} (no interval; n = {e.n:,})"
+    return f"{v} ({level} {lo} to {hi}; n = {e.n:,})"

@@ -1,0 +1,43 @@
+"""`evenhand serve`: the dashboard (read-only) on a local address."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evenhand.cli import WarehouseOpt, _fail, app, err
+from evenhand.core.warehouse import DEFAULT_WAREHOUSE
+from evenhand.errors import EvenhandError
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default; use 0.0.0.0 only behind a proxy you trust).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
+    warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
+    audits: Annotated[Path | None, typer.Option("--audits", help="Folder of audit results from 'evenhand audit --out DIR'; without it, each audit runs on its first visit.")] = None,
+) -> None:
+    """The dashboard: search any school by name, URN or postcode, read its inspection history
+    in context, and explore each audit with its chart, table, method and CSV download.
+
+    The warehouse is opened read-only; nothing is fetched from the network (htmx is served
+    from the package).
+
+    Example:  evenhand serve --warehouse warehouse/evenhand.duckdb --audits out/audit --port 8000
+    """
+    import uvicorn
+
+    from evenhand.web import create_app
+
+    if audits is not None and not audits.is_dir():
+        _fail(EvenhandError(f"--audits {audits}: no such folder (write one with 'evenhand audit --out {audits}')"))
+        return
+    try:
+        web = create_app(warehouse, audits)
+    except EvenhandError as e:
+        _fail(e)
+        return
+    err.print(f"Evenhand dashboard on http://{host}:{port}/  (warehouse {warehouse}; Ctrl+C to stop)", highlight=False)
+    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False, server_header=False)

@@ -1,0 +1,190 @@
+"""Vectorised cleaning and typing of raw text columns, collecting every value that fails
+as a Problem that names the file, row, column and value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from evenhand import maps
+from evenhand.errors import Problem
+
+# C1 control characters left behind when Windows-1252 text was decoded as Latin-1
+# (e.g. '\x96' for an en dash in "Schools \x96 Section 8 conversion").
+_C1 = {chr(b): bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(0x80, 0xA0)}
+NULL_TOKENS = ("", "NULL", "null", "Null", "NaN", "nan", "None")
+
+
+@dataclass
+class Collector:
+    """Problems (fatal unless the build is lenient) and warnings found in one file."""
+
+    file: str
+    file_id: int
+    problems: list[Problem] = field(default_factory=list)
+    problem_total: int = 0
+    bad_rows: set[int] = field(default_factory=set)
+    warnings: list[dict[str, object]] = field(default_factory=list)
+
+    def fail_rows(self, bad: pl.DataFrame, column: str, message: str, value_col: str = "value") -> None:
+        """Record one problem per failing row (frame with _row and a value column)."""
+        if bad.height == 0:
+            return
+        self.problem_total += bad.height
+        self.bad_rows.update(bad["_row"].to_list())
+        for rec in bad.head(20).iter_rows(named=True):
+            self.problems.append(Problem(self.file, rec["_row"], column, rec[value_col], message))
+
+    def fail_file(self, message: str, column: str | None = None) -> None:
+        self.problem_total += 1
+        self.problems.append(Problem(self.file, None, column, None, message))
+
+    def warn(self, message: str, column: str | None = None, value: str | None = None, row: int | None = None, count: int = 1) -> None:
+        self.warnings.append(
+            {"file_id": self.file_id, "row_number": row, "column_name": column, "value": value, "message": message, "count": count}
+        )
+
+
+C1_PATTERN = r"[\x{80}-\x{9f}]"
+
+
+def clean_text(col: str, repair: bool = True) -> pl.Expr:
+    """Trim, repair C1 characters (when ``repair``), and turn empty / literal NULL into a real null."""
+    e = pl.col(col).str.strip_chars()
+    if repair:
+        e = e.str.replace_many(list(_C1.keys()), list(_C1.values()))
+    return pl.when(e.is_in(NULL_TOKENS)).then(None).otherwise(e).alias(col)
+
+
+def integer_text(col: str) -> pl.Expr:
+    """'2.0' -> '2' (spreadsheet tools and pandas write whole numbers as floats)."""
+    return pl.col(col).str.replace(r"^(-?\d+)\.0+$", "${1}")
+
+
+def to_int(df: pl.DataFrame, col: str, raw_header: str, out: Any, c: Collector) -> pl.Series:
+    parsed = df.select(integer_text(col).cast(out, strict=False)).to_series()
+    bad = df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & parsed.is_null())
+    c.fail_rows(bad, raw_header, "not a whole number")
+    return parsed.alias(col)
+
+
+def to_date(df: pl.DataFrame, col: str, raw_header: str, formats: tuple[str, ...], c: Collector) -> pl.Series:
+    s = pl.col(col)
+    attempts = [s.str.to_date(f, strict=False) for f in formats]
+    # dates stored natively in spreadsheets arrive as ISO text, possibly with a time
+    attempts.append(s.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
+    parsed = df.select(pl.coalesce(attempts).alias(col)).to_series()
+    bad = df.select("_row", s.alias("value")).filter(pl.col("value").is_not_null() & parsed.is_null())
+    shown = " or ".join(f.replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy") for f in formats)
+    c.fail_rows(bad, raw_header, f"not a date (expected {shown})")
+    return parsed
+
+
+def to_yes_no(df: pl.DataFrame, col: str, raw_header: str, c: Collector) -> pl.Series:
+    low = pl.col(col).str.to_lowercase()
+    parsed = df.select(
+        pl.when(low.is_in(["yes", "y", "true"])).then(True).when(low.is_in(["no", "n", "false"])).then(False).otherwise(None).alias(col)
+    ).to_series()
+    bad = df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & parsed.is_null())
+    c.fail_rows(bad, raw_header, "expected Yes or No")
+    return parsed
+
+
+def code_lookup() -> pl.DataFrame:
+    """(area, value_key) -> candidate (scale, code, label, rank, graded, valid_from, valid_to, priority)."""
+    scale_codes: dict[str, list[maps.Code]] = {}
+    for code in maps.codes():
+        scale_codes.setdefault(code.scale, []).append(code)
+    rows = []
+    for area in maps.areas().values():
+        for priority, scale in enumerate(area.scales):
+            for code in scale_codes[scale]:
+                for alias in dict.fromkeys((code.code, code.label, *code.aliases)):
+                    rows.append(
+                        {
+                            "area": area.area,
+                            "value_key": alias.casefold(),
+                            "scale": scale,
+                            "code": code.code,
+                            "label": code.label,
+                            "rank": code.rank,
+                            "graded": code.graded,
+                            "valid_from": code.valid_from,
+                            "valid_to": code.valid_to,
+                            "priority": priority,
+                        }
+                    )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "area": pl.String, "value_key": pl.String, "scale": pl.String, "code": pl.String,
+            "label": pl.String, "rank": pl.Int16, "graded": pl.Boolean, "valid_from": pl.Date,
+            "valid_to": pl.Date, "priority": pl.Int32,
+        },
+    ).unique(maintain_order=True)
+
+
+def value_key(col: str) -> pl.Expr:
+    """The form a raw code is matched on: integer text, whitespace collapsed, case-folded."""
+    return integer_text(col).str.replace_all(r"\s+", " ").str.to_lowercase().alias("value_key")
+
+
+def resolve_codes(long: pl.DataFrame, c: Collector, headers: dict[str, str]) -> pl.DataFrame:
+    """Resolve (area, raw_value, judgement_date) to (scale, code, label) with validity dates.
+
+    ``long`` has columns _row, _jid (unique per row), area, raw_value, judgement_date.
+    A value no code table knows for that area is a problem naming the raw column.
+    A label used outside its validity (e.g. 'Satisfactory' after 31 August 2012) is kept, with a warning.
+    """
+    lk = code_lookup()
+    j = long.with_columns(value_key("raw_value")).join(lk, on=["area", "value_key"], how="left")
+    unknown = j.filter(pl.col("scale").is_null())
+    for area, grp in unknown.group_by("area", maintain_order=True):
+        allowed = sorted({r.label for s in maps.areas()[str(area[0])].scales for r in maps.codes() if r.scale == s})
+        c.fail_rows(
+            grp.select("_row", pl.col("raw_value").alias("value")),
+            headers.get(str(area[0]), str(area[0])),
+            f"unknown code for {area[0]} (known: {', '.join(allowed)})",
+        )
+    j = j.filter(pl.col("scale").is_not_null())
+    d = pl.col("judgement_date")
+    valid = (
+        d.is_null()
+        | ((pl.col("valid_from").is_null() | (d >= pl.col("valid_from"))) & (pl.col("valid_to").is_null() | (d <= pl.col("valid_to"))))
+    )
+    j = j.with_columns(valid.alias("valid")).sort(["_jid", "valid", "priority"], descending=[False, True, False])
+    best = j.group_by("_jid", maintain_order=True).first()
+    outside = best.filter(~pl.col("valid"))
+    if outside.height:
+        for (area, label), grp in outside.group_by(["area", "label"], maintain_order=True):
+            first = grp.row(0, named=True)
+            c.warn(
+                f"{grp.height} judgement(s) use the label {label!r} outside the dates it is valid for "
+                f"(first at row {first['_row']}, dated {first['judgement_date']}); kept as published",
+                column=headers.get(str(area), str(area)),
+                value=str(first["raw_value"]),
+                row=int(first["_row"]),
+                count=grp.height,
+            )
+    return best.drop(["value_key", "valid_from", "valid_to", "priority", "valid"])
+
+
+def era_expr(date_col: str) -> pl.Expr:
+    """Framework era of a date, from maps/eras.csv."""
+    expr: Any = None
+    for era in maps.eras():
+        cond = pl.col(date_col) >= pl.lit(era.valid_from)
+        if era.valid_to is not None:
+            cond = cond & (pl.col(date_col) <= pl.lit(era.valid_to))
+        expr = pl.when(cond).then(pl.lit(era.era)) if expr is None else expr.when(cond).then(pl.lit(era.era))
+    assert expr is not None
+    result: pl.Expr = expr.otherwise(None)
+    return result
+
+
+def latest_date(values: list[date | None]) -> date | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None

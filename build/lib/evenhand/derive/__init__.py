@@ -1,0 +1,1 @@
+"""Derived tables: lineage, "as at" snapshots, context joins, working-day timings."""

@@ -1,0 +1,1 @@
+"""Presentation: charts, evidence packs, reports, dashboard, exports."""

@@ -1,0 +1,568 @@
+"""One school's inspection in context: everything the school report shows, as plain data.
+
+:func:`school_report_data` returns a JSON-ready dict (dates as ISO text) that the HTML/PDF
+report (``templates/school.html`` with ``_school_body.html``) and the dashboard both render.
+Nothing here converts one grading scale into another: each judgement keeps its own scale
+and label. Numbers carry their n (and, for shares, a Wilson interval).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from evenhand import maps
+from evenhand.core.warehouse import frame, table_names
+from evenhand.errors import UnknownSchoolError
+from evenhand.metadata.definitions import LATE_PUBLICATION, SAFEGUARDING_LIMITED
+from evenhand.query import history as school_history
+from evenhand.stats.intervals import wilson
+
+#: Below this many similar schools the comparison is shown with a small-numbers warning.
+SMALL_N = 30
+#: A latest graded judgement older than this many years is flagged as old.
+OLD_JUDGEMENT_YEARS = 5
+
+#: Context measures shown over the years, with how to show them.
+CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
+    ("pupils", "Pupils on roll", "count"),
+    ("fsm_pct", "Free school meals (%)", "pct"),
+    ("fsm6_pct", "Disadvantaged, FSM in last 6 years (%)", "pct"),
+    ("eal_pct", "English as an additional language (%)", "pct"),
+    ("sen_ehcp_pct", "SEN with an EHC plan (%)", "pct"),
+    ("sen_support_pct", "SEN support (%)", "pct"),
+    ("absence_overall_pct", "Overall absence (%)", "pct"),
+    ("persistent_absence_pct", "Persistent absence (%)", "pct"),
+    ("ks2_rwm_expected_pct", "KS2 reading, writing and maths at expected standard (%)", "pct"),
+    ("ks2_reading_progress", "KS2 reading progress", "score"),
+    ("ks2_maths_progress", "KS2 maths progress", "score"),
+    ("progress8", "Progress 8", "score"),
+    ("attainment8", "Attainment 8", "score"),
+    ("income_per_pupil_gbp", "Income per pupil (£)", "gbp"),
+    ("expenditure_per_pupil_gbp", "Spending per pupil (£)", "gbp"),
+)
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return set(table_names(con))
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts, without a data-frame round trip (these queries return a handful of rows)."""
+    cur = con.execute(sql, params)
+    rows = cur.fetchall()
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+# --- looking a school up ----------------------------------------------------------------
+
+
+def suggest_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 5) -> list[tuple[int, str]]:
+    """Schools whose names are closest to ``text`` (difflib), as (urn, name)."""
+    rows = con.execute(
+        "SELECT urn, arg_max(school_name, as_at) FROM core.schools GROUP BY urn ORDER BY urn"
+    ).fetchall()
+    by_name: dict[str, list[int]] = {}
+    for urn, name in rows:
+        by_name.setdefault(str(name), []).append(int(urn))
+    lower = {n.lower(): n for n in by_name}
+    hits = difflib.get_close_matches(text.lower(), list(lower), n=limit, cutoff=0.5)
+    return [(by_name[lower[h]][0], lower[h]) for h in hits]
+
+
+def unknown_school(con: duckdb.DuckDBPyConnection, query: str) -> UnknownSchoolError:
+    """The error for a URN (or name) not in the warehouse, with close matches by name."""
+    n = con.execute("SELECT count(DISTINCT urn) FROM core.schools").fetchall()[0][0]
+    near: list[tuple[int, str]] = []
+    if not query.strip().isdigit():
+        near = suggest_schools(con, query)
+    else:
+        # A mistyped URN: suggest URNs that differ by one digit and exist.
+        urns = [int(r[0]) for r in con.execute("SELECT DISTINCT urn FROM core.schools").fetchall()]
+        text = query.strip()
+        close = difflib.get_close_matches(text, [str(u) for u in urns], n=5, cutoff=0.8)
+        if close:
+            names = dict(con.execute(
+                "SELECT urn, arg_max(school_name, as_at) FROM core.schools WHERE urn IN (SELECT unnest(?)) GROUP BY urn",
+                [[int(c) for c in close]],
+            ).fetchall())
+            near = [(int(c), str(names.get(int(c), ""))) for c in close]
+    hint = (
+        "Did you mean: " + "; ".join(f"{name} (URN {urn})" for urn, name in near) + ". "
+        if near else ""
+    )
+    return UnknownSchoolError(
+        f"URN {query} is not in the warehouse ({n:,} schools are). {hint}"
+        "Find a school's URN by name with:  evenhand school --find \"part of the name\"  "
+        "(or look it up on https://get-information-schools.service.gov.uk)."
+    )
+
+
+def find_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Schools whose name contains ``text`` (case-insensitive), else the closest names."""
+    df = frame(
+        con,
+        """SELECT urn, arg_max(school_name, as_at) AS school_name, arg_max(local_authority, as_at) AS local_authority,
+                  arg_max(phase, as_at) AS phase
+           FROM core.schools GROUP BY urn HAVING contains(lower(arg_max(school_name, as_at)), lower(?))
+           ORDER BY school_name, urn LIMIT ?""",
+        [text, limit],
+    )
+    if df.height:
+        return [dict(r) for r in df.iter_rows(named=True)]
+    return [{"urn": u, "school_name": n, "local_authority": None, "phase": None} for u, n in suggest_schools(con, text)]
+
+
+# --- flags --------------------------------------------------------------------------------
+
+
+def _flag_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """out.event_flags for the events shown: every flag is decided once, at build time."""
+    if not ids or "out.event_flags" not in (tables if tables is not None else _tables(con)):
+        return {}
+    return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.event_flags WHERE list_contains(?, event_id)", [ids])}
+
+
+def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    if not ids or "out.timing" not in (tables if tables is not None else _tables(con)):
+        return {}
+    return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.timing WHERE list_contains(?, event_id)", [ids])}
+
+
+def _delay(f: dict[str, Any] | None, t: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Publication delay in working days as out.event_flags counts it (from the end date where
+    known, else from the start), with the calendar days from out.timing."""
+    if not f or f.get("publication_delay_working_days") is None:
+        return None
+    frm = f["publication_delay_from"]
+    cal = (t or {}).get("end_to_publication_days" if frm == "end" else "start_to_publication_days")
+    return {"working_days": int(f["publication_delay_working_days"]), "from": frm, "calendar_days": cal}
+
+
+def _transitions(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> list[dict[str, Any]]:
+    if not ids or "out.transitions" not in (tables if tables is not None else _tables(con)):
+        return []
+    return _dicts(
+        con, "SELECT * FROM out.transitions WHERE list_contains(?, to_event_id) ORDER BY to_start_date, to_event_id", [ids]
+    )
+
+
+def _latest(con: duckdb.DuckDBPyConnection, urn: int, as_at: dt.date | None, tables: set[str] | None = None) -> dict[str, Any] | None:
+    if as_at is None:
+        if "out.latest_as_at" not in (tables if tables is not None else _tables(con)):
+            return None
+        rows = _dicts(con, "SELECT * FROM out.latest_as_at WHERE urn = ? ORDER BY as_at DESC LIMIT 1", [urn])
+        return rows[0] if rows else None
+    else:
+        from evenhand.derive.as_at import latest_as_at
+
+        all_ = latest_as_at(con, as_at)
+        df = all_.filter(pl.col("urn") == urn)
+    return dict(df.row(0, named=True)) if df.height else None
+
+
+# --- similar schools --------------------------------------------------------------------
+
+
+def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, Any], tables: set[str] | None = None) -> dict[str, Any]:
+    """How open schools of the same phase, IDACI quintile and size band (quintile of pupils
+    within the phase) are judged at their latest graded inspection, on the 4-point overall
+    scale only (report-card and 'Not judged' latest inspections are counted, not graded)."""
+    phase, quint, pupils = school.get("phase"), school.get("idaci_quintile"), school.get("pupils")
+    base: dict[str, Any] = {"available": False, "phase": phase, "idaci_quintile": quint, "pupils": pupils}
+    if "out.latest_as_at" not in (tables if tables is not None else _tables(con)):
+        base["reason"] = "the warehouse has no out.latest_as_at table (rebuild it)"
+        return base
+    if phase is None or quint is None or pupils is None:
+        missing = [k for k, v in (("phase", phase), ("IDACI quintile", quint), ("number of pupils", pupils)) if v is None]
+        base["reason"] = f"the school's {', '.join(missing)} is not in the files, so no comparison group can be formed"
+        return base
+    rows = con.execute(
+        """
+        WITH p AS (
+            SELECT l.urn, l.overall_scale, l.overall_code, l.overall_label, s.idaci_quintile, s.pupils::DOUBLE AS pupils, l.as_at
+            FROM out.latest_as_at l JOIN core.schools s ON s.file_id = l.open_in_file_id AND s.urn = l.urn
+            WHERE l.as_at = (SELECT max(as_at) FROM out.latest_as_at) AND s.phase = $phase AND s.pupils IS NOT NULL
+        ),
+        c AS (SELECT quantile_disc(pupils, [0.2, 0.4, 0.6, 0.8]) AS q, any_value(as_at) AS as_at FROM p),
+        b AS (SELECT as_at, [0::DOUBLE] || q || ['inf'::DOUBLE] AS edges, 1 + len(list_filter(q, lambda x: $pupils > x)) AS band FROM c)
+        SELECT b.as_at, b.band, b.edges, p.overall_scale = 'four_point' AS graded, p.overall_code,
+               string_agg(DISTINCT p.overall_label, ' / ' ORDER BY p.overall_label) AS label, count(p.urn) AS k
+        FROM b LEFT JOIN p ON p.idaci_quintile = $quint AND p.urn <> $urn
+             AND p.pupils > b.edges[b.band] AND p.pupils <= b.edges[b.band + 1]
+        GROUP BY ALL
+        """,
+        {"phase": phase, "pupils": float(pupils), "quint": int(quint), "urn": urn},
+    ).fetchall()
+    if not rows or rows[0][0] is None:
+        base["reason"] = f"no open {phase} schools with a number of pupils in out.latest_as_at"
+        return base
+    as_at, band, edges = rows[0][0], int(rows[0][1]), [float(e) for e in rows[0][2]]
+    n_group = sum(int(r[6]) for r in rows)
+    graded = {str(r[4]): (str(r[5]), int(r[6])) for r in rows if r[3]}
+    n = sum(k for _, k in graded.values())
+    dist = []
+    for code, label in maps.grade_labels("four_point").items():
+        lbl, k = graded.get(code, (label, 0))
+        e = wilson(k, n) if n else None
+        dist.append({
+            "code": code, "label": lbl, "k": k, "n": n,
+            "share": e.value if e else None, "low": e.low if e else None, "high": e.high if e else None,
+        })
+    lo, hi = int(edges[band - 1]) + 1 if band > 1 else 0, edges[band]
+    band_text = f"{lo:,} pupils and over" if math.isinf(hi) else f"{lo:,} to {int(hi):,} pupils"
+    return {
+        **base,
+        "available": n > 0,
+        "reason": None if n > 0 else "no similar school has a graded overall judgement on the 4-point scale",
+        "as_at": as_at.isoformat(),
+        "size_band": band,
+        "size_band_text": band_text,
+        "n_group": n_group,
+        "n_graded": n,
+        "n_no_overall": n_group - n,
+        "small_n": 0 < n < SMALL_N,
+        "distribution": dist,
+        "method": (
+            f"Open {phase.lower()} schools (excluding this one) in IDACI quintile {quint} and the same size band "
+            f"(a fifth of {phase.lower()} schools by number of pupils), by the overall effectiveness of their latest "
+            "graded inspection on the 4-point scale as at the latest school-level file. Shares with 95% Wilson intervals. "
+            "Schools whose latest graded inspection gave no overall grade (from September 2024) or a report card are "
+            "counted but not graded."
+        ),
+    }
+
+
+def expected_judgement(urn: int, expected: pl.DataFrame | None) -> dict[str, Any]:
+    """The intake model's expected distribution for this school, from the intake audit's
+    'expected' table (a row per school; columns urn and shares/probabilities), if given."""
+    if expected is None or "urn" not in expected.columns:
+        return {"available": False, "reason": (
+            "the intake audit's 'expected' table is not available: run `evenhand audit --only intake --out out/audit` "
+            "and pass --audits out/audit"
+        )}
+    rows = expected.filter(pl.col("urn") == urn)
+    if rows.height == 0:
+        return {"available": False, "reason": "the intake model gives no expected judgement for this school "
+                                               "(it was not in the model's data: missing intake or effectiveness measures)"}
+    items = []
+    for r in rows.iter_rows(named=True):
+        items.append({k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items() if k != "urn"})
+    return {"available": True, "rows": items, "columns": [c for c in rows.columns if c != "urn"]}
+
+
+# --- context ------------------------------------------------------------------------------
+
+
+def _fmt_measure(value: float | None, kind: str, text: str | None, suppression: str | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if text:
+            return str(text)
+        return f"({suppression})" if suppression else ""
+    if kind == "count":
+        return f"{value:,.0f}"
+    if kind == "pct":
+        return f"{value:.1f}%"
+    if kind == "gbp":
+        return f"£{value:,.0f}"
+    return f"{value:+.2f}" if kind == "score" else f"{value:,.2f}"
+
+
+def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: set[str] | None = None) -> dict[str, Any]:
+    if not urns or "core.context" not in (tables if tables is not None else _tables(con)):
+        return {"years": [], "rows": []}
+    wanted = [m for m, _, _ in CONTEXT_MEASURES]
+    rows = _dicts(
+        con,
+        """
+        SELECT measure, academic_year, arg_max(value, (value IS NOT NULL, file_id)) AS value,
+               arg_max(value_text, (value IS NOT NULL, file_id)) AS value_text,
+               arg_max(suppression, (value IS NOT NULL, file_id)) AS suppression
+        FROM core.context
+        WHERE list_contains(?, urn) AND list_contains(?, measure) AND academic_year IS NOT NULL
+        GROUP BY ALL ORDER BY ALL
+        """,
+        [urns, wanted],
+    )
+    years = sorted({r["academic_year"] for r in rows})
+    out_rows = []
+    for measure, label, kind in CONTEXT_MEASURES:
+        cells = {
+            r["academic_year"]: _fmt_measure(r["value"], kind, r["value_text"], r["suppression"])
+            for r in rows if r["measure"] == measure
+        }
+        if cells:
+            out_rows.append({"measure": measure, "label": label, "cells": [cells.get(y, "") for y in years]})
+    return {"years": years, "rows": out_rows}
+
+
+# --- the report data ------------------------------------------------------------------------
+
+
+def _file_as_at(con: duckdb.DuckDBPyConnection, file_id: int | None) -> str | None:
+    if file_id is None:
+        return None
+    rows = con.execute("SELECT as_at FROM meta.files WHERE file_id = ?", [file_id]).fetchall()
+    return rows[0][0].isoformat() if rows and rows[0][0] else None
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, dt.date) else v
+
+
+def _fmt_date(iso: str | dt.date | None) -> str:
+    if not iso:
+        return "not known"
+    d = iso if isinstance(iso, dt.date) else dt.date.fromisoformat(iso)
+    return f"{d.day} {d.strftime('%B %Y')}"
+
+
+def school_report_data(
+    con: duckdb.DuckDBPyConnection,
+    urn: int,
+    as_at: dt.date | None = None,
+    expected: pl.DataFrame | None = None,
+    warehouse: Path | None = None,
+    history: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the school report shows for ``urn`` (see the module docstring).
+
+    ``as_at``: date for the latest-judgement flags (default: the warehouse's latest);
+    ``expected``: the intake audit's 'expected' table, if available;
+    ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it.
+    Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
+    """
+    try:
+        hist = history if history is not None else school_history(con, urn)
+    except UnknownSchoolError:
+        raise unknown_school(con, str(urn)) from None
+    raw_school = hist["school"] or {}
+    if not raw_school:
+        name_rows = con.execute("SELECT school_name, school_type FROM core.events WHERE urn = ? ORDER BY start_date DESC LIMIT 1", [urn]).fetchall()
+        raw_school = {"school_name": name_rows[0][0] if name_rows else f"URN {urn}", "school_type": name_rows[0][1] if name_rows else None}
+    lineage = hist.get("lineage") or {}
+    lineage_urns = [int(u["urn"]) for u in lineage.get("urns", [])] or [urn]
+    pred_urns = {int(p["urn"]) for p in lineage.get("predecessors", [])}
+
+    # Events: own and reported-as-this-school's, plus predecessors' events from the lineage.
+    events: list[dict[str, Any]] = list(hist["events"])
+    seen = {e["event_id"] for e in events}
+    extra_ids = [e["event_id"] for p in lineage.get("predecessors", []) for e in p.get("events", []) if e["event_id"] not in seen]
+    if extra_ids:
+        for other in sorted(pred_urns):
+            try:
+                h2 = school_history(con, other)
+            except UnknownSchoolError:
+                continue
+            for e in h2["events"]:
+                if e["event_id"] not in seen and e["event_id"] in extra_ids:
+                    events.append(e)
+                    seen.add(e["event_id"])
+    events.sort(key=lambda e: (e.get("start_date") or "", e["event_id"]))
+    ids = [e["event_id"] for e in events]
+    tables = _tables(con)
+    timing = _timing_rows(con, ids, tables)
+    event_flags = _flag_rows(con, ids, tables)
+    trans = {t["to_event_id"]: t for t in _transitions(con, ids, tables)}
+    latest = _latest(con, urn, as_at, tables)
+
+    flags: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = []
+    for ev in events:
+        js = sorted(
+            [j for j in ev["judgements"] if j["graded"] or j["area"] == "overall_effectiveness"],
+            key=lambda j: maps.area_order(j["area"]),
+        )
+        # every flag is read from out.event_flags (decided once, at build time); nothing is decided here
+        fl = event_flags.get(ev["event_id"], {})
+        delay = _delay(fl, timing.get(ev["event_id"]))
+        sg_lim = bool(fl.get("safeguarding_limited"))
+        not_met = bool(fl.get("safeguarding_not_met"))
+        t = trans.get(ev["event_id"])
+        cliff = bool(fl.get("cliff_edge"))
+        target = fl.get("publication_target_working_days")
+        late = bool(fl.get("beyond_target"))
+        row = {
+            "event_id": ev["event_id"],
+            "urn": ev["urn"],
+            "other_urn": ev["urn"] != urn,
+            "predecessor": ev["urn"] in pred_urns,
+            "school_name": ev.get("school_name"),
+            "kind": ev["kind"],
+            "kind_label": maps.kind_label(ev["kind"]),
+            "era": ev.get("era"),
+            "era_label": maps.era_label(ev.get("era")),
+            "inspection_type": ev.get("inspection_type"),
+            "start_date": ev.get("start_date"),
+            "start_text": _fmt_date(ev.get("start_date")),
+            "end_date": ev.get("end_date"),
+            "publication_date": ev.get("publication_date"),
+            "publication_text": _fmt_date(ev.get("publication_date")) if ev.get("publication_date") else "not in the files",
+            "category_of_concern": ev.get("category_of_concern"),
+            "category_label": maps.code_label("category_of_concern", ev["category_of_concern"]) if ev.get("category_of_concern") else None,
+            "judgements": [
+                {
+                    "area": j["area"], "area_label": maps.area_label(j["area"]),
+                    "label": j["label"], "code": j["code"], "scale": j["scale"],
+                    "scale_label": maps.scale_label(j["scale"]), "graded": j["graded"],
+                }
+                for j in js
+            ],
+            "delay": delay,
+            "target_working_days": target,
+            "target_source": fl.get("publication_target_source"),
+            "late": late,
+            "safeguarding_limited": sg_lim,
+            "safeguarding_not_met": not_met,
+            "cliff_edge": cliff,
+            "transition": ({"from_label": t["from_label"], "to_label": t["to_label"], "from_start_date": _iso(t.get("from_start_date"))} if t else None),
+            "sources": [s["file"] for s in ev.get("sources", [])],
+        }
+        timeline.append(row)
+        when = row["start_text"]
+        if sg_lim:
+            flags.append({"key": "safeguarding_limited", "event_id": ev["event_id"], "title": "Safeguarding-limited judgement",
+                          "detail": f"The inspection of {when} found safeguarding not effective and judged the school "
+                                    "inadequate overall or in leadership, while quality of education, behaviour and attitudes "
+                                    "and personal development were each judged good or better."})
+        if not_met:
+            flags.append({"key": "safeguarding_not_met", "event_id": ev["event_id"], "title": "Safeguarding standards not met",
+                          "detail": f"The report card of the inspection of {when} records safeguarding standards as not met."})
+        if cliff and t:
+            flags.append({"key": "cliff_edge", "event_id": ev["event_id"], "title": "Cliff-edge drop",
+                          "detail": f"The overall judgement fell from {t['from_label']} ({_fmt_date(t.get('from_start_date'))}) "
+                                    f"to {t['to_label']} ({when}): {int(fl['overall_change'])} steps on the "
+                                    f"{maps.scale_label(t.get('to_scale'))} scale."})
+        if late and delay:
+            frm = "end" if delay["from"] == "end" else "start (the end date is not in the published files)"
+            level = " (reports needing further quality assurance)" if fl.get("publication_target_level") == maps.FURTHER_QUALITY_ASSURANCE else ""
+            flags.append({"key": "publication_delay", "event_id": ev["event_id"], "title": "Publication delay beyond the target",
+                          "detail": f"The report of the inspection of {when} was published {delay['working_days']} working days after its {frm}, "
+                                    f"against a target of {target} working days{level} for inspections of its framework "
+                                    "(maps/publication_targets.csv)."})
+
+    latest_info: dict[str, Any] | None = None
+    if latest:
+        age = latest.get("age_of_latest_graded_days")
+        latest_info = {
+            "as_at": latest["as_at"].isoformat() if isinstance(latest["as_at"], dt.date) else latest["as_at"],
+            "event_id": latest.get("graded_event_id"),
+            "urn": latest.get("graded_urn"),
+            "label": latest.get("overall_label"),
+            "scale": latest.get("overall_scale"),
+            "start_date": latest["graded_start_date"].isoformat() if latest.get("graded_start_date") else None,
+            "carried": bool(latest.get("graded_carried")),
+            "age_days": age,
+            "age_years": round(age / 365.25, 1) if age is not None else None,
+            "ungraded_label": latest.get("ungraded_outcome_label"),
+            "file_as_at": _file_as_at(con, latest.get("open_in_file_id")),
+        }
+        if age is not None and age > OLD_JUDGEMENT_YEARS * 365.25:
+            flags.append({"key": "old_judgement", "event_id": latest.get("graded_event_id"), "title": "Old judgement",
+                          "detail": f"As at {_fmt_date(latest_info['as_at'])} the latest graded inspection started "
+                                    f"{latest_info['age_years']} years earlier ({_fmt_date(latest_info['start_date'])}), more than {OLD_JUDGEMENT_YEARS} years."})
+        if latest_info["carried"]:
+            flags.append({"key": "carried", "event_id": latest.get("graded_event_id"), "title": "Predecessor's judgement carried over",
+                          "detail": f"The school has not had a graded inspection under URN {urn}; its latest graded judgement "
+                                    f"({latest_info['label'] or 'no overall grade'}, {_fmt_date(latest_info['start_date'])}) is that of "
+                                    f"its predecessor, URN {latest_info['urn']}, as Ofsted's official statistics carry it over."})
+
+    school = {
+        "urn": urn,
+        "name": raw_school.get("school_name") or f"URN {urn}",
+        "phase": raw_school.get("phase"),
+        "type": raw_school.get("school_type"),
+        "local_authority": raw_school.get("local_authority"),
+        "region": raw_school.get("region"),
+        "trust": raw_school.get("trust_name"),
+        "pupils": raw_school.get("pupils"),
+        "idaci_quintile": raw_school.get("idaci_quintile"),
+        "postcode": raw_school.get("postcode"),
+        "as_at": raw_school.get("as_at"),
+        "lineage_urns": lineage_urns,
+        "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("predecessors", [])],
+        "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("successors", [])],
+    }
+    similar = similar_schools(con, urn, raw_school, tables)
+    exp = expected_judgement(urn, expected)
+    context = context_over_years(con, sorted(set(lineage_urns) | pred_urns), tables)
+    data: dict[str, Any] = {
+        "school": school,
+        "timeline": timeline,
+        "flags": flags,
+        "latest": latest_info,
+        "similar": similar,
+        "expected": exp,
+        "context": context,
+        "targets": {"old_years": OLD_JUDGEMENT_YEARS},
+        "caveats": _caveats(timeline, similar),
+        "sources": sorted({f for row in timeline for f in row["sources"]}),
+    }
+    data["summary"] = summary_sentences(data)
+    return data
+
+
+def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[str]:
+    c = [
+        "Judgements are shown on the scale they were given on. Grades from different frameworks "
+        "(e.g. 'Satisfactory' before September 2012 and 'Requires improvement' after, or report-card grades) are not the same measure and are never converted.",
+        "Inspection dates, judgements and publication dates are as published in Ofsted's files; where two files disagree the warehouse keeps one and records the conflict (evenhand history --json).",
+        "Publication delays are counted in working days (Monday to Friday, England and Wales bank holidays excluded); the same targets and rule as the national evidence pack: " + LATE_PUBLICATION,
+        "The 2005-2015 history gives no publication dates, so older inspections show no delay.",
+        "Safeguarding-limited is Evenhand's definition, the same in the national evidence pack: " + SAFEGUARDING_LIMITED,
+    ]
+    if similar.get("available"):
+        c.append("The comparison with similar schools describes how they were judged; it does not adjust for everything that differs between schools, and each school's latest inspection may be years old.")
+    if any(r["other_urn"] for r in timeline):
+        c.append("Inspections under another URN (a predecessor school, or the same school before it became an academy) are shown because Ofsted's files or GIAS links attach them to this school's lineage.")
+    return c
+
+
+def summary_sentences(data: dict[str, Any]) -> list[str]:
+    """A plain-English summary generated from the data."""
+    s = data["school"]
+    tl = data["timeline"]
+    out: list[str] = []
+    desc = ", ".join(x for x in (s.get("phase") and s["phase"].lower() + " school", s.get("type"), s.get("local_authority") and "in " + s["local_authority"]) if x)
+    out.append(f"{s['name']} (URN {s['urn']}) is a {desc}." if desc else f"{s['name']} has URN {s['urn']}.")
+    graded = [r for r in tl if r["kind"] in ("graded", "report_card")]
+    if tl:
+        first = tl[0]["start_text"]
+        out.append(
+            f"The files hold {len(tl)} inspection{'s' if len(tl) != 1 else ''} of the school"
+            f"{' and its predecessors' if any(r['other_urn'] for r in tl) else ''} since {first}, {len(graded)} of them graded."
+        )
+    else:
+        out.append("The files hold no inspection of this school.")
+    lat = data.get("latest")
+    if lat and lat.get("start_date"):
+        lbl = lat.get("label") or "no overall grade"
+        out.append(
+            f"As at {_fmt_date(lat['as_at'])} its latest graded judgement is {lbl} (inspection of {_fmt_date(lat['start_date'])}"
+            f"{', carried over from its predecessor' if lat.get('carried') else ''})"
+            + (f"; the newest file covering the school is dated {_fmt_date(lat['file_as_at'])}, so later inspections are not in it."
+               if lat.get("file_as_at") and lat["file_as_at"] != lat["as_at"] else ".")
+        )
+    for f in data["flags"]:
+        if f["key"] in ("safeguarding_limited", "cliff_edge", "publication_delay"):
+            out.append(f["detail"])
+    sim = data.get("similar") or {}
+    if sim.get("available"):
+        dist = sim["distribution"]
+        parts = ", ".join(f"{r['k']:,} {r['label'].lower()}" for r in dist)
+        n = sim["n_graded"]
+        out.append(
+            f"Of the {n:,} similar school{'s' if n != 1 else ''} (same phase, IDACI quintile {sim['idaci_quintile']}, "
+            f"{sim['size_band_text']}) with an overall grade, {parts}"
+            + (" (too few to read much into)." if sim.get("small_n") else ".")
+        )
+    if not data["flags"]:
+        out.append("None of Evenhand's flags applies to this school.")
+    return out

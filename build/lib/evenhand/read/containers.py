@@ -1,0 +1,268 @@
+"""Open CSV (UTF-8, UTF-8 with BOM, UTF-16, Windows-1252), XLSX, ODS and Parquet files as a
+grid of text, refusing things that are not data (web pages, Git LFS pointers, empty files)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from evenhand.errors import InputError, Problem
+
+SNIFF_ROWS = 30  # a header is looked for in the first rows (title rows may sit above it)
+
+
+@dataclass
+class Opened:
+    """A file opened as text cells: ``top`` holds the first rows for header sniffing."""
+
+    path: Path
+    name: str
+    data: bytes
+    sha256: str
+    container: str
+    encoding: str | None
+    sheet: str | None
+    top: list[list[str]]
+    # worksheets already read (sheet -> all-text grid): the sniff reads a sheet whole anyway
+    # (calamine parses the sheet's XML in full even for a few rows), so the reader reuses it
+    grids: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def fail(name: str, message: str, row: int | None = None, column: str | None = None, value: str | None = None) -> InputError:
+    return InputError([Problem(name, row, column, value, message)])
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _refuse_non_data(name: str, data: bytes) -> None:
+    if not data.strip():
+        raise fail(name, "the file is empty")
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"version https://git-lfs.github.com/spec"):
+        raise fail(name, "this is a Git LFS pointer, not the data itself: fetch the real file (git lfs pull)")
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in head[:512]:
+        raise fail(name, "this is a web page (HTML/XML), not a data file: the download probably failed or needed a login")
+
+
+def detect_container(data: bytes) -> str:
+    if data.startswith(b"PAR1"):
+        return "parquet"
+    if data.startswith(b"PK\x03\x04"):
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = set(z.namelist())
+            if "mimetype" in names and b"opendocument.spreadsheet" in z.read("mimetype"):
+                return "ods"
+            if "xl/workbook.xml" in names:
+                return "xlsx"
+        return "zip"
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    return "csv"
+
+
+def decode_text(name: str, data: bytes) -> tuple[str, bytes, str]:
+    """Return (encoding, UTF-8 bytes without BOM, text of the first lines).
+
+    UTF-8 is tried strictly first; a BOM says UTF-8 or UTF-16; otherwise Windows-1252, the
+    encoding Ofsted's own CSV downloads use.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        enc, body = "utf-8-sig", data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        enc = "utf-16"
+        try:
+            body = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as e:
+            raise fail(name, f"not valid UTF-16 at byte {e.start}") from None
+    else:
+        enc, body = "utf-8", data
+    if b"\x00" in body[:65536]:
+        raise fail(name, "the file contains NUL bytes: it is binary or in an encoding that is not supported (save it as CSV in UTF-8)")
+    if enc == "utf-8":
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                body = data.decode("cp1252").encode("utf-8")
+                enc = "windows-1252"
+            except UnicodeDecodeError as e:
+                line = data[: e.start].count(b"\n") + 1
+                raise fail(
+                    name,
+                    f"byte 0x{data[e.start]:02x} at offset {e.start} is neither UTF-8 nor Windows-1252: re-save the file as UTF-8",
+                    row=line,
+                ) from None
+    return enc, body, ""
+
+
+def open_file(path: Path, name: str) -> Opened:
+    data = path.read_bytes()
+    digest = sha256_of(data)
+    _refuse_non_data(name, data)
+    container = detect_container(data)
+    if container == "xls":
+        raise fail(name, "old binary Excel (.xls) is not supported: save it as .xlsx or CSV")
+    if container == "zip":
+        raise fail(name, "a zip archive that is not a spreadsheet: unzip it into the raw folder")
+    if container == "parquet":
+        frame = pl.read_parquet(io.BytesIO(data))
+        top = [list(frame.columns)]
+        return Opened(path, name, data, digest, container, None, None, top)
+    if container in ("xlsx", "ods"):
+        return Opened(path, name, data, digest, container, None, None, [])
+    enc, body, _ = decode_text(name, data)
+    top = _csv_top(body)
+    return Opened(path, name, body, digest, "csv", enc, None, top)
+
+
+def _csv_top(body: bytes) -> list[list[str]]:
+    import csv
+
+    lines = body[: 1 << 20].split(b"\n", SNIFF_ROWS)[:SNIFF_ROWS]
+    text = b"\n".join(lines).decode("utf-8", errors="replace")
+    return [row for row in csv.reader(io.StringIO(text))]
+
+
+def spreadsheet_sheets(opened: Opened) -> list[str]:
+    import fastexcel
+
+    reader = fastexcel.read_excel(opened.data)
+    return list(reader.sheet_names)
+
+
+def spreadsheet_grid(opened: Opened, sheet: str, n_rows: int | None = None) -> pl.DataFrame:
+    """A worksheet as all-text cells with no header (numbers as shown, dates ISO).
+
+    The whole sheet is read once and kept on ``opened``; ``n_rows`` gives its first rows.
+    """
+    grid = opened.grids.get(sheet)
+    if grid is None:
+        try:
+            grid = pl.read_excel(
+                io.BytesIO(opened.data),
+                sheet_name=sheet,
+                engine="calamine",
+                has_header=False,
+                infer_schema_length=0,
+            )
+        except Exception as e:  # a corrupt workbook: name it, don't dump a traceback
+            raise fail(opened.name, f"cannot read worksheet {sheet!r}: {e}") from None
+        opened.grids[sheet] = grid
+    return grid.head(n_rows) if n_rows else grid
+
+
+def unique_names(headers: list[str]) -> list[str]:
+    """Column names for the raw layer: the published headers, made unique and non-empty."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, h in enumerate(headers):
+        base = h.replace("\ufeff", "").strip() or f"_unnamed_{i}"
+        name, k = base, 2
+        while name in seen:
+            name, k = f"{base} ({k})", k + 1
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def read_grid(opened: Opened, header_index: int, sheet: str | None) -> tuple[list[str], pl.DataFrame]:
+    """The data below the header as all-text columns, plus the published header list.
+
+    ``header_index`` is 0-based. The returned frame has the raw-layer column names and a
+    ``_row`` column (1-based spreadsheet row). Completely empty rows are kept here; the
+    caller counts and drops them.
+    """
+    name = opened.name
+    if opened.container == "parquet":
+        frame = pl.read_parquet(io.BytesIO(opened.data))
+        headers = [str(c) for c in frame.columns]
+        frame = frame.select([_as_text(frame[c]) for c in frame.columns])
+        names = unique_names(headers)
+        frame.columns = names
+        first_row = 2
+    elif opened.container in ("xlsx", "ods"):
+        assert sheet is not None
+        grid = spreadsheet_grid(opened, sheet)
+        header_vals = grid.row(header_index)
+        headers = ["" if v is None else str(v) for v in header_vals]
+        while headers and headers[-1] == "":
+            headers.pop()
+        frame = grid.slice(header_index + 1).select(grid.columns[: len(headers)])
+        names = unique_names(headers)
+        frame.columns = names
+        first_row = header_index + 2
+    else:
+        body = opened.data
+        offset = 0
+        for _ in range(header_index):
+            nl = body.index(b"\n", offset)
+            offset = nl + 1
+        header_line_end = body.find(b"\n", offset)
+        header_line_end = len(body) if header_line_end < 0 else header_line_end
+        import csv
+
+        headers = next(csv.reader([body[offset:header_line_end].decode("utf-8").rstrip("\r")]))
+        names = unique_names(headers)
+        rest = body[header_line_end + 1 :] if header_line_end < len(body) else b""
+        _check_truncation(name, body, len(headers), header_index)
+        if not rest.strip():
+            frame = pl.DataFrame({n: pl.Series(n, [], dtype=pl.String) for n in names})
+        else:
+            try:
+                frame = pl.read_csv(
+                    io.BytesIO(rest),
+                    has_header=False,
+                    new_columns=names,
+                    infer_schema=False,
+                    raise_if_empty=False,
+                )
+            except pl.exceptions.ComputeError as e:
+                msg = str(e).splitlines()[0]
+                raise fail(name, f"rows do not fit the header of {len(headers)} columns ({msg})") from None
+            if frame.width != len(names):
+                raise fail(name, f"rows have {frame.width} fields but the header has {len(names)}")
+        first_row = header_index + 2
+    frame = frame.with_row_index("_row", offset=first_row).with_columns(pl.col("_row").cast(pl.Int64))
+    return headers, frame
+
+
+def _check_truncation(name: str, body: bytes, n_headers: int, header_index: int) -> None:
+    """A download cut off mid-row leaves a last line with too few fields or an open quote."""
+    import csv
+
+    tail = body.rstrip(b"\r\n")
+    if body.endswith(b"\n"):
+        return
+    last_nl = tail.rfind(b"\n")
+    last = tail[last_nl + 1 :].decode("utf-8", errors="replace")
+    if last.count('"') % 2 == 1:
+        raise fail(name, "the file ends inside a quoted value: it looks truncated (re-download it)", row=None, value=last[-60:])
+    fields = next(csv.reader([last]), [])
+    if n_headers > 1 and len(fields) < n_headers and last_nl >= 0:
+        # DfE files end with total rows that are short by design (trailing empty fields left
+        # out); a last row as short as the row before it is that shape, not a cut-off download
+        prev = tail[tail.rfind(b"\n", 0, last_nl) + 1 : last_nl].decode("utf-8", errors="replace").rstrip("\r")
+        if len(next(csv.reader([prev]), [])) == len(fields):
+            return
+        line = tail.count(b"\n") + 1
+        raise fail(
+            name,
+            f"the last row has {len(fields)} of {n_headers} fields and no line end: the file looks truncated (re-download it)",
+            row=line,
+            value=last[-60:],
+        )
+
+
+def _as_text(s: pl.Series) -> pl.Series:
+    if s.dtype == pl.String:
+        return s
+    if s.dtype in (pl.Date, pl.Datetime):
+        return s.dt.strftime("%Y-%m-%d")
+    return s.cast(pl.String)

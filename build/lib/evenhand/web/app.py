@@ -1,0 +1,335 @@
+"""The dashboard application: ``create_app(warehouse, audits_dir=None) -> FastAPI``.
+
+Read-only (see :mod:`evenhand.web.store`), every parameter validated, every template
+autoescaped, security headers on every response (:mod:`evenhand.web.security`). Mistakes in a
+request get a helpful 404 or 422 page, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from evenhand.errors import UnknownSchoolError
+from evenhand.stats.estimate import Estimate
+from evenhand.web import charts as web_charts
+from evenhand.web import school as shared
+from evenhand.web.security import SecurityHeaders
+from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Store, clean_query
+
+PACKAGE = Path(__file__).resolve().parents[1]
+TEMPLATES = PACKAGE / "templates"
+STATIC = PACKAGE / "static"
+URN_RE = re.compile(r"^[0-9]{1,7}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+log = logging.getLogger("evenhand.web")
+EXPORT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
+
+
+class PageError(Exception):
+    """A request we can answer only with an explanation (404 or 422 page)."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(TEMPLATES / "web"), str(TEMPLATES)]),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["thousands"] = lambda v: f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
+    env.filters["figure"] = figure_text
+    return env
+
+
+def figure_text(fig: dict[str, Any]) -> str:
+    """An audit figure (Figure.to_dict) as '23.4% (95% CI 21.0% to 25.9%; n = 1,234)'."""
+    from evenhand.audit.result import describe
+
+    def f(key: str) -> float:
+        v = fig.get(key)
+        return float("nan") if v is None else float(v)
+
+    try:
+        est = Estimate(f("value"), f("low"), f("high"), int(fig.get("n") or 0), float(fig.get("level") or 0.95), str(fig.get("method") or ""))
+        return describe(est, str(fig.get("unit") or "ratio"))
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def create_app(warehouse: Path | str, audits_dir: Path | str | None = None) -> FastAPI:
+    """The dashboard for one warehouse file (opened read-only) and, optionally, a folder of
+    audit results written by ``evenhand audit --out DIR`` (else audits run on demand)."""
+    wh = Store(Path(warehouse))
+    audits = AuditStore(wh, Path(audits_dir) if audits_dir else None)
+    env = _environment()
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        wh.close()
+
+    app = FastAPI(title="Evenhand", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.warehouse = wh
+    app.state.audits = audits
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    here = Path(warehouse).resolve().parent
+    # where `evenhand export --out DIR` output is looked for: beside the warehouse, or the
+    # command's documented default folder; the first holding a datapackage.json wins
+    export_candidates = [here / "export", here / "open-data", Path.cwd() / "out" / "open-data"]
+
+    def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        ctx.setdefault("audit_names", audits.names())
+        return HTMLResponse(env.get_template(template).render(**ctx), status_code=status)
+
+    def error_page(status: int, title: str, message: str) -> HTMLResponse:
+        return page("error.html", status=status, title=title, message=message, code=status)
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        return error_page(exc.status, exc.title, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_page(404, "Page not found", "There is no page at this address. Search for a school by name, URN or postcode, or start from the home page.")
+        if exc.status_code == 405:
+            return error_page(405, "Method not allowed", "This dashboard is read-only: pages answer GET requests only.")
+        return error_page(exc.status_code, "Request not understood", "The request could not be answered.")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return error_page(422, "Request not understood", "A parameter of this request is not valid. Check the address, or search for a school instead.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover - last resort
+        return error_page(500, "Something went wrong", "The page could not be built. The problem has been logged; please try again or report it.")
+
+    def parse_urn(urn: str) -> int:
+        if not URN_RE.match(urn):
+            raise PageError(422, "Not a URN", "A URN (unique reference number) is a number of up to seven digits, such as 109778. Search for the school by name or postcode instead.")
+        return int(urn)
+
+    def audit_name(name: str) -> str:
+        if not NAME_RE.match(name) or name not in audits.names():
+            raise PageError(404, "No such audit", f"The audits are: {', '.join(audits.names())}.")
+        return name
+
+    # --- pages ---------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    def home() -> HTMLResponse:
+        ready = [p for n in audits.names() if (p := audits.get(n, run=False)) is not None]
+        return page("home.html", findings=ready, n_schools=wh.n_schools, build=wh.build_info())
+
+    def search_html(text: str, partial: bool) -> str:
+        def make() -> str:
+            ctx: dict[str, Any] = {"q": text, "hits": wh.search(text), "limit": SEARCH_LIMIT, "audit_names": audits.names()}
+            return str(env.get_template("_results.html" if partial else "search.html").render(**ctx))
+
+        html: str = wh.searches.get((text, partial), make)
+        return html
+
+    @app.get("/search", response_class=HTMLResponse)
+    async def search(request: Request, q: str = "") -> HTMLResponse:
+        text = clean_query(q)
+        partial = request.headers.get("hx-request") == "true"
+        html = wh.searches.peek((text, partial))  # as-you-type prefixes repeat: cached answers skip the thread hop
+        if html is None:
+            html = await run_in_threadpool(search_html, text, partial)
+        return HTMLResponse(html)
+
+    def school_context(urn: int) -> dict[str, Any]:
+        def make() -> dict[str, Any] | None:
+            try:
+                h = wh.history(urn)
+            except UnknownSchoolError:
+                return None
+            # the SVG is drawn only when the browser asks for it (/school/N/timeline.svg)
+            return {"h": h, "has_chart": bool(web_charts.timeline_rows(h)), "report": shared.report_data(wh, urn, audits.dir, history=h)}
+
+        got: dict[str, Any] | None = wh.cache.get(("school", urn), make)
+        if got is None:
+            raise PageError(404, "School not found", f"URN {urn} is not in this warehouse. Search for the school by name or postcode: it may have a new URN after becoming an academy.")
+        return got
+
+    def school_html(urn: int) -> str:
+        def make() -> str:
+            ctx = school_context(urn)
+            h = ctx["h"]
+            by_event: dict[str, list[dict[str, Any]]] = {}
+            for c in h.get("context") or []:
+                by_event.setdefault(str(c.get("event_id")), []).append(c)
+            ctx_rows: list[dict[str, Any]] = []
+            ctx_date = ""
+            for ev in reversed(h.get("events") or []):
+                if ev.get("event_id") in by_event:
+                    ctx_rows, ctx_date = by_event[ev["event_id"]][:200], str(ev.get("start_date") or "")
+                    break
+            body = shared.shared_body(ctx["report"]) if ctx["report"] is not None else None
+            head, tail = shared.split_before_timeline(body)
+            return str(
+                env.get_template("school.html").render(
+                    urn=urn, h=h, has_chart=ctx["has_chart"], pdf=shared.pdf_available() and ctx["report"] is not None,
+                    audit_names=audits.names(), ctx_rows=ctx_rows, ctx_date=ctx_date,
+                    shared_body=body, shared_head=head, shared_tail=tail,
+                )
+            )
+
+        html: str = wh.cache.get(("school-html", urn), make)
+        return html
+
+    @app.get("/school/{urn}", response_class=HTMLResponse)
+    async def school(urn: str) -> HTMLResponse:
+        n = parse_urn(urn)
+        html = wh.cache.peek(("school-html", n))  # a cached page is served without a thread hop
+        if html is None:
+            html = await run_in_threadpool(school_html, n)
+        return HTMLResponse(html)
+
+    @app.get("/school/{urn}/timeline.svg")
+    def school_timeline(urn: str) -> Response:
+        n = parse_urn(urn)
+        ctx = school_context(n)
+        svg = wh.cache.get(("svg", n), lambda: web_charts.timeline_svg(ctx["h"]) if ctx["has_chart"] else None)
+        if svg is None:
+            raise PageError(404, "No chart", "This school has no graded inspection with an overall judgement to chart.")
+        return Response(svg, media_type="image/svg+xml", headers={"cache-control": "public, max-age=3600"})
+
+    @app.get("/school/{urn}/history.json")
+    def school_json(urn: str) -> JSONResponse:
+        return JSONResponse(school_context(parse_urn(urn))["h"])
+
+    @app.get("/school/{urn}/report.pdf")
+    def school_pdf(urn: str) -> Response:
+        n = parse_urn(urn)
+        ctx = school_context(n)  # 404 for an unknown school
+        if not shared.pdf_available() or ctx["report"] is None:
+            raise PageError(404, "No PDF in this version", "This version of Evenhand has no school report renderer; the page itself shows the school's inspections.")
+        pdf = wh.cache.get(("pdf", n), lambda: shared.school_pdf(ctx["report"]))
+        return Response(pdf, media_type="application/pdf", headers={"content-disposition": f'attachment; filename="evenhand-school-{n}.pdf"'})
+
+    @app.get("/audit/{name}", response_class=HTMLResponse)
+    def audit(request: Request, name: str, run: int = 0) -> HTMLResponse:
+        name = audit_name(name)
+        if not run and not audits.ready(name):
+            # the audit runs on demand: answer at once, and let htmx (or the link) start the run
+            return page("audit_pending.html", name=name)
+        ap = audits.get(name)
+        if ap is None:
+            # htmx does not swap error responses: give it a 200 whose #audit explains
+            status = 200 if request.headers.get("hx-request") == "true" else 404
+            return page("audit_missing.html", status=status, name=name, reason=audits.error(name), on_demand=audits.dir is None)
+        # draw the chart now (once), so the image is ready when the browser asks for it
+        has_chart = audit_svg(name, ap) is not None
+        header, rows, n_rows = audits.main_table(ap)
+        return page("audit.html", a=ap.data, name=name, tables=sorted(ap.csv), header=header, rows=rows, n_rows=n_rows, has_chart=has_chart)
+
+    def audit_svg(name: str, ap: AuditPage) -> str | None:
+        def make() -> str | None:
+            if not ap.data.get("chart"):
+                return None
+            try:
+                return web_charts.spec_svg(ap.data["chart"])
+            except Exception:  # a chart that cannot be drawn is left out; the table carries the numbers
+                log.exception("the chart of audit %s could not be drawn", name)
+                return None
+
+        svg: str | None = wh.cache.get(("audit-svg", name), make)
+        return svg
+
+    @app.get("/audit/{name}/chart.svg")
+    def audit_chart(name: str) -> Response:
+        ap = _audit_or_404(audit_name(name))
+        svg = audit_svg(name, ap)
+        if svg is None:
+            raise PageError(404, "No chart", "This audit has no chart.")
+        return Response(svg, media_type="image/svg+xml")
+
+    @app.get("/audit/{name}/{table}.csv")
+    def audit_csv(name: str, table: str) -> Response:
+        ap = _audit_or_404(audit_name(name))
+        if not NAME_RE.match(table) or table not in ap.csv:
+            raise PageError(404, "No such table", f"The tables of this audit are: {', '.join(sorted(ap.csv)) or 'none'}.")
+        return Response(ap.csv[table], media_type="text/csv; charset=utf-8", headers={"content-disposition": f'attachment; filename="{name}__{table}.csv"'})
+
+    def _audit_or_404(name: str) -> AuditPage:
+        ap = audits.get(name)
+        if ap is None:
+            raise PageError(404, "Audit not available", audits.error(name) or "This audit has no result yet.")
+        return ap
+
+    def export_dir() -> Path | None:
+        return next((d for d in export_candidates if (d / "datapackage.json").is_file()), None)
+
+    def export_files() -> dict[str, Path]:
+        """Downloadable export files by relative path: top level and data/ (nothing else)."""
+        root = export_dir()
+        if root is None:
+            return {}
+        found: dict[str, Path] = {}
+        for folder, prefix in ((root, ""), (root / "data", "data/")):
+            if folder.is_dir():
+                for p in sorted(folder.iterdir()):
+                    if p.is_file() and not p.is_symlink() and EXPORT_NAME_RE.match(p.name):
+                        found[prefix + p.name] = p
+        return found
+
+    @app.get("/data", response_class=HTMLResponse)
+    def data() -> HTMLResponse:
+        files = wh.files()
+        root = export_dir()
+        exports = [(k, p.stat().st_size) for k, p in export_files().items()]
+        looked = ", ".join(str(d) for d in export_candidates)
+        return page("data.html", files=files, build=wh.build_info(), exports=exports, export_root=str(root) if root else None, export_looked=looked)
+
+    @app.get("/data/export/{filename:path}")
+    def export(filename: str) -> Response:
+        allowed = export_files()
+        if filename not in allowed:
+            raise PageError(404, "No such file", "Only the files listed on the data page can be downloaded.")
+        return FileResponse(allowed[filename], filename=Path(filename).name)
+
+    @app.get("/methods", response_class=HTMLResponse)
+    def methods() -> HTMLResponse:
+        ready = {n: p for n in audits.names() if (p := audits.get(n, run=False)) is not None}
+        return page("methods.html", ready=ready)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        try:
+            return JSONResponse(wh.health())
+        except Exception as e:  # the one place a failure is the answer
+            return JSONResponse({"status": "error", "error": type(e).__name__}, status_code=503)
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/robots.txt")
+    def robots() -> Response:
+        return Response("User-agent: *\nAllow: /\n", media_type="text/plain")
+
+    return app
+
+
+def fmt_number(x: float | None) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,}"
