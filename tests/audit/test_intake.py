@@ -143,7 +143,7 @@ def test_type_group_and_academic_year() -> None:
     out = df.select(
         intake.type_group(pl.col("t")).alias("g"), intake.academic_year(pl.col("d")).alias("y")
     )
-    assert out["g"].to_list() == ["Academy", "Free school", "Maintained or other", None]
+    assert out["g"].to_list() == ["Academy", "Free school", "Maintained", None]
     assert out["y"].to_list() == ["2019/20", "2018/19", "2023/24", "2000/01"]
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evenhand import maps
 from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, num, pct
 from evenhand.present import charts
 from evenhand.simulate.nation import SyntheticNation
@@ -32,7 +33,7 @@ from evenhand.stats.intervals import wilson, wilson_columns
 from evenhand.stats.ordinal import OrdinalFit, fit_ordinal, gradient_share_explained
 
 GRADES: tuple[str, ...] = ("1", "2", "3", "4")
-GRADE_LABELS = {"1": "Outstanding", "2": "Good", "3": "Requires improvement", "4": "Inadequate"}
+GRADE_LABELS = maps.grade_labels("four_point")
 KEY_AREAS: dict[str, str] = {
     "overall_effectiveness": "Overall effectiveness",
     "quality_of_education": "Quality of education",
@@ -213,25 +214,12 @@ def nation_frame(nation: SyntheticNation) -> pl.DataFrame:
 
 
 def type_group(school_type: pl.Expr) -> pl.Expr:
-    t = school_type.str.to_lowercase()
-    return (
-        pl.when(t.str.contains("free school"))
-        .then(pl.lit("Free school"))
-        .when(
-            t.str.contains("academy")
-            | t.str.contains("university technical")
-            | t.str.contains("studio")
-        )
-        .then(pl.lit("Academy"))
-        .when(school_type.is_null())
-        .then(pl.lit(None, dtype=pl.Utf8))
-        .otherwise(pl.lit("Maintained or other"))
-    )
+    """School type group (maps/school_type_groups.csv: Maintained, Academy, Free school)."""
+    return maps.school_type_group_expr(school_type)
 
 
 def academic_year(date: pl.Expr) -> pl.Expr:
-    y = date.dt.year() - (date.dt.month() < 9).cast(pl.Int32)
-    return pl.format("{}/{}", y, ((y + 1) % 100).cast(pl.Utf8).str.zfill(2))
+    return maps.academic_year_expr(date)
 
 
 def quintile_of(x: pl.Expr, cuts: list[float]) -> pl.Expr:
