@@ -185,8 +185,7 @@ def cliff_edges(tr: pl.DataFrame) -> pl.DataFrame:
 
 
 KEY_JUDGEMENTS: dict[str, str] = {
-    "quality_of_education": "quality of education",
-    "leadership_and_management": "leadership and management",
+    area: maps.area_label(area).lower() for area in ("quality_of_education", "leadership_and_management")
 }
 
 
@@ -388,7 +387,7 @@ def _cliff_expr(frame: pl.DataFrame) -> pl.Expr:
     return cliff_edge_expr()
 
 
-GRADE_WORDS = {"1": "Outstanding", "2": "Good", "3": "Requires improvement", "4": "Inadequate"}
+GRADE_WORDS = maps.grade_labels("four_point")  # maps/codes.csv
 
 
 def _chart(st: pl.DataFrame) -> dict[str, Any] | None:
