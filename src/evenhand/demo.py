@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from evenhand import maps
 from evenhand.audit.result import STAMP
 from evenhand.errors import EvenhandError
 from evenhand.run import PipelineResult, Progress, analyse
@@ -33,7 +33,7 @@ def official_headers(as_at_year: int) -> list[str]:
     """The 2025 official statistics header list (shipped in maps/), with the year-specific
     warning-notice header for ``as_at_year`` and the inspection end-date columns that some
     years' files carry."""
-    text = resources.files("evenhand.maps").joinpath(HEADERS_FILE).read_text(encoding="utf-8")
+    text = maps.read_text(HEADERS_FILE)
     out = []
     for h in text.splitlines():
         if h.startswith("Number of warning notices issued in"):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evenhand.audit.headline import school_type_groups
+from evenhand import maps
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
 from evenhand.audit.timing import ORDER_STAT, median_interval
 from evenhand.derive.as_at import latest_as_at
@@ -229,7 +229,7 @@ def cohort_table(ev: pl.DataFrame) -> pl.DataFrame:
 
 
 def run(ctx: AuditContext) -> AuditResult:
-    groups = school_type_groups()
+    groups = maps.school_type_groups()
     open_urns = _open_urns(ctx)
     ev = inadequate_events(ctx)
     followed = [_what_followed(r, open_urns, groups) for r in ev.iter_rows(named=True)]

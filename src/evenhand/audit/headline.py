@@ -26,14 +26,13 @@ Reading of Ofsted's methodology (docs/decisions/0500-headline-method.md):
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
-from importlib import resources
 from typing import Any
 
 import polars as pl
 
+from evenhand import maps
 from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, pct
 from evenhand.errors import EvenhandError
 from evenhand.present import charts
@@ -41,40 +40,24 @@ from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson
 
 NAME = "headline"
-KEY_JUDGEMENTS: tuple[tuple[str, str], ...] = (
-    ("quality_of_education", "Quality of education"),
-    ("behaviour_and_attitudes", "Behaviour and attitudes"),
-    ("personal_development", "Personal development"),
-    ("leadership_and_management", "Leadership and management"),
-)
-#: Frameworks by start date: the one in force at the as-at date is the 'current framework'.
-FRAMEWORKS: tuple[tuple[dt.date, str], ...] = (
-    (dt.date(2005, 9, 1), "section 5 framework (from September 2005)"),
-    (dt.date(2012, 9, 1), "section 5 framework (from September 2012)"),
-    (dt.date(2015, 9, 1), "common inspection framework (CIF, from September 2015)"),
-    (dt.date(2019, 9, 1), "education inspection framework (EIF, from September 2019)"),
-    (dt.date(2025, 11, 10), "renewed education inspection framework (report cards, from 10 November 2025)"),
+KEY_JUDGEMENTS: tuple[tuple[str, str], ...] = tuple(
+    (area, maps.area_label(area))
+    for area in ("quality_of_education", "behaviour_and_attitudes", "personal_development", "leadership_and_management")
 )
 GROUPS = ("Maintained", "Academy", "Free school")
 SMALL_N = 30
 
 
-def school_type_groups() -> dict[str, str]:
-    text = resources.files("evenhand.maps").joinpath("school_type_groups.csv").read_text(encoding="utf-8")
-    return {r["school_type"].casefold(): r["group"] for r in csv.DictReader(text.splitlines())}
-
-
 def academic_year(as_at: dt.date) -> tuple[str, dt.date]:
-    """('2024/25', 1 September 2024) for any date from 1 September 2024 to 31 August 2025."""
-    first = as_at.year if as_at.month >= 9 else as_at.year - 1
-    return f"{first}/{(first + 1) % 100:02d}", dt.date(first, 9, 1)
+    """('2024/25', 1 September 2024) for any date of that academic year (maps.academic_year)."""
+    return maps.academic_year(as_at), maps.academic_year_start(as_at)
 
 
 def current_framework(as_at: dt.date) -> tuple[dt.date, str]:
-    current = [f for f in FRAMEWORKS if f[0] <= as_at]
-    if not current:
+    current = maps.framework_on(as_at)
+    if current is None:
         raise EvenhandError(f"no inspection framework is recorded as in force at {as_at.isoformat()}")
-    return current[-1]
+    return current
 
 
 def school_file(ctx: AuditContext) -> dict[str, Any]:
@@ -111,7 +94,7 @@ def run(ctx: AuditContext) -> AuditResult:
     fid = int(f["file_id"])
     year, year_start = academic_year(ctx.as_at)
     fw_start, fw_name = current_framework(ctx.as_at)
-    groups = school_type_groups()
+    groups = maps.school_type_groups()
 
     schools = ctx.frame("SELECT DISTINCT urn, school_type FROM core.schools WHERE file_id = ? ORDER BY urn", [fid])
     n_schools = schools["urn"].n_unique()

@@ -328,8 +328,11 @@ def by_block(flagged: pl.DataFrame, eras: tuple[str, ...] = BLOCK_ERAS) -> pl.Da
 
 def inadequate_with_safeguarding(flagged: pl.DataFrame, era: str = "eif_2019") -> tuple[int, int]:
     """(inadequate overall judgements of the era with a safeguarding judgement, of which not
-    effective): every block of the file and every source, each inspection once."""
+    effective): in either block of the snapshot file (``snapshot_block``), each inspection once;
+    every inspection where the frame has no blocks."""
     part = flagged.filter((pl.col("era") == era) & pl.col("safeguarding_recorded") & (pl.col("overall_effectiveness") == "4"))
+    if "snapshot_block" in part.columns:
+        part = part.filter(pl.col("snapshot_block").is_not_null())
     return part.height, int(part["safeguarding_not_effective"].sum()) if part.height else 0
 
 
@@ -373,8 +376,9 @@ def run(ctx: AuditContext) -> AuditResult:
             f"Under the education inspection framework (2019-2024), safeguarding was not effective in {describe(lat, 'share')} of the "
             f"inspections that are still schools' latest graded inspection in {snap_text}, against {describe(prev, 'share')} of those "
             "now in the previous block. The file keeps two inspections per school and which survive depends on the outcome (a school "
-            "found wanting is re-inspected soon), so neither figure, nor the two pooled, is the share of all inspections that found "
-            "safeguarding not effective: these files cannot measure that."
+            "found wanting is re-inspected soon), so neither figure is the share of all inspections that found safeguarding not "
+            "effective; pooled, they are that share only if no inspection of the era has dropped out of both blocks, which the file "
+            "cannot show. The data cannot test a claim about how often inspections find safeguarding ineffective."
         )
     clat, cprev = block_est.get(("cif_2015", frames.LATEST)), block_est.get(("cif_2015", frames.PREVIOUS))
     if clat is not None and cprev is not None:
@@ -389,7 +393,7 @@ def run(ctx: AuditContext) -> AuditResult:
     if n_inad:
         findings.append(
             f"Of {n_inad:,} inadequate overall judgements under the education inspection framework (2019-2024) with a safeguarding "
-            f"judgement, {k_inad:,} had safeguarding not effective ({describe(inad_share, 'share')}): safeguarding is part of about "
+            f"judgement in either block of {snap_text}, {k_inad:,} had safeguarding not effective ({describe(inad_share, 'share')}): safeguarding is part of about "
             "half of recent inadequate judgements, but few of those schools were judged good in their education (below)."
         )
     findings += [

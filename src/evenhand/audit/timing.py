@@ -19,6 +19,7 @@ school's latest graded judgement is.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -27,8 +28,9 @@ import polars as pl
 from scipy import stats
 
 from evenhand import maps
-from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, num
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, num
 from evenhand.derive.as_at import latest_as_at
+from evenhand.derive.calendar import school_holiday_limits
 from evenhand.maps import eras
 from evenhand.metadata.definitions import LATE_PUBLICATION
 from evenhand.present import charts
@@ -40,7 +42,7 @@ ORDER_STAT = "distribution-free order-statistic (binomial) interval for the medi
 T_INTERVAL = "t interval for the mean"
 SMALL_N = 30
 LONG_ON_SITE = 5  # working days: longer than any standard inspection (caveat, not a filter)
-KIND_LABELS = {"graded": "Graded", "ungraded": "Ungraded", "report_card": "Report card", "monitoring": "Monitoring"}
+KIND_LABELS = {k: v.short_label for k, v in maps.kinds().items()}  # maps/kinds.csv
 AGE_YEARS = (4, 6)
 YEAR_DAYS = 365.25
 
@@ -81,7 +83,7 @@ def publication_targets() -> pl.DataFrame:
     return pl.DataFrame(
         [t.__dict__ for t in maps.publication_targets()],
         schema={"era": pl.String, "kind": pl.String, "target_working_days": pl.Int64, "level": pl.String,
-                "basis": pl.String, "source": pl.String},
+                "basis": pl.String, "source": pl.String, "verified": pl.String, "evidence": pl.String},
     )
 
 
@@ -92,6 +94,8 @@ def _delays(ctx: AuditContext) -> pl.DataFrame:
                t.inspection_length_days, t.inspection_length_working_days AS length_wd,
                t.start_to_publication_working_days AS start_wd,
                t.end_to_publication_working_days AS end_wd,
+               t.start_to_publication_term_working_days AS start_term_wd,
+               t.end_to_publication_term_working_days AS end_term_wd,
                coalesce(t.published_before_start, false) AS published_before_start,
                f.publication_target_working_days AS target, f.beyond_target,
                f.beyond_target_upper_bound,
@@ -191,8 +195,42 @@ def _basis_text(r: dict[str, Any]) -> str:
 def _ages(ctx: AuditContext) -> pl.DataFrame:
     have = ctx.has_table("out.latest_as_at") and ctx.frame("SELECT count(*) AS n FROM out.latest_as_at WHERE as_at = ?", [ctx.as_at])["n"].item() > 0
     if have:
-        return ctx.frame("SELECT urn, graded_kind, graded_era, graded_carried, age_of_latest_graded_days FROM out.latest_as_at WHERE as_at = ? ORDER BY urn", [ctx.as_at])
-    return latest_as_at(ctx.con, ctx.as_at).select("urn", "graded_kind", "graded_era", "graded_carried", "age_of_latest_graded_days").sort("urn")
+        df = ctx.frame("SELECT urn, graded_kind, graded_era, graded_carried, age_of_latest_graded_days, ungraded_start_date "
+                       "FROM out.latest_as_at WHERE as_at = ? ORDER BY urn", [ctx.as_at])
+    else:
+        df = latest_as_at(ctx.con, ctx.as_at).select("urn", "graded_kind", "graded_era", "graded_carried", "age_of_latest_graded_days",
+                                                     "ungraded_start_date").sort("urn")
+    return with_any_kind_age(df, ctx.as_at)
+
+
+def with_any_kind_age(df: pl.DataFrame, as_at: dt.date) -> pl.DataFrame:
+    """``age_of_latest_any_days``: days since the start of the latest inspection of any kind the
+    school has (its latest graded, or a later ungraded one). Pure."""
+    ungraded_age = (pl.lit(as_at) - pl.col("ungraded_start_date")).dt.total_days()
+    return df.with_columns(pl.min_horizontal("age_of_latest_graded_days", ungraded_age).alias("age_of_latest_any_days"))
+
+
+#: Terms of the school year by the month an inspection starts (summer: April to July).
+TERMS: dict[int, str] = {9: "autumn", 10: "autumn", 11: "autumn", 12: "autumn", 1: "spring", 2: "spring", 3: "spring",
+                         4: "summer", 5: "summer", 6: "summer", 7: "summer", 8: "summer"}
+
+
+def term_table(df: pl.DataFrame) -> pl.DataFrame:
+    """Per era and month of the start (graded inspections, with its term): median working days
+    to publication with every working day counted, and with school holidays left out
+    (out.timing). Pure."""
+    rows = []
+    g = df.filter(pl.col("kind").is_in(["graded", "report_card"]) & pl.col("start_term_wd").is_not_null()).with_columns(
+        pl.col("start_date").dt.month().alias("month"))
+    order = [9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8]
+    for (era, month), part in sorted(g.group_by("era", "month"), key=lambda x: (str(x[0][0]), order.index(int(x[0][1])))):  # type: ignore[arg-type]
+        a, b = median_interval(part["start_wd"].to_numpy()), median_interval(part["start_term_wd"].to_numpy())
+        rows.append({"era": era, "month": dt.date(2000, int(month), 1).strftime("%B"), "term": TERMS[int(month)], "n": part.height,  # type: ignore[call-overload]
+                     "median_working_days": a.value, "median_low": a.low, "median_high": a.high,
+                     "median_term_working_days": b.value, "median_term_low": b.low, "median_term_high": b.high})
+    schema = {"era": pl.String, "month": pl.String, "term": pl.String, "n": pl.Int64, "median_working_days": pl.Float64, "median_low": pl.Float64,
+              "median_high": pl.Float64, "median_term_working_days": pl.Float64, "median_term_low": pl.Float64, "median_term_high": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
 def run(ctx: AuditContext) -> AuditResult:
@@ -222,6 +260,13 @@ def run(ctx: AuditContext) -> AuditResult:
     figures: list[Figure] = []
     findings: list[str] = []
     late = df.filter(pl.col("target").is_not_null())
+    # every report published beyond its target (out.event_flags), the list a school's report flags
+    late_table = late.filter(pl.col("beyond_target").fill_null(False)).select(
+        "event_id", "urn", "kind", "era", "start_date", "end_date", "publication_date",
+        pl.coalesce("end_wd", "start_wd").alias("working_days"),
+        pl.when(pl.col("end_wd").is_not_null()).then(pl.lit("end")).otherwise(pl.lit("start")).alias("counted_from"),
+        pl.col("target").alias("target_working_days"), "outcome",
+    ).sort(["start_date", "event_id"])
     figures.append(Figure("late_publication_count", "Reports published beyond their target",
                           Estimate(float(late["beyond_target"].fill_null(False).sum()), math.nan, math.nan, late.height, method="count"), "count"))
     era_rows = [r for r in rows if r["dimension"] == "era"]
@@ -335,10 +380,41 @@ def run(ctx: AuditContext) -> AuditResult:
         e = wilson(k, int(age_days.size))
         age_rows.append({"age_years": f"{lo_y}-{hi_y}" if hi_y is not None else f"{lo_y}+", "schools": k, "n": e.n, "share": e.value, "low": e.low, "high": e.high})
     age_table = pl.DataFrame(age_rows).with_columns(pl.col("share", "low", "high").fill_nan(None))
+    any_days = aged["age_of_latest_any_days"].to_numpy()
+    med_any = median_interval(any_days)
+    figures.append(Figure("median_age_latest_any", f"Median age of open schools' latest inspection of any kind (graded or ungraded) as at {ctx.as_at.isoformat()}", med_any, "days"))
+    older_any = wilson(int((any_days > 6 * YEAR_DAYS).sum()), int(any_days.size))
+    figures.append(Figure("share_latest_any_older_than_6y", "Share of open schools whose latest inspection of any kind is more than 6 years old", older_any, "share"))
+    old6 = aged.filter(pl.col("age_of_latest_graded_days") > 6 * YEAR_DAYS)
+    seen_since = wilson(old6.filter(pl.col("ungraded_start_date") >= dt.date(2019, 9, 1)).height, old6.height)
+    figures.append(Figure("old_graded_ungraded_since_2019", "Schools whose graded judgement is over 6 years old: share with an ungraded inspection since September 2019", seen_since, "share"))
     if age_days.size:
         findings.append(
             f"As at {ctx.as_at.isoformat()}, the median open school's latest graded judgement was {num(med_age.value / YEAR_DAYS, 1)} years old "
-            f"(n = {med_age.n:,}); {describe(older[4], 'share')} were more than 4 years old and {describe(older[6], 'share')} more than 6."
+            f"(n = {med_age.n:,}); {describe(older[4], 'share')} were more than 4 years old and {describe(older[6], 'share')} more than 6. "
+            f"Counting ungraded inspections too, the median school was last inspected {num(med_any.value / YEAR_DAYS, 1)} years before, and "
+            f"{describe(older_any, 'share')} had not been inspected at all for more than 6 years: of the schools whose graded judgement "
+            f"is over 6 years old, {describe(seen_since, 'share')} had an ungraded inspection since September 2019. An old grade is "
+            "mostly a grade confirmed by a lighter inspection, not a school nobody has visited."
+        )
+    terms = term_table(df)
+    eif = df.filter((pl.col("era") == "eif_2019") & (pl.col("kind") == "graded") & pl.col("start_term_wd").is_not_null())
+    july, rest = eif.filter(pl.col("start_date").dt.month() == 7), eif.filter(pl.col("start_date").dt.month() != 7)
+    if july.height and rest.height:
+        s_all, s_term = median_interval(july["start_wd"].to_numpy()), median_interval(july["start_term_wd"].to_numpy())
+        o_all, o_term = median_interval(rest["start_wd"].to_numpy()), median_interval(rest["start_term_wd"].to_numpy())
+        figures += [
+            Figure("eif_july_delay", "EIF graded inspections starting in July: median working days from start to publication", s_all, "working days"),
+            Figure("eif_july_delay_term_time", "The same, school holidays not counted", s_term, "working days"),
+            Figure("eif_other_months_delay", "EIF graded inspections starting in other months: median working days from start to publication", o_all, "working days"),
+            Figure("eif_other_months_delay_term_time", "The same, school holidays not counted", o_term, "working days"),
+        ]
+        findings.append(
+            f"School holidays shown apart: EIF graded inspections that started in July, the last weeks of the summer term, waited a "
+            f"median {describe(s_all, 'working days')} counting every weekday that is not a bank holiday, against "
+            f"{describe(o_all, 'working days')} for those started in other months; with the typical school holidays left out too "
+            f"it is {describe(s_term, 'working days')} against {describe(o_term, 'working days')}: the long July waits are the summer "
+            "holiday, when reports are rarely published. Term dates differ by local authority, so term-time counts are approximate."
         )
 
     chart: dict[str, Any] | None = None
@@ -349,12 +425,20 @@ def run(ctx: AuditContext) -> AuditResult:
             pl.col("group").replace_strict(era_label, default=pl.col("group")).alias("era_label"),
             pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("kind_label"),
         )
+        drawn = set(chart_df["era_label"].to_list())
+        target_df = (
+            targets.filter(pl.col("level") == "normal").group_by("era").agg(pl.col("target_working_days").min().alias("target"))
+            .with_columns(pl.col("era").replace_strict(era_label, default=pl.col("era")).alias("era_label"))
+            .filter(pl.col("era_label").is_in(list(drawn))).select("era_label", pl.col("target").cast(pl.Float64)).sort("era_label")
+        )
         chart = charts.chart_spec(charts.bar_with_intervals(
             chart_df, "era_label", "median_working_days", "median_low", "median_high", color="kind_label",
             title="Working days from the start of an inspection to its report's publication",
-            subtitle=f"Median by framework era; n = {int(chart_df['n'].sum()):,} inspections with both dates; 95% order-statistic intervals",
+            subtitle=[f"Median by framework era; n = {int(chart_df['n'].sum()):,} inspections with both dates; 95% order-statistic intervals.",
+                      "Black marks across the bars: Ofsted's normal publication target, which runs from the END of the inspection."],
             x_title="Framework era", y_title="Median working days", color_title="Inspection",
-            x_order=[era_label[e] for e in era_order if era_label[e] in set(chart_df["era_label"].to_list())],
+            x_order=[era_label[e] for e in era_order if era_label[e] in drawn],
+            targets=target_df if target_df.height else None, target_title="Ofsted's normal target (working days)",
         ))
 
     n_end = df.filter(pl.col("end_wd").is_not_null()).height
@@ -364,8 +448,12 @@ def run(ctx: AuditContext) -> AuditResult:
          "while Ofsted's targets run from the end. A report counted from the start is beyond the target only when it is beyond it "
          "however long the inspection lasted (at most two days: one working day is taken off a count from the start); the "
          "'upper bound' columns count every working day from the start."),
-        "The targets in maps/publication_targets.csv are our reading of Ofsted's handbooks (see each row's source); where no target is "
-        "recorded for an era no share beyond the target is given.",
+        "No target in maps/publication_targets.csv is verified against handbook text (its 'verified' and 'evidence' columns say what "
+        "was found): the 19 and 28 working days of 2015-2019 are known only from a public quotation of the handbook, and no source was "
+        "found for the 30 used since 2019. Ofsted's methodology note for the statistics as at 31 December 2021 gives 38 working days "
+        "from the end of the inspection since the 2021 change to post-inspection arrangements (not checked against the handbook). A "
+        "share 'beyond the target' is therefore beyond the map's figure, not established as beyond Ofsted's own target.",
+        school_holiday_limits(),
         "Older eras are a selected sample: the files hold each open school's latest and previous graded inspection (the 2020 MI "
         "gives publication and end dates back to 2005 for those) and the 2005-2020 scraped history has none, so delays and lengths "
         "before 2019 rest on the inspections that were still a school's latest or previous in 2020 or 2025.",
@@ -391,6 +479,22 @@ def run(ctx: AuditContext) -> AuditResult:
         caveats.append(f"{n_length_bad:,} inspections have an end date before their start date (a data error) and are left out of the lengths.")
     small_n = [f.label for f in figures if f.unit != "count" and 0 < f.estimate.n < SMALL_N]
 
+    timing_frames = {
+        "main": Frame(
+            unit="an inspection event with a start and a publication date",
+            snapshot=f"inspections started by {ctx.as_at.isoformat()} that the loaded files hold",
+            sample="the latest and previous graded inspections and the latest ungraded one of each open school in the national "
+                   "files (2025, and the 2020 MI; older inspections survive only if still one of those; the 2005-2020 history has no "
+                   "publication dates); end dates only where a file gives them (the 2020 MI)",
+            denominator="inspections of the era (and kind, term or outcome) with both dates; the share beyond the target, those with a target",
+        ),
+        "age": Frame(
+            unit="an open school (its latest graded inspection, own or carried from a predecessor, as Ofsted's statistics do)",
+            snapshot=f"open schools as at {ctx.as_at.isoformat()} (out.latest_as_at)",
+            sample="every open school in the national school-level file",
+            denominator="open schools with a graded inspection on record",
+        ),
+    }
     return AuditResult(
         name=NAME,
         title="Publication delay, inspection length and the age of judgements",
@@ -406,10 +510,13 @@ def run(ctx: AuditContext) -> AuditResult:
             "where both dates exist, by kind, era, inspection type grouping and outcome, with the same median and mean intervals and "
             "the share lasting a single working day (Wilson). "
             f"Age = {ctx.as_at.isoformat()} minus the start of each open school's latest graded inspection (own or carried from a "
-            "predecessor, as in Ofsted's official statistics)."
+            "predecessor, as in Ofsted's official statistics); age of the latest inspection of any kind counts a later ungraded "
+            "inspection too. School holidays are shown apart: the same counts with the typical school holidays of "
+            "maps/school_holidays.csv also left out, by the term the inspection started in. " + timing_frames["main"].text()
+            + " " + timing_frames["age"].text()
         ),
         figures=figures,
-        tables={"main": main, "targets": targets, "length": length_table, "age": age_table},
+        tables={"main": main, "terms": terms, "targets": targets, "length": length_table, "age": age_table, "late": late_table},
         chart=chart,
         findings=findings,
         caveats=caveats,
@@ -417,6 +524,7 @@ def run(ctx: AuditContext) -> AuditResult:
         parameters={"as_at": ctx.as_at, "median_interval": ORDER_STAT, "mean_interval": T_INTERVAL, "age_thresholds_years": list(AGE_YEARS),
                     "year_days": YEAR_DAYS, "small_n": SMALL_N},
         small_n=small_n,
+        frames=timing_frames,
     )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from evenhand.cli import WarehouseOpt, _fail, app, err
 from evenhand.core.warehouse import DEFAULT_WAREHOUSE
@@ -24,13 +25,14 @@ def serve(
     in context, and explore each audit with its chart, table, method and CSV download.
 
     The warehouse is opened read-only; nothing is fetched from the network (htmx is served
-    from the package).
+    from the package). When a build replaces the warehouse file, the next request (within a
+    second) opens the new one; requests under way finish on the old. Connections that do not
+    send a request within 10 seconds, or idle for 5 seconds after one, are closed.
 
     Example:  evenhand serve --warehouse warehouse/evenhand.duckdb --audits out/audit --open-data out/open-data --port 8000
     """
-    import uvicorn
-
     from evenhand.web import create_app
+    from evenhand.web.server import run
 
     if audits is not None and not audits.is_dir():
         _fail(EvenhandError(f"--audits {audits}: no such folder (write one with 'evenhand audit --out {audits}')"))
@@ -43,5 +45,5 @@ def serve(
     except EvenhandError as e:
         _fail(e)
         return
-    err.print(f"Evenhand dashboard on http://{host}:{port}/  (warehouse {warehouse}; Ctrl+C to stop)", highlight=False)
-    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+    err.print(escape(f"Evenhand dashboard on http://{host}:{port}/  (warehouse {warehouse}; Ctrl+C to stop)"), highlight=False)
+    run(web, host=host, port=port)

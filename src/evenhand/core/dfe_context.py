@@ -23,18 +23,17 @@ which, on every row.
 from __future__ import annotations
 
 import contextlib
-import csv
 import fnmatch
 import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import PurePosixPath
 
 import polars as pl
 
+from evenhand import maps
 from evenhand.core.inputs import RawInput
 from evenhand.core.normalise import Collector, integer_text, to_int
 
@@ -45,8 +44,7 @@ _NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    text = resources.files("evenhand.maps").joinpath(name).read_text(encoding="utf-8")
-    return list(csv.DictReader(text.splitlines()))
+    return maps.read_rows(name)
 
 
 @dataclass(frozen=True)

@@ -291,11 +291,13 @@ def hold_signals() -> None:
     _held = []
 
 
-def release_signals(raise_pending: bool = True) -> None:
+def release_signals(raise_pending: bool = True, swapped: bool = False) -> None:
+    """End :func:`hold_signals`; a signal that came meanwhile is raised now (``swapped``: after
+    the new warehouse was swapped in)."""
     global _held
     pending, _held = _held, None
     if pending and raise_pending:
-        raise BuildInterrupted(pending[0], swapped=True)
+        raise BuildInterrupted(pending[0], swapped=swapped)
 
 
 def describe_engine_error(e: Exception, target: Path) -> EvenhandError:

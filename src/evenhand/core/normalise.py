@@ -3,6 +3,7 @@ as a Problem that names the file, row, column and value."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -64,23 +65,61 @@ def integer_text(col: str) -> pl.Expr:
     return pl.col(col).str.replace(r"^(-?\d+)\.0+$", "${1}")
 
 
+URN_MAX = 999_999  # URNs are at most six digits (GIAS has five-digit ones for old establishments)
+_URN_NAME = re.compile(r"(^|_)urn($|_)")
+_TWO_DIGIT_YEAR = r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2}\s*$"
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # tab, line feed and carriage return are text
+
+
+def is_urn(col: str) -> bool:
+    return bool(_URN_NAME.search(col.rsplit(".", 1)[-1]))
+
+
 def to_int(df: pl.DataFrame, col: str, raw_header: str, out: Any, c: Collector) -> pl.Series:
     parsed = df.select(integer_text(col).cast(out, strict=False)).to_series()
     bad = df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & parsed.is_null())
     c.fail_rows(bad, raw_header, "not a whole number")
+    if is_urn(col):
+        wrong = df.select("_row", pl.col(col).alias("value")).filter(parsed.is_not_null() & ~parsed.is_between(1, URN_MAX))
+        c.fail_rows(wrong, raw_header, f"not a URN (a whole number from 1 to {URN_MAX:,}, at most six digits)")
+        parsed = pl.select(pl.when(parsed.is_between(1, URN_MAX)).then(parsed).otherwise(None)).to_series()
     return parsed.alias(col)
 
 
 def to_date(df: pl.DataFrame, col: str, raw_header: str, formats: tuple[str, ...], c: Collector) -> pl.Series:
+    """Text to dates in the layout's formats; a two-digit year, or a date outside the years
+    the column can hold (maps/value_ranges.csv), is a problem naming row, column and value."""
     s = pl.col(col)
+    two_digit = s.str.contains(_TWO_DIGIT_YEAR).fill_null(False)
     attempts = [s.str.to_date(f, strict=False) for f in formats]
     # dates stored natively in spreadsheets arrive as ISO text, possibly with a time
     attempts.append(s.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
-    parsed = df.select(pl.coalesce(attempts).alias(col)).to_series()
-    bad = df.select("_row", s.alias("value")).filter(pl.col("value").is_not_null() & parsed.is_null())
+    parsed = df.select(pl.when(two_digit).then(None).otherwise(pl.coalesce(attempts)).alias(col)).to_series()
+    values = df.select("_row", s.alias("value"), two_digit.alias("_two"))
+    c.fail_rows(values.filter(pl.col("_two")), raw_header, "a two-digit year: write the year in full (e.g. 01/09/2011), as the official files do")
+    bad = values.filter(pl.col("value").is_not_null() & ~pl.col("_two") & parsed.is_null())
     shown = " or ".join(f.replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy") for f in formats)
     c.fail_rows(bad, raw_header, f"not a date (expected {shown})")
+    rng = maps.date_range(col)
+    latest = date(date.today().year + rng.years_ahead, 12, 31)
+    inside = parsed.is_between(rng.earliest, latest)
+    outside = values.filter(parsed.is_not_null() & ~inside)
+    if outside.height:
+        c.fail_rows(outside, raw_header, f"a date outside {rng.earliest.isoformat()} to {latest.isoformat()}: {rng.why}")
+        parsed = pl.select(pl.when(inside).then(parsed).otherwise(None).alias(col)).to_series()
     return parsed
+
+
+def control_characters(df: pl.DataFrame, columns: dict[str, str], headers: dict[str, str], c: Collector) -> None:
+    """A control character (NUL, escape ...) in a mapped text value is a problem: it is damage
+    from a conversion, never part of a name or code."""
+    for canon, name in columns.items():
+        if name not in df.columns or df.schema[name] != pl.String:
+            continue
+        hit = df.select("_row", pl.col(name).alias("value")).filter(pl.col("value").str.contains(CONTROL_CHARS).fill_null(False))
+        if hit.height:
+            hit = hit.with_columns(pl.col("value").map_elements(lambda v: v.encode("unicode_escape").decode("ascii"), return_dtype=pl.String))
+            c.fail_rows(hit, headers.get(canon, name), "contains a control character (shown escaped, e.g. \\x00 for NUL): the file was damaged in a conversion")
 
 
 def to_yes_no(df: pl.DataFrame, col: str, raw_header: str, c: Collector) -> pl.Series:

@@ -18,14 +18,14 @@ import polars as pl
 from evenhand import __version__, maps
 from evenhand.core import dfe_context, gias, guard, merge, ofsted_events
 from evenhand.core.inputs import RawInput
-from evenhand.core.normalise import Collector
+from evenhand.core.normalise import Collector, control_characters
 from evenhand.core.warehouse import (
     atomic_build,
     create,
     create_raw_view,
+    insert,
     insert_many,
     new_raw_folder,
-    write_plain,
     write_raw_parquet,
 )
 from evenhand.derive.pipeline import EARLY_INPUTS, derive_all
@@ -114,6 +114,23 @@ def discover(raw: Path) -> list[Path]:
     return sorted(p for p in raw.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(raw).parts))
 
 
+def not_files(raw: Path) -> list[tuple[str, str]]:
+    """(path, why) of entries under ``raw`` that look like data files but cannot be read as
+    files: folders named like one, links whose target is missing. Listed, never skipped silently."""
+    if raw.is_file():
+        return []
+    out = []
+    for p in sorted(raw.rglob("*")):
+        rel = p.relative_to(raw)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.is_symlink() and not p.exists():
+            out.append((str(rel), "a link whose target is missing"))
+        elif p.is_dir() and p.suffix.lower() in DATA_SUFFIXES:
+            out.append((str(rel), "a folder named like a data file (its files are read)"))
+    return out
+
+
 def _drop_empty(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     cols = [c for c in frame.columns if c != "_row"]
     if not cols:
@@ -142,7 +159,8 @@ def _load(path: Path, rel: str) -> _Loaded:
         out.match = recognise(out.opened)
         if out.match is None:
             return out
-        out.headers, frame = read_grid(out.opened, out.match.header_index, out.match.sheet)
+        out.headers, frame = read_grid(out.opened, out.match.header_index, out.match.sheet,
+                                       short_rows_allowed=out.match.layout.short_rows_allowed)
     except InputError as e:
         out.error = e
         return out
@@ -158,21 +176,21 @@ def build_warehouse(
     by a complete build that keeps every file it loaded (unless ``allow_missing`` names it;
     core/guard.py). One build of a warehouse at a time; signals stop it cleanly."""
     target = guard.check_target(Path(target))
-    with guard.stop_on_signals(), guard.build_lock(target):
-        previous = guard.previous_state(target)
-        guard.remove_orphans(target, previous)
-        try:
+    try:
+        with guard.stop_on_signals(), guard.build_lock(target):
+            previous = guard.previous_state(target)
+            guard.remove_orphans(target, previous)
             return _build(raw, target, lenient, progress, allow_missing, previous)
-        except OSError as e:
-            raise guard.describe_os_error(e, f"building {target}") from None
-        except duckdb.IOException as e:
+    except OSError as e:
+        raise guard.describe_os_error(e, f"building {target}") from None
+    except duckdb.IOException as e:
+        raise guard.describe_engine_error(e, target) from None
+    except Exception as e:
+        if guard.is_disk_full(e):
             raise guard.describe_engine_error(e, target) from None
-        except Exception as e:
-            if guard.is_disk_full(e):
-                raise guard.describe_engine_error(e, target) from None
-            raise
-        finally:
-            guard.release_signals(raise_pending=False)
+        raise
+    finally:
+        guard.release_signals(raise_pending=False)
 
 
 def _build(
@@ -187,6 +205,8 @@ def _build(
     raw_frames: dict[str, list[pl.DataFrame]] = {}
 
     rels = [str(p.relative_to(raw)) if raw.is_dir() else p.name for p in paths]
+    for rel, why in not_files(raw):
+        records.append(FileRecord(file_id=len(paths) + len(records) + 1, path=rel, message=why))
     # opening, recognising and parsing files is independent work: a small thread pool reads
     # ahead (Polars' CSV reader and calamine release the GIL); results are used in file order
     readers = ThreadPoolExecutor(max_workers=BUILD_THREADS, thread_name_prefix="evenhand-read")
@@ -198,10 +218,7 @@ def _build(
         records.append(rec)
         if load is None:
             rec.message = "not a data file type"
-            import hashlib
-
-            data = path.read_bytes()
-            rec.sha256, rec.bytes = hashlib.sha256(data).hexdigest(), len(data)
+            rec.sha256, rec.bytes = _digest(path)
             continue
         loaded = load.result()
         if loaded.opened is not None:
@@ -215,10 +232,7 @@ def _build(
             rec.layout, rec.sheet, rec.header_row = match.layout.name, match.sheet, match.header_index + 1
         if loaded.error is not None:
             e = loaded.error
-            import hashlib
-
-            data = path.read_bytes()
-            rec.sha256, rec.bytes, rec.status = hashlib.sha256(data).hexdigest(), len(data), "rejected"
+            (rec.sha256, rec.bytes), rec.status = _digest(path), "rejected"
             rec.message = "; ".join(p.message for p in e.problems)
             problems.extend(e.problems)
             problem_total += e.total
@@ -227,6 +241,12 @@ def _build(
         match, headers, frame, n_empty = loaded.match, loaded.headers, loaded.frame, loaded.n_empty
         layout = match.layout
         c = Collector(rel, i)
+        _check_headers(headers, c)
+        if loaded.opened is not None and loaded.opened.short_rows:
+            short = pl.DataFrame(loaded.opened.short_rows, schema={"_row": pl.Int64, "fields": pl.Int64}, orient="row")
+            for (n,), grp in short.group_by("fields", maintain_order=True):
+                c.fail_rows(grp.select("_row", pl.lit(f"{n} of {len(headers)} fields").alias("value")), headers[int(n)],
+                            f"the row ends before this column (fewer fields than the header's {len(headers)}): a cut or damaged row")
         if match.missing_required:
             shown = ", ".join(repr(layout.columns[m].shown) for m in match.missing_required)
             c.fail_file(f"recognised as {layout.name} but required column(s) missing: {shown}", column=shown)
@@ -241,10 +261,13 @@ def _build(
         names = [n for n in frame.columns if n != "_row"]
         columns = {canon: names[idx] for canon, idx in match.mapping.items()}
         header_of = {canon: headers[idx] for canon, idx in match.mapping.items()}
+        control_characters(frame, columns, header_of, c)
         mapped_idx = set(match.mapping.values())
         unmapped = [headers[k] for k in range(len(headers)) if k not in mapped_idx and headers[k].strip().casefold() not in PANDAS_INDEX_HEADERS]
         if unmapped:
             c.warn(f"{len(unmapped)} column(s) no map knows, kept in the raw layer: {', '.join(unmapped)}", count=len(unmapped))
+            if layout.builder == "ofsted_events":
+                _check_renamed(unmapped, layout, match.mapping, c)
         publication = layout.publication_default
         for canon, pub in layout.publication_if_present.items():
             if canon in match.mapping:
@@ -285,13 +308,15 @@ def _build(
     clock.lap("read and recognise files")
     # the raw layer goes to Parquet in a background thread while the rest of the build runs
     # (Polars releases the GIL); the warehouse gets views over it (build/warehouse.py)
+    guard.hold_signals()  # a signal while the folder is made is raised inside the try below
     raw_dir = new_raw_folder(target)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-raw")
-    raw_written = {name: pool.submit(write_raw_parquet, raw_dir, name, frames) for name, frames in raw_frames.items()}
-    raw_frames.clear()
     finished = False
     pool_exits: list[ThreadPoolExecutor] = []
     try:
+        guard.release_signals()
+        raw_written = {name: pool.submit(write_raw_parquet, raw_dir, name, frames) for name, frames in raw_frames.items()}
+        raw_frames.clear()
         # build every recognised file
         ofsted_out: list[ofsted_events.OfstedOutput] = []
         table_out: dict[str, list[pl.DataFrame]] = {}  # core table name -> frames from each file
@@ -399,12 +424,12 @@ def _build(
             finally:
                 late.result()  # a failed insert is the error to report, as when inserts came first
             clock.lap("derive (all, wall)")  # ... and the stage's wall time
-            write_plain(con, "meta.build", pl.DataFrame({
+            write_declared(con, T.BUILD, pl.DataFrame({
                 "key": ["evenhand_version", "built_at", "raw", "mode"],
                 "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
             }))
         finished = True  # swapped in: the new warehouse names raw_dir
-        guard.release_signals()  # a stop signal held during the swap is reported now
+        guard.release_signals(swapped=True)  # a stop signal held during the swap is reported now
         clock.lap("checkpoint and swap")
         counts = {
             "files": len(records),
@@ -426,6 +451,53 @@ def _build(
         pool.shutdown(wait=True, cancel_futures=True)
         if not finished:
             shutil.rmtree(raw_dir, ignore_errors=True)
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    """(sha256, size) of a file for meta.files; ("", 0) when it cannot be read (that is reported)."""
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "", 0
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+RENAMED_SIMILARITY = 0.85  # difflib ratio of normalised headers above which one looks renamed
+
+
+def _check_renamed(unmapped: list[str], layout: maps.Layout, mapping: dict[str, int], c: Collector) -> None:
+    """An unknown header that reads almost like a column of this layout that is missing (a
+    judgement column renamed in a re-save) would drop that column's values with only a
+    warning: it is an error naming both headers."""
+    import difflib
+
+    missing = [(canon, pat) for canon, pat in layout.columns.items() if canon not in mapping and not pat.is_regex]
+    for h in unmapped:
+        key = maps.normalise_header(h)
+        best = max(missing, key=lambda m: difflib.SequenceMatcher(None, key, maps.normalise_header(m[1].text)).ratio(), default=None)
+        if best is None:
+            continue
+        ratio = difflib.SequenceMatcher(None, key, maps.normalise_header(best[1].text)).ratio()
+        if ratio >= RENAMED_SIMILARITY:
+            c.fail_file(f"the header {h.strip()!r} is not one the {layout.name} layout knows but reads like its column "
+                        f"{best[1].shown!r}, which is missing: renamed? Its values would be left out; give it the published name",
+                        column=h.strip())
+
+
+def _check_headers(headers: list[str], c: Collector) -> None:
+    """The same header twice: which copy holds the data cannot be known."""
+    seen: dict[str, int] = {}
+    for k, h in enumerate(headers, start=1):
+        key = maps.normalise_header(h) if h.strip() else ""
+        if not key:
+            continue
+        if key in seen:
+            c.fail_file(f"the header {h.strip()!r} appears twice (columns {seen[key]} and {k}): which copy holds the data is unknown; "
+                        "rename or remove one", column=h.strip())
+        else:
+            seen[key] = k
 
 
 def _empty_judgements() -> pl.DataFrame:
@@ -453,16 +525,21 @@ def _run_builder(inp: RawInput, c: Collector) -> ofsted_events.OfstedOutput | pl
     return builder(inp, c)
 
 
-def _write_maps(con: object) -> None:
-    """The maps and code tables used, stored beside the data they explain."""
-    from evenhand.core.warehouse import write_plain as wp
+def write_declared(con: duckdb.DuckDBPyConnection, table: Table, df: pl.DataFrame) -> None:
+    """(Re)create a declared table and insert ``df`` through its declaration (validated)."""
+    con.execute(f"DROP TABLE IF EXISTS {table.qualified}")
+    create(con, table)
+    insert(con, table, df)
 
-    c = con  # typed loosely: a DuckDB connection
-    wp(c, "meta.codes", pl.DataFrame([{**x.__dict__, "aliases": "|".join(x.aliases)} for x in maps.codes()]))  # type: ignore[arg-type]
-    wp(c, "meta.areas", pl.DataFrame([{**a.__dict__, "scales": "|".join(a.scales)} for a in maps.areas().values()]))  # type: ignore[arg-type]
-    wp(c, "meta.eras", pl.DataFrame([e.__dict__ for e in maps.eras()]))  # type: ignore[arg-type]
+
+def _write_maps(con: duckdb.DuckDBPyConnection) -> None:
+    """The maps and code tables used, stored beside the data they explain."""
+    c = con
+    write_declared(c, T.META_CODES, pl.DataFrame([{**x.__dict__, "aliases": "|".join(x.aliases)} for x in maps.codes()]))
+    write_declared(c, T.META_AREAS, pl.DataFrame([{**a.__dict__, "scales": "|".join(a.scales)} for a in maps.areas().values()]))
+    write_declared(c, T.META_ERAS, pl.DataFrame([e.__dict__ for e in maps.eras()]))
     rows = []
     for layout in maps.layouts().values():
         for canon, pat in layout.columns.items():
             rows.append({"layout": layout.name, "canonical": canon, "header": pat.shown, "is_regex": pat.is_regex, "required": canon in layout.required})
-    wp(c, "meta.column_maps", pl.DataFrame(rows))  # type: ignore[arg-type]
+    write_declared(c, T.META_COLUMN_MAPS, pl.DataFrame(rows))

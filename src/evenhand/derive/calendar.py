@@ -47,6 +47,7 @@ from typing import Literal
 
 import holidays
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 __all__ = [
@@ -234,3 +235,92 @@ def add_working_days_column(
         pl.when(pl.lit(missing)).then(None).otherwise(pl.lit(counts)).alias(out_col)
     ).to_series()
     return df.with_columns(counts)
+
+
+# ----------------------------------------------------------------------------- school holidays
+
+_SCHOOL_HOLIDAY_LIMITS = (
+    "School holidays are the typical periods of maps/school_holidays.csv (Christmas, Easter, the three "
+    "half terms and the summer break), the same for every school: term dates are set by each local "
+    "authority or academy trust, so for a given school a holiday may fall a week earlier or later, "
+    "and INSET days are not covered."
+)
+
+
+def school_holiday_limits() -> str:
+    """One sentence stating what the school-holiday map is and is not, for methods text."""
+    return _SCHOOL_HOLIDAY_LIMITS
+
+
+def _easter(year: int) -> dt.date:
+    """Easter Sunday (Gregorian; anonymous algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    ll = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ll) // 451
+    month = (h + ll - 7 * m + 114) // 31
+    day = (h + ll - 7 * m + 114) % 31 + 1
+    return dt.date(year, month, day)
+
+
+def school_holiday_periods(year: int) -> list[tuple[str, dt.date, dt.date]]:
+    """(holiday, first day, last day) of each typical school holiday that starts in ``year``,
+    from maps/school_holidays.csv."""
+    from evenhand import maps
+
+    out: list[tuple[str, dt.date, dt.date]] = []
+    for r in maps.school_holidays():
+        lo, hi = int(r["first_offset_days"]), int(r["last_offset_days"])
+        if r["rule"] == "fixed_date":
+            anchor = dt.date(year, int(r["month"]), int(r["day"]))
+        elif r["rule"] == "easter_sunday":
+            anchor = _easter(year)
+        elif r["rule"] == "week_containing":
+            day = dt.date(year, int(r["month"]), int(r["day"]))
+            if r["holiday"] == "may_half_term":  # the last Monday of May
+                day = dt.date(year, 5, 31)
+                day -= dt.timedelta(days=day.weekday())
+            anchor = day - dt.timedelta(days=day.weekday())
+        else:
+            raise ValueError(f"maps/school_holidays.csv: holiday {r['holiday']!r} has unknown rule {r['rule']!r}")
+        out.append((r["holiday"], anchor + dt.timedelta(days=lo), anchor + dt.timedelta(days=hi)))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _holiday_weekdays(first_year: int, last_year: int) -> npt.NDArray[np.datetime64]:
+    days: set[dt.date] = set()
+    for y in range(first_year - 1, last_year + 1):
+        for _, a, b in school_holiday_periods(y):
+            d = a
+            while d <= b:
+                if d.weekday() < 5:
+                    days.add(d)
+                d += dt.timedelta(days=1)
+    return np.array(sorted(days), dtype="datetime64[D]")
+
+
+def add_term_working_days_column(df: pl.DataFrame, start: str, end: str, out: str) -> pl.DataFrame:
+    """Like :func:`add_working_days_column` but school holidays (maps/school_holidays.csv) are
+    not counted either: working days in term time after ``start`` up to ``end``."""
+    both = df.filter(pl.col(start).is_not_null() & pl.col(end).is_not_null())
+    if both.height == 0:
+        return df.with_columns(pl.lit(None, dtype=pl.Int64).alias(out))
+    first = min(both[start].min(), both[end].min())  # type: ignore[type-var]
+    last = max(both[start].max(), both[end].max())  # type: ignore[type-var]
+    assert isinstance(first, dt.date) and isinstance(last, dt.date)
+    bank = [d for d, _ in _holidays(first.year - 1, last.year + 1)]
+    hol = np.concatenate([np.array(bank, dtype="datetime64[D]"), _holiday_weekdays(first.year, last.year)])
+    cal = np.busdaycalendar(weekmask=_WEEKMASK, holidays=np.unique(hol))
+    s = df[start].cast(pl.Date).to_numpy().astype("datetime64[D]")
+    e = df[end].cast(pl.Date).to_numpy().astype("datetime64[D]")
+    ok = ~(np.isnat(s) | np.isnat(e))
+    res = np.zeros(len(df), dtype=np.int64)
+    # count d with start < d <= end: busday_count counts [a, b), so shift both by one day
+    res[ok] = np.busday_count(s[ok] + 1, e[ok] + 1, busdaycal=cal)
+    counted = pl.Series(out, res, dtype=pl.Int64)
+    return df.with_columns(pl.when(pl.Series(ok)).then(counted).otherwise(None).alias(out))

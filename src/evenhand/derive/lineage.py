@@ -27,13 +27,12 @@ Method (docs/decisions/0400-lineage.md):
 
 from __future__ import annotations
 
-import csv
 from functools import cache
-from importlib import resources
 
 import duckdb
 import polars as pl
 
+from evenhand import maps
 from evenhand.core.warehouse import create, frame, has_table, insert
 from evenhand.metadata import out_tables as O
 from evenhand.metadata.schema import Table
@@ -44,8 +43,7 @@ MAX_STEPS = 100  # guard for the iterative graph walks (real chains are a handfu
 @cache
 def link_types() -> pl.DataFrame:
     """maps/gias_link_types.csv: link_type -> direction, kind, chains."""
-    text = resources.files("evenhand.maps").joinpath("gias_link_types.csv").read_text(encoding="utf-8")
-    rows = list(csv.DictReader(text.splitlines()))
+    rows = maps.read_rows("gias_link_types.csv")
     return pl.DataFrame(
         {
             "link_type": [r["link_type"] for r in rows],

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from evenhand.core.warehouse import frame
-from evenhand.derive.calendar import add_working_days_column
+from evenhand.derive.calendar import add_term_working_days_column, add_working_days_column
 from evenhand.derive.lineage import replace_table
 from evenhand.metadata import out_tables as O
 
@@ -44,6 +44,8 @@ def timing(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
     df = _working_days(df, "start_date", "publication_date", "start_to_publication_working_days")
     df = _working_days(df, "end_date", "publication_date", "end_to_publication_working_days")
+    df = _working_days(df, "start_date", "publication_date", "start_to_publication_term_working_days", term=True)
+    df = _working_days(df, "end_date", "publication_date", "end_to_publication_term_working_days", term=True)
     # days on site that were working days: the working days in [start, end], both included
     # (working days after the day before the start, up to and including the end)
     df = _working_days(df.with_columns((pl.col("start_date") - pl.duration(days=1)).alias("_day_before")),
@@ -51,7 +53,7 @@ def timing(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return O.TIMING.conform(df)
 
 
-def _working_days(df: pl.DataFrame, start: str, end: str, out: str) -> pl.DataFrame:
+def _working_days(df: pl.DataFrame, start: str, end: str, out: str, term: bool = False) -> pl.DataFrame:
     """calendar.add_working_days_column on the rows where both dates are known.
 
     Both dates are nulled together first: the calendar sizes its look-up table on rows with
@@ -62,7 +64,7 @@ def _working_days(df: pl.DataFrame, start: str, end: str, out: str) -> pl.DataFr
     tmp = df.select(
         pl.when(both).then(pl.col(start)).alias("_s"), pl.when(both).then(pl.col(end)).alias("_e")
     )
-    counted = add_working_days_column(tmp, "_s", "_e", out)
+    counted = (add_term_working_days_column if term else add_working_days_column)(tmp, "_s", "_e", out)
     return df.with_columns(counted[out])
 
 

@@ -18,9 +18,6 @@ Each side keeps its own scale, code, label, rank and era. Two judgements are ``c
 
 from __future__ import annotations
 
-import csv
-from importlib import resources
-
 import duckdb
 import polars as pl
 
@@ -32,8 +29,7 @@ from evenhand.metadata import out_tables as O
 
 def scale_mappings(enabled_only: bool = True) -> pl.DataFrame:
     """maps/scale_mappings.csv: mapping, scale, label, common_rank, enabled, note."""
-    text = resources.files("evenhand.maps").joinpath("scale_mappings.csv").read_text(encoding="utf-8")
-    rows = list(csv.DictReader(text.splitlines()))
+    rows = maps.read_rows("scale_mappings.csv")
     df = pl.DataFrame(
         {
             "mapping": [r["mapping"] for r in rows],

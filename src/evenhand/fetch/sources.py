@@ -6,9 +6,10 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from importlib import resources
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+from evenhand import maps
 
 DATA_EXTENSIONS = (".csv", ".xlsx", ".ods")
 
@@ -65,7 +66,7 @@ def parse_sources(text: str) -> Sources:
 
 
 def load_sources() -> Sources:
-    return parse_sources(resources.files("evenhand.maps").joinpath("sources.toml").read_text(encoding="utf-8"))
+    return parse_sources(maps.read_text("sources.toml"))
 
 
 def rehost(url: str, mirror: str | None) -> str:

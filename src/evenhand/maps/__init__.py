@@ -114,6 +114,7 @@ class Area:
     description: str
     order: int = 0  # Ofsted's order of the areas in its files and reports
     label: str = ""  # the name people read
+    report_card_order: int | None = None  # Ofsted's order of report-card areas (its report-card files; 1 = first)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class Era:
     valid_from: date
     valid_to: date | None
     description: str
+    framework: str = ""  # the inspection framework the era belongs to (EIF spans eif_2019 and eif_2024)
 
 
 @cache
@@ -167,6 +169,9 @@ class Layout:
     publication_default: str
     publication_if_present: dict[str, str] = field(default_factory=dict)
     table: str | None = None
+    # rows shorter than the header are published by design (DfE tables leave trailing empty
+    # fields out); elsewhere a short row is an error
+    short_rows_allowed: bool = False
 
     @property
     def columns(self) -> dict[str, HeaderPattern]:
@@ -214,7 +219,8 @@ def areas() -> dict[str, Area]:
     rows = sorted(_rows("areas.csv"), key=lambda r: int(r["order"]))
     return {
         r["area"]: Area(r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"],
-                        int(r["order"]), r["label"])
+                        int(r["order"]), r["label"],
+                        int(r["report_card_order"]) if r.get("report_card_order") else None)
         for r in rows
     }
 
@@ -235,9 +241,38 @@ def area_order(area: str) -> int:
 @cache
 def eras() -> tuple[Era, ...]:
     return tuple(
-        Era(r["era"], r["label"], date.fromisoformat(r["valid_from"]), _date(r["valid_to"]), r["description"])
+        Era(r["era"], r["label"], date.fromisoformat(r["valid_from"]), _date(r["valid_to"]), r["description"],
+            r["framework"])
         for r in _rows("eras.csv")
     )
+
+
+def framework_on(d: date) -> tuple[date, str] | None:
+    """The inspection framework in force on ``d``: (the date it started, its name), from the
+    ``framework`` column of maps/eras.csv (one framework may span several eras)."""
+    era = era_of(d)
+    if era is None:
+        return None
+    name = next(e.framework for e in eras() if e.era == era)
+    return min(e.valid_from for e in eras() if e.framework == name), name
+
+
+def read_rows(name: str) -> list[dict[str, str]]:
+    """The rows of one CSV map (for a typed reader that lives where its map is used)."""
+    return _rows(name)
+
+
+@cache
+def school_holidays() -> tuple[dict[str, str], ...]:
+    """The typical school holidays of maps/school_holidays.csv (rule, month, day, offsets), as
+    rows: evenhand.derive.calendar turns them into dates for a year."""
+    return tuple(_rows("school_holidays.csv"))
+
+
+def read_text(name: str) -> str:
+    """The text of one file of maps/, for the readers that parse it where it is used (fetch's
+    sources.toml, the demo's published header list): every map is read through this module."""
+    return _open(name)
 
 
 @cache
@@ -273,6 +308,7 @@ def layouts() -> dict[str, Layout]:
             publication_default=spec["publication_default"],
             publication_if_present=dict(spec.get("publication_if_present", {})),
             table=spec.get("table"),
+            short_rows_allowed=bool(spec.get("short_rows_allowed", False)),
         )
     return out
 
@@ -378,12 +414,15 @@ class PublicationTarget:
     level: str  # 'normal' or 'further quality assurance'
     basis: str  # what the target runs from, e.g. 'end_to_publication'
     source: str
+    verified: str = "no"  # 'yes' only when checked against the handbook text itself
+    evidence: str = ""  # what was found, where, when checking it
 
 
 @cache
 def publication_targets() -> tuple[PublicationTarget, ...]:
     return tuple(
-        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"])
+        PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"],
+                          r.get("verified") or "no", r.get("evidence") or "")
         for r in _rows("publication_targets.csv")
     )
 
@@ -406,6 +445,32 @@ def publication_target(era: str | None, kind: str | None, concern: bool) -> Publ
                 if (t.era, t.kind, t.level) == (era, k, level):
                     return t
     return None
+
+
+@dataclass(frozen=True)
+class DateRange:
+    field: str  # regular expression on the canonical column name (fullmatch)
+    earliest: date
+    years_ahead: int  # latest allowed date: this many years after the build date
+    why: str
+
+
+@cache
+def value_ranges() -> tuple[DateRange, ...]:
+    """The dates each canonical column can hold (maps/value_ranges.csv; first match wins)."""
+    out = []
+    for r in _rows("value_ranges.csv"):
+        earliest = _date(r["earliest"])
+        assert earliest is not None, r
+        out.append(DateRange(r["field"], earliest, int(r["years_ahead"]), r["why"]))
+    return tuple(out)
+
+
+def date_range(canonical: str) -> DateRange:
+    for r in value_ranges():
+        if re.fullmatch(r.field, canonical):
+            return r
+    raise KeyError(canonical)  # maps/value_ranges.csv ends with a catch-all row
 
 
 # --- school type groups (maps/school_type_groups.csv) ---------------------------------------
@@ -463,7 +528,8 @@ class ColumnLabel:
 
     ``format``: text, label (a code written in words), share (0-1, as a percentage), pp (a
     difference of shares, in percentage points), count, number1, ratio, odds_log (a log-odds
-    effect shown as odds), signed, bool, date, id, era, area, kind. ``interval``: the
+    effect shown as odds), signed, bool, date, id, era, area, kind, or code:<scale> (a code of
+    that scale in words, maps/codes.csv, as labelled on the row's date). ``interval``: the
     columns holding the estimate's 95% interval (shown with it, not as columns of their own).
     """
 
@@ -480,3 +546,15 @@ def columns() -> dict[str, ColumnLabel]:
         iv = tuple(r["interval"].split("|")) if r["interval"] else None
         out[r["column"]] = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None)  # type: ignore[arg-type]
     return out
+
+
+@cache
+def table_titles() -> dict[tuple[str, str], str]:
+    """(audit, table) -> the title the evidence pack prints (maps/table_titles.csv)."""
+    return {(r["audit"], r["table"]): r["title"] for r in _rows("table_titles.csv")}
+
+
+@cache
+def value_labels() -> dict[str, str]:
+    """Codes that appear as values in audit tables and texts -> words (maps/value_labels.csv)."""
+    return {r["value"]: r["label"] for r in _rows("value_labels.csv")}

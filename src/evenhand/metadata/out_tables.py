@@ -215,6 +215,8 @@ TIMING = Table(
         Field("start_to_publication_working_days", "int", "Working days after the start up to publication", unit="working days"),
         Field("end_to_publication_days", "int", "publication_date - end_date", unit="calendar days"),
         Field("end_to_publication_working_days", "int", "Working days after the end up to publication (Ofsted's targets are in these)", unit="working days"),
+        Field("start_to_publication_term_working_days", "int", "Working days after the start up to publication, school holidays (maps/school_holidays.csv: typical dates, not each school's) not counted either", unit="working days"),
+        Field("end_to_publication_term_working_days", "int", "Working days after the end up to publication, school holidays not counted either", unit="working days"),
         Field("published_before_start", "bool", "Publication date before the start date: a data error"),
         Field("as_at", "date", "As-at date of age_of_latest_graded_days (out.latest_as_at)"),
         Field("latest_graded_for_urns", "int", "How many open schools have this as their latest graded inspection as at that date (own or carried)", nullable=False),

@@ -3,8 +3,10 @@ grid of text, refusing things that are not data (web pages, Git LFS pointers, em
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,8 @@ import polars as pl
 from evenhand.errors import InputError, Problem
 
 SNIFF_ROWS = 30  # a header is looked for in the first rows (title rows may sit above it)
+# a field may be long (a free-text column); the csv module's 128 KB default would be a crash
+csv.field_size_limit(1 << 30)
 
 
 @dataclass
@@ -31,6 +35,8 @@ class Opened:
     # worksheets already read (sheet -> all-text grid): the sniff reads a sheet whole anyway
     # (calamine parses the sheet's XML in full even for a few rows), so the reader reuses it
     grids: dict[str, pl.DataFrame] = field(default_factory=dict)
+    # rows with fewer fields than the header, as (row, fields) (CSV only; set by read_grid)
+    short_rows: list[tuple[int, int]] = field(default_factory=list)
 
 
 def fail(name: str, message: str, row: int | None = None, column: str | None = None, value: str | None = None) -> InputError:
@@ -55,32 +61,69 @@ def detect_container(data: bytes) -> str:
     if data.startswith(b"PAR1"):
         return "parquet"
     if data.startswith(b"PK\x03\x04"):
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            names = set(z.namelist())
-            if "mimetype" in names and b"opendocument.spreadsheet" in z.read("mimetype"):
-                return "ods"
-            if "xl/workbook.xml" in names:
-                return "xlsx"
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                names = set(z.namelist())
+                if "mimetype" in names and b"opendocument.spreadsheet" in z.read("mimetype"):
+                    return "ods"
+                if "xl/workbook.xml" in names:
+                    return "xlsx"
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError):
+            return "damaged zip"
         return "zip"
+    if data.startswith(b"\x1f\x8b"):
+        return "gzip"
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         return "xls"
     return "csv"
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' when the start reads as UTF-16 text with no byte-order mark."""
+    head = data[:4096]
+    if len(head) < 8:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _where(data: bytes, pos: int) -> tuple[int, int, str]:
+    """(1-based line, 1-based field, the field's text) of byte ``pos`` in CSV bytes."""
+    line_start = data.rfind(b"\n", 0, pos) + 1
+    line_end = data.find(b"\n", pos)
+    line = data[line_start : len(data) if line_end < 0 else line_end]
+    before = data[line_start:pos].decode("utf-8", errors="replace")
+    field_no = len(next(csv.reader([before + "x"]), [""]))
+    fields = next(csv.reader([line.decode("utf-8", errors="backslashreplace").rstrip("\r")]), [])
+    value = fields[field_no - 1] if 0 < field_no <= len(fields) else line.decode("utf-8", errors="backslashreplace")[:80]
+    return data[:pos].count(b"\n") + 1, field_no, value
+
+
 def decode_text(name: str, data: bytes) -> tuple[str, bytes, str]:
     """Return (encoding, UTF-8 bytes without BOM, text of the first lines).
 
-    UTF-8 is tried strictly first; a BOM says UTF-8 or UTF-16; otherwise Windows-1252, the
-    encoding Ofsted's own CSV downloads use.
+    The encoding is decided for the whole file: a BOM says UTF-8 or UTF-16 (UTF-16 without a
+    BOM is recognised by its zero bytes); otherwise UTF-8 if every byte reads as UTF-8, or
+    Windows-1252 (the encoding Ofsted's own CSV downloads use) if no byte sequence in it is
+    UTF-8. A file that is UTF-8 except for some bytes is an error naming the first such byte's
+    row and field: re-decoding it all as Windows-1252 would garble every other accented name.
+    Old Mac line endings (CR only) are read as line ends.
     """
     if data.startswith(b"\xef\xbb\xbf"):
         enc, body = "utf-8-sig", data[3:]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        enc = "utf-16"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(data):
+        enc = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else str(_utf16_without_bom(data))
         try:
-            body = data.decode("utf-16").encode("utf-8")
+            body = data.decode(enc).lstrip("\ufeff").encode("utf-8")
         except UnicodeDecodeError as e:
-            raise fail(name, f"not valid UTF-16 at byte {e.start}") from None
+            raise fail(name, f"not valid {enc.upper()} at byte {e.start}") from None
     else:
         enc, body = "utf-8", data
     if b"\x00" in body[:65536]:
@@ -88,22 +131,53 @@ def decode_text(name: str, data: bytes) -> tuple[str, bytes, str]:
     if enc == "utf-8":
         try:
             body.decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as e:
+            if _UTF8_MULTIBYTE.search(data):
+                row, field_no, value = _where(data, e.start)
+                raise fail(
+                    name,
+                    f"byte 0x{data[e.start]:02x} (field {field_no}) is not UTF-8, but the rest of the file is: "
+                    "the file mixes encodings; re-save it as UTF-8",
+                    row=row, value=value,
+                ) from None
             try:
                 body = data.decode("cp1252").encode("utf-8")
                 enc = "windows-1252"
-            except UnicodeDecodeError as e:
-                line = data[: e.start].count(b"\n") + 1
+            except UnicodeDecodeError as e2:
+                row, field_no, value = _where(data, e2.start)
                 raise fail(
                     name,
-                    f"byte 0x{data[e.start]:02x} at offset {e.start} is neither UTF-8 nor Windows-1252: re-save the file as UTF-8",
-                    row=line,
+                    f"byte 0x{data[e2.start]:02x} (field {field_no}) is neither UTF-8 nor Windows-1252: re-save the file as UTF-8",
+                    row=row, value=value,
                 ) from None
+    if b"\r" in body and b"\n" not in body:
+        body = body.replace(b"\r", b"\n")  # CR-only (old Mac) line endings
     return enc, body, ""
 
 
+def read_bytes(path: Path, name: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise fail(name, f"cannot read the file: {e.strerror or e}") from None
+
+
+def read_parquet(name: str, data: bytes) -> pl.DataFrame:
+    """A Parquet file as a frame; damage and nested (struct, list) columns are errors naming the file."""
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except Exception as e:  # polars raises several kinds for a truncated or garbage file
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise fail(name, f"cannot read it as Parquet ({first[:200]}): it is damaged or truncated (re-download it)") from None
+    nested = [c for c, t in frame.schema.items() if t.is_nested() or t == pl.Object]
+    if nested:
+        raise fail(name, f"nested (struct or list) column(s) cannot be read as a table: {', '.join(nested)}; "
+                   "save the file with one plain value per cell", column=nested[0])
+    return frame
+
+
 def open_file(path: Path, name: str) -> Opened:
-    data = path.read_bytes()
+    data = read_bytes(path, name)
     digest = sha256_of(data)
     _refuse_non_data(name, data)
     container = detect_container(data)
@@ -111,8 +185,12 @@ def open_file(path: Path, name: str) -> Opened:
         raise fail(name, "old binary Excel (.xls) is not supported: save it as .xlsx or CSV")
     if container == "zip":
         raise fail(name, "a zip archive that is not a spreadsheet: unzip it into the raw folder")
+    if container == "damaged zip":
+        raise fail(name, "a damaged or truncated zip or spreadsheet (.xlsx): re-download it")
+    if container == "gzip":
+        raise fail(name, "a gzip-compressed file: decompress it (gunzip) into the raw folder")
     if container == "parquet":
-        frame = pl.read_parquet(io.BytesIO(data))
+        frame = read_parquet(name, data)
         top = [list(frame.columns)]
         return Opened(path, name, data, digest, container, None, None, top)
     if container in ("xlsx", "ods"):
@@ -123,18 +201,23 @@ def open_file(path: Path, name: str) -> Opened:
 
 
 def _csv_top(body: bytes) -> list[list[str]]:
-    import csv
-
-    lines = body[: 1 << 20].split(b"\n", SNIFF_ROWS)[:SNIFF_ROWS]
+    lines = body[: 1 << 24].split(b"\n", SNIFF_ROWS)[:SNIFF_ROWS]
     text = b"\n".join(lines).decode("utf-8", errors="replace")
-    return [row for row in csv.reader(io.StringIO(text))]
+    try:
+        return [row for row in csv.reader(io.StringIO(text))]
+    except csv.Error:  # e.g. a quote left open in the first rows: sniff what reads
+        return [next(csv.reader([line]), []) for line in text.split("\n")]
 
 
 def spreadsheet_sheets(opened: Opened) -> list[str]:
     import fastexcel
 
-    reader = fastexcel.read_excel(opened.data)
-    return list(reader.sheet_names)
+    try:
+        reader = fastexcel.read_excel(opened.data)
+        return list(reader.sheet_names)
+    except Exception as e:  # calamine: a damaged workbook
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise fail(opened.name, f"cannot read the workbook ({first[:200]}): it is damaged or truncated (re-download it)") from None
 
 
 def spreadsheet_grid(opened: Opened, sheet: str, n_rows: int | None = None) -> pl.DataFrame:
@@ -172,16 +255,30 @@ def unique_names(headers: list[str]) -> list[str]:
     return out
 
 
-def read_grid(opened: Opened, header_index: int, sheet: str | None) -> tuple[list[str], pl.DataFrame]:
+def field_counts(rest: bytes, first_row: int) -> pl.DataFrame | None:
+    """(_row, fields) of each non-blank line of CSV bytes, counted with quoted sections taken
+    out; None when a quoted value spans lines (then rows are not lines)."""
+    lines = pl.Series("l", rest.decode("utf-8", errors="replace").split("\n")).str.strip_suffix("\r")
+    frame = pl.DataFrame({"l": lines}).with_row_index("_row", offset=first_row).with_columns(pl.col("_row").cast(pl.Int64))
+    if frame.select((pl.col("l").str.count_matches('"') % 2 == 1).any()).item():
+        return None
+    return frame.filter(pl.col("l").str.strip_chars() != "").select(
+        "_row", (pl.col("l").str.replace_all('"[^"]*"', "").str.count_matches(",") + 1).alias("fields")
+    )
+
+
+def read_grid(opened: Opened, header_index: int, sheet: str | None, short_rows_allowed: bool = True) -> tuple[list[str], pl.DataFrame]:
     """The data below the header as all-text columns, plus the published header list.
 
     ``header_index`` is 0-based. The returned frame has the raw-layer column names and a
     ``_row`` column (1-based spreadsheet row). Completely empty rows are kept here; the
-    caller counts and drops them.
+    caller counts and drops them. CSV rows with fewer fields than the header are noted in
+    ``opened.short_rows`` unless the layout publishes them (``short_rows_allowed``); the
+    caller reports them. A row with more fields is an error naming it.
     """
     name = opened.name
     if opened.container == "parquet":
-        frame = pl.read_parquet(io.BytesIO(opened.data))
+        frame = read_parquet(name, opened.data)
         headers = [str(c) for c in frame.columns]
         frame = frame.select([_as_text(frame[c]) for c in frame.columns])
         names = unique_names(headers)
@@ -206,8 +303,6 @@ def read_grid(opened: Opened, header_index: int, sheet: str | None) -> tuple[lis
             offset = nl + 1
         header_line_end = body.find(b"\n", offset)
         header_line_end = len(body) if header_line_end < 0 else header_line_end
-        import csv
-
         headers = next(csv.reader([body[offset:header_line_end].decode("utf-8").rstrip("\r")]))
         names = unique_names(headers)
         rest = body[header_line_end + 1 :] if header_line_end < len(body) else b""
@@ -219,15 +314,29 @@ def read_grid(opened: Opened, header_index: int, sheet: str | None) -> tuple[lis
                 frame = pl.read_csv(
                     io.BytesIO(rest),
                     has_header=False,
-                    new_columns=names,
-                    infer_schema=False,
+                    schema=dict.fromkeys(names, pl.String),
+                    missing_columns="insert",  # a short first row is reported below, not a crash
                     raise_if_empty=False,
                 )
-            except pl.exceptions.ComputeError as e:
+            except (pl.exceptions.ComputeError, pl.exceptions.SchemaError) as e:
                 msg = str(e).splitlines()[0]
+                counts = field_counts(rest, header_index + 2)
+                long = counts.filter(pl.col("fields") > len(headers)) if counts is not None else None
+                if long is not None and long.height:
+                    row, n = long.row(0)
+                    raise fail(name, f"this row has {n} fields but the header has {len(headers)} ({long.height} such row(s))", row=row) from None
                 raise fail(name, f"rows do not fit the header of {len(headers)} columns ({msg})") from None
             if frame.width != len(names):
                 raise fail(name, f"rows have {frame.width} fields but the header has {len(names)}")
+            if not short_rows_allowed and len(headers) > 1:
+                counts = field_counts(rest, header_index + 2)
+                if counts is None:  # quoted values span lines: count fields the slow, exact way
+                    text = rest.decode("utf-8")
+                    reader = csv.reader(io.StringIO(text))
+                    pairs = [(header_index + 1 + reader.line_num, len(r)) for r in reader if r and any(x.strip() for x in r)]
+                    opened.short_rows = [(r, n) for r, n in pairs if n < len(headers)]
+                else:
+                    opened.short_rows = [(int(r), int(n)) for r, n in counts.filter(pl.col("fields") < len(headers)).iter_rows()]
         first_row = header_index + 2
     frame = frame.with_row_index("_row", offset=first_row).with_columns(pl.col("_row").cast(pl.Int64))
     return headers, frame
@@ -235,15 +344,13 @@ def read_grid(opened: Opened, header_index: int, sheet: str | None) -> tuple[lis
 
 def _check_truncation(name: str, body: bytes, n_headers: int, header_index: int) -> None:
     """A download cut off mid-row leaves a last line with too few fields or an open quote."""
-    import csv
-
     tail = body.rstrip(b"\r\n")
     if body.endswith(b"\n"):
         return
     last_nl = tail.rfind(b"\n")
     last = tail[last_nl + 1 :].decode("utf-8", errors="replace")
     if last.count('"') % 2 == 1:
-        raise fail(name, "the file ends inside a quoted value: it looks truncated (re-download it)", row=None, value=last[-60:])
+        raise fail(name, "the file ends inside a quoted value: it looks truncated (re-download it)", row=tail.count(b"\n") + 1, value=last[-60:])
     fields = next(csv.reader([last]), [])
     if n_headers > 1 and len(fields) < n_headers and last_nl >= 0:
         # DfE files end with total rows that are short by design (trailing empty fields left

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from evenhand import maps
 from evenhand.errors import UnknownSchoolError
 from evenhand.present import tables as present_tables
+from evenhand.present.report import cap_value
 from evenhand.stats.estimate import Estimate
 from evenhand.web import charts as web_charts
 from evenhand.web import school as shared
@@ -35,12 +36,13 @@ from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Store, clean
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
-URN_RE = re.compile(r"^[0-9]{1,7}$")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+# patterns are used with fullmatch: '$' alone would also accept a trailing newline ('109778%0a')
+URN_RE = re.compile(r"[0-9]{1,7}")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,40}")
 log = logging.getLogger("evenhand.web")
 #: audit tables shown as a grid too (earlier judgement by later judgement, per framework)
 MATRIX_TABLES = frozenset({"matrices"})
-EXPORT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
+EXPORT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}")  # used with fullmatch
 
 
 class PageError(Exception):
@@ -60,6 +62,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["thousands"] = lambda v: f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
+    env.finalize = cap_value
     env.filters["figure"] = figure_text
     env.filters["words"] = lambda v: " ".join(w[:1].upper() + w[1:] for w in str(v or "").split())
     env.filters["filesize"] = filesize
@@ -123,7 +126,9 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         if exc.status_code == 404:
             return error_page(404, "Page not found", "There is no page at this address. Search for a school by name, URN or postcode, or start from the home page.")
         if exc.status_code == 405:
-            return error_page(405, "Method not allowed", "This dashboard is read-only: pages answer GET requests only.")
+            page_405 = error_page(405, "Method not allowed", "This dashboard is read-only: pages answer GET and HEAD requests only.")
+            page_405.headers["Allow"] = "GET, HEAD"
+            return page_405
         return error_page(exc.status_code, "Request not understood", "The request could not be answered.")
 
     @app.exception_handler(RequestValidationError)
@@ -135,12 +140,12 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         return error_page(500, "Something went wrong", "The page could not be built. The problem has been logged; please try again or report it.")
 
     def parse_urn(urn: str) -> int:
-        if not URN_RE.match(urn):
-            raise PageError(422, "Not a URN", "A URN (unique reference number) is a number of up to seven digits, such as 109778. Search for the school by name or postcode instead.")
+        if not URN_RE.fullmatch(urn):
+            raise PageError(404, "Not a URN", "A URN (unique reference number) is a number of up to seven digits, such as 109778. Search for the school by name or postcode instead.")
         return int(urn)
 
     def audit_name(name: str) -> str:
-        if not NAME_RE.match(name) or name not in audits.names():
+        if not NAME_RE.fullmatch(name) or name not in audits.names():
             raise PageError(404, "No such audit", f"The audits are: {', '.join(audits.names())}.")
         return name
 
@@ -149,7 +154,8 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
     @app.get("/", response_class=HTMLResponse)
     def home() -> HTMLResponse:
         ready = [p for n in audits.names() if (p := audits.get(n, run=False)) is not None]
-        return page("home.html", findings=ready, n_schools=wh.n_schools, build=wh.build_info())
+        build = {k: (shown_path(Path(v)) if k in PATH_KEYS else v) for k, v in wh.build_info().items()}
+        return page("home.html", findings=ready, n_schools=wh.n_schools, build=build)
 
     def search_html(text: str, partial: bool) -> str:
         def make() -> str:
@@ -255,11 +261,11 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
             status = 200 if request.headers.get("hx-request") == "true" else 404
             return page("audit_missing.html", status=status, name=name, reason=audits.error(name), on_demand=audits.dir is None)
         keys = table_order(ap)
-        if not NAME_RE.match(table) or table not in ap.csv:
+        if not NAME_RE.fullmatch(table) or table not in ap.csv:
             if table != "main":
                 raise PageError(404, "No such table", f"The tables of this audit are: {', '.join(keys) or 'none'}.")
             table = keys[0] if keys else "main"
-        if sort and not NAME_RE.match(sort):
+        if sort and not NAME_RE.fullmatch(sort):
             sort = ""
         text = clean_query(q)
         # draw the chart now (once), so the image is ready when the browser asks for it
@@ -332,7 +338,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
     @app.get("/audit/{name}/{table}.csv")
     def audit_csv(name: str, table: str) -> Response:
         ap = _audit_or_404(audit_name(name))
-        if not NAME_RE.match(table) or table not in ap.csv:
+        if not NAME_RE.fullmatch(table) or table not in ap.csv:
             raise PageError(404, "No such table", f"The tables of this audit are: {', '.join(sorted(ap.csv)) or 'none'}.")
         return Response(ap.csv[table], media_type="text/csv; charset=utf-8", headers={"content-disposition": f'attachment; filename="{name}__{table}.csv"'})
 
@@ -351,10 +357,12 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         if root is None:
             return {}
         found: dict[str, Path] = {}
+        top = root.resolve()
         for folder, prefix in ((root, ""), (root / "data", "data/")):
-            if folder.is_dir():
+            if folder.is_dir() and not folder.is_symlink():  # never follow a link out of the folder
                 for p in sorted(folder.iterdir()):
-                    if p.is_file() and not p.is_symlink() and EXPORT_NAME_RE.match(p.name):
+                    if (p.is_file() and not p.is_symlink() and EXPORT_NAME_RE.fullmatch(p.name)
+                            and p.resolve().is_relative_to(top)):
                         found[prefix + p.name] = p
         return found
 

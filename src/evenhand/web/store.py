@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,9 +28,11 @@ from typing import Any
 import duckdb
 
 from evenhand.engine import Evenhand
-from evenhand.errors import UnknownSchoolError
+from evenhand.errors import EvenhandError, UnknownSchoolError
 from evenhand.web import search as school_search
 from evenhand.web.search import SEARCH_LIMIT, SchoolHit, clean_query
+
+log = logging.getLogger("evenhand.web")
 
 
 def _plain(v: Any) -> Any:
@@ -66,29 +70,89 @@ class LRU:
         return value
 
 
+RELOAD_CHECK = 1.0  # seconds between checks that the warehouse file is still the one open
+
+
+def _file_signature(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _open_indexed(path: Path) -> tuple[Evenhand, int, int]:
+    """The warehouse opened sandboxed, with the search index built and SQL file access shut;
+    with the counts of open and of closed schools."""
+    eh = Evenhand(Path(path), sandboxed=True)
+    for sql in school_search.index_sql(eh.has_table("core.gias_links")):  # every school named, open or closed
+        eh.con.execute(sql)
+    eh.lock_down()
+    counts = eh.con.execute("SELECT count(*) FILTER (NOT closed), count(*) FILTER (closed) FROM memory.main.school_index").fetchall()[0]
+    return eh, counts[0], counts[1]
+
+
 class Store:
     """The dashboard's read-only view of one warehouse: an :class:`Evenhand` opened sandboxed
-    (the one way in), a search index and page caches."""
+    (the one way in), a search index and page caches. A rebuild swaps a new file in at the
+    same path: the next request (checked at most every RELOAD_CHECK seconds) opens it, and
+    requests under way finish on the old one."""
 
     def __init__(self, path: Path) -> None:
-        self.eh = Evenhand(Path(path), sandboxed=True)
+        self._signature = _file_signature(Path(path)) if Path(path).is_file() else (0, 0, 0)
+        # n_schools: open schools (the latest school-level files); n_closed: closed schools only
+        # the inspection history names
+        self.eh, self.n_schools, self.n_closed = _open_indexed(Path(path))
         self.path = self.eh.path
-        self._db = self.eh.con
-        for sql in school_search.index_sql(self.eh.has_table("core.gias_links")):  # every school named, open or closed
-            self._db.execute(sql)
-        self.eh.lock_down()
-        counts = self._db.execute("SELECT count(*) FILTER (NOT closed), count(*) FILTER (closed) FROM memory.main.school_index").fetchall()[0]
-        self.n_schools: int = counts[0]  # open schools (the latest school-level files)
-        self.n_closed: int = counts[1]  # closed schools only the inspection history names
         self.cache = LRU(1024)
         self.searches = LRU(2048)
+        # a rebuild swaps a new file in at the same path: it is picked up on the next request
+        # (checked at most every RELOAD_CHECK seconds); requests under way finish on the old one
+        self.generation = 0
+        self._checked = time.monotonic()
+        self._reload_lock = threading.Lock()
+        self._retired: list[Evenhand] = []
+
+    @property
+    def _db(self) -> duckdb.DuckDBPyConnection:
+        return self.eh.con
 
     def close(self) -> None:
-        self._db.close()
+        for eh in [*self._retired, self.eh]:
+            eh.close()
+        self._retired.clear()
+
+    def maybe_reload(self) -> bool:
+        """Open the warehouse again if its file was replaced (a new build); True if it was."""
+        now = time.monotonic()
+        if now - self._checked < RELOAD_CHECK:
+            return False
+        with self._reload_lock:
+            if now - self._checked < RELOAD_CHECK:
+                return False
+            self._checked = now
+            try:
+                signature = _file_signature(self.path)
+            except OSError:
+                return False  # gone for a moment (or for good): keep serving what is open
+            if signature == self._signature:
+                return False
+            try:
+                eh, n_schools, n_closed = _open_indexed(self.path)
+            except (EvenhandError, duckdb.Error) as e:
+                log.warning("the warehouse changed but cannot be opened yet (%s): still serving the previous one", e)
+                return False
+            for old in self._retired:  # two reloads ago: no request still uses it
+                old.close()
+            self._retired = [self.eh]
+            self.eh, self.n_schools, self.n_closed, self._signature = eh, n_schools, n_closed, signature
+            self.cache = LRU(1024)
+            self.searches = LRU(2048)
+            self.generation += 1
+            log.info("reloaded the warehouse %s (generation %d)", self.path.name, self.generation)
+            return True
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor for one request, with the warehouse as its default catalog."""
+        self.maybe_reload()
         with self.eh.cursor() as cur:
             yield cur
 
@@ -152,6 +216,7 @@ class AuditStore:
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        self._generation = warehouse.generation
 
     @staticmethod
     def names() -> tuple[str, ...]:
@@ -170,6 +235,10 @@ class AuditStore:
         """The result of audit ``name`` (a registered name), or None when it is not available."""
         if name not in self.names():
             raise KeyError(name)
+        if self.dir is None and self._generation != self.warehouse.generation:
+            self._cache.clear()  # audits run on demand were computed on the previous warehouse
+            self._errors.clear()
+            self._generation = self.warehouse.generation
         if name in self._cache:
             return self._cache[name]
         if not run and self.dir is None:
