@@ -206,11 +206,11 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
                 if ev.get("event_id") in by_event:
                     ctx_rows, ctx_date = by_event[ev["event_id"]][:200], str(ev.get("start_date") or "")
                     break
-            body = shared.shared_body(ctx["report"]) if ctx["report"] is not None else None
+            body = shared.shared_body(ctx["report"])
             head, tail = shared.split_before_timeline(body)
             return str(
                 env.get_template("school.html").render(
-                    urn=urn, h=h, has_chart=ctx["has_chart"], pdf=shared.pdf_available() and ctx["report"] is not None,
+                    urn=urn, h=h, has_chart=ctx["has_chart"],
                     audit_names=audits.names(), ctx_rows=ctx_rows, ctx_date=ctx_date,
                     shared_body=body, shared_head=head, shared_tail=tail,
                 )
@@ -244,8 +244,6 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
     def school_pdf(urn: str) -> Response:
         n = parse_urn(urn)
         ctx = school_context(n)  # 404 for an unknown school
-        if not shared.pdf_available() or ctx["report"] is None:
-            raise PageError(404, "No PDF in this version", "This version of Evenhand has no school report renderer; the page itself shows the school's inspections.")
         pdf = wh.cache.get(("pdf", n), lambda: shared.school_pdf(ctx["report"]))
         return Response(pdf, media_type="application/pdf", headers={"content-disposition": f'attachment; filename="evenhand-school-{n}.pdf"'})
 
