@@ -23,7 +23,7 @@ from typing import Any
 import altair as alt
 import duckdb
 import polars as pl
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from evenhand import __version__
@@ -97,10 +97,13 @@ def cap_value(value: Any) -> Any:
 
 
 @cache
-def environment() -> Environment:
-    """The Jinja2 environment for every Evenhand document (autoescape on, strict undefined)."""
+def environment(pages: str | None = None) -> Environment:
+    """The one Jinja2 environment policy for every Evenhand document and page: autoescape on,
+    strict undefined (a missing value is an error, never a blank), long values capped.
+    ``pages="web"`` looks in templates/web/ first (the dashboard's pages), then templates/."""
+    loaders = [PackageLoader("evenhand", f"templates/{pages}")] if pages else []
     env = Environment(
-        loader=PackageLoader("evenhand", "templates"),
+        loader=ChoiceLoader([*loaders, PackageLoader("evenhand", "templates")]),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from evenhand import maps
 from evenhand.errors import UnknownSchoolError
 from evenhand.present import tables as present_tables
-from evenhand.present.report import cap_value
+from evenhand.present.report import environment
 from evenhand.stats.estimate import Estimate
 from evenhand.web import charts as web_charts
 from evenhand.web import school as shared
@@ -54,15 +54,10 @@ class PageError(Exception):
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(TEMPLATES / "web"), str(TEMPLATES)]),
-        autoescape=True,
-        undefined=jinja2.ChainableUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    """The documents' environment (evenhand.present.report.environment: one policy) with the
+    dashboard's pages first and its own filters."""
+    env = environment("web")
     env.filters["thousands"] = lambda v: f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
-    env.finalize = cap_value
     env.filters["figure"] = figure_text
     env.filters["words"] = lambda v: " ".join(w[:1].upper() + w[1:] for w in str(v or "").split())
     env.filters["filesize"] = filesize
@@ -112,6 +107,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
 
     def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("audit_names", audits.names())
+        ctx.setdefault("q", "")  # the search box on every page starts empty
         return HTMLResponse(env.get_template(template).render(**ctx), status_code=status)
 
     def error_page(status: int, title: str, message: str) -> HTMLResponse:
