@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +21,17 @@ from evenhand.errors import EvenhandError
 
 app = typer.Typer(
     help="Evenhand: an open evidence engine for English school inspections.\n\n"
-    "Start with:  evenhand build --raw ../shared/data   then   evenhand info",
+    "\b\n"
+    "New here? Every output on made-up schools, offline, in minutes:\n"
+    "  evenhand demo --out demo\n"
+    "With the official files (downloaded when raw/ has none):\n"
+    "  evenhand run --raw raw --out out\n"
+    "One school (find it by name, postcode or URN):\n"
+    "  evenhand school --find \"Caversham\"\n"
+    "  evenhand school 109778 --format pdf\n"
+    "The dashboard, on http://127.0.0.1:8000:\n"
+    "  evenhand serve\n\n"
+    "Each command explains itself: evenhand COMMAND --help.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -32,17 +43,47 @@ WarehouseOpt = Annotated[Path, typer.Option("--warehouse", "-w", help="Warehouse
 
 
 @contextlib.contextmanager
-def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A transient progress display on stderr; yields ``progress(message, i, n)``: step i of n
-    is under way."""
+def progress_bar(first_step: int = 1) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress on stderr; yields ``progress(message, i, n)``: step i of n is under way (steps
+    counted from ``first_step``). On a terminal a transient bar; otherwise (a log, a pipe, CI)
+    one line per stage as it starts, with the time since the command began, so a long run is
+    never silent until it ends."""
+    if not err.is_terminal:
+        start = time.monotonic()
+        last: list[str] = []
+
+        def line(message: str, i: int, n: int) -> None:
+            if last and last[-1] == message:
+                return
+            last.append(message)
+            step = min(i - first_step + 1, n)
+            err.print(f"[{step}/{n}] {escape(message)} ({time.monotonic() - start:.0f} s)", highlight=False, soft_wrap=True)
+
+        yield line
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("starting", total=1)
 
         def progress(message: str, i: int, n: int) -> None:
-            bar.update(task, description=escape(message[:70]), completed=max(i - 1, 0), total=n)
+            bar.update(task, description=escape(message[:70]), completed=max(i - first_step, 0), total=n)
 
         yield progress
+
+
+def _version(value: bool) -> None:
+    if value:
+        from evenhand import __version__
+
+        out.print(f"evenhand {__version__}", highlight=False, markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)] = False,
+) -> None:
+    """Evenhand: an open evidence engine for English school inspections."""
 
 
 def _fail(e: Exception) -> None:

@@ -1,6 +1,7 @@
 """A synthetic nation written into a small DuckDB with the warehouse table shapes the intake
 and resources audits read (core.events, core.judgements, core.event_sources, core.schools,
-out.event_context, meta.files). Only the columns those audits use are written."""
+out.event_context, core.context, out.lineage, out.predecessors, out.latest_as_at by the
+warehouse's own rule, meta.files). Only the columns those audits use are written."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from evenhand.simulate.frame_bias import finance_context, lineage_columns
 from evenhand.simulate.nation import SyntheticNation
 
 
@@ -30,22 +32,35 @@ def write_nation_warehouse(nation: SyntheticNation, path: Path) -> Path:
             }
         )
         s = nation.schools
-        schools = s.select(
+        open_urns = lineage_columns(s).filter(pl.col("open"))["urn"]
+        schools = s.filter(pl.col("urn").is_in(open_urns.implode())).select(
             pl.lit(1).alias("file_id"),
             (pl.int_range(pl.len()) + 2).alias("row_number"),
             pl.lit(dt.date(2024, 8, 31)).alias("as_at"),
             "urn",
             "school_name",
             "phase",
+            "local_authority",
             "school_type",
             "ofsted_region",
             pl.col("idaci_quintile").cast(pl.Int16),
             pl.col("pupils").cast(pl.Int32),
         )
         events = nation.events.select(
-            "event_id", "urn", "kind", "era", "start_date", "end_date", "publication_date"
+            "event_id", "urn", "kind", "era", "start_date", "end_date", "publication_date",
+            "category_of_concern", pl.lit(False).alias("converted_to_graded"),
         )
-        sources = events.join(schools.select("urn", "file_id", "row_number"), on="urn").select(
+        # the school row that reported each event: the open school (predecessor events are
+        # reported in the successor's row, as Ofsted's file carries them)
+        succ = lineage_columns(s).filter(pl.col("predecessor_urn").is_not_null())
+        reporter = events.join(
+            succ.select(pl.col("predecessor_urn").alias("urn"), pl.col("urn").alias("reported_by")),
+            on="urn",
+            how="left",
+        ).with_columns(pl.coalesce("reported_by", "urn").alias("reported_by"))
+        sources = reporter.join(
+            schools.select(pl.col("urn").alias("reported_by"), "file_id", "row_number"), on="reported_by"
+        ).select(
             "event_id", "file_id", "row_number", pl.lit("graded").alias("block")
         )
         judgements = nation.judgements.with_columns(
@@ -73,6 +88,18 @@ def write_nation_warehouse(nation: SyntheticNation, path: Path) -> Path:
                 )
             ]
         )
+        finance = (
+            finance_context(nation)
+            .filter(pl.col("measure") != "ofsted_pupils")
+            .with_columns(
+                pl.lit(2).cast(pl.Int64).alias("file_id"),
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("row_number"),
+            )
+        )
+        lin = lineage_columns(s)
+        predecessors = lin.filter(pl.col("predecessor_urn").is_not_null()).select(
+            "urn", "predecessor_urn", pl.lit(1).cast(pl.Int64).alias("steps")
+        )
         for name, df in (
             ("meta.files", files),
             ("core.schools", schools),
@@ -80,10 +107,20 @@ def write_nation_warehouse(nation: SyntheticNation, path: Path) -> Path:
             ("core.event_sources", sources),
             ("core.judgements", judgements),
             ("out.event_context", context),
+            ("out.predecessors", predecessors),
+            ("core.context", finance),
+            ("out.lineage", lin.select("urn", "lineage_id")),
         ):
             con.register("_df", df.to_arrow())
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM _df")
             con.unregister("_df")
+        # the snapshot by the warehouse's own rule (derive/as_at.py), not the nation's
+        from evenhand.derive.as_at import latest_as_at
+
+        latest = latest_as_at(con, dt.date(2024, 8, 31))
+        con.register("_df", latest.to_arrow())
+        con.execute("CREATE TABLE out.latest_as_at AS SELECT * FROM _df")
+        con.unregister("_df")
     finally:
         con.close()
     return path

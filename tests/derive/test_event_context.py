@@ -84,3 +84,27 @@ def test_without_core_context_the_table_is_empty(tmp_path: Path) -> None:
     derive_all(c)
     derive_event_context(c)
     assert rows(c, "SELECT count(*) AS n FROM out.event_context") == [{"n": 0}]
+
+
+def test_final_results_beat_provisional_ones_of_the_same_year(tmp_path: Path) -> None:
+    """DfE's provisional and final KS4 files share a layout; the later file id is the
+    provisional one here, and the final value is still the one used."""
+    t = Tiny(tmp_path / "p.duckdb")
+    t.event("E", 140001, D(2019, 11, 5), GOOD)
+    c = t.write()
+    c.execute("DROP TABLE IF EXISTS core.context")
+    c.execute(CONTEXT_DDL)
+    c.execute(
+        """INSERT INTO core.context VALUES
+        (50, 2, 140001, '2018/19', 'progress8', 0.31, NULL, NULL),
+        (51, 2, 140001, '2018/19', 'progress8', 0.29, NULL, NULL)"""
+    )
+    c.execute("DELETE FROM meta.files WHERE file_id IN (50, 51)")
+    c.execute(
+        """INSERT INTO meta.files (file_id, path, sha256, bytes, status) VALUES
+        (50, 'dfe/performance-tables_2018-19_england_ks4final_subset.csv', 'x', 1, 'loaded'),
+        (51, 'dfe/performance-tables_2018-19_england_ks4provisional_headline.csv', 'y', 1, 'loaded')"""
+    )
+    derive_all(c)
+    p8 = ctx(c, "E")["progress8"]
+    assert (p8["value"], p8["file_id"]) == (0.31, 50)

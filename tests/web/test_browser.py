@@ -92,7 +92,8 @@ def test_search_open_school_see_chart_download_pdf(server: str, browser: object)
     page.fill("#q", "cavers")  # htmx fetches /search?q= as you type; no submit
     link = page.locator("#results a[href='/school/109778']")
     link.wait_for(timeout=10_000)
-    assert page.url.rstrip("/") == server  # results arrived in place, no navigation
+    # results arrived in place, and the address became the search's own, to share
+    page.wait_for_url(server + "/search?q=cavers")
     link.click()
     page.wait_for_url(server + "/school/109778")
     assert "Caversham Primary School" in page.inner_text("h1")
@@ -141,3 +142,93 @@ def test_on_demand_audit_fills_in(server_on_demand: str, browser: object) -> Non
     assert page.locator("#audit h1").count() == 1
     assert page.url == server_on_demand + "/audit/safeguarding"
     page.close()
+
+
+#: Every kind of dashboard page (the server fixture has one audit result: headline).
+PAGES = [
+    "/", "/search", "/search?q=cavers", "/search?q=Cavershem", "/search?q=zzzzqqq", "/school/109778", "/school/123456",
+    "/school/123457", "/audit/headline", "/audit/headline?table=main&sort=n&order=desc", "/audit/intake", "/data",
+    "/methods", "/no-such-page", "/school/999999",
+]
+
+
+def _sideways(page: object) -> tuple[int, int]:
+    got = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")  # type: ignore[attr-defined]
+    return int(got[0]), int(got[1])
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_no_page_scrolls_sideways(server: str, browser: object, width: int) -> None:
+    """At a desktop and a phone width no page is wider than the window (a wide table scrolls
+    inside its own box); a screenshot of each page goes to test-artifacts/ to look at."""
+    page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+    ARTIFACTS.mkdir(exist_ok=True)
+    wide = []
+    for path in PAGES:
+        page.goto(server + path)
+        page.wait_for_load_state("networkidle")
+        scroll, client = _sideways(page)
+        if scroll > client:
+            wide.append(f"{path}: {scroll} px wide in a {client} px window")
+        name = path.strip("/").replace("/", "_").replace("?", "_").replace("&", "_").replace("=", "-") or "home"
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    # the check can fail: a page made wider than the window is caught
+    page.evaluate("() => { const d = document.createElement('div'); d.style.width = '3000px'; d.style.height = '1px'; document.body.appendChild(d); }")
+    assert _sideways(page)[0] > _sideways(page)[1]
+    page.close()
+    assert not wide, "\n".join(wide)
+
+
+def test_enter_gives_a_shareable_search_address(server: str, browser: object) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 900})  # type: ignore[attr-defined]
+    page.goto(server + "/")
+    page.fill("#q", "Cavershem")
+    page.press("#q", "Enter")
+    page.wait_for_url(server + "/search?q=Cavershem")
+    page.locator("#results a[href='/school/109778']").wait_for(timeout=10_000)
+    assert "Did you mean" in page.inner_text("#results")
+    page.goto(server + "/search?q=Cavershem")  # the address alone gives the same answer
+    assert page.locator("#results a[href='/school/109778']").count() == 1
+    page.close()
+
+
+def test_open_data_browsable_in_datasette(warehouse: Path, browser: object, tmp_path: Path) -> None:
+    """The export's SQLite copy and metadata.json open in Datasette with the field descriptions."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("datasette", reason="datasette is a dev dependency (pip install datasette)")
+    from evenhand.present.export import export
+
+    out = tmp_path / "open-data"
+    export(warehouse, out)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datasette", "serve", str(out / "evenhand.db"), "--metadata", str(out / "metadata.json"),
+         "--host", "127.0.0.1", "--port", str(port), "--setting", "suggest_facets", "off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+        deadline = time.time() + 60
+        while True:
+            try:
+                page.goto(base + "/evenhand/core_events")
+                break
+            except Exception:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        text = page.inner_text("body")
+        assert "Caversham Primary School" in text  # the rows
+        assert "Inspection events: ONE row per inspection" in text  # the table's description
+        assert "Ofsted inspection number (8 digits" in text  # a column's description, from the same metadata
+        page.goto(base + "/evenhand/core_events?urn=109778")
+        assert "Caversham Primary School" in page.inner_text("body")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "datasette-core_events.png"), full_page=False)
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from evenhand import maps
 from evenhand.audit import frames
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, num, pct
 from evenhand.audit.safeguarding import academic_year, graded_events
@@ -32,14 +33,12 @@ from evenhand.stats.multilevel import RegionVariation, fit_region_variation
 
 NAME = "consistency"
 CODES: tuple[str, ...] = ("1", "2", "3", "4")
-ERA_ORDER: tuple[str, ...] = (
-    "pre_2005", "s5_2005", "s5_2009", "s5_2012", "cif_2015", "eif_2019", "eif_2024", "report_card_2025",
-)
+ERA_ORDER: tuple[str, ...] = maps.era_order()  # maps/eras.csv, by start date
 #: Era whose graded events feed the regional model by default: the latest with an overall grade.
 REGION_ERA = "eif_2019"
 REGION_CONTROLS: tuple[str, ...] = ("phase", "type_group", "log_pupils", "idaci_quintile", "academic_year")
 REGION_CATEGORICAL: tuple[str, ...] = ("phase", "type_group", "idaci_quintile", "academic_year")
-REGION_REFERENCE: dict[str, str] = {"phase": "Primary", "type_group": "maintained or other", "idaci_quintile": "1"}
+REGION_REFERENCE: dict[str, str] = {"phase": "Primary", "type_group": "Maintained", "idaci_quintile": "1"}
 REGION_PROXY = (
     "Region is not an inspection team. These files do not say which inspector or team inspected a "
     "school, so variation between inspectors (within or across regions) cannot be measured from them: "
@@ -186,8 +185,7 @@ def cliff_edges(tr: pl.DataFrame) -> pl.DataFrame:
 
 
 KEY_JUDGEMENTS: dict[str, str] = {
-    "quality_of_education": "quality of education",
-    "leadership_and_management": "leadership and management",
+    area: maps.area_label(area).lower() for area in ("quality_of_education", "leadership_and_management")
 }
 
 
@@ -225,15 +223,9 @@ def divergence(events: pl.DataFrame, by: str | None = "era") -> pl.DataFrame:
 
 
 def type_group(col: str = "school_type") -> pl.Expr:
-    """School type grouped by governance: academy, free school, or maintained / other. (The full
-    type list is collinear with phase: every nursery is an 'LA Nursery School'.)"""
-    t = pl.col(col)
-    return (
-        pl.when(t.is_null()).then(None)
-        .when(t.str.contains("(?i)free school")).then(pl.lit("free school"))
-        .when(t.str.contains("(?i)academy|city technology|studio school|university technical")).then(pl.lit("academy"))
-        .otherwise(pl.lit("maintained or other"))
-    )
+    """School type group (maps/school_type_groups.csv: Maintained, Academy, Free school; the full
+    type list is collinear with phase: every nursery is an 'LA Nursery School')."""
+    return maps.school_type_group_expr(pl.col(col))
 
 
 def region_frame(events: pl.DataFrame, era: str = REGION_ERA) -> pl.DataFrame:
@@ -395,18 +387,19 @@ def _cliff_expr(frame: pl.DataFrame) -> pl.Expr:
     return cliff_edge_expr()
 
 
-GRADE_WORDS = {"1": "Outstanding", "2": "Good", "3": "Requires improvement", "4": "Inadequate"}
+GRADE_WORDS = maps.grade_labels("four_point")  # maps/codes.csv
 
 
 def _chart(st: pl.DataFrame) -> dict[str, Any] | None:
     if st.height == 0:
         return None
+    _era_name = pl.col("to_era").replace_strict(maps.era_labels(), default=pl.col("to_era"), return_dtype=pl.String)
     long = pl.concat(
         [
-            st.select(pl.col("to_era").alias("era"), pl.lit("Unchanged (stability)").alias("measure"),
+            st.select(_era_name.alias("era"), pl.lit("Unchanged (stability)").alias("measure"),
                       pl.col("stability").alias("share"), pl.col("stability_low").alias("low"),
                       pl.col("stability_high").alias("high"), "n"),
-            st.select(pl.col("to_era").alias("era"), pl.lit("Two or more grades worse").alias("measure"),
+            st.select(_era_name.alias("era"), pl.lit("Two or more grades worse").alias("measure"),
                       pl.col("cliff_edge_rate").alias("share"), pl.col("cliff_edge_low").alias("low"),
                       pl.col("cliff_edge_high").alias("high"), "n"),
         ]
@@ -417,7 +410,7 @@ def _chart(st: pl.DataFrame) -> dict[str, Any] | None:
         title="Consecutive graded inspections: same grade, or two or more grades worse",
         subtitle=f"Comparable pairs by era of the later inspection (n = {n:,}); whiskers are 95% Wilson intervals",
         x_title="Framework era of the later inspection", y_title="Share of pairs",
-        color_title="Measure", x_order=st["to_era"].to_list(), y_format="%", y_domain=(0.0, 1.0),
+        color_title="Measure", x_order=[maps.era_label(e) for e in st["to_era"].to_list()], y_format="%", y_domain=(0.0, 1.0),
     )
     return charts.chart_spec(chart)
 
@@ -558,7 +551,7 @@ def run(ctx: AuditContext) -> AuditResult:
     if recent.height:
         r = recent.row(recent.height - 1, named=True)
         findings.append(
-            f"For pairs whose later inspection was in {r['to_era']}: {describe(wilson(r['unchanged'], r['n']), 'share')} "
+            f"For pairs whose later inspection was under the {maps.era_label(r['to_era'])}: {describe(wilson(r['unchanged'], r['n']), 'share')} "
             f"unchanged; {r['cliff_edge']:,} cliff edges ({describe(wilson(r['cliff_edge'], r['n']), 'share')})."
         )
     qoe = div_all.filter(pl.col("judgement") == "quality_of_education")
@@ -604,7 +597,7 @@ def run(ctx: AuditContext) -> AuditResult:
         caveats += [f"Regional model: {n}" for n in rv.notes]
     else:
         caveats.append(f"The regional model could not be fitted: {rv_error}")
-    small = [f"transitions into {r['to_era']} (n = {r['n']})" for r in st.filter(pl.col("n") < 100).iter_rows(named=True)]
+    small = [f"transitions into the {maps.era_label(r['to_era'])} (n = {r['n']})" for r in st.filter(pl.col("n") < 100).iter_rows(named=True)]
     n_missing_region = rf.filter(pl.col("ofsted_region").is_null()).height
     if n_missing_region:
         caveats.append(f"{n_missing_region:,} schools in the regional model's era have no Ofsted region in the school-level files and are left out.")
@@ -642,7 +635,7 @@ def run(ctx: AuditContext) -> AuditResult:
             "Stability is the share of pairs with the same grade. " + CLIFF_EDGE + " Divergence is the "
             "share of graded inspections graded on the four-point scale in both where the overall grade differs "
             "from quality of education (or from leadership and management). Regional variation: a "
-            "random-intercept logistic regression of overall good-or-better on school phase, type (academy, free school, maintained or other), log pupils, "
+            "random-intercept logistic regression of overall good-or-better on school phase, school type group (maps/school_type_groups.csv: maintained, academy, free school), log pupils, "
             "IDACI quintile and academic year, with a random intercept per Ofsted region, fitted to each "
             f"school's latest graded inspection of the {REGION_ERA} era; reported as the latent intraclass "
             "correlation with a profile-likelihood interval and the likelihood-ratio test of no region effect "

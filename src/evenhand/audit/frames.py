@@ -71,3 +71,25 @@ def label_sources(df: pl.DataFrame) -> pl.DataFrame:
             "snapshot_block", pl.when(pl.col("in_history")).then(pl.lit(HISTORY_ONLY)).otherwise(pl.lit(OTHER))
         ).alias("source")
     ).select("event_id", "snapshot_block", "in_history", "source")
+
+
+def snapshot_blocks(ctx: AuditContext) -> pl.DataFrame:
+    """Every national snapshot up to the as-at date (out.snapshots; one file per as-at date):
+    snapshot_as_at, event_id, snapshot_block (LATEST or PREVIOUS) of each event it carries."""
+    if not ctx.has_table("out.snapshots"):
+        return pl.DataFrame(schema={"snapshot_as_at": pl.Date, "event_id": pl.String, "snapshot_block": pl.String})
+    return ctx.frame(
+        f"""
+        WITH snap AS (
+            SELECT as_at, arg_max(file_id, (newest_national, file_id)) AS file_id
+            FROM out.snapshots WHERE national AND as_at <= ? GROUP BY as_at
+        )
+        SELECT snap.as_at AS snapshot_as_at, s.event_id,
+               CASE WHEN bool_or(s.block IN ('graded', 'report_card')) THEN '{LATEST}' ELSE '{PREVIOUS}' END AS snapshot_block
+        FROM core.event_sources s JOIN snap USING (file_id)
+        WHERE s.block IN ('graded', 'report_card', 'previous')
+        GROUP BY snap.as_at, s.event_id
+        ORDER BY 1, 2
+        """,
+        [ctx.as_at],
+    )

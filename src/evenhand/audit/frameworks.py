@@ -16,8 +16,9 @@ from typing import Any
 import polars as pl
 
 from evenhand import maps
+from evenhand.audit import frames
 from evenhand.audit.consistency import CODES, stability, transitions
-from evenhand.audit.result import AuditContext, AuditResult, Figure, pct
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, pct
 from evenhand.audit.safeguarding import flag_events, graded_events
 from evenhand.present import charts
 from evenhand.stats.intervals import newcombe_difference, wilson
@@ -109,6 +110,48 @@ def era_table(events: pl.DataFrame, tr: pl.DataFrame, eras: list[str] | None = N
     return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
+LIKE_FOR_LIKE_YEARS = 2
+
+
+def like_for_like(events: pl.DataFrame, blocks: pl.DataFrame, eras: list[str] | None = None) -> pl.DataFrame:
+    """Each era seen the same way: its inspections in the LATEST block of the first national
+    snapshot taken after the era ended (the newest, for an era still running), so that every
+    era is a census of schools' current judgements about a year after it ended, not a pool of
+    latest and previous blocks selected on outcome. ``events`` is the graded-events frame,
+    ``blocks`` evenhand.audit.frames.snapshot_blocks. Pure."""
+    eras = eras or era_order()
+    ends = {e.era: e.valid_to for e in maps.eras()}
+    flagged = flag_events(events)
+    snaps = sorted(set(blocks["snapshot_as_at"].to_list())) if blocks.height else []
+    rows: list[dict[str, Any]] = []
+    for era in eras:
+        end = ends.get(era)
+        after = [d for d in snaps if end is not None and d > end]
+        snap = after[0] if after else (snaps[-1] if snaps else None)
+        # only a file taken within LIKE_FOR_LIKE_YEARS of the era's end sees it as its current judgements;
+        # a much later file holds only the schools not re-inspected since (mostly exempt outstanding schools)
+        if snap is None or (end is not None and snap > end and (snap - end).days > LIKE_FOR_LIKE_YEARS * 365.25):
+            continue
+        ids = blocks.filter((pl.col("snapshot_as_at") == snap) & (pl.col("snapshot_block") == frames.LATEST)).select("event_id")
+        ev = flagged.filter(pl.col("era") == era).join(ids, on="event_id")
+        if ev.height == 0:
+            continue
+        area = MEASURE_AREA.get(era, "overall_effectiveness") or "overall_effectiveness"
+        graded = ev.filter(pl.col(area).is_in(CODES))
+        rec = ev.filter(pl.col("safeguarding_recorded"))
+        g, sg = wilson(int(graded[area].is_in(GOOD).sum()), graded.height), wilson(int(rec["safeguarding_not_effective"].sum()), rec.height)
+        rows.append({"era": era, "snapshot_as_at": snap, "years_after_era_end": (snap - end).days / 365.25 if end else None,
+                     "n": ev.height, "n_graded_measure": graded.height, "good_or_better": g.value, "good_or_better_low": g.low,
+                     "good_or_better_high": g.high, "n_safeguarding_recorded": rec.height,
+                     "safeguarding_not_effective": int(rec["safeguarding_not_effective"].sum()),
+                     "safeguarding_not_effective_rate": sg.value, "safeguarding_low": sg.low, "safeguarding_high": sg.high})
+    schema = {"era": pl.String, "snapshot_as_at": pl.Date, "years_after_era_end": pl.Float64, "n": pl.Int64, "n_graded_measure": pl.Int64,
+              "good_or_better": pl.Float64, "good_or_better_low": pl.Float64, "good_or_better_high": pl.Float64,
+              "n_safeguarding_recorded": pl.Int64, "safeguarding_not_effective": pl.Int64, "safeguarding_not_effective_rate": pl.Float64,
+              "safeguarding_low": pl.Float64, "safeguarding_high": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
 def small_n_notes(table: pl.DataFrame) -> list[str]:
     """Every era, and every measure within an era, resting on fewer than SMALL_N observations."""
     out: list[str] = []
@@ -193,6 +236,23 @@ def run(ctx: AuditContext) -> AuditResult:
             + "; ".join(f"{r['era']} {pct(r['stability'])} (n = {r['n_transitions']:,})" for r in with_stab.iter_rows(named=True))
             + "."
         )
+    lfl = like_for_like(events, frames.snapshot_blocks(ctx))
+    for r in lfl.iter_rows(named=True):
+        if r["n_safeguarding_recorded"]:
+            figures.append(Figure(f"{r['era']}_safeguarding_not_effective_latest_block",
+                                  f"{r['era']}: safeguarding not effective, latest block of the national file as at {r['snapshot_as_at']}",
+                                  wilson(r["safeguarding_not_effective"], r["n_safeguarding_recorded"]), "share"))
+    if lfl.height:
+        findings.insert(0,
+            "Like against like, each era's inspections that were still schools' latest graded inspection about a year after the "
+            "era ended: " + "; ".join(
+                f"{r['era']} (file as at {r['snapshot_as_at']}): good or better {pct(r['good_or_better'])} (n = {r['n_graded_measure']:,})"
+                + (f", safeguarding not effective {pct(r['safeguarding_not_effective_rate'], 2)} (n = {r['n_safeguarding_recorded']:,})"
+                   if r["n_safeguarding_recorded"] else "")
+                for r in lfl.iter_rows(named=True))
+            + ". The per-era figures below pool the latest and previous blocks of different files, whose selection differs by era; "
+            "they are not like for like. Neither view isolates the framework from who was inspected (risk-targeted inspection, "
+            "the 2012-2020 exemption of outstanding schools), so the data cannot test whether a framework 'fixed' the last one's problems.")
     small = small_n_notes(table)
     missing = [e for e in era_order() if e not in set(table["era"].to_list())]
     caveats = [
@@ -222,6 +282,22 @@ def run(ctx: AuditContext) -> AuditResult:
         caveats.append("No graded inspections in the data for: " + ", ".join(missing) + ".")
     if small:
         caveats.append(f"Fewer than {SMALL_N} observations, shown but not to be read: " + "; ".join(small) + ".")
+    fw_frames = {
+        "like_for_like": Frame(
+            unit="a graded inspection that is a school's latest in a national file",
+            snapshot="for each era, the first national school-level file taken after it ended: "
+                     + ", ".join(f"{r['era']} {r['snapshot_as_at']}" for r in lfl.iter_rows(named=True)),
+            sample="the latest graded block of that file (every open school's current judgement), never pooled with the previous block",
+            denominator="inspections of the era in that block with the measure recorded",
+        ),
+        "by_era": Frame(
+            unit="a graded inspection (or a pair of consecutive ones, for stability)",
+            snapshot=f"every file loaded, inspections started by {ctx.as_at.isoformat()}",
+            sample="latest and previous blocks of the national files and the 2005-2020 history, pooled by era: selected differently "
+                   "in each era (outcome-selected blocks, a survivor-only history, risk-targeted inspection)",
+            denominator="inspections of the era with the measure recorded",
+        ),
+    }
     return AuditResult(
         name=NAME,
         title="Frameworks compared",
@@ -239,10 +315,13 @@ def run(ctx: AuditContext) -> AuditResult:
             "worse) of comparable consecutive graded inspections whose later inspection is in the era, with "
             "Wilson intervals; and the share of inspections with a safeguarding judgement where safeguarding "
             "was not effective (or Not met). Measures are computed directly, without models. Eras with fewer "
-            f"than {SMALL_N} inspections are flagged as small."
+            f"than {SMALL_N} inspections are flagged as small. Like for like: each era's inspections in the latest graded block "
+            "of the first national school-level file taken after the era ended (the newest for the current era). "
+            + " ".join(f.text() for f in fw_frames.values())
         ),
         figures=figures,
-        tables={"main": table},
+        tables={"main": table, "like_for_like": lfl},
+        frames=fw_frames,
         chart=_chart(table),
         findings=findings,
         caveats=caveats,

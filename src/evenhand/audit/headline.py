@@ -40,11 +40,9 @@ from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson
 
 NAME = "headline"
-KEY_JUDGEMENTS: tuple[tuple[str, str], ...] = (
-    ("quality_of_education", "Quality of education"),
-    ("behaviour_and_attitudes", "Behaviour and attitudes"),
-    ("personal_development", "Personal development"),
-    ("leadership_and_management", "Leadership and management"),
+KEY_JUDGEMENTS: tuple[tuple[str, str], ...] = tuple(
+    (area, maps.area_label(area))
+    for area in ("quality_of_education", "behaviour_and_attitudes", "personal_development", "leadership_and_management")
 )
 GROUPS = ("Maintained", "Academy", "Free school")
 SMALL_N = 30

@@ -24,19 +24,27 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, num, pct
+from evenhand import maps
+from evenhand.audit.result import (
+    AuditContext,
+    AuditResult,
+    Figure,
+    Frame,
+    describe,
+    num,
+    pct,
+)
 from evenhand.present import charts
 from evenhand.simulate.nation import SyntheticNation
+from evenhand.stats.decompose import KHBDecomposition, khb_share_explained
 from evenhand.stats.estimate import Estimate
-from evenhand.stats.intervals import wilson, wilson_columns
+from evenhand.stats.intervals import newcombe_difference, wilson, wilson_columns
 from evenhand.stats.ordinal import OrdinalFit, fit_ordinal, gradient_share_explained
 
 GRADES: tuple[str, ...] = ("1", "2", "3", "4")
-GRADE_LABELS = {"1": "Outstanding", "2": "Good", "3": "Requires improvement", "4": "Inadequate"}
+GRADE_LABELS = maps.grade_labels("four_point")
 KEY_AREAS: dict[str, str] = {
-    "overall_effectiveness": "Overall effectiveness",
-    "quality_of_education": "Quality of education",
-    "leadership_and_management": "Leadership and management",
+    area: maps.area_label(area) for area in ("overall_effectiveness", "quality_of_education", "leadership_and_management")
 }
 #: Overall effectiveness was no longer graded from September 2024.
 OE_LAST_DAY = dt.date(2024, 8, 31)
@@ -57,6 +65,8 @@ FSM_MEASURES = ("fsm6_pct", "fsm_pct")
 RAW_SCHEMA: dict[str, Any] = {
     "event_id": pl.Utf8,
     "urn": pl.Int64,
+    "lineage_id": pl.Utf8,
+    "carried": pl.Boolean,
     "area": pl.Utf8,
     "grade": pl.Utf8,
     "start_date": pl.Date,
@@ -71,48 +81,84 @@ RAW_SCHEMA: dict[str, Any] = {
     "years_apart": pl.Int64,
     "fsm_pct": pl.Float64,
 }
+SNAPSHOT_COLUMNS = ("urn", "lineage_id", "graded_event_id", "graded_carried", "open_in_file_id")
 
 
 # ----------------------------------------------------------------------------- raw frames
 
 
-def warehouse_frame(ctx: AuditContext) -> pl.DataFrame:
-    """Raw frame from the warehouse: graded key judgements up to the as-at date.
+def snapshot(ctx: AuditContext) -> tuple[pl.DataFrame, str]:
+    """One row per school open at ``ctx.as_at`` with its latest graded inspection (own, or
+    carried from a predecessor URN as Ofsted carries it), and where it came from.
 
-    The school's columns come from the school row of the file that reported the event
-    (core.event_sources -> core.schools; the newest such row with a quintile); the
-    effectiveness and FSM measures from out.event_context (nearest year before).
+    out.snapshot_schools for the national snapshot file of that date (out.snapshots) when the
+    warehouse has it, else out.latest_as_at when it is dated ``ctx.as_at``, else the same rule
+    (:func:`evenhand.derive.as_at.latest_as_at`) computed for ``ctx.as_at``.
     """
-    areas = ", ".join(f"'{a}'" for a in KEY_AREAS)
-    base = ctx.frame(
-        f"""
-        WITH ev AS (
-            SELECT e.event_id, e.urn, e.start_date, j.area, j.code AS grade
-            FROM core.events e JOIN core.judgements j USING (event_id)
-            WHERE e.kind = 'graded' AND j.scale = 'four_point' AND j.graded
-              AND j.code IN ('1', '2', '3', '4') AND j.area IN ({areas})
-              AND e.start_date IS NOT NULL AND e.start_date <= ?
-              AND NOT (j.area = 'overall_effectiveness' AND e.start_date > ?)
-        ),
-        src AS (
-            SELECT es.event_id, s.idaci_quintile, s.phase, s.pupils, s.school_type,
-                   s.ofsted_region,
-                   row_number() OVER (
-                       PARTITION BY es.event_id
-                       ORDER BY (s.idaci_quintile IS NULL), s.as_at DESC NULLS LAST,
-                                es.file_id DESC, es.row_number
-                   ) AS rn
-            FROM core.event_sources es
-            JOIN core.schools s ON s.file_id = es.file_id AND s.row_number = es.row_number
+    cols = ", ".join(SNAPSHOT_COLUMNS)
+    if ctx.has_table("out.snapshot_schools") and ctx.has_table("out.snapshots"):
+        # one national file of that date (two copies of one file: the newest, then the last)
+        df = ctx.frame(
+            f"""SELECT {cols} FROM out.snapshot_schools WHERE file_id = (
+                    SELECT file_id FROM out.snapshots WHERE national AND as_at = ?
+                    ORDER BY newest_national DESC, file_id DESC LIMIT 1)""",
+            [ctx.as_at],
         )
-        SELECT ev.event_id, ev.urn, ev.area, ev.grade, ev.start_date,
-               CAST(src.idaci_quintile AS BIGINT) AS idaci_quintile, src.phase,
-               CAST(src.pupils AS DOUBLE) AS pupils, src.school_type,
-               src.ofsted_region AS region
-        FROM ev LEFT JOIN src ON src.event_id = ev.event_id AND src.rn = 1
-        """,
-        [ctx.as_at, min(ctx.as_at, OE_LAST_DAY)],
-    )
+        if df.height:
+            path = ctx.frame(
+                "SELECT path FROM out.snapshots WHERE file_id = ?", [int(df["open_in_file_id"].max())]  # type: ignore[arg-type]
+            )
+            name = path["path"][0] if path.height else "the national school-level file"
+            return df.sort("urn"), f"out.snapshot_schools ({name})"
+    if ctx.has_table("out.latest_as_at"):
+        df = ctx.frame(f"SELECT {cols} FROM out.latest_as_at WHERE as_at = ?", [ctx.as_at])
+        if df.height:
+            return df.sort("urn"), "out.latest_as_at"
+    from evenhand.derive.as_at import latest_as_at
+
+    df = latest_as_at(ctx.con, ctx.as_at).select(SNAPSHOT_COLUMNS)
+    return df.sort("urn"), "the out.latest_as_at rule computed for the date"
+
+
+def warehouse_frame(ctx: AuditContext) -> pl.DataFrame:
+    """Raw frame from the warehouse: one row per school open at the snapshot and key judgement
+    of its latest graded inspection (four-point scale, graded codes only).
+
+    The school's columns (IDACI quintile, phase, pupils, type, region) come from its row in the
+    snapshot file; the effectiveness and FSM measures from out.event_context for the inspection
+    (nearest year before it, for the URN inspected).
+    """
+    snap, _ = snapshot(ctx)
+    areas = ", ".join(f"'{a}'" for a in KEY_AREAS)
+    ctx.con.register("_intake_snapshot", snap)
+    try:
+        base = ctx.frame(
+            f"""
+            WITH school AS (
+                SELECT s.file_id, s.urn, arg_min(s.idaci_quintile, s.row_number) AS idaci_quintile,
+                       arg_min(s.phase, s.row_number) AS phase, arg_min(s.pupils, s.row_number) AS pupils,
+                       arg_min(s.school_type, s.row_number) AS school_type,
+                       arg_min(s.ofsted_region, s.row_number) AS region
+                FROM core.schools s
+                JOIN (SELECT DISTINCT open_in_file_id, urn FROM _intake_snapshot) o
+                  ON o.open_in_file_id = s.file_id AND o.urn = s.urn
+                GROUP BY s.file_id, s.urn
+            )
+            SELECT e.event_id, o.urn, o.lineage_id, coalesce(o.graded_carried, false) AS carried,
+                   j.area, j.code AS grade, e.start_date,
+                   CAST(sc.idaci_quintile AS BIGINT) AS idaci_quintile, sc.phase,
+                   CAST(sc.pupils AS DOUBLE) AS pupils, sc.school_type, sc.region
+            FROM _intake_snapshot o
+            JOIN core.events e ON e.event_id = o.graded_event_id
+            JOIN core.judgements j ON j.event_id = e.event_id
+            LEFT JOIN school sc ON sc.file_id = o.open_in_file_id AND sc.urn = o.urn
+            WHERE j.scale = 'four_point' AND j.graded AND j.code IN ('1', '2', '3', '4')
+              AND j.area IN ({areas})
+            ORDER BY o.urn, j.area
+            """
+        )
+    finally:
+        ctx.con.unregister("_intake_snapshot")
     measures = EFFECTIVENESS_MEASURES + FSM_MEASURES
     if ctx.has_table("out.event_context"):
         quoted = ", ".join(f"'{m}'" for m in measures)
@@ -180,9 +226,45 @@ def attach_context(base: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
     return frame.select([pl.col(c).cast(t) for c, t in RAW_SCHEMA.items()])
 
 
-def nation_frame(nation: SyntheticNation) -> pl.DataFrame:
-    """The raw frame of a synthetic nation (its measured ``progress`` as effectiveness)."""
-    events = nation.events.filter(pl.col("kind") == "graded")
+def nation_latest(nation: SyntheticNation, as_at: dt.date | None = None) -> pl.DataFrame:
+    """The snapshot of a synthetic nation, by the rule of out.latest_as_at: one row per open
+    school (``urn, lineage_id, graded_event_id, graded_carried``), its latest graded inspection
+    (started by the date, published within a month of it) of its own URN, else its predecessor's (lineages from
+    :func:`evenhand.simulate.frame_bias.add_lineages`; without them every school is open and
+    its own lineage)."""
+    from evenhand.simulate.frame_bias import SNAPSHOT, lineage_columns
+
+    day = as_at or SNAPSHOT
+    lin = lineage_columns(nation.schools)
+    # as out.latest_as_at: started by the date and published within a month of it
+    published_by = pl.lit(day).dt.offset_by("1mo")
+    graded = nation.events.filter(
+        (pl.col("kind") == "graded")
+        & (pl.col("start_date") <= day)
+        & (pl.col("publication_date").is_null() | (pl.col("publication_date") <= published_by))
+    )
+    open_ = lin.filter(pl.col("open"))
+    own = open_.join(graded.select("urn", "event_id", "start_date"), on="urn").with_columns(
+        pl.lit(0).alias("steps")
+    )
+    pred = open_.join(
+        graded.select(pl.col("urn").alias("predecessor_urn"), "event_id", "start_date"),
+        on="predecessor_urn",
+    ).with_columns(pl.lit(1).alias("steps"))
+    cand = pl.concat([own.select(own.columns), pred.select(own.columns)])
+    best = (
+        cand.sort("urn", "steps", "start_date", "event_id", descending=[False, True, False, False])
+        .unique("urn", keep="last", maintain_order=True)
+        .select("urn", pl.col("event_id").alias("graded_event_id"), (pl.col("steps") > 0).alias("graded_carried"))
+    )
+    return open_.select("urn", "lineage_id").join(best, on="urn", how="left").sort("urn")
+
+
+def nation_frame(nation: SyntheticNation, as_at: dt.date | None = None) -> pl.DataFrame:
+    """The raw frame of a synthetic nation at its snapshot (its measured ``progress`` as
+    effectiveness): one row per open school and key judgement of its latest graded inspection."""
+    snap = nation_latest(nation, as_at).drop_nulls("graded_event_id")
+    ev = nation.events.select("event_id", "start_date")
     j = nation.judgements.filter(pl.col("area").is_in(list(KEY_AREAS))).select(
         "event_id", "area", pl.col("code").alias("grade")
     )
@@ -197,7 +279,8 @@ def nation_frame(nation: SyntheticNation) -> pl.DataFrame:
         "fsm_pct",
     )
     frame = (
-        events.select("event_id", "urn", "start_date")
+        snap.rename({"graded_event_id": "event_id", "graded_carried": "carried"})
+        .join(ev, on="event_id")
         .join(j, on="event_id")
         .join(s, on="urn", how="left")
         .with_columns(
@@ -206,32 +289,19 @@ def nation_frame(nation: SyntheticNation) -> pl.DataFrame:
             pl.lit(1).alias("years_apart"),
         )
     )
-    return frame.select([pl.col(c).cast(t) for c, t in RAW_SCHEMA.items()])
+    return frame.select([pl.col(c).cast(t) for c, t in RAW_SCHEMA.items()]).sort("urn", "area")
 
 
 # ----------------------------------------------------------------------------- prepare
 
 
 def type_group(school_type: pl.Expr) -> pl.Expr:
-    t = school_type.str.to_lowercase()
-    return (
-        pl.when(t.str.contains("free school"))
-        .then(pl.lit("Free school"))
-        .when(
-            t.str.contains("academy")
-            | t.str.contains("university technical")
-            | t.str.contains("studio")
-        )
-        .then(pl.lit("Academy"))
-        .when(school_type.is_null())
-        .then(pl.lit(None, dtype=pl.Utf8))
-        .otherwise(pl.lit("Maintained or other"))
-    )
+    """School type group (maps/school_type_groups.csv: Maintained, Academy, Free school)."""
+    return maps.school_type_group_expr(school_type)
 
 
 def academic_year(date: pl.Expr) -> pl.Expr:
-    y = date.dt.year() - (date.dt.month() < 9).cast(pl.Int32)
-    return pl.format("{}/{}", y, ((y + 1) % 100).cast(pl.Utf8).str.zfill(2))
+    return maps.academic_year_expr(date)
 
 
 def quintile_of(x: pl.Expr, cuts: list[float]) -> pl.Expr:
@@ -240,9 +310,13 @@ def quintile_of(x: pl.Expr, cuts: list[float]) -> pl.Expr:
 
 
 def prepare(raw: pl.DataFrame) -> pl.DataFrame:
-    """Latest graded event per school and judgement, with the model columns."""
-    latest = raw.sort("urn", "area", "start_date", "event_id").unique(
-        ["urn", "area"], keep="last", maintain_order=True
+    """The model columns, on one row per school lineage and judgement.
+
+    The raw frame is already one row per open school; a lineage with two open URNs (a split)
+    keeps the row of its latest inspection, so no lineage counts twice.
+    """
+    latest = raw.sort("lineage_id", "area", "start_date", "event_id").unique(
+        ["lineage_id", "area"], keep="last", maintain_order=True
     )
     frame = latest.with_columns(
         pl.col("idaci_quintile").cast(pl.Utf8),
@@ -271,6 +345,12 @@ def prepare(raw: pl.DataFrame) -> pl.DataFrame:
         )
     else:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("fsm_quintile"))
+    # the IDACI quintile of the schools that have an FSM quintile: the same population as FSM
+    frame = frame.with_columns(
+        pl.when(pl.col("fsm_quintile").is_not_null())
+        .then(pl.col("idaci_quintile"))
+        .alias("idaci_quintile_fsm_population")
+    )
     return frame.sort("area", "urn")
 
 
@@ -285,8 +365,13 @@ class AreaModels:
     fit_all: OrdinalFit | None
     fit_without: OrdinalFit | None
     fit_with: OrdinalFit | None
+    #: KHB share of the quintile 5 vs 1 gradient that effectiveness explains (the headline)
     share: Estimate | None
     notes: list[str] = field(default_factory=list)
+    #: the naive ratio 1 - beta_with / beta_without, biased by the rescaling of logit
+    #: coefficients (non-collapsibility): shown beside the KHB share for comparison only
+    naive_share: Estimate | None = None
+    khb: KHBDecomposition | None = None
     #: sensitivity: the same comparison on rows whose measure is at most NEAR_YEARS old
     n_near: int = 0
     near_without: OrdinalFit | None = None
@@ -305,7 +390,11 @@ class IntakeAnalysis:
 
 def distribution(
     frame: pl.DataFrame,
-    groupings: tuple[tuple[str, str], ...] = (("IDACI", "idaci_quintile"), ("FSM", "fsm_quintile")),
+    groupings: tuple[tuple[str, str], ...] = (
+        ("IDACI", "idaci_quintile"),
+        ("FSM", "fsm_quintile"),
+        ("IDACI, FSM population", "idaci_quintile_fsm_population"),
+    ),
 ) -> pl.DataFrame:
     """Share of each grade by quintile (IDACI, FSM, ...) and judgement, with Wilson intervals.
 
@@ -313,6 +402,8 @@ def distribution(
     """
     parts = []
     for kind, col in groupings:
+        if col not in frame.columns:
+            continue
         sub = frame.filter(pl.col(col).is_not_null())
         if sub.height == 0:
             continue
@@ -411,9 +502,12 @@ def analyse(
             or_rows += _or_rows(area, "effectiveness rows, without effectiveness", m.fit_without)
             or_rows += _or_rows(area, "effectiveness rows, with effectiveness", m.fit_with)
             if DEPRIVATION_TERM in m.fit_without.terms and DEPRIVATION_TERM in m.fit_with.terms:
-                m.share = gradient_share_explained(
+                m.naive_share = gradient_share_explained(
                     m.fit_without, m.fit_with, DEPRIVATION_TERM, seed=seed
                 )
+            if DEPRIVATION_TERM in m.fit_with.terms and "effectiveness" in m.fit_with.terms:
+                m.khb = khb_share_explained(m.fit_with, DEPRIVATION_TERM, "effectiveness")
+                m.share = m.khb.share
             near = eff.filter(pl.col("years_apart") <= NEAR_YEARS)
             m.n_near = near.height
             if all_rows and near.height >= min_rows and near["idaci_quintile"].n_unique() == 5:
@@ -422,13 +516,10 @@ def analyse(
                 label_near = f"measure at most {NEAR_YEARS} years before"
                 or_rows += _or_rows(area, f"{label_near}, without effectiveness", m.near_without)
                 or_rows += _or_rows(area, f"{label_near}, with effectiveness", m.near_with)
-                if (
-                    DEPRIVATION_TERM in m.near_without.terms
-                    and DEPRIVATION_TERM in m.near_with.terms
-                ):
-                    m.near_share = gradient_share_explained(
-                        m.near_without, m.near_with, DEPRIVATION_TERM, seed=seed
-                    )
+                if DEPRIVATION_TERM in m.near_with.terms and "effectiveness" in m.near_with.terms:
+                    m.near_share = khb_share_explained(
+                        m.near_with, DEPRIVATION_TERM, "effectiveness"
+                    ).share
         else:
             m.notes.append(f"too few rows with an effectiveness measure ({eff.height})")
     odds = pl.DataFrame(
@@ -469,6 +560,64 @@ def _or(fit: OrdinalFit | None, term: str = DEPRIVATION_TERM) -> Estimate | None
     return fit.odds_ratios[term]
 
 
+def _good(dist: pl.DataFrame, area: str, kind: str, q: str) -> tuple[int, int] | None:
+    sub = dist.filter(
+        (pl.col("area") == area) & (pl.col("quintile_kind") == kind) & (pl.col("quintile") == q)
+    )
+    if sub.height == 0:
+        return None
+    good = int(sub.filter(pl.col("grade").is_in(["1", "2"]))["count"].sum())
+    return good, int(sub["n"][0])
+
+
+def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) -> Frame:
+    """The frame of the intake audit, with the counts of this run."""
+    n_schools = frame["urn"].n_unique() if frame.height else 0
+    n_lineages = frame["lineage_id"].n_unique() if frame.height else 0
+    oe = frame.filter(pl.col("area") == "overall_effectiveness")
+    carried = int(oe["carried"].sum()) if oe.height else 0
+    with_fsm = frame.filter(pl.col("fsm_pct").is_not_null())["urn"].n_unique() if frame.height else 0
+    out = Frame(
+        unit=(
+            f"one school lineage open at the snapshot ({n_lineages:,} lineages, {n_schools:,} "
+            "open URNs), with the key judgements of its latest graded inspection; where the open "
+            "URN has not been graded yet, its predecessor's latest graded inspection is carried, "
+            f"as Ofsted's file carries it ({carried:,} overall-effectiveness rows)."
+        ),
+        snapshot=(
+            f"as at {as_at.isoformat()}, from {snapshot_source} (the schools the school-level "
+            "file of that date shows open; deprivation, phase, size, type and region from each "
+            "school's row in that file)."
+        ),
+        sample=(
+            "every open school whose latest graded inspection has the judgement on the "
+            "four-point scale. Overall effectiveness was not graded from September 2024, so "
+            "schools whose latest graded inspection is from then are out of the overall "
+            "effectiveness rows (quality of education and leadership still count them). "
+            "Inspections are targeted at risk (weaker schools are inspected sooner; outstanding "
+            "schools were exempt 2012-2020), so a school's latest grade may be many years old. "
+            "The with/without-effectiveness comparison uses only the schools whose inspection "
+            "has a progress measure from a year before it."
+        ),
+        denominator=(
+            "shares are of the open schools in a quintile with that judgement graded. IDACI "
+            "quintiles (Ofsted's, 1 least deprived) cover every school in the file; FSM "
+            f"quintiles only the {with_fsm:,} schools with a census FSM share, cut at the "
+            "quintiles of those schools: the two are different populations, so IDACI figures "
+            "for the FSM population are given beside them."
+        ),
+        notes=(
+            "Rows are one per school lineage, so independent given the school; intervals do not "
+            "allow for clustering within trusts or local authorities.",
+        ),
+    )    # Frame.text() adds its own full stops
+    return Frame(
+        out.unit.rstrip("."), out.snapshot.rstrip("."), out.sample.rstrip("."),
+        out.denominator.rstrip("."), out.notes
+    )
+
+
+
 def build_result(
     analysis: IntakeAnalysis,
     frame: pl.DataFrame,
@@ -476,10 +625,43 @@ def build_result(
     as_at: dt.date,
     seed: int,
     synthetic: bool = False,
+    snapshot_source: str = "the snapshot",
 ) -> AuditResult:
     figures: list[Figure] = []
     findings: list[str] = []
     small_n: list[str] = []
+    dist = analysis.distribution
+    frame_desc = describe_frame(frame, as_at, snapshot_source)
+    oe_label = KEY_AREAS["overall_effectiveness"]
+    # Observed shares good or better and their absolute difference, quintile 1 vs 5.
+    for area, label in KEY_AREAS.items():
+        for kind, kind_label, key in (
+            ("IDACI", "IDACI quintile", ""),
+            ("FSM", "FSM quintile (schools with census FSM data)", "fsm_"),
+            ("IDACI, FSM population", "IDACI quintile, schools with census FSM data", "idaci_fsmpop_"),
+        ):
+            cells = {q: _good(dist, area, kind, q) for q in ("1", "5")}
+            for q, c in cells.items():
+                if c is not None:
+                    figures.append(
+                        Figure(
+                            f"{area}.good_or_better_{key}q{q}",
+                            f"{label}: share good or outstanding, {kind_label} {q}",
+                            wilson(*c),
+                            "share",
+                        )
+                    )
+            c1, c5 = cells["1"], cells["5"]
+            if c1 is not None and c5 is not None:
+                figures.append(
+                    Figure(
+                        f"{area}.good_or_better_{key}difference",
+                        f"{label}: difference in share good or outstanding, {kind_label} 1 "
+                        "minus 5 (percentage points as a share)",
+                        newcombe_difference(c1[0], c1[1], c5[0], c5[1]),
+                        "share",
+                    )
+                )
     for area, label in KEY_AREAS.items():
         m = analysis.models.get(area)
         if m is None:
@@ -489,7 +671,7 @@ def build_result(
                 Figure(
                     f"{area}.or_q5_all",
                     f"{label}: odds ratio of a worse grade, most vs least deprived IDACI "
-                    "quintile, all rows, controls only",
+                    "quintile, all schools, controls only",
                     e,
                     "odds ratio",
                 )
@@ -499,8 +681,8 @@ def build_result(
             figures.append(
                 Figure(
                     f"{area}.or_q5_without",
-                    f"{label}: odds ratio, quintile 5 vs 1, rows with effectiveness, "
-                    "without effectiveness",
+                    f"{label}: odds ratio, quintile 5 vs 1, schools with a progress measure, "
+                    "without it",
                     e_wo,
                     "odds ratio",
                 )
@@ -508,7 +690,7 @@ def build_result(
             figures.append(
                 Figure(
                     f"{area}.or_q5_with",
-                    f"{label}: odds ratio, quintile 5 vs 1, same rows, with effectiveness",
+                    f"{label}: odds ratio, quintile 5 vs 1, same schools, with progress",
                     e_w,
                     "odds ratio",
                 )
@@ -518,7 +700,7 @@ def build_result(
                     Figure(
                         f"{area}.or_effectiveness",
                         f"{label}: odds ratio of a worse grade per standard deviation of "
-                        "effectiveness (progress)",
+                        "progress",
                         ee,
                         "odds ratio",
                     )
@@ -527,8 +709,19 @@ def build_result(
             figures.append(
                 Figure(
                     f"{area}.share_explained",
-                    f"{label}: share of the quintile 5 vs 1 gradient that effectiveness explains",
+                    f"{label}: share of the quintile 5 vs 1 gradient that progress explains "
+                    "(KHB decomposition)",
                     m.share,
+                    "share",
+                )
+            )
+        if m.naive_share is not None:
+            figures.append(
+                Figure(
+                    f"{area}.share_explained_naive",
+                    f"{label}: the same by the naive ratio of coefficients (biased by the "
+                    "rescaling of logit models; for comparison only)",
+                    m.naive_share,
                     "share",
                 )
             )
@@ -536,7 +729,7 @@ def build_result(
             figures.append(
                 Figure(
                     f"{area}.share_explained_near",
-                    f"{label}: share of the gradient effectiveness explains, measure at most "
+                    f"{label}: share of the gradient progress explains (KHB), measure at most "
                     f"{NEAR_YEARS} years before the inspection (sensitivity)",
                     m.near_share,
                     "share",
@@ -545,15 +738,13 @@ def build_result(
         figures.append(
             Figure(
                 f"{area}.rows_with_effectiveness",
-                f"{label}: schools with an effectiveness measure, of {m.n_all:,} modelled",
+                f"{label}: schools with a progress measure, of {m.n_all:,} modelled",
                 Estimate(float(m.n_effectiveness), math.nan, math.nan, m.n_all, 0.95, "count"),
                 "count",
             )
         )
         if m.n_effectiveness < 1000:
-            small_n.append(
-                f"{label}: only {m.n_effectiveness:,} schools have an effectiveness measure"
-            )
+            small_n.append(f"{label}: only {m.n_effectiveness:,} schools have a progress measure")
         for note in m.notes:
             small_n.append(f"{label}: {note}")
         e_all = _or(m.fit_all)
@@ -565,38 +756,30 @@ def build_result(
             else:
                 verdict = "odds of a worse grade not clearly different from"
             findings.append(
-                f"{label}: schools in the most deprived IDACI quintile had {verdict} the least "
-                f"deprived after controls: odds ratio {describe(e_all, 'odds ratio')}."
+                f"{label}: open schools in the most deprived IDACI quintile had {verdict} the "
+                f"least deprived, after phase, size, type, region and year of inspection: odds "
+                f"ratio {describe(e_all, 'odds ratio')}."
             )
         if e_wo is not None and e_w is not None and m.share is not None:
+            naive = (
+                f"; the naive ratio of coefficients would say {pct(m.naive_share.value)}"
+                if m.naive_share is not None
+                else ""
+            )
             findings.append(
-                f"{label}, on the {m.n_effectiveness:,} schools with a prior progress measure: "
-                f"the odds ratio moves from {num(e_wo.value)} without effectiveness to "
-                f"{num(e_w.value)} (95% CI {num(e_w.low)} to {num(e_w.high)}) with it; "
-                f"effectiveness explains {pct(m.share.value)} of the gradient "
-                f"(95% CI {pct(m.share.low)} to {pct(m.share.high)})."
+                f"{label}, on the {m.n_effectiveness:,} schools with a progress measure from "
+                f"before their inspection: the odds ratio is {num(e_wo.value)} without progress "
+                f"and {num(e_w.value)} (95% CI {num(e_w.low)} to {num(e_w.high)}) with it; "
+                f"progress accounts for {describe(m.share, 'share')} of the gradient (KHB "
+                f"decomposition){naive}. Progress measures are not contextualised and lag the "
+                "inspection, so this share may be too high or too low: the bias has no known sign."
             )
         if m.near_share is not None:
-            if m.share is not None and m.near_share.low > m.share.high:
-                compare = (
-                    f"its interval above that of the {pct(m.share.value)} on all rows with a "
-                    "measure (a subset of those rows, so not a formal test)"
-                )
-            elif m.share is not None and m.near_share.value > m.share.value:
-                compare = (
-                    f"more than the {pct(m.share.value)} on all rows with a measure, though the "
-                    "intervals overlap"
-                )
-            else:
-                compare = "no more than on all rows with a measure"
             findings.append(
                 f"{label}: where the progress measure is at most {NEAR_YEARS} years older than "
-                f"the inspection ({m.n_near:,} schools, inspected soonest after the measure), "
-                f"effectiveness explains {describe(m.near_share, 'share')} of the gradient, "
-                f"{compare}."
+                f"the inspection ({m.n_near:,} schools), progress accounts for "
+                f"{describe(m.near_share, 'share')} of the gradient (sensitivity check)."
             )
-    # Observed shares good or better, quintile 5 vs 1 (overall effectiveness, IDACI).
-    dist = analysis.distribution
     chart = None
     if dist.height:
         chart_area = next((a for a in KEY_AREAS if dist.filter(pl.col("area") == a).height), None)
@@ -612,8 +795,8 @@ def build_result(
                     "high",
                     color="label",
                     title=f"{KEY_AREAS[chart_area]} by IDACI quintile (1 least, 5 most deprived)",
-                    subtitle=f"Latest graded inspection of each school, as at {as_at}; "
-                    f"n = {n_total:,}; whiskers are 95% Wilson intervals",
+                    subtitle=f"Open schools as at {as_at}, latest graded inspection, one row per "
+                    f"school lineage; n = {n_total:,}; whiskers are 95% Wilson intervals",
                     x_title="IDACI quintile",
                     y_title="Share of schools",
                     color_title="Grade",
@@ -622,111 +805,75 @@ def build_result(
                     y_format=".0%",
                 )
             )
-            for q in ("1", "5"):
-                row = (
-                    sub.filter(pl.col("quintile") == q)
-                    .group_by("quintile")
-                    .agg(
-                        pl.col("count").filter(pl.col("grade").is_in(["1", "2"])).sum(),
-                        pl.col("n").first(),
-                    )
-                )
-                if row.height:
-                    e = wilson(int(row["count"][0]), int(row["n"][0]))
-                    figures.append(
-                        Figure(
-                            f"{chart_area}.good_or_better_q{q}",
-                            f"{KEY_AREAS[chart_area]}: share good or outstanding, IDACI quintile {q}",
-                            e,
-                            "share",
-                        )
-                    )
-            fsm = dist.filter((pl.col("area") == chart_area) & (pl.col("quintile_kind") == "FSM"))
-            for q in ("1", "5"):
-                good = fsm.filter((pl.col("quintile") == q) & pl.col("grade").is_in(["1", "2"]))
-                if good.height:
-                    figures.append(
-                        Figure(
-                            f"{chart_area}.good_or_better_fsm_q{q}",
-                            f"{KEY_AREAS[chart_area]}: share good or outstanding, FSM quintile "
-                            f"{q} (schools with census FSM data)",
-                            wilson(int(good["count"].sum()), int(good["n"][0])),
-                            "share",
-                        )
-                    )
-            f1 = [f for f in figures if f.key.endswith("good_or_better_q1")]
-            f5 = [f for f in figures if f.key.endswith("good_or_better_q5")]
-            if f1 and f5:
-                findings.insert(
-                    0,
-                    f"{KEY_AREAS[chart_area]}: {f1[0].text()} of schools in the least deprived "
-                    f"quintile were good or outstanding at their latest graded inspection, "
-                    f"against {f5[0].text()} in the most deprived.",
-                )
+    keys = {f.key: f for f in figures}
+    oe = "overall_effectiveness"
+    if f"{oe}.good_or_better_q1" in keys and f"{oe}.good_or_better_q5" in keys:
+        d = keys[f"{oe}.good_or_better_difference"]
+        findings.insert(
+            0,
+            f"{oe_label}: {keys[f'{oe}.good_or_better_q1'].text()} of open schools in the least "
+            f"deprived IDACI quintile were good or outstanding at their latest graded inspection, "
+            f"against {keys[f'{oe}.good_or_better_q5'].text()} in the most deprived: a gap of "
+            f"{pct(d.estimate.value)} (95% CI {pct(d.estimate.low)} to {pct(d.estimate.high)}).",
+        )
+    findings.append(_claim_verdict(analysis))
     cov = analysis.coverage
     years = sorted({str(y) for y in frame["effectiveness_year"].drop_nulls().unique().to_list()})
     apart = cov.group_by("years_apart").agg(pl.col("n").sum()).sort("years_apart")
     apart_text = ", ".join(f"{a} year(s): {n:,}" for a, n in apart.iter_rows()) or "none"
     caveats = [
-        "Deprivation is the IDACI quintile Ofsted publishes in the school row of the file that "
-        "reported the inspection (a snapshot of the school's current intake, not necessarily its "
-        "intake at the time of the inspection).",
-        f"Effectiveness is the school's own progress measure of the nearest academic year before "
-        f"the inspection (KS4 Progress 8 for secondaries; mean KS2 reading, writing and maths "
-        f"progress, else maths, for primaries), standardised within phase. Years available: "
-        f"{', '.join(years) or 'none'}. Years between measure and inspection "
-        f"(school-judgement rows): {apart_text}. "
-        "Only inspections after the measure's year can have one, so the with/without comparison "
-        "rests on a subset of schools inspected later; progress is a noisy, partial measure of "
-        "effectiveness, so the share explained is a lower bound on what better measures might "
-        "explain and an odds ratio 'with effectiveness' is not proof of bias.",
-        "Each school's latest graded inspection of each judgement as at the date is used (one row "
-        "per school, so rows are independent given the school); overall effectiveness only up to "
-        "31 August 2024, when Ofsted stopped grading it.",
+        "Deprivation is the IDACI quintile Ofsted publishes in each school's row of the snapshot "
+        "file: the school's intake now, not necessarily its intake when it was inspected.",
+        f"Effectiveness is the progress measure of the inspected URN for the nearest academic "
+        f"year before the inspection (KS4 Progress 8 for secondaries, final results preferred to "
+        f"provisional; mean KS2 reading, writing and maths progress, else maths, for "
+        f"primaries), standardised within phase. Years available: {', '.join(years) or 'none'}. "
+        f"Years between measure and inspection (school-judgement rows): {apart_text}. Progress "
+        "measures are not contextualised (they do not adjust for disadvantage) and describe "
+        "earlier pupils than those the inspection saw: the bias of the share explained has no "
+        "known sign (it may be too high or too low), and an odds ratio 'with progress' above 1 is not proof that inspectors are biased.",
+        "The share explained is the KHB decomposition (Karlson, Holm and Breen 2012), which "
+        "compares the models on one scale; the naive ratio of the two coefficients is shown "
+        "for comparison and is biased by the rescaling of logit coefficients.",
         "Observational data: other differences between schools in different quintiles "
         "(leadership turnover, pupil mobility, SEND, selection) are not controlled for; region "
-        "stands in for inspection teams, whose identity is not published in bulk.",
-        "Special schools, PRUs and nurseries have no progress measure and are in the all-rows "
+        "is not an inspection team, whose identity is not published in bulk.",
+        "Special schools, PRUs and nurseries have no progress measure and are in the all-schools "
         "model only.",
     ]
     if synthetic:
         caveats.insert(0, "SYNTHETIC DATA: this result is computed from a simulated nation.")
-    odds = analysis.odds_ratios
     shares = pl.DataFrame(
         [
             {
                 "area": a,
+                "method": method,
                 "n_all": m.n_all,
                 "n_effectiveness": m.n_effectiveness,
-                "share_explained": m.share.value if m.share else None,
-                "low": m.share.low if m.share else None,
-                "high": m.share.high if m.share else None,
-                "method": m.share.method if m.share else None,
-                "n_near": m.n_near,
-                "share_explained_near": m.near_share.value if m.near_share else None,
-                "low_near": m.near_share.low if m.near_share else None,
-                "high_near": m.near_share.high if m.near_share else None,
+                "share_explained": e.value,
+                "low": e.low,
+                "high": e.high,
+                "interval": e.method,
             }
             for a, m in analysis.models.items()
+            for method, e in (
+                ("KHB decomposition", m.share),
+                ("naive ratio of coefficients", m.naive_share),
+                (f"KHB, measure at most {NEAR_YEARS} years before", m.near_share),
+            )
+            if e is not None
         ],
         schema={
             "area": pl.Utf8,
+            "method": pl.Utf8,
             "n_all": pl.Int64,
             "n_effectiveness": pl.Int64,
             "share_explained": pl.Float64,
             "low": pl.Float64,
             "high": pl.Float64,
-            "method": pl.Utf8,
-            "n_near": pl.Int64,
-            "share_explained_near": pl.Float64,
-            "low_near": pl.Float64,
-            "high_near": pl.Float64,
+            "interval": pl.Utf8,
         },
-    ).with_columns(
-        pl.col(
-            "share_explained", "low", "high", "share_explained_near", "low_near", "high_near"
-        ).fill_nan(None)
-    )
+    ).with_columns(pl.col("share_explained", "low", "high").fill_nan(None))
     return AuditResult(
         name="intake",
         title="Intake: judgements by deprivation, with and without effectiveness",
@@ -736,20 +883,22 @@ def build_result(
         ),
         claim="Inspection grades reflect a school's intake more than the quality of its teaching.",
         method=(
-            "Each school's latest graded inspection (four-point scale) as at the date; shares of "
-            "each grade by IDACI quintile and by FSM quintile with Wilson 95% intervals; a "
-            "proportional-odds logistic model of each key judgement on IDACI quintile, "
-            "controlling for phase, log pupils, school type group, Ofsted region and inspection "
-            "year; then, on the schools with a prior progress measure, the same model without "
-            "and with standardised progress, and the share of the quintile 5 vs 1 log odds ratio "
-            "that adding progress removes (delta-method interval, joint sandwich covariance); as a "
-            "sensitivity check, the same comparison on the schools whose measure is at most "
-            f"{NEAR_YEARS} academic years older than the inspection."
+            f"{frame_desc.text()} Shares of each grade by IDACI quintile and by FSM quintile "
+            "with Wilson 95% intervals, and the difference between quintiles 1 and 5 with "
+            "Newcombe's interval; a proportional-odds logistic model of each key judgement on "
+            "IDACI quintile, controlling for phase, log pupils, school type group, Ofsted region "
+            "and inspection year; then, on the schools with a prior progress measure, the same "
+            "model without and with standardised progress, and the share of the quintile 5 vs 1 "
+            "log odds ratio that progress accounts for by the KHB decomposition (delta-method "
+            "interval from the joint sandwich covariance of the ordinal model and the "
+            "regression of progress on the other predictors); as a sensitivity check, the same "
+            f"on the schools whose measure is at most {NEAR_YEARS} academic years older than "
+            "the inspection."
         ),
         figures=figures,
         tables={
             "main": analysis.distribution,
-            "odds_ratios": odds,
+            "odds_ratios": analysis.odds_ratios,
             "share_explained": shares,
             "effectiveness_coverage": cov,
             "expected": analysis.expected,
@@ -760,11 +909,42 @@ def build_result(
         inputs=inputs,
         parameters={"as_at": as_at, "seed": seed, "reference_quintile": "1"},
         small_n=small_n,
+        frames={"main": frame_desc},
+    )
+
+
+def _claim_verdict(analysis: IntakeAnalysis) -> str:
+    """What the data say about the public claim, in words (overall effectiveness)."""
+    m = analysis.models.get("overall_effectiveness")
+    claim = "The claim that grades reflect intake more than effectiveness"
+    if m is None or m.fit_all is None or (e := _or(m.fit_all)) is None:
+        return f"{claim} cannot be tested here: too few schools."
+    if not e.low > 1:
+        return (
+            f"{claim} is not supported: on this frame the most deprived schools' odds of a worse "
+            "grade are not clearly higher after controls."
+        )
+    if m.share is None or math.isnan(m.share.low):
+        return (
+            f"{claim}: the data show a deprivation gradient in grades, but cannot say how much of "
+            "it effectiveness explains (too few schools with a progress measure)."
+        )
+    left = 1.0 - m.share.value
+    return (
+        "On the claim that grades reflect intake more than effectiveness: the data show a "
+        "deprivation gradient in grades that progress accounts for only in part "
+        f"({pct(m.share.value)}, 95% CI {pct(m.share.low)} to {pct(m.share.high)}), leaving about "
+        f"{pct(left, 0)} unexplained. This is consistent with the claim but cannot prove it: the "
+        "progress measures are partial, lagged and not contextualised (their bias has no known "
+        "sign), and what remains may reflect differences the data do not measure."
     )
 
 
 def run(ctx: AuditContext) -> AuditResult:
+    _, source = snapshot(ctx)
     raw = warehouse_frame(ctx)
     frame = prepare(raw)
     analysis = analyse(frame, seed=ctx.seed)
-    return build_result(analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic)
+    return build_result(
+        analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic, snapshot_source=source
+    )

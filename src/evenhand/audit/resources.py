@@ -1,16 +1,28 @@
 """Resources audit: are judgements related to a school's income and spending per pupil?
 
-Reuses the intake audit's frame (each school's latest graded inspection per key judgement,
-with its deprivation, phase, size, region and inspection year) and adds the finance measures
-of the nearest academic year before the inspection (out.event_context). Per-pupil values are
-taken as published where a file gives them (CFR), else total income / expenditure divided by
-the pupils measure of the nearest census year (else the pupils in the school's Ofsted row).
+The frame (shared/REFEREE.md, "same measure, same time"; issue 15):
+
+- unit: one school lineage, at its first graded inspection in the one or two academic years
+  after a finance year (so the money describes the school shortly before it was inspected);
+- finance of the inspected URN itself (never a predecessor's), from the finance files;
+- pupils (and FSM share) from the school census of the finance year, else the next census,
+  taken before the inspection (so a grade cannot have moved the denominator; the same rule
+  for every school; never Ofsted's current pupil count); per-pupil values as
+  published where a file gives them (CFR publishes them with its own year's pupils);
+- quintiles of income and expenditure per pupil cut within finance year and phase, so nominal
+  pounds of different years are never ranked together;
+- a proportional-odds model of each key judgement on the quintile, controlling for phase, log
+  pupils, IDACI quintile, FSM share, Ofsted region and inspection year.
+
+:func:`clean_frame` is a pure function of an events table and a long context table, so the
+warehouse (:func:`warehouse_frame`) and a synthetic nation (:func:`nation_frame`) share it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,134 +30,264 @@ import numpy as np
 import polars as pl
 
 from evenhand.audit import intake
-from evenhand.audit.result import AuditContext, AuditResult, Figure, describe
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
 from evenhand.present import charts
 from evenhand.simulate.nation import SyntheticNation
-from evenhand.stats.intervals import wilson
+from evenhand.stats.intervals import newcombe_difference
 from evenhand.stats.ordinal import OrdinalFit, fit_ordinal
 
-FINANCE_MEASURES = (
-    "income_per_pupil_gbp",
-    "expenditure_per_pupil_gbp",
-    "income_gbp",
-    "expenditure_gbp",
-    "pupils",
-)
+FINANCE_MEASURES = ("income_gbp", "expenditure_gbp", "income_per_pupil_gbp", "expenditure_per_pupil_gbp")
+CENSUS_MEASURES = ("pupils", "fsm_pct", "fsm6_pct")
 MEASURES: dict[str, str] = {
     "income_pp": "income per pupil",
     "expenditure_pp": "expenditure per pupil",
 }
-CONTROLS = ["phase", "log_pupils", "idaci_quintile", "region", "year"]
+#: The finance year is at most this many academic years before the inspection's (and before it).
+MAX_FINANCE_GAP = 2
+#: Pupils come from the census of the finance year or at most this many years after it.
+MAX_PUPILS_GAP = 1
+#: The school census is taken in January (third Thursday): an inspection must start after the
+#: end of that January for the census count to describe the school before it was inspected.
+CENSUS_LAST_DAY = 31
+CONTROLS = ["phase", "log_pupils", "idaci_quintile", "fsm_pct", "region", "year"]
+CATEGORICAL = ["phase", "idaci_quintile", "region", "year"]
 TERM = "{m}_quintile[5]"
+MIN_CUT = 25  # schools in a finance year and phase needed to cut quintiles
+
+EVENTS_SCHEMA: dict[str, Any] = {
+    "event_id": pl.Utf8,
+    "urn": pl.Int64,
+    "lineage_id": pl.Utf8,
+    "area": pl.Utf8,
+    "grade": pl.Utf8,
+    "start_date": pl.Date,
+    "idaci_quintile": pl.Int64,
+    "phase": pl.Utf8,
+    "school_type": pl.Utf8,
+    "region": pl.Utf8,
+}
+CONTEXT_SCHEMA: dict[str, Any] = {
+    "urn": pl.Int64,
+    "measure": pl.Utf8,
+    "academic_year": pl.Utf8,
+    "value": pl.Float64,
+}
 
 
-# ----------------------------------------------------------------------------- frames
+# ----------------------------------------------------------------------------- inputs
 
 
-def add_finance(raw: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
-    """Join the finance measures (nearest year before each event) onto the intake raw frame."""
-    frame = raw
-    for m in FINANCE_MEASURES:
-        w = context.filter(pl.col("measure") == m).select(
-            "event_id",
-            pl.col("value").alias(f"ctx_{m}"),
-            pl.col("academic_year").alias(f"ctx_{m}__year"),
-            pl.col("years_apart").cast(pl.Int64).alias(f"ctx_{m}__apart"),
-            (
-                pl.col("from_predecessor")
-                if "from_predecessor" in context.columns
-                else pl.lit(False)
-            ).alias(f"ctx_{m}__pred"),
+def warehouse_events(ctx: AuditContext) -> pl.DataFrame:
+    """Graded key judgements (four-point, graded codes) of every URN up to the as-at date, with
+    the school's columns from the row of the file that reported the event and its lineage."""
+    areas = ", ".join(f"'{a}'" for a in intake.KEY_AREAS)
+    lineage = (
+        "LEFT JOIN out.lineage l ON l.urn = ev.urn"
+        if ctx.has_table("out.lineage")
+        else "LEFT JOIN (SELECT NULL::BIGINT AS urn, NULL::VARCHAR AS lineage_id) l ON false"
+    )
+    df = ctx.frame(
+        f"""
+        WITH ev AS (
+            SELECT e.event_id, e.urn, e.start_date, j.area, j.code AS grade
+            FROM core.events e JOIN core.judgements j USING (event_id)
+            WHERE e.kind = 'graded' AND j.scale = 'four_point' AND j.graded
+              AND j.code IN ('1', '2', '3', '4') AND j.area IN ({areas})
+              AND e.start_date IS NOT NULL AND e.start_date <= ?
+        ),
+        src AS (
+            SELECT es.event_id, s.idaci_quintile, s.phase, s.school_type, s.ofsted_region,
+                   row_number() OVER (
+                       PARTITION BY es.event_id
+                       ORDER BY (s.idaci_quintile IS NULL), s.as_at DESC NULLS LAST,
+                                es.file_id DESC, es.row_number
+                   ) AS rn
+            FROM core.event_sources es
+            JOIN core.schools s ON s.file_id = es.file_id AND s.row_number = es.row_number
         )
-        frame = frame.join(w.unique("event_id", keep="first"), on="event_id", how="left")
-    pupils = pl.coalesce(pl.col("ctx_pupils"), pl.col("pupils"))
+        SELECT ev.event_id, ev.urn, coalesce(l.lineage_id, 'L' || ev.urn) AS lineage_id,
+               ev.area, ev.grade, ev.start_date,
+               CAST(src.idaci_quintile AS BIGINT) AS idaci_quintile, src.phase,
+               src.school_type, src.ofsted_region AS region
+        FROM ev LEFT JOIN src ON src.event_id = ev.event_id AND src.rn = 1
+        {lineage}
+        ORDER BY ev.urn, ev.start_date, ev.event_id, ev.area
+        """,
+        [ctx.as_at],
+    )
+    return df.select([pl.col(c).cast(t) for c, t in EVENTS_SCHEMA.items()])
+
+
+def warehouse_context(ctx: AuditContext) -> pl.DataFrame:
+    """Finance and census measures by school and year (core.context): one value per school,
+    measure and year (a value beats a suppression, then the later file)."""
+    if not ctx.has_table("core.context"):
+        return pl.DataFrame(schema=CONTEXT_SCHEMA)
+    quoted = ", ".join(f"'{m}'" for m in FINANCE_MEASURES + CENSUS_MEASURES)
+    df = ctx.frame(
+        f"""
+        SELECT urn, measure, academic_year,
+               arg_max(value, (value IS NOT NULL, file_id, row_number)) AS value
+        FROM core.context
+        WHERE measure IN ({quoted}) AND urn IS NOT NULL AND academic_year IS NOT NULL
+        GROUP BY urn, measure, academic_year
+        ORDER BY urn, measure, academic_year
+        """
+    )
+    return df.select([pl.col(c).cast(t) for c, t in CONTEXT_SCHEMA.items()])
+
+
+def nation_events(nation: SyntheticNation) -> pl.DataFrame:
+    from evenhand.simulate.frame_bias import lineage_columns
+
+    ev = nation.events.filter(pl.col("kind") == "graded").select("event_id", "urn", "start_date")
+    j = nation.judgements.filter(pl.col("area").is_in(list(intake.KEY_AREAS))).select(
+        "event_id", "area", pl.col("code").alias("grade")
+    )
+    lin = lineage_columns(nation.schools).select("urn", "lineage_id")
+    # the school's row: an event of a closed predecessor reports its successor's row (as Ofsted
+    # carries it); the nation's school columns do not change across a conversion but the type
+    s = nation.schools.select(
+        "urn",
+        pl.col("idaci_quintile").cast(pl.Int64),
+        "phase",
+        "school_type",
+        pl.col("ofsted_region").alias("region"),
+    )
+    df = ev.join(j, on="event_id").join(lin, on="urn", how="left").join(s, on="urn", how="left")
+    return df.select([pl.col(c).cast(t) for c, t in EVENTS_SCHEMA.items()]).sort(
+        "urn", "start_date", "event_id", "area"
+    )
+
+
+# ----------------------------------------------------------------------------- frame
+
+
+def _year(label: pl.Expr) -> pl.Expr:
+    return label.str.slice(0, 4).cast(pl.Int64, strict=False)
+
+
+def clean_frame(events: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
+    """One row per school lineage and key judgement: its first graded inspection within
+    MAX_FINANCE_GAP academic years after a finance year of its own URN, with the money of that
+    year, the pupils and FSM share of that year's census (else the next, at most
+    MAX_PUPILS_GAP), per-pupil values and quintiles cut within finance year and phase."""
+    ctx = context.with_columns(_year(pl.col("academic_year")).alias("y")).drop_nulls("y")
+    fin = (
+        ctx.filter(pl.col("measure").is_in(list(FINANCE_MEASURES)))
+        .pivot(on="measure", index=["urn", "y"], values="value", aggregate_function="first")
+        .rename({"y": "finance_y"})
+    )
+    for m in FINANCE_MEASURES:
+        if m not in fin.columns:
+            fin = fin.with_columns(pl.lit(None, dtype=pl.Float64).alias(m))
+    cen = (
+        ctx.filter(pl.col("measure").is_in(list(CENSUS_MEASURES)))
+        .pivot(on="measure", index=["urn", "y"], values="value", aggregate_function="first")
+        .rename({"y": "census_y"})
+    )
+    for m in CENSUS_MEASURES:
+        if m not in cen.columns:
+            cen = cen.with_columns(pl.lit(None, dtype=pl.Float64).alias(m))
+    ev = events.with_columns(
+        (pl.col("start_date").dt.year() - (pl.col("start_date").dt.month() < 9).cast(pl.Int64)).alias(
+            "event_y"
+        )
+    )
+    # finance of the inspected URN, 1..MAX_FINANCE_GAP academic years before the inspection's
+    joined = (
+        ev.join(fin, on="urn", how="inner")
+        .filter(
+            (pl.col("event_y") - pl.col("finance_y") >= 1)
+            & (pl.col("event_y") - pl.col("finance_y") <= MAX_FINANCE_GAP)
+        )
+        .sort("event_id", "area", "finance_y")
+        .unique(["event_id", "area"], keep="last", maintain_order=True)
+    )
+    # census of the finance year, else the next (same URN)
+    with_pupils = (
+        joined.join(cen, on="urn", how="left")
+        .with_columns((pl.col("census_y") - pl.col("finance_y")).alias("pupils_gap"))
+        .with_columns(
+            pl.when(
+                (pl.col("pupils_gap") >= 0)
+                & (pl.col("pupils_gap") <= MAX_PUPILS_GAP)
+                # the count precedes the inspection: a grade cannot have moved the denominator
+                & (pl.col("start_date") > pl.date(pl.col("census_y") + 1, 1, CENSUS_LAST_DAY))
+            )
+            .then(pl.col("pupils_gap"))
+            .alias("pupils_gap")
+        )
+        .sort("event_id", "area", pl.col("pupils_gap").fill_null(99))
+        .unique(["event_id", "area"], keep="first", maintain_order=True)
+        .with_columns(
+            pl.when(pl.col("pupils_gap").is_not_null()).then(pl.col(c)).alias(c)
+            for c in ("pupils", "fsm_pct", "fsm6_pct", "census_y")
+        )
+    )
+    pupils = pl.col("pupils")
     ok = pupils > 0
-    frame = frame.with_columns(
+    frame = with_pupils.with_columns(
+        pl.coalesce(pl.col("income_per_pupil_gbp"), pl.when(ok).then(pl.col("income_gbp") / pupils)).alias(
+            "income_pp"
+        ),
         pl.coalesce(
-            pl.col("ctx_income_per_pupil_gbp"),
-            pl.when(ok).then(pl.col("ctx_income_gbp") / pupils),
-        ).alias("income_pp"),
-        pl.coalesce(
-            pl.col("ctx_expenditure_per_pupil_gbp"),
-            pl.when(ok).then(pl.col("ctx_expenditure_gbp") / pupils),
+            pl.col("expenditure_per_pupil_gbp"), pl.when(ok).then(pl.col("expenditure_gbp") / pupils)
         ).alias("expenditure_pp"),
-        pl.coalesce(pl.col("ctx_income_per_pupil_gbp__year"), pl.col("ctx_income_gbp__year")).alias(
+        pl.coalesce(pl.col("fsm_pct"), pl.col("fsm6_pct")).alias("fsm_pct"),
+        pl.when(ok).then(pupils.log()).alias("log_pupils"),
+        pl.format("{}/{}", pl.col("finance_y"), ((pl.col("finance_y") + 1) % 100).cast(pl.Utf8).str.zfill(2)).alias(
             "finance_year"
         ),
-        pl.coalesce(
-            pl.col("ctx_income_per_pupil_gbp__apart"), pl.col("ctx_income_gbp__apart")
-        ).alias("finance_years_apart"),
-        pl.coalesce(pl.col("ctx_income_per_pupil_gbp__pred"), pl.col("ctx_income_gbp__pred")).alias(
-            "finance_from_predecessor"
-        ),
+        (pl.col("event_y") - pl.col("finance_y")).alias("finance_years_apart"),
+        pl.col("idaci_quintile").cast(pl.Utf8),
+        intake.academic_year(pl.col("start_date")).alias("year"),
     )
-    return frame.drop([c for c in frame.columns if c.startswith("ctx_")])
-
-
-def warehouse_frame(ctx: AuditContext) -> pl.DataFrame:
-    raw = intake.warehouse_frame(ctx)
-    if ctx.has_table("out.event_context"):
-        quoted = ", ".join(f"'{m}'" for m in FINANCE_MEASURES)
-        context = ctx.frame(
-            f"""SELECT event_id, measure, value, academic_year, years_apart, from_predecessor
-                FROM out.event_context WHERE measure IN ({quoted})"""
-        )
-    else:
-        context = pl.DataFrame(
-            schema={
-                "event_id": pl.Utf8,
-                "measure": pl.Utf8,
-                "value": pl.Float64,
-                "academic_year": pl.Utf8,
-                "years_apart": pl.Int64,
-                "from_predecessor": pl.Boolean,
-            }
-        )
-    return add_finance(raw, context)
-
-
-def nation_frame(nation: SyntheticNation) -> pl.DataFrame:
-    """Synthetic nation: income per pupil as simulated (it has no planted effect)."""
-    raw = intake.nation_frame(nation)
-    s = nation.schools.select("urn", "income_per_pupil_gbp")
-    context = (
-        raw.select("event_id", "urn")
-        .join(s, on="urn")
-        .select(
-            "event_id",
-            pl.lit("income_per_pupil_gbp").alias("measure"),
-            pl.col("income_per_pupil_gbp").alias("value"),
-            pl.lit("synthetic").alias("academic_year"),
-            pl.lit(1).cast(pl.Int64).alias("years_apart"),
-        )
+    # one row per lineage and judgement: the first qualifying inspection
+    frame = frame.filter(pl.col("income_pp").is_not_null() | pl.col("expenditure_pp").is_not_null())
+    frame = frame.sort("lineage_id", "area", "start_date", "event_id").unique(
+        ["lineage_id", "area"], keep="first", maintain_order=True
     )
-    return add_finance(raw, context)
-
-
-def prepare(raw: pl.DataFrame) -> pl.DataFrame:
-    """Intake's preparation, then quintiles of each finance measure within phase."""
-    frame = intake.prepare(raw)
+    # quintiles within finance year and phase (one value per lineage)
     for m in MEASURES:
         school = (
-            frame.select("urn", "phase", m)
+            frame.select("lineage_id", "finance_y", "phase", m)
             .drop_nulls()
-            .sort("urn", "phase", m)
-            .unique("urn", keep="first", maintain_order=True)
+            .unique(["lineage_id", "finance_y", "phase"], keep="first")
         )
         cuts = {
-            ph: np.quantile(g[m].to_numpy(), [0.2, 0.4, 0.6, 0.8]).tolist()
-            for (ph,), g in school.group_by("phase")
-            if g.height >= 25
+            (int(fy), str(ph)): np.quantile(g[m].to_numpy(), [0.2, 0.4, 0.6, 0.8]).tolist()
+            for (fy, ph), g in school.group_by("finance_y", "phase")
+            if g.height >= MIN_CUT
         }
         col = pl.lit(None, dtype=pl.Utf8)
-        for ph, c in sorted(cuts.items()):
+        for (fy, ph), c in sorted(cuts.items()):
             col = (
-                pl.when((pl.col("phase") == ph) & pl.col(m).is_not_null())
+                pl.when((pl.col("finance_y") == fy) & (pl.col("phase") == ph) & pl.col(m).is_not_null())
                 .then(intake.quintile_of(pl.col(m), c))
                 .otherwise(col)
             )
         frame = frame.with_columns(col.alias(f"{m}_quintile"))
-    return frame
+    keep = [
+        "event_id", "urn", "lineage_id", "area", "grade", "start_date", "year", "phase",
+        "school_type", "region", "idaci_quintile", "pupils", "log_pupils", "fsm_pct",
+        "income_pp", "expenditure_pp", "income_pp_quintile", "expenditure_pp_quintile",
+        "finance_year", "finance_years_apart", "census_y", "pupils_gap",
+    ]
+    return frame.select(keep).sort("area", "lineage_id")
+
+
+def warehouse_frame(ctx: AuditContext) -> pl.DataFrame:
+    return clean_frame(warehouse_events(ctx), warehouse_context(ctx))
+
+
+def nation_frame(nation: SyntheticNation, context: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Synthetic nation: its graded events and the finance of
+    :func:`evenhand.simulate.frame_bias.finance_context` (no planted effect of money)."""
+    from evenhand.simulate.frame_bias import finance_context
+
+    ctx = finance_context(nation) if context is None else context
+    return clean_frame(nation_events(nation), ctx.filter(pl.col("measure") != "ofsted_pupils"))
 
 
 # ----------------------------------------------------------------------------- analyse
@@ -158,13 +300,12 @@ class ResourcesAnalysis:
     fits: dict[tuple[str, str], OrdinalFit]
     coverage: pl.DataFrame
     n_rows: dict[str, int]
-    n_finance: dict[str, int]
 
 
 def _fit(df: pl.DataFrame, measure: str) -> OrdinalFit:
     q = f"{measure}_quintile"
     preds = [q] + [c for c in CONTROLS if df[c].drop_nulls().n_unique() > 1]
-    cats = [c for c in [q, "phase", "idaci_quintile", "region", "year"] if c in preds]
+    cats = [c for c in [q, *CATEGORICAL] if c in preds]
     return fit_ordinal(df, "grade", intake.GRADES, preds, cats, {q: "1", "idaci_quintile": "1"})
 
 
@@ -181,11 +322,9 @@ def analyse(
     rows: list[dict[str, Any]] = []
     fits: dict[tuple[str, str], OrdinalFit] = {}
     n_rows: dict[str, int] = {}
-    n_fin: dict[str, int] = {}
     for area in areas:
         df = frame.filter(pl.col("area") == area)
         n_rows[area] = df.height
-        n_fin[area] = df.filter(pl.col("income_pp").is_not_null()).height
         for m in MEASURES:
             sub = df.drop_nulls([f"{m}_quintile", *CONTROLS])
             if sub.height < min_rows or sub[f"{m}_quintile"].n_unique() < 5:
@@ -208,25 +347,70 @@ def analyse(
         },
     )
     coverage = (
-        frame.with_columns(pl.col("income_pp").is_not_null().alias("has_finance"))
-        .group_by("area", "type_group", "phase")
+        frame.group_by("area", "finance_year", "phase", "finance_years_apart", "pupils_gap")
         .agg(
             pl.len().alias("schools"),
-            pl.col("has_finance").sum().alias("with_finance"),
-            pl.col("finance_year")
-            .drop_nulls()
-            .unique()
-            .sort()
-            .str.join(", ")
-            .alias("finance_years"),
+            pl.col("income_pp_quintile").is_not_null().sum().alias("with_quintile"),
         )
-        .with_columns((pl.col("with_finance") / pl.col("schools")).alias("share"))
-        .sort("area", "type_group", "phase", nulls_last=True)
+        .sort("area", "finance_year", "phase", "finance_years_apart", "pupils_gap", nulls_last=True)
     )
-    return ResourcesAnalysis(dist, odds, fits, coverage, n_rows, n_fin)
+    return ResourcesAnalysis(dist, odds, fits, coverage, n_rows)
 
 
 # ----------------------------------------------------------------------------- result
+
+
+def describe_frame(frame: pl.DataFrame, as_at: dt.date) -> Frame:
+    oe = frame.filter(pl.col("area") == "overall_effectiveness")
+    years = sorted({str(y) for y in frame["finance_year"].drop_nulls().unique().to_list()})
+    census = sorted({int(y) for y in frame["census_y"].drop_nulls().unique().to_list()})
+    census_text = ", ".join(f"January {y + 1}" for y in census) or "none"
+    gaps = sorted({int(g) for g in frame["pupils_gap"].drop_nulls().unique().to_list()})
+    gap_text = (
+        "the census of the finance year"
+        if gaps == [0]
+        else f"the census {', '.join(str(g) for g in gaps)} year(s) after the finance year"
+        if gaps
+        else "no census"
+    )
+    inspected = (
+        f"{oe['start_date'].min()!s} to {oe['start_date'].max()!s}" if oe.height else "none"
+    )
+    out = Frame(
+        unit=(
+            f"one school lineage ({frame['lineage_id'].n_unique():,}), at its first graded "
+            f"inspection within {MAX_FINANCE_GAP} academic years after a finance year of the "
+            "inspected URN itself (a predecessor's finance is never used)."
+        ),
+        snapshot=(
+            f"events up to {as_at.isoformat()}; finance year(s) {', '.join(years) or 'none'}; "
+            f"pupils and FSM share from the school census ({census_text}): {gap_text}, taken "
+            "before the inspection, the same rule for every school, never Ofsted's current "
+            "pupil count; overall "
+            f"effectiveness inspections from {inspected}."
+        ),
+        sample=(
+            "maintained schools with finance data (the finance files cover local-authority "
+            "maintained schools only: academies are absent), inspected soon after the finance "
+            "year and with a census pupil count. Inspections are targeted at risk, so the "
+            "schools inspected in a given window are not a random sample of maintained schools; "
+            "the results say nothing about academies."
+        ),
+        denominator=(
+            "shares are of the lineages in a quintile with that judgement graded; quintiles of "
+            "income and expenditure per pupil are cut within finance year and phase, so money "
+            "of different years is never ranked together (no deflator is needed)."
+        ),
+        notes=(
+            "Rows are one per school lineage, so independent given the school; intervals do "
+            "not allow for clustering within local authorities.",
+        ),
+    )    # Frame.text() adds its own full stops
+    return Frame(
+        out.unit.rstrip("."), out.snapshot.rstrip("."), out.sample.rstrip("."),
+        out.denominator.rstrip("."), out.notes
+    )
+
 
 
 def build_result(
@@ -240,19 +424,21 @@ def build_result(
     figures: list[Figure] = []
     findings: list[str] = []
     small_n: list[str] = []
+    frame_desc = describe_frame(frame, as_at)
+    oe = "overall_effectiveness"
     for area, label in intake.KEY_AREAS.items():
-        if area not in analysis.n_rows:
+        if not analysis.n_rows.get(area):
+            small_n.append(f"{label}: no school in the frame")
             continue
-        n_all, n_fin = analysis.n_rows[area], analysis.n_finance[area]
-        if n_all:
-            figures.append(
-                Figure(
-                    f"{area}.finance_coverage",
-                    f"{label}: share of schools (latest graded inspection) with finance data",
-                    wilson(n_fin, n_all),
-                    "share",
-                )
+        figures.append(
+            Figure(
+                f"{area}.schools_in_frame",
+                f"{label}: school lineages in the frame (inspected within {MAX_FINANCE_GAP} "
+                "years after their finance year)",
+                _count(analysis.n_rows[area]),
+                "count",
             )
+        )
         for m, mlabel in MEASURES.items():
             fit = analysis.fits.get((area, m))
             term = TERM.format(m=m)
@@ -264,86 +450,63 @@ def build_result(
                 Figure(
                     f"{area}.or_{m}_q5",
                     f"{label}: odds ratio of a worse grade, highest vs lowest {mlabel} "
-                    "quintile (within phase), controlled",
+                    "quintile (within finance year and phase), controlled",
                     e,
                     "odds ratio",
                 )
             )
+            d = _good_difference(analysis.distribution, area, mlabel)
+            if d is not None:
+                figures.append(
+                    Figure(
+                        f"{area}.good_or_better_difference_{m}",
+                        f"{label}: share good or outstanding, lowest minus highest {mlabel} "
+                        "quintile (unadjusted)",
+                        d,
+                        "share",
+                    )
+                )
             if e.low > 1:
-                verdict = "higher odds of a worse grade than"
+                verdict = (
+                    f"schools in the highest {mlabel} quintile had higher odds of a worse grade "
+                    "than those in the lowest"
+                )
             elif e.high < 1:
-                verdict = "lower odds of a worse grade than"
+                verdict = (
+                    f"schools in the highest {mlabel} quintile had lower odds of a worse grade "
+                    "than those in the lowest"
+                )
             else:
-                verdict = "odds of a worse grade not clearly different from"
+                verdict = (
+                    f"no evidence that schools' grades differ between the highest and lowest "
+                    f"{mlabel} quintile"
+                )
+            gap = (
+                f"; the unadjusted gap in the share good or outstanding (lowest minus highest) "
+                f"is {pct(d.value)} (95% CI {pct(d.low)} to {pct(d.high)})"
+                if d is not None
+                else ""
+            )
             findings.append(
-                f"{label}: schools in the highest {mlabel} quintile had {verdict} those in the "
-                f"lowest, after phase, size, deprivation, region and year: odds ratio "
-                f"{describe(e, 'odds ratio')}."
+                f"{label}: {verdict}, after phase, size, deprivation (IDACI and FSM), region and "
+                f"year: odds ratio {describe(e, 'odds ratio')}{gap}."
             )
             if fit.n < 1000:
                 small_n.append(f"{label}, {mlabel}: model on {fit.n:,} schools")
-    cov = analysis.coverage
-    oe_cov = (
-        cov.filter(pl.col("area") == "overall_effectiveness")
-        .group_by("type_group")
-        .agg(pl.col("schools").sum(), pl.col("with_finance").sum())
-        .sort("type_group", nulls_last=True)
-    )
-    for group, schools, with_fin in oe_cov.iter_rows():
-        if group is None or not schools:
-            continue
-        figures.append(
-            Figure(
-                f"overall_effectiveness.finance_coverage.{group.lower().replace(' ', '_')}",
-                f"Share of schools with finance data, current type group {group} (overall "
-                "effectiveness, latest graded inspection)",
-                wilson(int(with_fin), int(schools)),
-                "share",
-            )
-        )
-    fin = frame.filter(pl.col("income_pp").is_not_null())
-    years = sorted({str(y) for y in fin["finance_year"].drop_nulls().unique().to_list()})
-    types = sorted({str(t) for t in fin["school_type"].drop_nulls().unique().to_list()})
-    groups = sorted({str(t) for t in fin["type_group"].drop_nulls().unique().to_list()})
-    apart = (
-        fin.sort("urn", "finance_years_apart", nulls_last=True)
-        .unique(["urn"], keep="first", maintain_order=True)
-        .group_by("finance_years_apart")
-        .agg(pl.len().alias("n"))
-        .sort("finance_years_apart")
-    )
-    n_fin_schools = fin["urn"].n_unique()
-    n_pred = fin.filter(pl.col("finance_from_predecessor").fill_null(False))["urn"].n_unique()
-    apart_text = ", ".join(f"{a}: {n:,}" for a, n in apart.iter_rows()) or "none"
-    oe = "overall_effectiveness"
-    if analysis.n_rows.get(oe):
-        share_e = wilson(analysis.n_finance[oe], analysis.n_rows[oe])
-        findings.insert(
-            0,
-            f"Finance data joins for {describe(share_e, 'share')} of schools' latest graded "
-            f"inspections (overall effectiveness), from the years {', '.join(years) or 'none'}.",
-        )
+    findings.append(_claim_verdict(analysis))
     caveats = [
-        f"Finance years joined: {', '.join(years) or 'none'}; current school type groups of "
-        f"the covered schools: {', '.join(groups) or 'none'} ({len(types)} published types; a "
-        "school maintained in the finance year may since have become an academy). The shared "
-        "finance files cover local-authority maintained schools only: academies and free "
-        "schools in their academy years are absent, so the result says nothing about them and "
-        "the covered schools are not a random sample of all schools.",
-        f"The finance measure is the nearest academic year before the inspection; years between "
-        f"them (schools): {apart_text}. A budget several years before an inspection may not "
-        "reflect the resources the inspected school had.",
-        f"{n_pred:,} of the {n_fin_schools:,} schools with finance data have it from a "
-        "predecessor URN (typically the maintained school before academy conversion, carried "
-        "by out.event_context): their finance describes the school before it changed form.",
-        "Per-pupil values are as published where a file gives them; otherwise total income or "
-        "expenditure divided by the pupils of the nearest census year before the inspection "
-        "(else the pupils in Ofsted's school row), which may be a different year from the "
-        "finance year.",
-        "Quintiles are cut within phase (primary and secondary funding differ by design); "
-        "funding follows deprivation, so the model controls for IDACI quintile, and what "
-        "remains is association, not the effect of money.",
-        "Each school's latest graded inspection of each judgement as at the date.",
+        "The finance files cover local-authority maintained schools only: academies and free "
+        "schools are absent, so the result says nothing about them and the covered schools are "
+        "not a random sample of all schools.",
+        f"Finance is that of the inspected URN for the nearest academic year 1 to "
+        f"{MAX_FINANCE_GAP} years before the inspection; a school whose inspection fell outside "
+        "that window, or whose finance is only a predecessor's, is not in the frame.",
+        f"Pupils (the per-pupil denominator) and the FSM share come from the census of the "
+        f"finance year or at most {MAX_PUPILS_GAP} year after it, taken before the inspection "
+        "(a census after it could reflect pupils leaving after the grade); where a file publishes "
+        "per-pupil values (CFR) they are used as published.",
+        "Funding follows deprivation by design, so the model controls for IDACI quintile and FSM "
+        "share; what remains is association, not the effect of money.",
     ]
     if synthetic:
         caveats.insert(0, "SYNTHETIC DATA: this result is computed from a simulated nation.")
@@ -361,9 +524,9 @@ def build_result(
                 "low",
                 "high",
                 color="label",
-                title="Overall effectiveness by income per pupil quintile (within phase)",
-                subtitle=f"Maintained schools with finance data, latest graded inspection as at "
-                f"{as_at}; n = {n_total:,}; whiskers are 95% Wilson intervals",
+                title="Overall effectiveness by income per pupil quintile (within year and phase)",
+                subtitle=f"Maintained schools inspected within {MAX_FINANCE_GAP} years after "
+                f"their finance year; n = {n_total:,}; whiskers are 95% Wilson intervals",
                 x_title="Income per pupil quintile (1 lowest, 5 highest)",
                 y_title="Share of schools",
                 color_title="Grade",
@@ -372,6 +535,7 @@ def build_result(
                 y_format=".0%",
             )
         )
+    years = sorted({str(y) for y in frame["finance_year"].drop_nulls().unique().to_list()})
     return AuditResult(
         name="resources",
         title="Resources: judgements by income and expenditure per pupil",
@@ -381,33 +545,104 @@ def build_result(
         ),
         claim="Inspection grades penalise schools for funding they do not control.",
         method=(
-            "Each school's latest graded inspection as at the date, joined to its income and "
-            "expenditure per pupil in the nearest academic year before the inspection; shares "
-            "of each grade by within-phase quintile of income and of expenditure per pupil with "
-            "Wilson 95% intervals; a proportional-odds logistic model of each key judgement on "
-            "the quintile, controlling for phase, log pupils, IDACI quintile, Ofsted region and "
-            "inspection year (Wald 95% intervals)."
+            f"{frame_desc.text()} Shares of each grade by quintile of income and of expenditure "
+            "per pupil with Wilson 95% intervals, and the lowest-minus-highest difference in the "
+            "share good or outstanding with Newcombe's interval; a proportional-odds logistic "
+            "model of each key judgement on the quintile, controlling for phase, log pupils, "
+            "IDACI quintile, FSM share, Ofsted region and inspection year (Wald 95% intervals)."
         ),
         figures=figures,
         tables={
             "main": analysis.distribution,
             "odds_ratios": analysis.odds_ratios,
-            "coverage": cov,
+            "coverage": analysis.coverage,
         },
         chart=chart,
         findings=findings,
         caveats=caveats,
         inputs=inputs,
-        parameters={"as_at": as_at, "seed": seed, "finance_years": years},
+        parameters={
+            "as_at": as_at,
+            "seed": seed,
+            "finance_years": years,
+            "max_finance_gap": MAX_FINANCE_GAP,
+            "max_pupils_gap": MAX_PUPILS_GAP,
+        },
         small_n=small_n,
+        frames={"main": frame_desc},
     )
 
 
+def _claim_verdict(analysis: ResourcesAnalysis) -> str:
+    """What the frame says about the public claim (overall effectiveness), in words."""
+    claim = "The claim that grades penalise schools for funding they do not control"
+    est = {}
+    for m in MEASURES:
+        fit = analysis.fits.get(("overall_effectiveness", m))
+        e = fit.odds_ratios.get(TERM.format(m=m)) if fit is not None else None
+        if e is not None and not math.isnan(e.low):
+            est[m] = e
+    if "income_pp" not in est:
+        return f"{claim} cannot be tested on this frame: too few maintained schools with finance."
+    inc, spend = est["income_pp"], est.get("expenditure_pp")
+    more_is_worse = [MEASURES[m] for m, e in est.items() if e.low > 1]
+    less_is_worse = [MEASURES[m] for m, e in est.items() if e.high < 1]
+    scope = " The frame covers maintained schools only and cannot test academies."
+    if less_is_worse and not more_is_worse:
+        return (
+            f"{claim} is consistent with this frame: schools with less "
+            f"{' and '.join(less_is_worse)} had worse grades after deprivation (an association, "
+            "not the effect of money)." + scope
+        )
+    if more_is_worse:
+        return (
+            f"{claim} is not supported in the form stated: on this frame schools with MORE "
+            f"{' and '.join(more_is_worse)} had worse grades after deprivation, not those with "
+            "less (money can follow difficulty: falling rolls, deficits, support for weak "
+            f"schools); income per pupil: odds ratio {describe(inc, 'odds ratio')}"
+            + (f"; expenditure per pupil: {describe(spend, 'odds ratio')}" if spend else "")
+            + "." + scope
+        )
+    return (
+        f"{claim}: this frame gives no evidence either way (income per pupil: odds ratio "
+        f"{describe(inc, 'odds ratio')})." + scope
+    )
+
+
+def _good_difference(dist: pl.DataFrame, area: str, kind: str) -> Any:
+    cells = {}
+    for q in ("1", "5"):
+        sub = dist.filter(
+            (pl.col("area") == area) & (pl.col("quintile_kind") == kind) & (pl.col("quintile") == q)
+        )
+        if sub.height == 0:
+            return None
+        cells[q] = (int(sub.filter(pl.col("grade").is_in(["1", "2"]))["count"].sum()), int(sub["n"][0]))
+    return newcombe_difference(cells["1"][0], cells["1"][1], cells["5"][0], cells["5"][1])
+
+
+def _count(n: int) -> Any:
+    from evenhand.stats.estimate import Estimate
+
+    return Estimate(float(n), math.nan, math.nan, n, 0.95, "count")
+
+
 def run(ctx: AuditContext) -> AuditResult:
-    frame = prepare(warehouse_frame(ctx))
+    frame = warehouse_frame(ctx)
     analysis = analyse(frame)
     return build_result(analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic)
 
 
 def _has_prefix(prefix: str, term: str) -> bool:
     return term.startswith(prefix)
+
+
+__all__ = [
+    "ResourcesAnalysis",
+    "analyse",
+    "build_result",
+    "clean_frame",
+    "nation_frame",
+    "run",
+    "warehouse_frame",
+]

@@ -328,8 +328,11 @@ def by_block(flagged: pl.DataFrame, eras: tuple[str, ...] = BLOCK_ERAS) -> pl.Da
 
 def inadequate_with_safeguarding(flagged: pl.DataFrame, era: str = "eif_2019") -> tuple[int, int]:
     """(inadequate overall judgements of the era with a safeguarding judgement, of which not
-    effective): every block of the file and every source, each inspection once."""
+    effective): in either block of the snapshot file (``snapshot_block``), each inspection once;
+    every inspection where the frame has no blocks."""
     part = flagged.filter((pl.col("era") == era) & pl.col("safeguarding_recorded") & (pl.col("overall_effectiveness") == "4"))
+    if "snapshot_block" in part.columns:
+        part = part.filter(pl.col("snapshot_block").is_not_null())
     return part.height, int(part["safeguarding_not_effective"].sum()) if part.height else 0
 
 
@@ -390,7 +393,7 @@ def run(ctx: AuditContext) -> AuditResult:
     if n_inad:
         findings.append(
             f"Of {n_inad:,} inadequate overall judgements under the education inspection framework (2019-2024) with a safeguarding "
-            f"judgement, {k_inad:,} had safeguarding not effective ({describe(inad_share, 'share')}): safeguarding is part of about "
+            f"judgement in either block of {snap_text}, {k_inad:,} had safeguarding not effective ({describe(inad_share, 'share')}): safeguarding is part of about "
             "half of recent inadequate judgements, but few of those schools were judged good in their education (below)."
         )
     findings += [

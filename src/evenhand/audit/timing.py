@@ -42,7 +42,7 @@ ORDER_STAT = "distribution-free order-statistic (binomial) interval for the medi
 T_INTERVAL = "t interval for the mean"
 SMALL_N = 30
 LONG_ON_SITE = 5  # working days: longer than any standard inspection (caveat, not a filter)
-KIND_LABELS = {"graded": "Graded", "ungraded": "Ungraded", "report_card": "Report card", "monitoring": "Monitoring"}
+KIND_LABELS = {k: v.short_label for k, v in maps.kinds().items()}  # maps/kinds.csv
 AGE_YEARS = (4, 6)
 YEAR_DAYS = 365.25
 
@@ -260,6 +260,13 @@ def run(ctx: AuditContext) -> AuditResult:
     figures: list[Figure] = []
     findings: list[str] = []
     late = df.filter(pl.col("target").is_not_null())
+    # every report published beyond its target (out.event_flags), the list a school's report flags
+    late_table = late.filter(pl.col("beyond_target").fill_null(False)).select(
+        "event_id", "urn", "kind", "era", "start_date", "end_date", "publication_date",
+        pl.coalesce("end_wd", "start_wd").alias("working_days"),
+        pl.when(pl.col("end_wd").is_not_null()).then(pl.lit("end")).otherwise(pl.lit("start")).alias("counted_from"),
+        pl.col("target").alias("target_working_days"), "outcome",
+    ).sort(["start_date", "event_id"])
     figures.append(Figure("late_publication_count", "Reports published beyond their target",
                           Estimate(float(late["beyond_target"].fill_null(False).sum()), math.nan, math.nan, late.height, method="count"), "count"))
     era_rows = [r for r in rows if r["dimension"] == "era"]
@@ -501,7 +508,7 @@ def run(ctx: AuditContext) -> AuditResult:
             + " " + timing_frames["age"].text()
         ),
         figures=figures,
-        tables={"main": main, "terms": terms, "targets": targets, "length": length_table, "age": age_table},
+        tables={"main": main, "terms": terms, "targets": targets, "length": length_table, "age": age_table, "late": late_table},
         chart=chart,
         findings=findings,
         caveats=caveats,

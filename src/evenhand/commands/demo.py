@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from evenhand.cli import WarehouseOpt, _fail, app, err, out
+from evenhand.cli import WarehouseOpt, _fail, app, out, progress_bar
 from evenhand.core.warehouse import DEFAULT_WAREHOUSE
 from evenhand.errors import EvenhandError
 
@@ -25,11 +24,6 @@ def _show(result: object, synthetic: bool) -> None:
     for note in result.notes:
         out.print(f"  [yellow]note:[/] {note}", highlight=False)
     out.print(f"open: {result.open_first}", highlight=False, markup=False, soft_wrap=True)
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=err, transient=True)
 
 
 @app.command()
@@ -49,12 +43,7 @@ def demo(
     from evenhand.demo import run_demo
 
     try:
-        with _progress() as bar:
-            task = bar.add_task("starting", total=6)
-
-            def progress(message: str, i: int, n: int) -> None:
-                bar.update(task, description=message[:70], completed=i, total=n)
-
+        with progress_bar(first_step=0) as progress:
             result = run_demo(out_dir, schools, seed, pdf=not no_pdf, progress=progress)
     except EvenhandError as e:
         _fail(e)
@@ -79,12 +68,7 @@ def run(
     from evenhand.run import run_pipeline
 
     try:
-        with _progress() as bar:
-            task = bar.add_task("starting", total=4)
-
-            def progress(message: str, i: int, n: int) -> None:
-                bar.update(task, description=message[:70], completed=i, total=n)
-
+        with progress_bar(first_step=0) as progress:
             result = run_pipeline(raw, out_dir, warehouse, fetch=True if fetch else None, mirror=mirror, pdf=not no_pdf, progress=progress)
     except EvenhandError as e:
         _fail(e)

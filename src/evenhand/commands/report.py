@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -63,14 +64,14 @@ def school(
     fmt: Annotated[str, typer.Option("--format", help="html or pdf.")] = "html",
     out_path: Annotated[Path | None, typer.Option("--out", help="File to write; default school-<URN>.<format>.")] = None,
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
-    find: Annotated[str | None, typer.Option("--find", help="List schools whose name contains this text, with their URNs.")] = None,
+    find: Annotated[str | None, typer.Option("--find", help="List schools by part of the name, a postcode (or its start) or a URN, with their URNs; says so when it can only show the closest names.")] = None,
     audits: Annotated[Path | None, typer.Option("--audits", help="Folder written by `evenhand audit --out` (for the intake model's expected judgement).")] = Path("out") / "audit",
 ) -> None:
     """One school's inspection in context: every inspection across URNs and frameworks (each
     judgement on its own scale), flags, how similar schools were judged, context over the
     years, a plain-English summary and caveats. HTML or PDF.
 
-    Example:  evenhand school 109778 --format pdf --out caversham.pdf
+    Example:  evenhand school --find "RG4 7RA"   then   evenhand school 109778 --format pdf --out caversham.pdf
     """
     from evenhand.engine import Evenhand
     from evenhand.present.report import html_to_pdf, read_expected, school_html
@@ -80,11 +81,7 @@ def school(
         with Evenhand(warehouse) as eh:
             con = eh.con
             if find is not None:
-                rows = find_schools(con, find)
-                if not rows:
-                    raise EvenhandError(f"no school name contains {find!r}")
-                for r in rows:
-                    out.print(f"  {r['urn']:>7}  {r['school_name']}  {r['phase'] or ''} {r['local_authority'] or ''}", highlight=False, markup=False)
+                _find(con, find, find_schools)
                 return
             if urn is None:
                 raise EvenhandError("give a URN (e.g. evenhand school 109778) or search by name with --find \"name\"")
@@ -104,3 +101,79 @@ def school(
         _fail(e)
         return
     out.print(f"wrote {target} ({len(data['flags'])} flag(s): {', '.join(f['title'] for f in data['flags']) or 'none'})", highlight=False, markup=False)
+
+
+POSTCODE = re.compile(r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?(\s*[0-9]([A-Za-z]{2})?)?$")
+
+
+def _find(con: Any, text: str, find_schools: Any) -> None:
+    """``school --find``: by URN (digits), postcode (or its start) or part of the name; when
+    nothing matches a name, the closest names, said to be a guess."""
+    q = " ".join(text.split())
+    if not q:
+        raise EvenhandError('--find needs some text: part of a name, a postcode or a URN, e.g. --find "Caversham"')
+    latest = """SELECT urn, arg_max(school_name, as_at) AS school_name, arg_max(postcode, as_at) AS postcode,
+                       arg_max(phase, as_at) AS phase, arg_max(local_authority, as_at) AS local_authority
+                FROM core.schools GROUP BY urn"""
+    rows: list[dict[str, Any]]
+    if q.isdigit():
+        rows = _dicts(con, f"SELECT * FROM ({latest}) WHERE urn = ?", [int(q)])
+        if not rows:
+            closed = _dicts(con, "SELECT urn, arg_max(school_name, start_date) AS school_name, count(*) AS n FROM core.events WHERE urn = ? GROUP BY urn", [int(q)])
+            if closed:
+                c = closed[0]
+                out.print(f"URN {q} is not in the latest school files: a closed school known from {c['n']} inspection(s) ({c['school_name'] or 'no name in the files'}).", highlight=False, markup=False)
+                out.print(f"  see: evenhand history {q}", highlight=False, markup=False)
+                return
+            raise EvenhandError(f"no school has URN {q} in this warehouse (a URN is up to seven digits, e.g. 109778); search by name or postcode with --find")
+        how = f"URN {q}"
+    elif POSTCODE.match(q):
+        key = q.upper().replace(" ", "")
+        rows = _dicts(con, f"SELECT * FROM ({latest}) WHERE replace(upper(coalesce(postcode, '')), ' ', '') LIKE ? ORDER BY postcode, school_name LIMIT 50", [key + "%"])
+        how = f"postcode {q.upper()}" if len(key) >= 5 else f"postcodes starting {q.upper()}"
+        if not rows:
+            raise EvenhandError(f"no school has a postcode starting {q.upper()}; try the first half of the postcode (e.g. RG4) or part of the name")
+    else:
+        rows = _dicts(con, f"SELECT * FROM ({latest}) WHERE contains(lower(school_name), lower(?)) ORDER BY school_name, urn LIMIT 50", [q])
+        how = f"names containing {q!r}"
+        if not rows:
+            from evenhand.web.search import WORDS_OF_SCHOOLS, suggest
+
+            def by_name(t: str) -> list[dict[str, Any]]:
+                return _dicts(con, f"SELECT * FROM ({latest}) WHERE contains(lower(school_name), lower(?)) ORDER BY school_name, urn LIMIT 50", [t])
+
+            fixed = suggest(_Rows(con), q, words=WORDS_OF_SCHOOLS, finds=by_name)
+            if fixed is not None:
+                rows = by_name(fixed)
+                out.print(f"No school name contains {q!r}. Guessing you meant {fixed!r}: {len(rows)} school(s) whose name contains it:", highlight=False, markup=False)
+                for r in rows:
+                    extra = " · ".join(str(x) for x in (r.get("postcode"), r.get("phase"), r.get("local_authority")) if x)
+                    out.print(f"  {r['urn']:>7}  {r['school_name']}  {extra}", highlight=False, markup=False)
+                out.print("This is a guess from the spelling: check the name before using a URN.", highlight=False, markup=False)
+                return
+            guesses = find_schools(con, q)
+            if not guesses:
+                raise EvenhandError(f"no school name contains {q!r}, and no name is close to it")
+            out.print(f"No school name contains {q!r}. Guessing: the closest names are", highlight=False, markup=False)
+            for r in guesses:
+                out.print(f"  {r['urn']:>7}  {r['school_name']}", highlight=False, markup=False)
+            out.print("These are guesses: check the name before using a URN.", highlight=False, markup=False)
+            return
+    out.print(f"{len(rows)} school(s) for {how}{' (the first 50)' if len(rows) == 50 else ''}:", highlight=False, markup=False)
+    for r in rows:
+        extra = " · ".join(str(x) for x in (r.get("postcode"), r.get("phase"), r.get("local_authority")) if x)
+        out.print(f"  {r['urn']:>7}  {r['school_name']}  {extra}", highlight=False, markup=False)
+
+
+class _Rows:
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        return _dicts(self.con, sql, params or [])
+
+
+def _dicts(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    res = con.execute(sql, params)
+    cols = [d[0] for d in res.description or []]
+    return [dict(zip(cols, r, strict=True)) for r in res.fetchall()]

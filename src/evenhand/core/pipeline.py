@@ -23,9 +23,9 @@ from evenhand.core.warehouse import (
     atomic_build,
     create,
     create_raw_view,
+    insert,
     insert_many,
     new_raw_folder,
-    write_plain,
     write_raw_parquet,
 )
 from evenhand.derive.pipeline import EARLY_INPUTS, derive_all
@@ -422,7 +422,7 @@ def _build(
             finally:
                 late.result()  # a failed insert is the error to report, as when inserts came first
             clock.lap("derive (all, wall)")  # ... and the stage's wall time
-            write_plain(con, "meta.build", pl.DataFrame({
+            write_declared(con, T.BUILD, pl.DataFrame({
                 "key": ["evenhand_version", "built_at", "raw", "mode"],
                 "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
             }))
@@ -501,16 +501,21 @@ def _run_builder(inp: RawInput, c: Collector) -> ofsted_events.OfstedOutput | pl
     return builder(inp, c)
 
 
-def _write_maps(con: object) -> None:
-    """The maps and code tables used, stored beside the data they explain."""
-    from evenhand.core.warehouse import write_plain as wp
+def write_declared(con: duckdb.DuckDBPyConnection, table: Table, df: pl.DataFrame) -> None:
+    """(Re)create a declared table and insert ``df`` through its declaration (validated)."""
+    con.execute(f"DROP TABLE IF EXISTS {table.qualified}")
+    create(con, table)
+    insert(con, table, df)
 
-    c = con  # typed loosely: a DuckDB connection
-    wp(c, "meta.codes", pl.DataFrame([{**x.__dict__, "aliases": "|".join(x.aliases)} for x in maps.codes()]))  # type: ignore[arg-type]
-    wp(c, "meta.areas", pl.DataFrame([{**a.__dict__, "scales": "|".join(a.scales)} for a in maps.areas().values()]))  # type: ignore[arg-type]
-    wp(c, "meta.eras", pl.DataFrame([e.__dict__ for e in maps.eras()]))  # type: ignore[arg-type]
+
+def _write_maps(con: duckdb.DuckDBPyConnection) -> None:
+    """The maps and code tables used, stored beside the data they explain."""
+    c = con
+    write_declared(c, T.META_CODES, pl.DataFrame([{**x.__dict__, "aliases": "|".join(x.aliases)} for x in maps.codes()]))
+    write_declared(c, T.META_AREAS, pl.DataFrame([{**a.__dict__, "scales": "|".join(a.scales)} for a in maps.areas().values()]))
+    write_declared(c, T.META_ERAS, pl.DataFrame([e.__dict__ for e in maps.eras()]))
     rows = []
     for layout in maps.layouts().values():
         for canon, pat in layout.columns.items():
             rows.append({"layout": layout.name, "canonical": canon, "header": pat.shown, "is_regex": pat.is_regex, "required": canon in layout.required})
-    wp(c, "meta.column_maps", pl.DataFrame(rows))  # type: ignore[arg-type]
+    write_declared(c, T.META_COLUMN_MAPS, pl.DataFrame(rows))

@@ -270,12 +270,10 @@ def _easter(year: int) -> dt.date:
 def school_holiday_periods(year: int) -> list[tuple[str, dt.date, dt.date]]:
     """(holiday, first day, last day) of each typical school holiday that starts in ``year``,
     from maps/school_holidays.csv."""
-    import csv
-    from importlib import resources
+    from evenhand import maps
 
-    text = resources.files("evenhand.maps").joinpath("school_holidays.csv").read_text(encoding="utf-8")
     out: list[tuple[str, dt.date, dt.date]] = []
-    for r in csv.DictReader(text.splitlines()):
+    for r in maps.school_holidays():
         lo, hi = int(r["first_offset_days"]), int(r["last_offset_days"])
         if r["rule"] == "fixed_date":
             anchor = dt.date(year, int(r["month"]), int(r["day"]))

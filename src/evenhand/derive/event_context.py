@@ -10,7 +10,9 @@ may come from the event's own URN or, following lineage, from a predecessor
 predecessor's census and results (``from_predecessor``); on the same year the own URN wins.
 The nearest year is used even when its value is suppressed (``suppression`` says why):
 an older unsuppressed value is not substituted silently. Where several files give the same
-school, year and measure, a row with a value beats a suppressed one, then the later file.
+school, year and measure, a row with a value beats a suppressed one, a final file beats a
+provisional one (a file whose name says "provisional": DfE's provisional and final KS4 files
+share a layout), then the later file.
 
 Where ``core.context`` does not exist (a warehouse built without DfE files), out.event_context
 is created empty.
@@ -37,13 +39,22 @@ def derive_event_context(con: duckdb.DuckDBPyConnection) -> None:
     suppression = "c.suppression" if "suppression" in cols else "NULL::VARCHAR"
     value_text = "c.value_text" if "value_text" in cols else "NULL::VARCHAR"
     file_id = "c.file_id" if "file_id" in cols else "NULL::BIGINT"
+    # DfE publishes provisional results before the final ones in the same layout; only the file
+    # says which it is (its name: "...ks4provisional..."). The final file wins on the same year.
+    if "file_id" in cols and has_table(con, "meta.files"):
+        files_join = "LEFT JOIN meta.files mf ON mf.file_id = c.file_id"
+        provisional = "coalesce(lower(mf.path) LIKE '%provisional%', false)"
+    else:
+        files_join, provisional = "", "false"
     df = frame(
         con,
         f"""
-        WITH ctx AS (  -- one row per school, measure and year: a value beats a suppression, then the later file
+        WITH ctx AS (  -- one row per school, measure and year: a value beats a suppression, a final
+                       -- file beats a provisional one, then the later file
             SELECT c.urn, c.measure, TRY_CAST(substr(c.academic_year, 1, 4) AS INTEGER) AS y,
-                   arg_max(c.rowid, (c.value IS NOT NULL OR {value_text} IS NOT NULL, {file_id})) AS rid
-            FROM {CONTEXT} c
+                   arg_max(c.rowid, (c.value IS NOT NULL OR {value_text} IS NOT NULL, NOT {provisional},
+                                     {file_id})) AS rid
+            FROM {CONTEXT} c {files_join}
             WHERE c.urn IS NOT NULL AND c.measure IS NOT NULL AND c.academic_year IS NOT NULL
             GROUP BY ALL
         ),

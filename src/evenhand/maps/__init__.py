@@ -260,6 +260,13 @@ def read_rows(name: str) -> list[dict[str, str]]:
     return _rows(name)
 
 
+@cache
+def school_holidays() -> tuple[dict[str, str], ...]:
+    """The typical school holidays of maps/school_holidays.csv (rule, month, day, offsets), as
+    rows: evenhand.derive.calendar turns them into dates for a year."""
+    return tuple(_rows("school_holidays.csv"))
+
+
 def read_text(name: str) -> str:
     """The text of one file of maps/, for the readers that parse it where it is used (fetch's
     sources.toml, the demo's published header list): every map is read through this module."""

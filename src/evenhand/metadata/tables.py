@@ -332,8 +332,80 @@ DFE_FIELD_DICTIONARY = Table(
     primary_key=("file_id", "row_number"),
 )
 
+BUILD = Table(
+    "build",
+    "meta",
+    "How and when the warehouse was built: evenhand version, time, raw folder, strict or lenient; synthetic = true for a demo nation.",
+    (
+        Field("key", "text", "What", nullable=False, allowed=("evenhand_version", "built_at", "raw", "mode", "synthetic")),
+        Field("value", "text", "Its value"),
+    ),
+    primary_key=("key",),
+)
+
+META_CODES = Table(
+    "codes",
+    "meta",
+    "The grading scales and codes the build used (maps/codes.csv), stored beside the data they explain.",
+    (
+        Field("scale", "text", "Grading scale", nullable=False),
+        Field("code", "text", "Code as stored in core.judgements", nullable=False),
+        Field("label", "text", "Label people read", nullable=False),
+        Field("aliases", "text", "Published spellings of the code, separated by '|'"),
+        Field("rank", "int", "Order on the scale, 1 best"),
+        Field("valid_from", "date", "First date the code has this label"),
+        Field("valid_to", "date", "Last date the code has this label"),
+        Field("graded", "bool", "A judgement (false: not applicable, not judged)", nullable=False),
+        Field("description", "text", "What the code means"),
+    ),
+)
+
+META_AREAS = Table(
+    "areas",
+    "meta",
+    "The judgement areas the build used (maps/areas.csv), in Ofsted's order.",
+    (
+        Field("area", "text", "Judgement area", nullable=False),
+        Field("scales", "text", "Scales the area accepts, in priority order, separated by '|'", nullable=False),
+        Field("framework_family", "text", "Frameworks the area belongs to"),
+        Field("description", "text", "What the area is"),
+        Field("order", "int", "Ofsted's order of the areas", nullable=False),
+        Field("label", "text", "Name people read", nullable=False),
+    ),
+    primary_key=("area",),
+)
+
+META_ERAS = Table(
+    "eras",
+    "meta",
+    "The framework eras the build used (maps/eras.csv).",
+    (
+        Field("era", "text", "Era", nullable=False),
+        Field("label", "text", "Name people read", nullable=False),
+        Field("valid_from", "date", "First day", nullable=False),
+        Field("valid_to", "date", "Last day (open-ended when null)"),
+        Field("description", "text", "What changed"),
+        Field("framework", "text", "The inspection framework the era belongs to"),
+    ),
+    primary_key=("era",),
+)
+
+META_COLUMN_MAPS = Table(
+    "column_maps",
+    "meta",
+    "The column maps the build used (maps/<source>.csv via maps/layouts.toml): canonical column -> published header per layout.",
+    (
+        Field("layout", "text", "Layout (maps/layouts.toml)", nullable=False),
+        Field("canonical", "text", "Canonical column", nullable=False),
+        Field("header", "text", "Published header (a regular expression when is_regex)", nullable=False),
+        Field("is_regex", "bool", "The header is a regular expression", nullable=False),
+        Field("required", "bool", "The layout requires the column", nullable=False),
+    ),
+    primary_key=("layout", "canonical"),
+)
+
 TABLES: tuple[Table, ...] = (
-    FILES, WARNINGS, REJECTIONS, CONFLICTS,
+    FILES, WARNINGS, REJECTIONS, CONFLICTS, BUILD, META_CODES, META_AREAS, META_ERAS, META_COLUMN_MAPS,
     SCHOOLS, EVENTS, EVENT_SOURCES, JUDGEMENTS,
     GIAS_LINKS, GIAS_GROUPS, GIAS_GROUP_LINKS,
     CONTEXT,

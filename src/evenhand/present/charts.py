@@ -26,6 +26,7 @@ the output does not depend on the machine's time zone.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
@@ -35,6 +36,8 @@ from typing import Any, TypeAlias
 import altair as alt
 import polars as pl
 import vl_convert as vlc
+
+from evenhand import maps
 
 __all__ = [
     "FIVE_POINT_COLOURS",
@@ -99,18 +102,12 @@ _GRADED: dict[int, tuple[str, ...]] = {
 }
 
 #: Ofsted's four-point scale (from September 2012), best first.
-FOUR_POINT_SCALE: tuple[str, ...] = ("Outstanding", "Good", "Requires improvement", "Inadequate")
+FOUR_POINT_SCALE: tuple[str, ...] = tuple(maps.grade_labels("four_point").values())
 #: The four-point scale before September 2012 ("Satisfactory" is not "Requires improvement";
 #: it only shares the palette position).
-FOUR_POINT_2005_SCALE: tuple[str, ...] = ("Outstanding", "Good", "Satisfactory", "Inadequate")
+FOUR_POINT_2005_SCALE: tuple[str, ...] = tuple(maps.grade_labels("four_point", on=dt.date(2012, 8, 31)).values())
 #: Report-card scale (from November 2025), best first.
-FIVE_POINT_SCALE: tuple[str, ...] = (
-    "Exceptional",
-    "Strong standard",
-    "Expected standard",
-    "Needs attention",
-    "Urgent improvement",
-)
+FIVE_POINT_SCALE: tuple[str, ...] = tuple(maps.grade_labels("report_card_5").values())
 FOUR_POINT_COLOURS: dict[str, str] = dict(zip(FOUR_POINT_SCALE, _GRADED[4], strict=True))
 FIVE_POINT_COLOURS: dict[str, str] = dict(zip(FIVE_POINT_SCALE, _GRADED[5], strict=True))
 

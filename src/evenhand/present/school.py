@@ -321,6 +321,27 @@ def _file_as_at(con: duckdb.DuckDBPyConnection, file_id: int | None) -> str | No
     return rows[0][0].isoformat() if rows and rows[0][0] else None
 
 
+def _month(d: dt.date) -> str:
+    return f"{d.strftime('%B')} {d.year}"
+
+
+def scale_key(scale: str, numbered: bool = True) -> str:
+    """How a scale reads, from maps/codes.csv: '1 Outstanding, 2 Good, 3 Satisfactory (to August
+    2012) or Requires improvement (from September 2012), 4 Inadequate'."""
+    parts = []
+    for code in maps.grade_labels(scale):
+        labels = sorted((c for c in maps.codes() if c.scale == scale and c.code == code), key=lambda c: c.valid_from or dt.date.min)
+        if len(labels) > 1:
+            text = " or ".join(
+                c.label + (f" (to {_month(c.valid_to)})" if c.valid_to else f" (from {_month(c.valid_from)})" if c.valid_from else "")
+                for c in labels
+            )
+        else:
+            text = labels[0].label
+        parts.append(f"{code} {text}" if numbered else text)
+    return ", ".join(parts)
+
+
 def _iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, dt.date) else v
 
@@ -512,6 +533,8 @@ def school_report_data(
         "expected": exp,
         "context": context,
         "targets": {"old_years": OLD_JUDGEMENT_YEARS},
+        "scale_key": {scale: (maps.scale_label(scale), scale_key(scale, numbered=scale == "four_point"))
+                      for scale in ("four_point", "report_card_5")},
         "caveats": _caveats(timeline, similar),
         "sources": sorted({f for row in timeline for f in row["sources"]}),
     }

@@ -70,12 +70,7 @@ AREAS: tuple[str, ...] = (
     "leadership_and_management",
     "safeguarding_effective",
 )
-GRADE_LABELS: dict[str, str] = {
-    "1": "Outstanding",
-    "2": "Good",
-    "3": "Requires improvement",
-    "4": "Inadequate",
-}
+GRADE_LABELS: dict[str, str] = maps.grade_labels("four_point")  # maps/codes.csv
 GRADED_TYPE = "S5 Inspection"
 UNGRADED_TYPE = "S8 Ungraded Inspection"
 URN_BASE = 900000

@@ -14,9 +14,8 @@ import altair as alt
 import polars as pl
 import vl_convert as vlc
 
+from evenhand import maps
 from evenhand.present import charts
-
-SCALE_NAMES = {"four_point": "4-point", "report_card_5": "report card 5-point"}
 
 
 def timeline_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
@@ -32,7 +31,7 @@ def timeline_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
                     {
                         "date": dt.date.fromisoformat(start),
                         "judgement": str(j.get("label")),
-                        "scale": SCALE_NAMES.get(str(j.get("scale")), str(j.get("scale")).replace("_", " ")),
+                        "scale": maps.scale_label(str(j.get("scale"))),
                         "rank": int(j.get("rank") or 0),
                         "kind": str(ev.get("kind")),
                     }

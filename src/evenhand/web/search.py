@@ -131,21 +131,30 @@ def search(db: Rows, q: str | None) -> list[SchoolHit]:
     return [SchoolHit(**r) for r in rows]
 
 
-def suggest(db: Rows, q: str | None) -> str | None:
+#: The words of every current school name, for a warehouse without the dashboard's index.
+WORDS_OF_SCHOOLS = """(SELECT word, count(*) AS n FROM (
+    SELECT unnest(regexp_split_to_array(lower(school_name), '[^a-z0-9'']+')) AS word FROM core.schools
+) WHERE length(word) >= 3 GROUP BY word)"""
+
+
+def suggest(db: Rows, q: str | None, words: str = "memory.main.name_words", finds: Any = None) -> str | None:
     """A corrected search for a misspelt one ("Cavershem" -> "caversham"), when every word
-    can be matched to a word of some school name and the result finds schools; else None."""
+    can be matched to a word of some school name and the result finds schools; else None.
+
+    ``words``: the table (or subquery) of name words and their counts; ``finds(text)``:
+    whether a search for the corrected text finds a school (default: :func:`search`)."""
     text = clean_query(q).lower()
-    words = [w for w in text.replace(",", " ").split() if w]
-    if not words or text.replace(" ", "").isdigit():
+    terms = [w for w in text.replace(",", " ").split() if w]
+    if not terms or text.replace(" ", "").isdigit():
         return None
     fixed: list[str] = []
     changed = False
-    for w in words:
+    for w in terms:
         if len(w) < 4 or not w.isalpha():
             fixed.append(w)
             continue
         got = db.rows(
-            """SELECT word, damerau_levenshtein(word, ?) AS d FROM memory.main.name_words
+            f"""SELECT word, damerau_levenshtein(word, ?) AS d FROM {words}
                WHERE abs(length(word) - length(?)) <= 2 AND damerau_levenshtein(word, ?) <= ?
                ORDER BY d, n DESC, word LIMIT 1""",
             [w, w, w, max(1, len(w) // 4)],
@@ -155,6 +164,6 @@ def suggest(db: Rows, q: str | None) -> str | None:
         fixed.append(str(got[0]["word"]))
         changed = changed or got[0]["word"] != w
     corrected = " ".join(fixed)
-    if not changed or not search(db, corrected):
+    if not changed or not (finds(corrected) if finds is not None else search(db, corrected)):
         return None
     return corrected
