@@ -440,3 +440,9 @@ def test_a_full_disk_is_a_one_line_error_and_keeps_the_warehouse(tmp_path: Path,
     hashes = [line.split()[0] for line in proc.stdout.splitlines() if line.endswith(wh.name) and len(line.split()[0]) == 64]
     assert hashes == [before, before], out
     assert ".building-" not in out and ".lock" not in out and shutil.which("sh")
+
+
+def test_a_renamed_judgement_column_is_an_error_not_a_dropped_judgement(tmp_path: Path, previous: tuple[Path, str]) -> None:
+    header = ["Quality of educaton" if h == "Quality of education" else h for h in os_headers()]
+    row = {("Quality of educaton" if k == "Quality of education" else k): v for k, v in caversham_like().items()}
+    bad_build(tmp_path, previous, csv_text(header, [row]).encode(), "'Quality of educaton'", "reads like its column 'Quality of education'", "renamed")

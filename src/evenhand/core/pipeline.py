@@ -266,6 +266,8 @@ def _build(
         unmapped = [headers[k] for k in range(len(headers)) if k not in mapped_idx and headers[k].strip().casefold() not in PANDAS_INDEX_HEADERS]
         if unmapped:
             c.warn(f"{len(unmapped)} column(s) no map knows, kept in the raw layer: {', '.join(unmapped)}", count=len(unmapped))
+            if layout.builder == "ofsted_events":
+                _check_renamed(unmapped, layout, match.mapping, c)
         publication = layout.publication_default
         for canon, pub in layout.publication_if_present.items():
             if canon in match.mapping:
@@ -460,6 +462,28 @@ def _digest(path: Path) -> tuple[str, int]:
     except OSError:
         return "", 0
     return hashlib.sha256(data).hexdigest(), len(data)
+
+
+RENAMED_SIMILARITY = 0.85  # difflib ratio of normalised headers above which one looks renamed
+
+
+def _check_renamed(unmapped: list[str], layout: maps.Layout, mapping: dict[str, int], c: Collector) -> None:
+    """An unknown header that reads almost like a column of this layout that is missing (a
+    judgement column renamed in a re-save) would drop that column's values with only a
+    warning: it is an error naming both headers."""
+    import difflib
+
+    missing = [(canon, pat) for canon, pat in layout.columns.items() if canon not in mapping and not pat.is_regex]
+    for h in unmapped:
+        key = maps.normalise_header(h)
+        best = max(missing, key=lambda m: difflib.SequenceMatcher(None, key, maps.normalise_header(m[1].text)).ratio(), default=None)
+        if best is None:
+            continue
+        ratio = difflib.SequenceMatcher(None, key, maps.normalise_header(best[1].text)).ratio()
+        if ratio >= RENAMED_SIMILARITY:
+            c.fail_file(f"the header {h.strip()!r} is not one the {layout.name} layout knows but reads like its column "
+                        f"{best[1].shown!r}, which is missing: renamed? Its values would be left out; give it the published name",
+                        column=h.strip())
 
 
 def _check_headers(headers: list[str], c: Collector) -> None:
