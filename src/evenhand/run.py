@@ -61,9 +61,13 @@ def analyse(warehouse: Path, out: Path, result: PipelineResult, progress: Progre
         progress("running the audits and writing the national evidence pack", step, steps)
     with Evenhand(warehouse) as eh:
         run, paths = national_pack(eh, out / "report", pdf=pdf, raw=str(raw) if raw else None)
+    from evenhand.present.synthetic import stamp_outputs
+
     for s in run.slots:
         if s.result is not None:
-            s.result.write(out / "audit")
+            written = s.result.write(out / "audit")
+            if run.synthetic:  # every file of a synthetic run says so (evenhand.present.synthetic)
+                stamp_outputs(written)
         else:
             result.notes.append(f"audit {s.name}: {s.reason}")
     result.outputs["audits"] = out / "audit"
@@ -74,6 +78,8 @@ def analyse(warehouse: Path, out: Path, result: PipelineResult, progress: Progre
     if progress:
         progress("exporting open data", step + 1, steps)
     export(warehouse, out / "open-data")
+    if run.synthetic:  # the Parquet tables keep their declared columns and say so in their metadata
+        stamp_outputs([out / "open-data"], table_columns=False)
     result.outputs["open data"] = out / "open-data" / "datapackage.json"
     if result.open_first is None:
         result.open_first = result.outputs["open data"]

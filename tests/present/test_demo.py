@@ -15,7 +15,6 @@ from evenhand.audit.result import STAMP
 from evenhand.core.pipeline import build_warehouse
 from evenhand.core.warehouse import connect
 from evenhand.demo import official_headers, official_rows, write_official_files
-from evenhand.present.report import stamp_html
 from evenhand.run import has_data_files
 from evenhand.simulate import simulate_nation
 
@@ -50,10 +49,26 @@ def test_files_round_trip_through_the_build(tmp_path: Path) -> None:
     assert (joined["code"] == joined["t_code"]).all()  # the judgement survives the round trip
 
 
-def test_stamp_html_puts_the_banner_first_once() -> None:
-    page = "<html><body class='x'><h1>Pack</h1></body></html>"
-    once = stamp_html(page)
-    assert once.index(STAMP) < once.index("<h1>") and stamp_html(once) == once
+def test_every_synthetic_output_file_is_stamped(tmp_path: Path) -> None:
+    from evenhand.present.synthetic import COLUMN, is_stamped, stamp_outputs
+
+    pl.DataFrame({"urn": [1, 2], "share": [0.5, 0.25]}).write_csv(tmp_path / "t.csv")
+    pl.DataFrame({"urn": [1]}).write_parquet(tmp_path / "t.parquet")
+    pl.DataFrame({"urn": [1]}).write_parquet(tmp_path / "open.parquet")
+    (tmp_path / "r.json").write_text('{"name": "x"}', encoding="utf-8")
+    (tmp_path / "d.md").write_text("# Data\n", encoding="utf-8")
+    stamp_outputs([tmp_path / "t.csv", tmp_path / "t.parquet", tmp_path / "r.json", tmp_path / "d.md"])
+    stamp_outputs([tmp_path / "open.parquet"], table_columns=False)
+    for name in ("t.csv", "t.parquet", "open.parquet", "r.json", "d.md"):
+        assert is_stamped(tmp_path / name), name
+    csv_back = pl.read_csv(tmp_path / "t.csv")
+    assert csv_back.columns == [COLUMN, "urn", "share"] and csv_back["share"].to_list() == [0.5, 0.25]  # values kept
+    assert pl.read_parquet(tmp_path / "open.parquet").columns == ["urn"]  # open data keeps its declared columns
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["name"] == "x"
+    stamp_outputs([tmp_path])  # twice: no second stamp
+    assert pl.read_csv(tmp_path / "t.csv").columns.count(COLUMN) == 1
+    pl.DataFrame({"urn": [1]}).write_csv(tmp_path / "plain.csv")
+    assert not is_stamped(tmp_path / "plain.csv")
 
 
 def test_has_data_files(tmp_path: Path) -> None:
@@ -84,8 +99,15 @@ def test_demo_then_run_end_to_end(tmp_path: Path) -> None:
     for j in (tmp_path / "demo" / "audit").glob("*.json"):
         assert json.loads(j.read_text(encoding="utf-8"))["caveats"][0] == STAMP, j.name
     html = tmp_path / "demo" / "report" / "evidence-pack.html"
-    if html.exists():
-        assert STAMP in html.read_text(encoding="utf-8")
+    assert STAMP in html.read_text(encoding="utf-8")
+    from evenhand.present.synthetic import is_stamped
+
+    unstamped = [
+        str(p.relative_to(tmp_path)) for folder in ("audit", "report", "open-data")
+        for p in (tmp_path / "demo" / folder).rglob("*")
+        if p.suffix in (".csv", ".parquet", ".json", ".md", ".html") and not is_stamped(p)
+    ]
+    assert unstamped == []
     # `run` on files already there: no fetch, the same pipeline
     result = CliRunner().invoke(app, ["run", "--raw", str(tmp_path / "demo" / "raw"), "--out", str(tmp_path / "run"),
                                       "--warehouse", str(tmp_path / "run" / "w.duckdb"), "--no-pdf"])

@@ -101,9 +101,11 @@ def test_key_findings_then_sections_then_provenance() -> None:
     key = html[kf:intake]
     for claim, _, _ in CLAIMS:
         assert claim.replace('"', "&#34;").replace("'", "&#39;") in key
-    assert "12.5% (95% CI 6.6% to 18.3%; n = 800)" in key
+    # the key finding states the audit's sentence once; its figures are in the section, not repeated here
+    assert "judged outstanding more often: 30.0% against 17.5%" in key
+    assert "12.5% (95% CI 6.6% to 18.3%; n = 800)" not in key and "12.5% (95% CI 6.6% to 18.3%; n = 800)" in html
     assert "evenhand report national --as-at 2025-08-31 --warehouse w.duckdb --out out/report" in html
-    assert "ab" * 32 in html
+    assert "ab" * 6 in html and "ab" * 32 not in html  # a short hash; the full one is in provenance.csv
     assert "<svg" in html and "Share judged outstanding by IDACI quintile" in html
 
 

@@ -63,8 +63,10 @@ def test_caversham_like_flags_and_delay(warehouse: Path) -> None:
     assert nov["late"] and nov["safeguarding_limited"] and nov["cliff_edge"]
     # each judgement keeps its own scale: nothing is converted
     assert {(j["area"], j["scale"], j["label"]) for j in nov["judgements"]} >= {
-        ("overall_effectiveness", "four_point", "Inadequate"), ("safeguarding_effective", "safeguarding_effective", "No")}
-    assert d["expected"]["available"] is False and "not available" in d["expected"]["reason"]
+        ("overall_effectiveness", "four_point", "Inadequate"), ("safeguarding_effective", "safeguarding_effective", "not effective")}
+    sg = next(j for j in nov["judgements"] if j["area"] == "safeguarding_effective")
+    assert sg["area_label"] == "Safeguarding" and sg["code"] == "No" and sg["scale_label"] == ""
+    assert d["expected"]["available"] is False and "evenhand audit" in d["expected"]["reason"]
     assert d["similar"]["available"] and d["similar"]["n_graded"] >= 1
 
 
@@ -156,6 +158,16 @@ def test_expected_judgement_from_the_intake_table(warehouse: Path) -> None:
         d = school_report_data(con, 109778, expected=expected)
     finally:
         con.close()
-    assert d["expected"]["available"] and len(d["expected"]["rows"]) == 1
+    exp = d["expected"]
+    assert exp["available"] and len(exp["items"]) == 1
+    item = exp["items"][0]
+    # the flagged (contested) inspection, in words: its grade and how likely a grade this low was
+    assert item["contested"] and item["observed_label"] == "Inadequate"
+    assert [p["label"] for p in item["probabilities"]] == ["Outstanding", "Good", "Requires improvement", "Inadequate"]
+    assert item["as_bad_or_worse"] == 0.125
+    assert "It was judged inadequate: the model gives a grade this low or lower a 12% chance." in item["sentence"]
     html = school_html(d, generated=FROZEN)
-    assert "<th>p_4</th>" in html and "0.125" in html and "not available" not in html.split('id="similar"')[1].split('id="context"')[0]
+    section = html.split('id="similar"')[1].split('id="context"')[0]
+    assert "p_4" not in html and "event_id" not in html and "not available" not in section
+    assert "builds in the very gradient" in section  # the caveat where the number is read
+    assert "without an interval" in section  # the table has no interval columns: said, not hidden

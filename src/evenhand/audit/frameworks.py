@@ -155,8 +155,9 @@ def like_for_like(events: pl.DataFrame, blocks: pl.DataFrame, eras: list[str] | 
 def small_n_notes(table: pl.DataFrame) -> list[str]:
     """Every era, and every measure within an era, resting on fewer than SMALL_N observations."""
     out: list[str] = []
+    names = {e.era: e.label for e in maps.eras()}
     for r in table.iter_rows(named=True):
-        era = r["era"]
+        era = names.get(r["era"], r["era"])
         if r["small_n"]:
             out.append(f"{era}: {r['n_events']} graded inspections")
             continue
@@ -170,6 +171,9 @@ def small_n_notes(table: pl.DataFrame) -> list[str]:
 
 
 def _chart(table: pl.DataFrame) -> dict[str, Any] | None:
+    """Two charts, one measure per axis: the deprivation gap in percentage points, and the
+    shares (same grade, two or more grades worse, safeguarding not effective), by era label."""
+    labels = {e.era: e.label for e in maps.eras()}
     parts = []
     for label, v, lo, hi, n_expr in (
         ("Good or better: gap, quintile 5 minus quintile 1", "gap_q5_minus_q1", "gap_low", "gap_high",
@@ -181,19 +185,37 @@ def _chart(table: pl.DataFrame) -> dict[str, Any] | None:
     ):
         # measures resting on fewer than SMALL_N observations stay in the table, not the chart
         parts.append(table.filter(n_expr >= SMALL_N).select(
-            "era", pl.lit(label).alias("measure"), pl.col(v).alias("value"),
-            pl.col(lo).alias("low"), pl.col(hi).alias("high")))
+            pl.col("era").replace_strict(labels, default=pl.col("era")).alias("era"), pl.lit(label).alias("measure"),
+            pl.col(v).alias("value"), pl.col(lo).alias("low"), pl.col(hi).alias("high")))
     long = pl.concat(parts).drop_nulls("value")
     if long.height == 0:
         return None
     n = int(table["n_events"].sum())
-    chart = charts.bar_with_intervals(
-        long, "era", "value", "low", "high", "measure",
+    order = [labels.get(e, e) for e in table["era"].to_list()]
+    gap = long.filter(pl.col("measure").str.starts_with("Good or better")).with_columns(
+        pl.col("value", "low", "high") * 100)
+    shares = long.filter(~pl.col("measure").str.starts_with("Good or better"))
+    charts_: list[Any] = []
+    if gap.height:
+        charts_.append(charts.bar_with_intervals(
+            gap, "era", "value", "low", "high",
+            title="Gap in the share good or better: most deprived fifth minus least deprived",
+            subtitle=["Percentage points; below zero: the most deprived schools were judged good or better", "less often than the least deprived; Newcombe intervals"],
+            x_title="Framework", y_title="Percentage points", x_order=[e for e in order if e in set(gap["era"].to_list())],
+            y_format=".0f", horizontal=True, theme=False,
+        ))
+    if shares.height:
+        charts_.append(charts.bar_with_intervals(
+            shares, "era", "value", "low", "high", "measure",
+            title="Consistency and safeguarding: shares of graded inspections",
+            subtitle="Wilson intervals", x_title="Framework", y_title="Share", color_title="Measure",
+            x_order=[e for e in order if e in set(shares["era"].to_list())], y_format=".0%", horizontal=True, theme=False,
+        ))
+    chart = charts.stack(
+        *charts_,
         title="Intake and consistency measures by inspection framework",
-        subtitle=(f"Graded inspections by framework era (n = {n:,}); whiskers are 95% intervals "
-                  f"(Wilson; Newcombe for the gap); measures on fewer than {SMALL_N} observations are not drawn"),
-        x_title="Framework era", y_title="Share (gap in percentage points)", color_title="Measure",
-        x_order=[e for e in table["era"].to_list() if e in set(long["era"].to_list())], y_format="%",
+        subtitle=[f"Graded inspections by framework (n = {n:,}); whiskers are 95% intervals;",
+                  f"measures on fewer than {SMALL_N} observations are not drawn"],
     )
     return charts.chart_spec(chart)
 
@@ -204,23 +226,25 @@ def run(ctx: AuditContext) -> AuditResult:
     table = era_table(events, tr)
     figures: list[Figure] = []
     findings: list[str] = []
+    era_names = {e.era: e.label for e in maps.eras()}
     for r in table.iter_rows(named=True):
         era = r["era"]
+        name = era_names.get(era, era)
         gap = newcombe_difference(r["k_q5"], r["n_q5"], r["k_q1"], r["n_q1"])
         if r["n_q1"] and r["n_q5"]:
-            figures.append(Figure(f"{era}_gap_q5_q1", f"{era}: good or better, IDACI quintile 5 minus quintile 1 ({r['measure']})", gap, "share"))
+            figures.append(Figure(f"{era}_gap_q5_q1", f"{name}: good or better, IDACI quintile 5 minus quintile 1 ({r['measure']})", gap, "percentage points"))
         if r["n_transitions"]:
-            figures.append(Figure(f"{era}_stability", f"{era}: same overall grade as the previous graded inspection",
+            figures.append(Figure(f"{era}_stability", f"{name}: same overall grade as the previous graded inspection",
                                   wilson(r["unchanged"], r["n_transitions"]), "share"))
-            figures.append(Figure(f"{era}_cliff_edge_rate", f"{era}: two or more grades worse than the previous graded inspection",
+            figures.append(Figure(f"{era}_cliff_edge_rate", f"{name}: two or more grades worse than the previous graded inspection",
                                   wilson(r["cliff_edges"], r["n_transitions"]), "share"))
         if r["n_safeguarding_recorded"]:
-            figures.append(Figure(f"{era}_safeguarding_not_effective", f"{era}: safeguarding not effective",
+            figures.append(Figure(f"{era}_safeguarding_not_effective", f"{name}: safeguarding not effective",
                                   wilson(r["n_safeguarding_not_effective"], r["n_safeguarding_recorded"]), "share"))
     with_gap = table.filter(pl.col("gap_q5_minus_q1").is_not_null() & ~pl.col("small_n"))
     if with_gap.height:
         parts = [
-            f"{r['era']} {'+' if r['gap_q5_minus_q1'] >= 0 else '-'}{abs(100 * r['gap_q5_minus_q1']):.1f} points "
+            f"{era_names.get(r['era'], r['era'])} {'+' if r['gap_q5_minus_q1'] >= 0 else '-'}{abs(100 * r['gap_q5_minus_q1']):.1f} points "
             f"(95% CI {100 * r['gap_low']:.1f} to {100 * r['gap_high']:.1f}; n = {r['n_q1'] + r['n_q5']:,})"
             for r in with_gap.iter_rows(named=True)
         ]
@@ -233,7 +257,7 @@ def run(ctx: AuditContext) -> AuditResult:
         findings.append(
             "Share of schools keeping the same overall grade as at their previous graded inspection, by era of the "
             "later inspection: "
-            + "; ".join(f"{r['era']} {pct(r['stability'])} (n = {r['n_transitions']:,})" for r in with_stab.iter_rows(named=True))
+            + "; ".join(f"{era_names.get(r['era'], r['era'])} {pct(r['stability'])} (n = {r['n_transitions']:,})" for r in with_stab.iter_rows(named=True))
             + "."
         )
     lfl = like_for_like(events, frames.snapshot_blocks(ctx))

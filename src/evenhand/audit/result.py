@@ -28,8 +28,9 @@ STAMP = "SYNTHETIC DATA — not real schools"
 class Figure:
     """One headline number of an audit: a labelled Estimate with its unit.
 
-    ``unit`` is one of 'share' (0-1, shown as a percentage), 'odds ratio', 'working days',
-    'days', 'count', 'ratio' (any other dimensionless number).
+    ``unit`` is one of 'share' (0-1, shown as a percentage), 'percentage points' (a difference
+    of two shares, stored as a fraction), 'odds ratio', 'working days', 'days', 'count' (of its
+    n), 'ratio' (any other dimensionless number).
     """
 
     key: str
@@ -189,18 +190,43 @@ def num(x: float, digits: int = 2) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:,.{digits}f}"
 
 
+def _days(x: float) -> str:
+    """Days as people count them: whole days without a decimal, else one decimal."""
+    if x is None or math.isnan(x):
+        return "n/a"
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
 def describe(e: Estimate, unit: str) -> str:
-    """'23.4% (95% CI 21.0% to 25.9%; n = 1,234)' — every number with its interval and n."""
+    """'23.4% (95% CI 21.0% to 25.9%; n = 1,234)' — every number with its interval and n.
+
+    A count is a count of its n ('19 of 459'), or just the count when it is its own n; a
+    share of all or none of n says so ('100%, all 3,269') rather than carry an interval;
+    whole days print without a decimal; an interval that rounds to the estimate itself is
+    said in words ('the 95% CI is 16 itself'), never '16.0 (95% CI 16.0 to 16.0)'.
+    'percentage points' is a difference of two shares (stored as a fraction)."""
     level = f"{round(100 * e.level)}% CI"
+    if unit == "count":
+        if math.isnan(e.value):
+            return f"n/a (n = {e.n:,})"
+        return f"{int(e.value):,}" if int(e.value) == e.n else f"{int(e.value):,} of {e.n:,}"
+    if unit == "share" and not math.isnan(e.value) and e.n and e.value in (0.0, 1.0):
+        if e.value == 1.0:
+            return f"100% (all {e.n:,})"
+        return f"0% (none of {e.n:,}; {level} 0% to {pct(e.high)})" if not math.isnan(e.high) else f"0% (none of {e.n:,})"
+    suffix = ""
     if unit == "share":
         v, lo, hi = pct(e.value), pct(e.low), pct(e.high)
-    elif unit == "count":
-        return f"{int(e.value):,} (n = {e.n:,})" if not math.isnan(e.value) else f"n/a (n = {e.n:,})"
+    elif unit == "percentage points":
+        v, lo, hi = num(100 * e.value, 1), num(100 * e.low, 1), num(100 * e.high, 1)
+        v, suffix = v + " percentage points", ""
     elif unit in ("working days", "days"):
-        v, lo, hi = num(e.value, 1), num(e.low, 1), num(e.high, 1)
-        v, lo, hi = v + f" {unit}", lo, hi + f" {unit}"
+        v, lo, hi = _days(e.value), _days(e.low), _days(e.high)
+        v, suffix = v + f" {unit}", f" {unit}"
     else:
         v, lo, hi = num(e.value), num(e.low), num(e.high)
     if math.isnan(e.low) or math.isnan(e.high):
         return f"{v} (no interval; n = {e.n:,})"
-    return f"{v} ({level} {lo} to {hi}; n = {e.n:,})"
+    if lo == hi == v.split(" ")[0]:
+        return f"{v} (the {level} is {lo}{suffix} itself; n = {e.n:,})"
+    return f"{v} ({level} {lo} to {hi}{suffix}; n = {e.n:,})"

@@ -425,12 +425,20 @@ def run(ctx: AuditContext) -> AuditResult:
             pl.col("group").replace_strict(era_label, default=pl.col("group")).alias("era_label"),
             pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("kind_label"),
         )
+        drawn = set(chart_df["era_label"].to_list())
+        target_df = (
+            targets.filter(pl.col("level") == "normal").group_by("era").agg(pl.col("target_working_days").min().alias("target"))
+            .with_columns(pl.col("era").replace_strict(era_label, default=pl.col("era")).alias("era_label"))
+            .filter(pl.col("era_label").is_in(list(drawn))).select("era_label", pl.col("target").cast(pl.Float64)).sort("era_label")
+        )
         chart = charts.chart_spec(charts.bar_with_intervals(
             chart_df, "era_label", "median_working_days", "median_low", "median_high", color="kind_label",
             title="Working days from the start of an inspection to its report's publication",
-            subtitle=f"Median by framework era; n = {int(chart_df['n'].sum()):,} inspections with both dates; 95% order-statistic intervals",
+            subtitle=[f"Median by framework era; n = {int(chart_df['n'].sum()):,} inspections with both dates; 95% order-statistic intervals.",
+                      "Black marks across the bars: Ofsted's normal publication target, which runs from the END of the inspection."],
             x_title="Framework era", y_title="Median working days", color_title="Inspection",
-            x_order=[era_label[e] for e in era_order if era_label[e] in set(chart_df["era_label"].to_list())],
+            x_order=[era_label[e] for e in era_order if era_label[e] in drawn],
+            targets=target_df if target_df.height else None, target_title="Ofsted's normal target (working days)",
         ))
 
     n_end = df.filter(pl.col("end_wd").is_not_null()).height

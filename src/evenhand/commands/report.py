@@ -65,7 +65,7 @@ def school(
     out_path: Annotated[Path | None, typer.Option("--out", help="File to write; default school-<URN>.<format>.")] = None,
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
     find: Annotated[str | None, typer.Option("--find", help="List schools by part of the name, a postcode (or its start) or a URN, with their URNs; says so when it can only show the closest names.")] = None,
-    audits: Annotated[Path | None, typer.Option("--audits", help="Folder written by `evenhand audit --out` (for the intake model's expected judgement).")] = Path("out") / "audit",
+    audits: Annotated[Path | None, typer.Option("--audits", help="Folder written by `evenhand audit --out` (for the intake model's expected judgement); default: the audit folder beside the warehouse (its folder's audit/ or out/audit/, as `evenhand audit`, `run` and `demo` write it).")] = None,
 ) -> None:
     """One school's inspection in context: every inspection across URNs and frameworks (each
     judgement on its own scale), flags, how similar schools were judged, context over the
@@ -74,7 +74,7 @@ def school(
     Example:  evenhand school --find "RG4 7RA"   then   evenhand school 109778 --format pdf --out caversham.pdf
     """
     from evenhand.engine import Evenhand
-    from evenhand.present.report import html_to_pdf, read_expected, school_html
+    from evenhand.present.report import find_expected, html_to_pdf, school_html
     from evenhand.present.school import find_schools, school_report_data, unknown_school
 
     try:
@@ -89,7 +89,8 @@ def school(
                 raise unknown_school(con, urn)
             if fmt not in ("html", "pdf"):
                 raise EvenhandError(f"--format {fmt!r}: choose html or pdf")
-            data = school_report_data(con, int(urn), expected=read_expected(audits))  # as at the default snapshot (out.latest_as_at)
+            expected, why = find_expected(warehouse, con, audits)
+            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None)  # as at the default snapshot (out.latest_as_at)
         html = school_html(data)
         target = out_path or Path(f"school-{int(urn)}.{fmt}")
         target.parent.mkdir(parents=True, exist_ok=True)

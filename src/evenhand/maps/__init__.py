@@ -114,6 +114,7 @@ class Area:
     description: str
     order: int = 0  # Ofsted's order of the areas in its files and reports
     label: str = ""  # the name people read
+    report_card_order: int | None = None  # Ofsted's order of report-card areas (its report-card files; 1 = first)
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,8 @@ def areas() -> dict[str, Area]:
     rows = sorted(_rows("areas.csv"), key=lambda r: int(r["order"]))
     return {
         r["area"]: Area(r["area"], tuple(r["scales"].split("|")), r["framework_family"], r["description"],
-                        int(r["order"]), r["label"])
+                        int(r["order"]), r["label"],
+                        int(r["report_card_order"]) if r.get("report_card_order") else None)
         for r in rows
     }
 
@@ -543,3 +545,15 @@ def columns() -> dict[str, ColumnLabel]:
         iv = tuple(r["interval"].split("|")) if r["interval"] else None
         out[r["column"]] = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None)  # type: ignore[arg-type]
     return out
+
+
+@cache
+def table_titles() -> dict[tuple[str, str], str]:
+    """(audit, table) -> the title the evidence pack prints (maps/table_titles.csv)."""
+    return {(r["audit"], r["table"]): r["title"] for r in _rows("table_titles.csv")}
+
+
+@cache
+def value_labels() -> dict[str, str]:
+    """Codes that appear as values in audit tables and texts -> words (maps/value_labels.csv)."""
+    return {r["value"]: r["label"] for r in _rows("value_labels.csv")}

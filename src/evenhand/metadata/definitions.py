@@ -24,7 +24,7 @@ SAFEGUARDING_LIMITED = (
     "was Inadequate (four-point code 4; leadership counts because graded inspections from "
     "September 2024 have no overall grade); (c) quality of education, behaviour and attitudes and "
     "personal development were EACH Good or Outstanding (codes 1-2): the school was judged good in "
-    "its education and failed on safeguarding (DESIGN section 1). An inspection without all three "
+    "its education and failed on safeguarding (the public claim that safeguarding gaps are used to fail a school that is otherwise good). An inspection without all three "
     "education judgements (before September 2019) cannot be classified and is not "
     "safeguarding-limited. Report cards (from November 2025) have no overall or leadership grade: "
     "their safeguarding standards 'Not met' is counted as a fact of its own, never as "
@@ -38,10 +38,10 @@ CLIFF_EDGE = (
     "changed meaning (Satisfactory is not Requires improvement)."
 )
 LATE_PUBLICATION = (
-    "The target is the row of maps/publication_targets.csv for the inspection's era and kind (or "
-    "'all'), its 'further quality assurance' row where the inspection judged the school "
-    "inadequate overall or placed it in a category of concern and the era has one; none where the "
-    "map records no target (before 2015, report cards). Beyond the target: the working days from "
+    "The target is Ofsted's published target for reports of the inspection's framework and kind "
+    "(as Evenhand records the handbooks), the longer 'further quality assurance' target where the "
+    "inspection judged the school inadequate overall or placed it in a category of concern and the "
+    "framework has one; none where no target is recorded (before 2015, report cards). Beyond the target: the working days from "
     "the end of the inspection to publication exceed it; where the file gives no end date, the "
     f"working days from the start less {START_COUNT_ALLOWANCE} (a school inspection lasts at most two "
     "days), so the flag holds whatever the end date was. A second flag counts every working day from "

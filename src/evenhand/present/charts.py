@@ -58,6 +58,7 @@ __all__ = [
     "line_with_band",
     "register_theme",
     "scale_colours",
+    "stack",
     "stacked_share",
     "theme_config",
     "to_png",
@@ -273,8 +274,10 @@ def _require(df: pl.DataFrame, *cols: str | None) -> None:
             raise KeyError(f"column {col!r} not in frame (columns: {', '.join(df.columns)})")
 
 
-def _require_text(**texts: str) -> None:
+def _require_text(**texts: str | Sequence[str]) -> None:
     for name, value in texts.items():
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) and v.strip() for v in value):
+            continue
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"{name} is required: a non-empty string (got {value!r})")
 
@@ -345,8 +348,8 @@ def _wrap_words() -> str:
     return "split(datum.label, ' ')"
 
 
-def _title(title: str, subtitle: str) -> alt.TitleParams:
-    return alt.TitleParams(text=title, subtitle=subtitle)
+def _title(title: str, subtitle: str | Sequence[str]) -> alt.TitleParams:
+    return alt.TitleParams(text=title, subtitle=subtitle if isinstance(subtitle, str) else list(subtitle))
 
 
 def _fmt_tooltip(
@@ -362,15 +365,25 @@ def _fmt_tooltip(
 
 
 def _finish(
-    chart: TopLevelChart, title: str, subtitle: str, description: str | None
+    chart: TopLevelChart, title: str, subtitle: str | Sequence[str], description: str | None
 ) -> TopLevelChart:
+    sub = subtitle if isinstance(subtitle, str) else " ".join(subtitle)
     chart = chart.properties(
-        title=_title(title, subtitle), description=description or f"{title}. {subtitle}"
+        title=_title(title, subtitle), description=description or f"{title}. {sub}"
     )
     return apply_theme(chart)
 
 
 # --- builders ---------------------------------------------------------------
+
+
+#: A category axis whose labels are longer than this (characters) is drawn horizontally:
+#: bars across, labels in full on the left, never squeezed or overlapping under narrow bars.
+HORIZONTAL_LABEL_CHARS = 12
+
+
+def _horizontal(levels: Sequence[object]) -> bool:
+    return max((len(str(v)) for v in levels), default=0) > HORIZONTAL_LABEL_CHARS
 
 
 def bar_with_intervals(
@@ -382,7 +395,7 @@ def bar_with_intervals(
     color: str | None = None,
     *,
     title: str,
-    subtitle: str,
+    subtitle: str | Sequence[str],
     x_title: str,
     y_title: str,
     color_title: str | None = None,
@@ -393,6 +406,10 @@ def bar_with_intervals(
     width: int | None = None,
     height: int = 300,
     description: str | None = None,
+    horizontal: bool | None = None,
+    targets: pl.DataFrame | None = None,
+    target_title: str = "Target",
+    theme: bool = True,
 ) -> alt.LayerChart:
     """Bars of ``y`` per ``x`` category with interval whiskers from ``low`` to ``high``.
 
@@ -401,22 +418,35 @@ def bar_with_intervals(
     else Okabe-Ito). Categories keep ``x_order`` / ``color_order`` if given,
     else their order of first appearance in ``df``. ``y_format`` is a d3 format
     (e.g. ``".0%"`` for shares). Bars start at zero.
+
+    ``horizontal`` (default: when a category label is longer than
+    HORIZONTAL_LABEL_CHARS) puts the categories down the
+    left with their labels in full and the bars across, so labels never overlap.
+    ``targets``: a frame of (``x``, ``target``) drawn as a black mark across each
+    category's bars at its target (e.g. the published publication target; say so
+    in the subtitle), ``target_title`` in its tooltip. ``theme=False`` leaves the config off (for
+    :func:`stack`, which themes the whole).
     """
     _require(df, x, y, low, high, color)
     _require_text(title=title, subtitle=subtitle, x_title=x_title, y_title=y_title)
     if color is not None and not color_title:
         raise ValueError("color_title is required when color is given (it titles the legend)")
     x_levels = _levels(df, x, x_order)
+    c_levels = _levels(df, color, color_order) if color else []
+    n_bars = len(x_levels) * (len(c_levels) if color else 1)
+    across = _horizontal(x_levels) if horizontal is None else horizontal
+    cat, val, off = ("y", "x", "yOffset") if across else ("x", "y", "xOffset")
+    enc = {"x": alt.X, "y": alt.Y}
+    enc2 = {"x": alt.X2, "y": alt.Y2}
     data = _inline(df, [x, y, low, high, color] if color else [x, y, low, high])
-    x_enc = alt.X(
-        field=_fld(x),
-        type="nominal",
-        title=x_title,
-        sort=x_levels,
-        axis=alt.Axis(labelExpr=_wrap_words(), labelAngle=0),
+    # Across: the category title sits above the labels, where it cannot run into them.
+    cat_axis = (
+        alt.Axis(labelLimit=320, titleAngle=0, titleAnchor="end", titleAlign="right", titleBaseline="bottom", titleX=-6, titleY=-8)
+        if across else alt.Axis(labelExpr=_wrap_words(), labelAngle=0)
     )
-    y_scale = alt.Scale(zero=True, domain=list(y_domain)) if y_domain else alt.Scale(zero=True)
-    y_axis = alt.Axis(format=y_format) if y_format else alt.Axis()
+    cat_enc = enc[cat](field=_fld(x), type="nominal", title=x_title, sort=x_levels, axis=cat_axis)
+    v_scale = alt.Scale(zero=True, domain=list(y_domain)) if y_domain else alt.Scale(zero=True)
+    v_axis = alt.Axis(format=y_format) if y_format else alt.Axis()
     tooltip = [
         _fmt_tooltip(x, df.schema[x], x_title, None),
         _fmt_tooltip(y, df.schema[y], y_title, y_format),
@@ -425,26 +455,23 @@ def bar_with_intervals(
     ]
     base = alt.Chart(data)
     bar_enc: dict[str, Any] = {
-        "x": x_enc,
-        "y": alt.Y(field=_fld(y), type="quantitative", title=y_title, scale=y_scale, axis=y_axis),
+        cat: cat_enc,
+        val: enc[val](field=_fld(y), type="quantitative", title=y_title, scale=v_scale, axis=v_axis),
     }
     err_enc: dict[str, Any] = {
-        "x": x_enc,
-        "y": alt.Y(field=_fld(low), type="quantitative", title=y_title, scale=y_scale),
-        "y2": alt.Y2(field=_fld(high)),
+        cat: cat_enc,
+        val: enc[val](field=_fld(low), type="quantitative", title=y_title, scale=v_scale),
+        val + "2": enc2[val](field=_fld(high)),
     }
     if color is not None:
-        c_levels = _levels(df, color, color_order)
         scale = alt.Scale(domain=c_levels, range=scale_colours(c_levels))
         bar_enc["color"] = alt.Color(
-            field=_fld(color), type="nominal", title=color_title, scale=scale, sort=c_levels
+            field=_fld(color), type="nominal", title=color_title, scale=scale, sort=c_levels,
+            legend=alt.Legend(direction="vertical", orient="bottom", labelLimit=520),
         )
-        bar_enc["xOffset"] = alt.XOffset(
-            field=_fld(color), type="nominal", sort=c_levels, scale=alt.Scale(domain=c_levels)
-        )
-        err_enc["xOffset"] = alt.XOffset(
-            field=_fld(color), type="nominal", sort=c_levels, scale=alt.Scale(domain=c_levels)
-        )
+        offset = alt.YOffset if across else alt.XOffset
+        bar_enc[off] = offset(field=_fld(color), type="nominal", sort=c_levels, scale=alt.Scale(domain=c_levels))
+        err_enc[off] = offset(field=_fld(color), type="nominal", sort=c_levels, scale=alt.Scale(domain=c_levels))
         tooltip.insert(1, _fmt_tooltip(color, df.schema[color], color_title or color, None))
     bars = base.mark_bar(color=OKABE_ITO[0], stroke="#FFFFFF", strokeWidth=1).encode(
         **bar_enc, tooltip=tooltip
@@ -452,12 +479,41 @@ def bar_with_intervals(
     whiskers = base.mark_errorbar(
         ticks=alt.MarkConfig(size=10), color=_INTERVAL_INK, thickness=1.5
     ).encode(**err_enc, tooltip=tooltip)
-    n_bars = len(x_levels) * (len(_levels(df, color, color_order)) if color else 1)
-    chart = alt.layer(bars, whiskers).properties(
-        width=width or max(240, min(720, 56 * n_bars)), height=height
-    )
+    layers: list[Any] = [bars, whiskers]
+    if targets is not None and targets.height:
+        _require(targets, x, "target")
+        tdata = _inline(targets, [x, "target"])
+        layers.append(
+            alt.Chart(tdata).mark_tick(color=_INK, thickness=3, opacity=1).encode(
+                **{
+                    cat: enc[cat](field=_fld(x), type="nominal", sort=x_levels, title=x_title, axis=cat_axis),
+                    val: enc[val](field="target", type="quantitative", scale=v_scale, title=y_title),
+                    "tooltip": [_fmt_tooltip("target", targets.schema["target"], target_title, None)],
+                }
+            )
+        )
+    if across:
+        size = {"width": width or 420, "height": max(120, (22 if color else 30) * n_bars)}
+    else:
+        size = {"width": width or max(240, min(720, 56 * n_bars)), "height": height}
+    chart = alt.layer(*layers).properties(**size)
+    if not theme:
+        sub = subtitle if isinstance(subtitle, str) else " ".join(subtitle)
+        chart = chart.properties(title=_title(title, subtitle), description=description or f"{title}. {sub}")
+        assert isinstance(chart, alt.LayerChart)
+        return chart
     out = _finish(chart, title, subtitle, description)
     assert isinstance(out, alt.LayerChart)
+    return out
+
+
+def stack(*parts: alt.LayerChart | alt.Chart, title: str, subtitle: str | Sequence[str], description: str | None = None) -> alt.VConcatChart:
+    """Charts one above the other, each with its own value axis (one measure per axis),
+    themed once. Build the parts with ``theme=False``."""
+    _require_text(title=title, subtitle=subtitle)
+    chart = alt.vconcat(*parts, spacing=28).resolve_scale(color="independent", x="independent", y="independent")
+    out = _finish(chart, title, subtitle, description)
+    assert isinstance(out, alt.VConcatChart)
     return out
 
 

@@ -12,7 +12,6 @@ only), inlined so each HTML file stands alone.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -30,6 +29,8 @@ from evenhand import __version__
 from evenhand.audit.result import STAMP, Slot
 from evenhand.core.warehouse import frame
 from evenhand.present.charts import to_svg
+from evenhand.present.pack_tables import parameter_rows, table_views, words
+from evenhand.present.synthetic import stamp_outputs
 
 #: The public claims (DESIGN section 1), what Evenhand measures, and the audits that answer.
 CLAIMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -70,11 +71,11 @@ CLAIMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
 )
 
-TABLE_ROWS_SHOWN = 40
-#: Tables longer than this (per-school lists, e.g. expected judgements) are not printed at all:
-#: their first rows would say nothing; the CSV and Parquet beside the pack hold them.
-TABLE_ROWS_PRINTABLE = 200
-KEY_FIGURES = 2
+#: Claims about something other than what an audit's first findings measure: the key finding
+#: is the audit's finding (else its caveat) that names this topic. The timing audit answers
+#: both the waiting claim (its first findings: publication delay) and the claim about the time
+#: inspectors have (inspection length), which the files may not let it measure.
+CLAIM_TOPICS: dict[str, str] = {CLAIMS[5][0]: "length"}
 #: Key findings show each audit's first sentences only (the audit's own section has them all).
 KEY_FINDINGS = 2
 FILE_STEM = "evidence-pack"
@@ -109,6 +110,8 @@ def environment() -> Environment:
         finalize=cap_value,
     )
     env.globals["version"] = __version__
+    env.globals["stamp"] = STAMP
+    env.globals["synthetic"] = False
     return env
 
 
@@ -168,22 +171,8 @@ def chart_svg(spec: Mapping[str, Any]) -> str:
     return to_svg(_chart_from_spec(spec))  # type: ignore[arg-type]
 
 
-def _cell(v: Any) -> dict[str, Any]:
-    if v is None:
-        return {"text": "", "num": False}
-    if isinstance(v, bool):
-        return {"text": "yes" if v else "no", "num": False}
-    if isinstance(v, int):
-        return {"text": f"{v:,}", "num": True}
-    if isinstance(v, float):
-        if math.isnan(v):
-            return {"text": "n/a", "num": True}
-        return {"text": f"{v:,.3g}" if abs(v) < 1 else f"{v:,.2f}", "num": True}
-    if isinstance(v, dt.date):
-        return {"text": v.isoformat(), "num": False}
-    if isinstance(v, list | tuple):
-        return {"text": ", ".join(str(x) for x in v), "num": False}
-    return {"text": str(v), "num": False}
+def _frame_words(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: ([words(x) for x in v] if isinstance(v, list) else words(v) if isinstance(v, str) else v) for k, v in d.items()}
 
 
 def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
@@ -191,7 +180,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
     r = slot.result
     if r is None:
         return {"name": slot.name, "title": slot.name.capitalize() + " (not available)", "available": False,
-                "reason": slot.reason, "key_figures": [], "findings": [], "key_findings": [], "more_findings": 0}
+                "reason": slot.reason, "findings": [], "key_findings": [], "more_findings": 0}
     svg: Markup | None = None
     chart_error = ""
     if r.chart:
@@ -199,19 +188,9 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
             svg = Markup(chart_svg(r.chart))
         except Exception as e:
             chart_error = f"the chart could not be drawn ({type(e).__name__}: {e})."
-    tables = []
-    for key, df in r.tables.items():
-        shown = df.head(TABLE_ROWS_SHOWN if df.height <= TABLE_ROWS_PRINTABLE else 0)
-        tables.append({
-            "key": key,
-            "columns": df.columns,
-            "rows": [[_cell(v) for v in row] for row in shown.iter_rows()],
-            "shown": shown.height,
-            "total": df.height,
-            "csv": f"tables/{r.name}__{key}.csv",
-            "parquet": f"tables/{r.name}__{key}.parquet",
-        })
-    figures = [{"label": f.label, "text": f.text()} for f in r.figures]
+    title = (r.chart or {}).get("title", "")
+    tables = table_views(r.name, r.tables, str(title.get("text", "") if isinstance(title, dict) else title))
+    figures = [{"label": words(f.label), "text": f.text()} for f in r.figures]
     return {
         "name": r.name,
         "title": r.title,
@@ -219,28 +198,36 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "question": r.question,
         "claim": r.claim,
         "method": r.method,
-        "findings": list(r.findings),
-        "key_findings": list(r.findings[:KEY_FINDINGS]),
+        "findings": [words(f) for f in r.findings],
+        "key_findings": [words(f) for f in r.findings[:KEY_FINDINGS]],
         "more_findings": max(0, len(r.findings) - KEY_FINDINGS),
         "figures": figures,
-        "key_figures": figures[:KEY_FIGURES],
-        "caveats": list(r.caveats),
-        "frames": [{"name": k, **f.to_dict()} for k, f in r.frames.items()],
-        "small_n": list(r.small_n),
+        "caveats": [words(c) for c in r.caveats],
+        "frames": [{"name": words(k), **_frame_words(f.to_dict())} for k, f in r.frames.items()],
+        "small_n": [words(x) for x in r.small_n],
         "chart_svg": svg,
         "chart_error": chart_error,
         "tables": tables,
-        "parameters": sorted((str(k), str(v)) for k, v in r.parameters.items()),
+        "parameters": parameter_rows(r.parameters),
         "synthetic": synthetic,
         "reason": "",
     }
+
+
+def _layout_title(layout: str | None) -> str:
+    from evenhand import maps
+
+    if not layout:
+        return ""
+    lay = maps.layouts().get(layout)
+    return lay.title if lay else words(layout)
 
 
 def provenance(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every input file of the build: path, layout, status, as-at date, rows and sha256."""
     df = frame(con, "SELECT path, layout, status, as_at, rows_read, sha256 FROM meta.files ORDER BY path")
     return [
-        {"path": r["path"], "layout": r["layout"], "status": r["status"],
+        {"path": r["path"], "layout": _layout_title(r["layout"]), "status": r["status"],
          "as_at": r["as_at"].isoformat() if r["as_at"] else None,
          "rows": f"{r['rows_read']:,}" if r["rows_read"] is not None else "", "sha256": r["sha256"]}
         for r in df.iter_rows(named=True)
@@ -261,6 +248,21 @@ def _date_text(d: dt.date) -> str:
     return f"{d.day} {d.strftime('%B %Y')}"
 
 
+def _on_topic(view: dict[str, Any], topic: str) -> dict[str, Any]:
+    """The audit's view with, as key findings, its findings about ``topic``; where it has none,
+    its figures about it; else its caveats about it, said as what the data cannot test."""
+    if not view.get("available"):
+        return view
+    hits = [f for f in view["findings"] if topic in f.lower()]
+    if not hits:  # no sentence about it: the audit's own figure on it, said once
+        hits = [f"{f['label']}: {f['text']}." for f in view.get("figures", []) if topic in f["label"].lower()]
+    if not hits:
+        hits = [f"Cannot be tested from these files: {c}" for c in view["caveats"] if topic in c.lower()]
+    if not hits:
+        hits = [f"The {view['title']} section states no finding about inspection {topic}."]
+    return {**view, "key_findings": hits[:KEY_FINDINGS], "more_findings": max(0, len(view["findings"]) - len(hits[:KEY_FINDINGS]))}
+
+
 def national_html(
     slots: Sequence[Slot],
     as_at: dt.date,
@@ -277,6 +279,9 @@ def national_html(
     claims = []
     for claim, measures, names in CLAIMS:
         audits = [by_name.get(n) or audit_view(Slot(n, None, f"The {n} audit was not run for this pack.")) for n in names]
+        topic = CLAIM_TOPICS.get(claim)
+        if topic:
+            audits = [_on_topic(a, topic) for a in audits]
         claims.append({"claim": claim, "measures": measures, "audits": audits})
     return render(
         "national.html",
@@ -305,36 +310,34 @@ def write_national(
 ) -> list[Path]:
     """Write evidence-pack.html, evidence-pack.pdf and tables/<audit>__<table>.csv|parquet."""
     out.mkdir(parents=True, exist_ok=True)
-    html = national_html(slots, as_at, inputs, commands, synthetic, generated, coverage)
-    if synthetic:
-        html = stamp_html(html)
+    html = national_html(slots, as_at, inputs, commands, synthetic, generated, coverage)  # synthetic: banner and page header from base.html
     paths = [out / f"{FILE_STEM}.html"]
     paths[0].write_text(html, encoding="utf-8")
     if pdf:
         p = out / f"{FILE_STEM}.pdf"
         p.write_bytes(html_to_pdf(html))
         paths.append(p)
+    prov = out / "provenance.csv"
+    pl.DataFrame(inputs, schema={k: pl.String for k in ("path", "layout", "status", "as_at", "rows", "sha256")}).write_csv(prov)
+    paths.append(prov)
     for s in slots:
         if s.result is not None:
             paths += s.result.write(out / "tables")
+    if synthetic:
+        stamp_outputs([p for p in paths if p.suffix.lower() in (".csv", ".parquet", ".json")])
     return paths
-
-
-def stamp_html(html: str) -> str:
-    """The synthetic stamp as a banner at the top of the page (evenhand demo's outputs)."""
-    banner = f'<div role="alert" class="eh-synthetic-banner">{STAMP}</div>'
-    if banner in html:
-        return html
-    at = html.find(">", html.find("<body")) + 1 if "<body" in html else 0
-    return html[:at] + banner + html[at:]
 
 
 # --- the school report ----------------------------------------------------------------------
 
 
 def school_html(data: dict[str, Any], generated: str | None = None) -> str:
-    """The school report for ``school_report_data(...)``."""
-    return render("school.html", generated=generated, s=data)
+    """The school report for ``school_report_data(...)``, with its timeline chart."""
+    from evenhand.present.school import timeline_svg
+
+    svg = timeline_svg(data)
+    return render("school.html", generated=generated, s=data, timeline_svg=Markup(svg) if svg else None,
+                  synthetic=bool(data.get("synthetic")))
 
 
 _EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
@@ -355,6 +358,39 @@ def external_references(html: str) -> list[str]:
             continue
         bad.append(url)
     return bad
+
+
+def audit_folders(warehouse: Path) -> list[Path]:
+    """Where `evenhand audit`, `report national`, `run` and `demo` put the audit results for a
+    warehouse, nearest first: beside the warehouse file, and beside its folder (``out/audit``
+    when the warehouse is ``out/warehouse/evenhand.duckdb``, as `demo` and `run` write them)."""
+    here, up = warehouse.parent, warehouse.parent.parent
+    return [here / "audit", here / "out" / "audit", up / "audit", up / "out" / "audit", here / "report", up / "report"]
+
+
+def find_expected(warehouse: Path, con: duckdb.DuckDBPyConnection, audits_dir: Path | None = None) -> tuple[pl.DataFrame | None, str]:
+    """The intake audit's 'expected' table for this warehouse and why there is none: from
+    ``audits_dir`` when given, else from the first of :func:`audit_folders` that holds it. A
+    table written from another warehouse (its input files' SHA-256 not all in this one's
+    meta.files) is not used."""
+    folders = [audits_dir] if audits_dir is not None else audit_folders(warehouse)
+    loaded = {str(r[0]) for r in con.execute("SELECT sha256 FROM meta.files WHERE status = 'loaded'").fetchall()}
+    for folder in folders:
+        table = read_expected(folder)
+        if table is None:
+            continue
+        meta = next((p for p in (folder / "intake.json", folder / "tables" / "intake.json") if p.exists()), None)
+        if meta is not None:
+            import json
+
+            used = {str(i.get("sha256")) for i in json.loads(meta.read_text(encoding="utf-8")).get("inputs", [])}
+            if used - loaded:
+                return None, (f"the intake audit results in {folder} were computed from other input files than this "
+                              "warehouse's: run `evenhand audit` on this warehouse again")
+        return table, ""
+    where = str(audits_dir) if audits_dir is not None else " or ".join(str(f) for f in folders[:2])
+    return None, (f"the intake audit's results were not found in {where}: run "
+                  f"`evenhand audit --warehouse {warehouse} --out {folders[0]}` (a few minutes), then this report again")
 
 
 def read_expected(audits_dir: Path | None) -> pl.DataFrame | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from evenhand import maps
 from evenhand.core.warehouse import frame, table_names
 from evenhand.errors import UnknownSchoolError
 from evenhand.metadata.definitions import LATE_PUBLICATION, SAFEGUARDING_LIMITED
+from evenhand.present.pack_tables import grade_label
+from evenhand.present.synthetic import is_synthetic
 from evenhand.query import history as school_history
 from evenhand.stats.intervals import wilson
 
@@ -28,6 +31,9 @@ from evenhand.stats.intervals import wilson
 SMALL_N = 30
 #: A latest graded judgement older than this many years is flagged as old.
 OLD_JUDGEMENT_YEARS = 5
+
+#: How a safeguarding judgement reads in a sentence ("Safeguarding: not effective").
+SAFEGUARDING_WORDS = {"Yes": "effective", "No": "not effective"}
 
 #: Context measures shown over the years, with how to show them.
 CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
@@ -43,7 +49,7 @@ CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
     ("ks2_reading_progress", "KS2 reading progress", "score"),
     ("ks2_maths_progress", "KS2 maths progress", "score"),
     ("progress8", "Progress 8", "score"),
-    ("attainment8", "Attainment 8", "score"),
+    ("attainment8", "Attainment 8", "number"),
     ("income_per_pupil_gbp", "Income per pupil (£)", "gbp"),
     ("expenditure_per_pupil_gbp", "Spending per pupil (£)", "gbp"),
 )
@@ -128,6 +134,14 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] 
     if not ids or "out.event_flags" not in (tables if tables is not None else _tables(con)):
         return {}
     return {r["event_id"]: r for r in _dicts(con, "SELECT * FROM out.event_flags WHERE list_contains(?, event_id)", [ids])}
+
+
+def _area_key(area: str, kind: str) -> tuple[int, int]:
+    """Ofsted's order: a report card's areas in its own order (safeguarding standards first)."""
+    a = maps.areas().get(area)
+    if kind == "report_card" and a is not None and a.report_card_order is not None:
+        return (0, a.report_card_order)
+    return (1, maps.area_order(area))
 
 
 def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -248,22 +262,79 @@ def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, 
     }
 
 
-def expected_judgement(urn: int, expected: pl.DataFrame | None) -> dict[str, Any]:
-    """The intake model's expected distribution for this school, from the intake audit's
-    'expected' table (a row per school; columns urn and shares/probabilities), if given."""
+EXPECTED_CAVEAT = (
+    "The model is fitted to how schools like this one were judged, and it builds in the very gradient "
+    "under test: schools with more deprived intakes were judged worse, so the model expects worse grades "
+    "for them. An expected grade says how unusual this judgement was for a school with this intake; "
+    "it does not say whether the judgement, or the gradient, was fair."
+)
+
+
+def expected_judgement(urn: int, expected: pl.DataFrame | None, timeline: list[dict[str, Any]] | None = None,
+                       reason: str | None = None) -> dict[str, Any]:
+    """The intake model's expected judgement for each of the school's graded inspections in the
+    intake audit's 'expected' table (probabilities ``p_1`` .. ``p_4`` of grades 1-4 on the
+    four-point scale; ``p_k_low`` / ``p_k_high`` when the audit gives intervals): in words, as
+    bars, the contested inspection (a flagged one, else the latest) first."""
     if expected is None or "urn" not in expected.columns:
-        return {"available": False, "reason": (
-            "the intake audit's 'expected' table is not available: run `evenhand audit --only intake --out out/audit` "
-            "and pass --audits out/audit"
+        return {"available": False, "reason": reason or (
+            "the intake audit's results were not found beside the warehouse: run "
+            "`evenhand audit --warehouse WAREHOUSE --out FOLDER` and pass --audits FOLDER"
         )}
     rows = expected.filter(pl.col("urn") == urn)
     if rows.height == 0:
-        return {"available": False, "reason": "the intake model gives no expected judgement for this school "
-                                               "(it was not in the model's data: missing intake or effectiveness measures)"}
+        return {"available": False, "not_covered": [], "reason": "the intake model gives no expected judgement for this school "
+                                               "(it was not in the model's data: missing intake or context measures)"}
+    events = {t["event_id"]: t for t in (timeline or [])}
+    flagged = {t["event_id"] for t in (timeline or []) if t.get("safeguarding_limited") or t.get("cliff_edge")}
+    grades = [c[2:] for c in rows.columns if re.fullmatch(r"p_\d+", c)]
     items = []
     for r in rows.iter_rows(named=True):
-        items.append({k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items() if k != "urn"})
-    return {"available": True, "rows": items, "columns": [c for c in rows.columns if c != "urn"]}
+        ev = events.get(r["event_id"], {})
+        when = dt.date.fromisoformat(ev["start_date"]) if ev.get("start_date") else None
+        probs: list[dict[str, Any]] = []
+        for g in grades:
+            p = r.get(f"p_{g}")
+            lo, hi = r.get(f"p_{g}_low"), r.get(f"p_{g}_high")
+            probs.append({"code": g, "label": grade_label(g, when), "p": p, "low": lo, "high": hi,
+                          "observed": str(r.get("observed")) == g})
+        obs = str(r.get("observed") or "")
+        worse = sum(float(x["p"] or 0.0) for x in probs if str(x["code"]) >= obs) if obs in grades else None
+        likeliest = max(probs, key=lambda x: float(x["p"] or 0.0))
+        obs_label = grade_label(obs, when) if obs else None
+        parts = ", ".join(f"{x['label']} {100 * (x['p'] or 0):.0f}%" for x in probs)
+        sentence = (
+            f"For a school with this intake and context, the model expected {str(likeliest['label']).lower()} most often "
+            f"({parts})."
+        )
+        if obs_label and worse is not None:
+            sentence += (
+                f" It was judged {obs_label.lower()}: the model gives a grade this low or lower a "
+                f"{100 * worse:.0f}% chance."
+            )
+        items.append({
+            "event_id": r["event_id"], "area": r["area"], "area_label": maps.area_label(str(r["area"])),
+            "start_text": ev.get("start_text") or "date not in the files", "start_date": ev.get("start_date"),
+            "contested": r["event_id"] in flagged, "observed_label": obs_label, "probabilities": probs,
+            "as_bad_or_worse": worse, "sentence": sentence,
+        })
+    items.sort(key=lambda i: (not i["contested"], -(dt.date.fromisoformat(i["start_date"]).toordinal() if i["start_date"] else 0),
+                              maps.area_order(str(i["area"]))))
+    has_interval = any(x["low"] is not None for i in items for x in i["probabilities"])
+    covered = {i["event_id"] for i in items}
+    missing = [t for t in (timeline or []) if t["event_id"] in flagged and t["event_id"] not in covered]
+    return {
+        "available": True, "items": items, "caveat": EXPECTED_CAVEAT,
+        "not_covered": [
+            f"The flagged inspection of {t['start_text']} is not in the model's table: the intake audit models each "
+            "school's latest graded inspection as at its date, so an earlier inspection has no expected judgement."
+            for t in missing
+        ],
+        "interval_note": "" if has_interval else (
+            "The intake audit gives these probabilities without an interval; they are model estimates, "
+            "not measurements, and carry the model's uncertainty."
+        ),
+    }
 
 
 # --- context ------------------------------------------------------------------------------
@@ -280,12 +351,14 @@ def _fmt_measure(value: float | None, kind: str, text: str | None, suppression: 
         return f"{value:.1f}%"
     if kind == "gbp":
         return f"£{value:,.0f}"
+    if kind == "number":
+        return f"{value:,.1f}"
     return f"{value:+.2f}" if kind == "score" else f"{value:,.2f}"
 
 
 def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: set[str] | None = None) -> dict[str, Any]:
     if not urns or "core.context" not in (tables if tables is not None else _tables(con)):
-        return {"years": [], "rows": []}
+        return {"years": [], "rows": [], "files": []}
     wanted = [m for m, _, _ in CONTEXT_MEASURES]
     rows = _dicts(
         con,
@@ -299,6 +372,13 @@ def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: 
         """,
         [urns, wanted],
     )
+    files = [
+        str(r[0]) for r in con.execute(
+            """SELECT DISTINCT f.path FROM core.context c JOIN meta.files f ON f.file_id = c.file_id
+               WHERE list_contains(?, c.urn) AND list_contains(?, c.measure) ORDER BY 1""",
+            [urns, wanted],
+        ).fetchall()
+    ]
     years = sorted({r["academic_year"] for r in rows})
     out_rows = []
     for measure, label, kind in CONTEXT_MEASURES:
@@ -308,7 +388,7 @@ def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: 
         }
         if cells:
             out_rows.append({"measure": measure, "label": label, "cells": [cells.get(y, "") for y in years]})
-    return {"years": years, "rows": out_rows}
+    return {"years": years, "rows": out_rows, "files": files}
 
 
 # --- the report data ------------------------------------------------------------------------
@@ -360,6 +440,7 @@ def school_report_data(
     expected: pl.DataFrame | None = None,
     warehouse: Path | None = None,
     history: dict[str, Any] | None = None,
+    expected_reason: str | None = None,
 ) -> dict[str, Any]:
     """Everything the school report shows for ``urn`` (see the module docstring).
 
@@ -407,7 +488,7 @@ def school_report_data(
     for ev in events:
         js = sorted(
             [j for j in ev["judgements"] if j["graded"] or j["area"] == "overall_effectiveness"],
-            key=lambda j: maps.area_order(j["area"]),
+            key=lambda j: _area_key(j["area"], ev["kind"]),
         )
         # every flag is read from out.event_flags (decided once, at build time); nothing is decided here
         fl = event_flags.get(ev["event_id"], {})
@@ -440,9 +521,12 @@ def school_report_data(
             "category_label": maps.code_label("category_of_concern", ev["category_of_concern"]) if ev.get("category_of_concern") else None,
             "judgements": [
                 {
-                    "area": j["area"], "area_label": maps.area_label(j["area"]),
-                    "label": j["label"], "code": j["code"], "scale": j["scale"],
-                    "scale_label": maps.scale_label(j["scale"]), "graded": j["graded"],
+                    "area": j["area"],
+                    "area_label": "Safeguarding" if j["scale"] == "safeguarding_effective" else maps.area_label(j["area"]),
+                    "label": SAFEGUARDING_WORDS.get(j["label"], j["label"]) if j["scale"] == "safeguarding_effective" else j["label"],
+                    "code": j["code"], "scale": j["scale"],
+                    "scale_label": "" if j["scale"] == "safeguarding_effective" else maps.scale_label(j["scale"]),
+                    "graded": j["graded"],
                 }
                 for j in js
             ],
@@ -476,8 +560,7 @@ def school_report_data(
             level = " (reports needing further quality assurance)" if fl.get("publication_target_level") == maps.FURTHER_QUALITY_ASSURANCE else ""
             flags.append({"key": "publication_delay", "event_id": ev["event_id"], "title": "Publication delay beyond the target",
                           "detail": f"The report of the inspection of {when} was published {delay['working_days']} working days after its {frm}, "
-                                    f"against a target of {target} working days{level} for inspections of its framework "
-                                    "(maps/publication_targets.csv)."})
+                                    f"against Ofsted's target of {target} working days{level} for inspections under its framework."})
 
     latest_info: dict[str, Any] | None = None
     if latest:
@@ -502,7 +585,7 @@ def school_report_data(
         if latest_info["carried"]:
             flags.append({"key": "carried", "event_id": latest.get("graded_event_id"), "title": "Predecessor's judgement carried over",
                           "detail": f"The school has not had a graded inspection under URN {urn}; its latest graded judgement "
-                                    f"({latest_info['label'] or 'no overall grade'}, {_fmt_date(latest_info['start_date'])}) is that of "
+                                    f"({latest_info['label'] or 'an inspection with no overall grade'}, {_fmt_date(latest_info['start_date'])}) is that of "
                                     f"its predecessor, URN {latest_info['urn']}, as Ofsted's official statistics carry it over."})
 
     school = {
@@ -518,11 +601,11 @@ def school_report_data(
         "postcode": raw_school.get("postcode"),
         "as_at": raw_school.get("as_at"),
         "lineage_urns": lineage_urns,
-        "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("predecessors", [])],
-        "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": p.get("link_relation") or p.get("link_kind")} for p in lineage.get("successors", [])],
+        "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("predecessors", [])],
+        "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("successors", [])],
     }
     similar = similar_schools(con, urn, raw_school, tables)
-    exp = expected_judgement(urn, expected)
+    exp = expected_judgement(urn, expected, timeline, expected_reason)
     context = context_over_years(con, sorted(set(lineage_urns) | pred_urns), tables)
     data: dict[str, Any] = {
         "school": school,
@@ -536,10 +619,37 @@ def school_report_data(
         "scale_key": {scale: (maps.scale_label(scale), scale_key(scale, numbered=scale == "four_point"))
                       for scale in ("four_point", "report_card_5")},
         "caveats": _caveats(timeline, similar),
-        "sources": sorted({f for row in timeline for f in row["sources"]}),
+        "sources": _sources(con, urn, timeline, context),
     }
     data["summary"] = summary_sentences(data)
+    data["synthetic"] = is_synthetic(con)
     return data
+
+
+def _sources(con: duckdb.DuckDBPyConnection, urn: int, timeline: list[dict[str, Any]], context: dict[str, Any]) -> list[dict[str, str]]:
+    """Every file the report draws on: inspections, the school's details, DfE context."""
+    out: dict[str, str] = {}
+    for row in timeline:
+        for f in row["sources"]:
+            out.setdefault(f, "inspections")
+    try:
+        for (path,) in con.execute(
+            "SELECT DISTINCT f.path FROM core.schools s JOIN meta.files f ON f.file_id = s.file_id WHERE s.urn = ? ORDER BY 1", [urn]
+        ).fetchall():
+            out.setdefault(str(path), "school details")
+    except duckdb.Error:
+        pass
+    for f in context.get("files", []):
+        out.setdefault(f, "context (Department for Education)")
+    return [{"file": f, "used_for": u} for f, u in sorted(out.items())]
+
+
+def _link_words(p: dict[str, Any]) -> str | None:
+    """How GIAS links two URNs, in words (maps/value_labels.csv), never a code like 'one_to_one'."""
+    v = p.get("link_relation") or p.get("link_kind")
+    if not v:
+        return None
+    return maps.value_labels().get(str(v), str(v).replace("_", " "))
 
 
 def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[str]:
@@ -577,10 +687,13 @@ def summary_sentences(data: dict[str, Any]) -> list[str]:
         out.append("The files hold no inspection of this school.")
     lat = data.get("latest")
     if lat and lat.get("start_date"):
-        lbl = lat.get("label") or "no overall grade"
+        graded_text = (
+            f"its latest graded inspection ({_fmt_date(lat['start_date'])}) judged it {lat['label']}" if lat.get("label")
+            else f"its latest graded inspection ({_fmt_date(lat['start_date'])}) gave no overall grade"
+        )
         out.append(
-            f"As at {_fmt_date(lat['as_at'])} its latest graded judgement is {lbl} (inspection of {_fmt_date(lat['start_date'])}"
-            f"{', carried over from its predecessor' if lat.get('carried') else ''})"
+            f"As at {_fmt_date(lat['as_at'])} {graded_text}"
+            f"{' (carried over from its predecessor)' if lat.get('carried') else ''}"
             + (f"; the newest file covering the school is dated {_fmt_date(lat['file_as_at'])}, so later inspections are not in it."
                if lat.get("file_as_at") and lat["file_as_at"] != lat["as_at"] else ".")
         )
@@ -600,3 +713,91 @@ def summary_sentences(data: dict[str, Any]) -> list[str]:
     if not data["flags"]:
         out.append("None of Evenhand's flags applies to this school.")
     return out
+
+
+# --- the timeline chart -------------------------------------------------------------------
+
+#: Consecutive graded inspections further apart than this are not joined by a line: the gap
+#: shows as a gap (routine inspection is every four to five years; outstanding schools were
+#: exempt from 2012 to 2020, so a line across such a gap would invent judgements in between).
+TIMELINE_JOIN_YEARS = 6
+
+
+def timeline_chart(data: dict[str, Any]) -> Any | None:
+    """The overall judgement at each graded inspection over time, on its own scale: the
+    four-point scale with every level on the axis (best at the top), report-card areas on the
+    five-point scale in a panel of their own; no line across a gap of more than
+    TIMELINE_JOIN_YEARS years. None when there is nothing to draw."""
+    import altair as alt
+
+    from evenhand.present import charts
+
+    four: list[dict[str, Any]] = []
+    five: list[dict[str, Any]] = []
+    for ev in data["timeline"]:
+        if not ev.get("start_date"):
+            continue
+        d = dt.date.fromisoformat(ev["start_date"])
+        ms = dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp() * 1000
+        for j in ev["judgements"]:
+            if not j.get("graded"):
+                continue
+            if j["area"] == "overall_effectiveness" and j["scale"] == "four_point" and j["code"] in ("1", "2", "3", "4"):
+                four.append({"ms": ms, "date": d, "rank": int(j["code"]), "grade": j["label"], "when": ev["start_text"]})
+            elif j["scale"] == "report_card_5" and ev["kind"] == "report_card":
+                five.append({"ms": ms, "rank": int(j["code"]), "grade": j["label"], "area": j["area_label"], "when": ev["start_text"]})
+    if not four and not five:
+        return None
+    panels = []
+    axis_x = alt.Axis(format="%Y", labelAngle=0, tickCount={"interval": "year", "step": 2})
+    if four:
+        four.sort(key=lambda r: r["ms"])
+        seg = 0
+        for i, r in enumerate(four):
+            if i and (r["date"] - four[i - 1]["date"]).days > TIMELINE_JOIN_YEARS * 365.25:
+                seg += 1
+            r["segment"] = seg
+        satisfactory = any(r["rank"] == 3 and r["grade"] == "Satisfactory" for r in four)
+        three = "Requires improvement" + (" / Satisfactory" if satisfactory else "")
+        names = {1: "Outstanding", 2: "Good", 3: three, 4: "Inadequate"}
+        colours = charts.FOUR_POINT_COLOURS
+        rows = [{k: v for k, v in r.items() if k != "date"} | {"level": names[r["rank"]]} for r in four]
+        base = alt.Chart(alt.Data(values=rows))
+        y = alt.Y("level:N", title=None, sort=[names[k] for k in (1, 2, 3, 4)],
+                  scale=alt.Scale(domain=[names[k] for k in (1, 2, 3, 4)]))
+        x = alt.X("ms:T", title="Inspection started", scale=alt.Scale(type="utc"), axis=axis_x)
+        line = base.mark_line(color="#9E9E9E", strokeWidth=1.5).encode(x=x, y=y, detail="segment:N")
+        pts = base.mark_point(filled=True, size=140, opacity=1, stroke="#1A1A1A", strokeWidth=0.8).encode(
+            x=x, y=y,
+            color=alt.Color("level:N", legend=None, scale=alt.Scale(
+                domain=[names[k] for k in (1, 2, 3, 4)],
+                range=[colours["Outstanding"], colours["Good"], colours["Requires improvement"], colours["Inadequate"]])),
+            tooltip=[alt.Tooltip("when:N", title="Inspection started"), alt.Tooltip("grade:N", title="Overall effectiveness")],
+        )
+        panels.append(alt.layer(line, pts).properties(
+            width=520, height=150,
+            title=alt.TitleParams("Overall effectiveness (4-point scale)", fontSize=13,
+                                  subtitle=f"Lines join inspections at most {TIMELINE_JOIN_YEARS} years apart; a longer gap is left open")))
+    if five:
+        levels = list(charts.FIVE_POINT_SCALE)
+        base = alt.Chart(alt.Data(values=five))
+        panels.append(base.mark_point(filled=True, size=110, opacity=1, stroke="#1A1A1A", strokeWidth=0.8).encode(
+            x=alt.X("ms:T", title="Inspection started", scale=alt.Scale(type="utc"), axis=axis_x),
+            y=alt.Y("grade:N", title=None, sort=levels, scale=alt.Scale(domain=levels)),
+            color=alt.Color("grade:N", legend=None, scale=alt.Scale(domain=levels, range=[charts.FIVE_POINT_COLOURS[v] for v in levels])),
+            tooltip=[alt.Tooltip("when:N", title="Inspection started"), alt.Tooltip("area:N", title="Area"), alt.Tooltip("grade:N", title="Grade")],
+        ).properties(width=520, height=170, title=alt.TitleParams("Report-card areas (5-point scale)", fontSize=13)))
+    n = len({r["ms"] for r in four}) + len({r["ms"] for r in five})
+    chart = alt.vconcat(*panels, spacing=24).properties(
+        title=alt.TitleParams("Graded inspections over time, each on its own scale",
+                              subtitle=f"n = {n} graded inspection{'s' if n != 1 else ''}; grades of different scales are never converted"),
+        description="Timeline of the school's graded inspection judgements",
+    )
+    return charts.apply_theme(chart)
+
+
+def timeline_svg(data: dict[str, Any]) -> str | None:
+    from evenhand.present import charts
+
+    chart = timeline_chart(data)
+    return None if chart is None else charts.to_svg(chart)
