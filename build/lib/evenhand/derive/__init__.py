@@ -1,1 +1,0 @@
-"""Derived tables: lineage, "as at" snapshots, context joins, working-day timings."""

@@ -1,1 +1,0 @@
-"""Presentation: charts, evidence packs, reports, dashboard, exports."""
