@@ -141,3 +141,23 @@ def test_history_only_events_are_named(tmp_path: Path) -> None:
     events = pl.read_csv(d / "o" / "data" / "core.events.csv", infer_schema_length=0)
     assert events.height == 2
     assert events["school_name"].to_list() == ["Named School", "Named School"]
+
+
+def test_a_synthetic_export_stamps_every_csv_row_and_still_validates(warehouse: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    from evenhand.audit.result import STAMP
+
+    fake = tmp_path / "synthetic.duckdb"
+    fake.write_bytes(warehouse.read_bytes())
+    con = duckdb.connect(str(fake))
+    con.execute("INSERT INTO meta.build VALUES ('synthetic', 'true')")
+    con.close()
+    export(fake, tmp_path / "o", sqlite=False)
+    events = pl.read_csv(tmp_path / "o" / "data" / "core.events.csv", infer_schema_length=0)
+    assert events.columns[0] == "synthetic_data" and set(events["synthetic_data"]) == {STAMP}
+    package = json.loads((tmp_path / "o" / "datapackage.json").read_text(encoding="utf-8"))
+    assert package["title"].startswith("SYNTHETIC")
+    frictionless = pytest.importorskip("frictionless", reason="frictionless is a dev dependency")
+    report = frictionless.validate(str(tmp_path / "o" / "datapackage.json"))
+    assert report.valid, [e.message for t in report.tasks for e in t.errors][:5]

@@ -528,7 +528,8 @@ class ColumnLabel:
 
     ``format``: text, label (a code written in words), share (0-1, as a percentage), pp (a
     difference of shares, in percentage points), count, number1, ratio, odds_log (a log-odds
-    effect shown as odds), signed, bool, date, id, era, area, kind. ``interval``: the
+    effect shown as odds), signed, bool, date, id, era, area, kind, or code:<scale> (a code of
+    that scale in words, maps/codes.csv, as labelled on the row's date). ``interval``: the
     columns holding the estimate's 95% interval (shown with it, not as columns of their own).
     """
 

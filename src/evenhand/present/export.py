@@ -27,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from evenhand import __version__
+from evenhand.audit.result import STAMP
 from evenhand.core.warehouse import connect, table_names
 from evenhand.metadata import TABLES, Table
 from evenhand.metadata.docs import data_dictionary
@@ -71,8 +72,15 @@ def resource_name(t: Table) -> str:
     return t.qualified.lower()
 
 
-def table_schema(t: Table) -> dict[str, Any]:
-    fields = []
+#: The first column of every CSV of a synthetic export (the demo's): no row passes for real.
+SYNTHETIC_COLUMN = "synthetic_data"
+
+
+def table_schema(t: Table, synthetic: bool = False) -> dict[str, Any]:
+    fields: list[dict[str, Any]] = []
+    if synthetic:
+        fields.append({"name": SYNTHETIC_COLUMN, "type": "string", "description": f"Every row: {STAMP}",
+                       "constraints": {"required": True, "enum": [STAMP]}})
     for f in t.fields:
         d: dict[str, Any] = {"name": f.name, **FRICTIONLESS_TYPES[f.type], "description": f.description}
         if f.unit:
@@ -149,7 +157,7 @@ def datapackage(tables: list[tuple[Table, str, int]], synthetic: bool = False) -
                 "mediatype": "text/csv",
                 "encoding": "utf-8",
                 "rows": rows,
-                "schema": table_schema(t),
+                "schema": table_schema(t, synthetic),
                 "evenhand:parquet": path.removesuffix(".csv") + ".parquet",
                 "evenhand:sqlite": f"{SQLITE_NAME} table {sqlite_name(t)}",
             }
@@ -186,7 +194,9 @@ def export(warehouse: Path, out: Path, sqlite: bool = True) -> list[Exported]:
                 rel = f"data/{t.qualified}.csv"
                 frame.write_parquet(out / f"data/{t.qualified}.parquet")
                 flat = _flat(frame)
-                flat.write_csv(out / rel)
+                # in a synthetic export every CSV row says so (the SQLite copy's title does)
+                stamped = flat.select(pl.lit(STAMP).alias(SYNTHETIC_COLUMN), pl.all()) if synthetic else flat
+                stamped.write_csv(out / rel)
                 if db is not None:
                     _sqlite_table(db, t, flat)
                 rows.append((t, rel, frame.height))

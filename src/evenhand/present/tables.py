@@ -11,6 +11,7 @@ the sort key (so a sorted column is sorted by number, not by its text).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 from dataclasses import dataclass, field
@@ -83,11 +84,19 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
 
 
-def format_value(fmt: str, value: Any) -> str:
-    """One value in the column's format ('' for a missing value)."""
+def format_value(fmt: str, value: Any, on: Any = None) -> str:
+    """One value in the column's format ('' for a missing value). ``code:<scale>``: a code
+    of that scale in words (maps/codes.csv), as labelled on the date ``on`` when given (grade
+    3 is 'Satisfactory' before September 2012)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if fmt.startswith("code:"):
+        code = str(int(value)) if _is_number(value) and float(value) == int(value) else str(value)
+        when = on if isinstance(on, dt.date) else None
+        return maps.code_label(fmt.removeprefix("code:"), code, on=when) or code
     if fmt == "bool" or isinstance(value, bool):
+        if isinstance(value, str) and fmt != "bool":
+            return value
         if isinstance(value, str):
             return {"true": "Yes", "false": "No"}.get(value.lower(), value)
         return "Yes" if value else "No"
@@ -141,12 +150,13 @@ def table_view(
     shown = [c for c in frame.columns if c not in folded]
     columns = [Column(c, specs[c].label, frame.schema[c].is_numeric(), interval(c)) for c in shown]
     records = frame.to_dicts()
+    date_col = next((c for c in ("start_date", "inadequate_start_date", "judgement_date") if c in frame.columns), None)
     texts: list[list[str]] = []
     for r in records:
         row = []
         for col in columns:
             fmt = specs[col.key].format
-            cell = format_value(fmt, r[col.key])
+            cell = format_value(fmt, r[col.key], r[date_col] if date_col else None)
             if col.interval and cell:
                 lo, hi = (format_value(fmt, r[x]) for x in col.interval)
                 if lo and hi:
