@@ -127,7 +127,8 @@ def tenths(share: float | None) -> int:
 
 @cache
 def stylesheet() -> str:
-    return resources.files("evenhand").joinpath("static/report.css").read_text(encoding="utf-8")
+    static = resources.files("evenhand").joinpath("static")
+    return "\n".join(static.joinpath(name).read_text(encoding="utf-8") for name in ("report.css", "bars.css"))
 
 
 def render(template: str, generated: str | None = None, **context: Any) -> str:
