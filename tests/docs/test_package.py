@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -79,7 +80,11 @@ def test_every_map_file_is_read_through_evenhand_maps(monkeypatch: pytest.Monkey
 
 @pytest.mark.slow
 def test_the_wheel_ships_every_map_and_runs_the_demo(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+    source = tmp_path / "source"  # a copy: setuptools writes build/ into the tree it builds
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(source)],
                    check=True, capture_output=True)
     wheel = next((tmp_path / "dist").glob("evenhand-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -241,7 +241,8 @@ def _build(
         match, headers, frame, n_empty = loaded.match, loaded.headers, loaded.frame, loaded.n_empty
         layout = match.layout
         c = Collector(rel, i)
-        _check_headers(headers, c)
+        # duplicates a mapped column has are reported by the matcher (match.ambiguous) below
+        _check_headers(headers, c, skip={h for _, h1, h2 in match.ambiguous for h in (h1, h2)})
         if loaded.opened is not None and loaded.opened.short_rows:
             short = pl.DataFrame(loaded.opened.short_rows, schema={"_row": pl.Int64, "fields": pl.Int64}, orient="row")
             for (n,), grp in short.group_by("fields", maintain_order=True):
@@ -486,12 +487,12 @@ def _check_renamed(unmapped: list[str], layout: maps.Layout, mapping: dict[str, 
                         column=h.strip())
 
 
-def _check_headers(headers: list[str], c: Collector) -> None:
-    """The same header twice: which copy holds the data cannot be known."""
+def _check_headers(headers: list[str], c: Collector, skip: set[str] | frozenset[str] = frozenset()) -> None:
+    """The same header twice (also an unmapped one): which copy holds the data cannot be known."""
     seen: dict[str, int] = {}
     for k, h in enumerate(headers, start=1):
         key = maps.normalise_header(h) if h.strip() else ""
-        if not key:
+        if not key or h in skip:
             continue
         if key in seen:
             c.fail_file(f"the header {h.strip()!r} appears twice (columns {seen[key]} and {k}): which copy holds the data is unknown; "

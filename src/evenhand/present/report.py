@@ -22,7 +22,7 @@ from typing import Any
 import altair as alt
 import duckdb
 import polars as pl
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from evenhand import __version__
@@ -98,10 +98,13 @@ def cap_value(value: Any) -> Any:
 
 
 @cache
-def environment() -> Environment:
-    """The Jinja2 environment for every Evenhand document (autoescape on, strict undefined)."""
+def environment(pages: str | None = None) -> Environment:
+    """The one Jinja2 environment policy for every Evenhand document and page: autoescape on,
+    strict undefined (a missing value is an error, never a blank), long values capped.
+    ``pages="web"`` looks in templates/web/ first (the dashboard's pages), then templates/."""
+    loaders = [PackageLoader("evenhand", f"templates/{pages}")] if pages else []
     env = Environment(
-        loader=PackageLoader("evenhand", "templates"),
+        loader=ChoiceLoader([*loaders, PackageLoader("evenhand", "templates")]),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -112,12 +115,20 @@ def environment() -> Environment:
     env.globals["version"] = __version__
     env.globals["stamp"] = STAMP
     env.globals["synthetic"] = False
+    env.filters["tenths"] = tenths
     return env
+
+
+def tenths(share: float | None) -> int:
+    """A share (0-1) as a bar width class number: tenths of a rem on a 12 rem bar, 0-120
+    (classes .eh-bar.wN, .eh-whisker.wN / .mlN in the stylesheets; no inline styles)."""
+    return max(0, min(120, round(120 * float(share or 0))))
 
 
 @cache
 def stylesheet() -> str:
-    return resources.files("evenhand").joinpath("static/report.css").read_text(encoding="utf-8")
+    static = resources.files("evenhand").joinpath("static")
+    return "\n".join(static.joinpath(name).read_text(encoding="utf-8") for name in ("report.css", "bars.css"))
 
 
 def render(template: str, generated: str | None = None, **context: Any) -> str:

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from evenhand import maps
 from evenhand.errors import UnknownSchoolError
 from evenhand.present import tables as present_tables
-from evenhand.present.report import cap_value
+from evenhand.present.report import environment
 from evenhand.stats.estimate import Estimate
 from evenhand.web import charts as web_charts
 from evenhand.web import school as shared
@@ -54,15 +54,10 @@ class PageError(Exception):
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(TEMPLATES / "web"), str(TEMPLATES)]),
-        autoescape=True,
-        undefined=jinja2.ChainableUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    """The documents' environment (evenhand.present.report.environment: one policy) with the
+    dashboard's pages first and its own filters."""
+    env = environment("web")
     env.filters["thousands"] = lambda v: f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
-    env.finalize = cap_value
     env.filters["figure"] = figure_text
     env.filters["words"] = lambda v: " ".join(w[:1].upper() + w[1:] for w in str(v or "").split())
     env.filters["filesize"] = filesize
@@ -112,6 +107,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
 
     def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("audit_names", audits.names())
+        ctx.setdefault("q", "")  # the search box on every page starts empty
         return HTMLResponse(env.get_template(template).render(**ctx), status_code=status)
 
     def error_page(status: int, title: str, message: str) -> HTMLResponse:
@@ -206,11 +202,11 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
                 if ev.get("event_id") in by_event:
                     ctx_rows, ctx_date = by_event[ev["event_id"]][:200], str(ev.get("start_date") or "")
                     break
-            body = shared.shared_body(ctx["report"]) if ctx["report"] is not None else None
+            body = shared.shared_body(ctx["report"])
             head, tail = shared.split_before_timeline(body)
             return str(
                 env.get_template("school.html").render(
-                    urn=urn, h=h, has_chart=ctx["has_chart"], pdf=shared.pdf_available() and ctx["report"] is not None,
+                    urn=urn, h=h, has_chart=ctx["has_chart"],
                     audit_names=audits.names(), ctx_rows=ctx_rows, ctx_date=ctx_date,
                     shared_body=body, shared_head=head, shared_tail=tail,
                 )
@@ -244,8 +240,6 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
     def school_pdf(urn: str) -> Response:
         n = parse_urn(urn)
         ctx = school_context(n)  # 404 for an unknown school
-        if not shared.pdf_available() or ctx["report"] is None:
-            raise PageError(404, "No PDF in this version", "This version of Evenhand has no school report renderer; the page itself shows the school's inspections.")
         pdf = wh.cache.get(("pdf", n), lambda: shared.school_pdf(ctx["report"]))
         return Response(pdf, media_type="application/pdf", headers={"content-disposition": f'attachment; filename="evenhand-school-{n}.pdf"'})
 
