@@ -221,7 +221,8 @@ def test_words_replace_codes_with_the_maps_labels() -> None:
     (Estimate(19, math.nan, math.nan, 459), "count", "19 of 459"),
     (Estimate(16.0, 16.0, 16.0, 2823), "working days", "16 working days (the 95% CI is 16 working days itself; n = 2,823)"),
     (Estimate(1194.0, 1167.0, 1209.0, 21887), "days", "1,194 days (95% CI 1,167 to 1,209 days; n = 21,887)"),
-    (Estimate(1.0, 0.999, 1.0, 3269), "share", "100% (all 3,269)"),
+    (Estimate(1.0, 0.999, 1.0, 3269), "share", "100% (all 3,269; 95% CI 99.9% to 100%)"),
+    (Estimate(1.0, math.nan, math.nan, 12), "share", "100% (all 12)"),  # definitional: no interval
     (Estimate(-0.215, -0.236, -0.193, 6947), "percentage points", "-21.5 percentage points (95% CI -23.6 to -19.3; n = 6,947)"),
     (Estimate(0.46, 0.455, 0.464, 43094), "share", "46.0% (95% CI 45.5% to 46.4%; n = 43,094)"),
 ])

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from evenhand.derive.snapshots import derive_school_latest
 from evenhand.metadata import table
 from evenhand.web import search
 
@@ -54,6 +55,9 @@ def db(tmp_path: Path) -> Db:
         {"file_id": 2, "urn": 108524, "link_urn": 148135, "link_name": "Walbottle Academy", "link_type": "Successor", "n_files": 1},
         {"file_id": 2, "urn": 148135, "link_urn": 108524, "link_name": "Walbottle Campus", "link_type": "Predecessor", "n_files": 1},
     ])
+    con.execute("USE wh")  # out.school_latest as the build derives it
+    derive_school_latest(con)
+    con.execute("USE memory")
     for sql in search.index_sql(has_links=True):
         con.execute(sql)
     return Db(con)

@@ -73,9 +73,8 @@ def inadequate_events(ctx: AuditContext) -> pl.DataFrame:
             GROUP BY predecessor_urn
         ),
         stype AS (
-            SELECT urn, arg_max(school_type, (as_at, file_id)) AS school_type, arg_max(school_name, (as_at, file_id)) AS school_name,
-                   max(open_date) AS open_date
-            FROM core.schools GROUP BY urn
+            SELECT l.urn, l.school_type, l.school_name, o.open_date
+            FROM out.school_latest l JOIN (SELECT urn, max(open_date) AS open_date FROM core.schools GROUP BY urn) o USING (urn)
         ),
         src AS (
             SELECT s.event_id, bool_or(f.layout = 'history_scraped') AS in_history,

@@ -213,7 +213,8 @@ def describe(e: Estimate, unit: str) -> str:
     """'23.4% (95% CI 21.0% to 25.9%; n = 1,234)' — every number with its interval and n.
 
     A count is a count of its n ('19 of 459'), or just the count when it is its own n; a
-    share of all or none of n says so ('100%, all 3,269') rather than carry an interval;
+    share of all or none of n says so ('100% (all 3,269; 95% CI 99.9% to 100%)'), and carries no
+    interval only where it is definitional (no interval given);
     whole days print without a decimal; an interval that rounds to the estimate itself is
     said in words ('the 95% CI is 16 itself'), never '16.0 (95% CI 16.0 to 16.0)'.
     'percentage points' is a difference of two shares (stored as a fraction)."""
@@ -223,8 +224,8 @@ def describe(e: Estimate, unit: str) -> str:
             return f"n/a (n = {e.n:,})"
         return f"{int(e.value):,}" if int(e.value) == e.n else f"{int(e.value):,} of {e.n:,}"
     if unit == "share" and not math.isnan(e.value) and e.n and e.value in (0.0, 1.0):
-        if e.value == 1.0:
-            return f"100% (all {e.n:,})"
+        if e.value == 1.0:  # an observed 100% still has an interval; a definitional one has none (NaN)
+            return f"100% (all {e.n:,}; {level} {pct(e.low)} to 100%)" if not math.isnan(e.low) else f"100% (all {e.n:,})"
         return f"0% (none of {e.n:,}; {level} 0% to {pct(e.high)})" if not math.isnan(e.high) else f"0% (none of {e.n:,})"
     suffix = ""
     if unit == "share":

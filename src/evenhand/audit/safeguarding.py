@@ -78,10 +78,7 @@ src AS (
 ),
 sch AS (
     SELECT urn, ofsted_region, phase, school_type, pupils, idaci_quintile, school_name AS current_name
-    FROM (
-        SELECT *, row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id, row_number) AS k
-        FROM core.schools
-    ) WHERE k = 1
+    FROM out.school_latest
 )
 SELECT ev.event_id, ev.urn, coalesce(ev.school_name, s1.current_name, s2.current_name) AS school_name,
        ev.kind, ev.era, ev.start_date, ev.publication_date, ev.category_of_concern,

@@ -113,9 +113,7 @@ def _find(con: Any, text: str, find_schools: Any) -> None:
     q = " ".join(text.split())
     if not q:
         raise EvenhandError('--find needs some text: part of a name, a postcode or a URN, e.g. --find "Caversham"')
-    latest = """SELECT urn, arg_max(school_name, as_at) AS school_name, arg_max(postcode, as_at) AS postcode,
-                       arg_max(phase, as_at) AS phase, arg_max(local_authority, as_at) AS local_authority
-                FROM core.schools GROUP BY urn"""
+    latest = "SELECT urn, school_name, postcode, phase, local_authority FROM out.school_latest"
     rows: list[dict[str, Any]]
     if q.isdigit():
         rows = _dicts(con, f"SELECT * FROM ({latest}) WHERE urn = ?", [int(q)])

@@ -17,13 +17,14 @@ from evenhand.derive.as_at import derive_latest_as_at
 from evenhand.derive.event_context import derive_event_context
 from evenhand.derive.facts import derive_event_flags, derive_snapshot_schools
 from evenhand.derive.lineage import derive_lineage
-from evenhand.derive.snapshots import derive_snapshots
+from evenhand.derive.snapshots import derive_school_latest, derive_snapshots
 from evenhand.derive.timing import derive_timing
 from evenhand.derive.transitions import derive_transitions
 
 DERIVATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     derive_lineage,  # out.lineage, out.lineage_links, out.predecessors, out.event_lineage
     derive_snapshots,  # out.snapshots (core.schools, meta.files)
+    derive_school_latest,  # out.school_latest (core.schools)
     derive_latest_as_at,  # out.latest_as_at (needs out.predecessors, out.snapshots)
     derive_transitions,  # out.transitions (needs out.event_lineage)
     derive_timing,  # out.timing (needs out.latest_as_at)
@@ -38,6 +39,7 @@ DERIVATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
 NEEDS: dict[str, tuple[str, ...]] = {
     "derive_lineage": (),
     "derive_snapshots": (),
+    "derive_school_latest": (),
     "derive_latest_as_at": ("derive_lineage", "derive_snapshots"),
     "derive_transitions": ("derive_lineage",),
     "derive_timing": ("derive_latest_as_at",),

@@ -20,6 +20,7 @@ from evenhand.core.warehouse import frame
 from evenhand.derive.lineage import replace_table
 from evenhand.errors import EvenhandError
 from evenhand.metadata import out_tables as O
+from evenhand.metadata import tables as T
 
 #: share of the local authorities seen in any school-level file that a national file covers
 NATIONAL_LA_SHARE = 0.9
@@ -143,3 +144,13 @@ def read_snapshots(con: duckdb.DuckDBPyConnection) -> list[Snapshot]:
     return [Snapshot(**r) for r in frame(
         con, "SELECT as_at, file_id, path, national, coverage, n_schools, newest_national FROM out.snapshots "
              "ORDER BY as_at, file_id").iter_rows(named=True)]
+
+
+def derive_school_latest(con: duckdb.DuckDBPyConnection) -> None:
+    """out.school_latest: each URN's newest row in core.schools (the one tie-break)."""
+    cols = ", ".join(T.SCHOOL_LATEST.column_names)
+    df = frame(con, f"""
+        SELECT {cols} FROM core.schools
+        QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC, row_number DESC) = 1
+        ORDER BY urn""")
+    replace_table(con, T.SCHOOL_LATEST, df)

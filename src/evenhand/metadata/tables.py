@@ -404,6 +404,18 @@ META_COLUMN_MAPS = Table(
     primary_key=("layout", "canonical"),
 )
 
+#: derived (stage 3) from core.schools; declared here, beside the table it copies the fields of
+SCHOOL_LATEST = Table(
+    "school_latest",
+    "out",
+    "One row per URN: the newest row any school-level file gives for it (core.schools ordered by "
+    "as-at date, newest first, then file_id and row number, highest first). The one definition of "
+    "'the school as last reported' (its name, type, postcode, local authority) that search, the "
+    "school report and the audits read; a school closed before the newest file keeps its last row.",
+    SCHOOLS.fields,
+    primary_key=("urn",),
+)
+
 TABLES: tuple[Table, ...] = (
     FILES, WARNINGS, REJECTIONS, CONFLICTS, BUILD, META_CODES, META_AREAS, META_ERAS, META_COLUMN_MAPS,
     SCHOOLS, EVENTS, EVENT_SOURCES, JUDGEMENTS,
@@ -411,6 +423,7 @@ TABLES: tuple[Table, ...] = (
     CONTEXT,
     DFE_FIELD_DICTIONARY,
     *OUT_TABLES,
+    SCHOOL_LATEST,
 )
 
 

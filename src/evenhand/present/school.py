@@ -73,7 +73,7 @@ def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[
 def suggest_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 5) -> list[tuple[int, str]]:
     """Schools whose names are closest to ``text`` (difflib), as (urn, name)."""
     rows = con.execute(
-        "SELECT urn, arg_max(school_name, as_at) FROM core.schools GROUP BY urn ORDER BY urn"
+        "SELECT urn, school_name FROM out.school_latest ORDER BY urn"
     ).fetchall()
     by_name: dict[str, list[int]] = {}
     for urn, name in rows:
@@ -96,7 +96,7 @@ def unknown_school(con: duckdb.DuckDBPyConnection, query: str) -> UnknownSchoolE
         close = difflib.get_close_matches(text, [str(u) for u in urns], n=5, cutoff=0.8)
         if close:
             names = dict(con.execute(
-                "SELECT urn, arg_max(school_name, as_at) FROM core.schools WHERE urn IN (SELECT unnest(?)) GROUP BY urn",
+                "SELECT urn, school_name FROM out.school_latest WHERE urn IN (SELECT unnest(?))",
                 [[int(c) for c in close]],
             ).fetchall())
             near = [(int(c), str(names.get(int(c), ""))) for c in close]
@@ -115,9 +115,8 @@ def find_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> 
     """Schools whose name contains ``text`` (case-insensitive), else the closest names."""
     df = frame(
         con,
-        """SELECT urn, arg_max(school_name, as_at) AS school_name, arg_max(local_authority, as_at) AS local_authority,
-                  arg_max(phase, as_at) AS phase
-           FROM core.schools GROUP BY urn HAVING contains(lower(arg_max(school_name, as_at)), lower(?))
+        """SELECT urn, school_name, local_authority, phase FROM out.school_latest
+           WHERE contains(lower(school_name), lower(?))
            ORDER BY school_name, urn LIMIT ?""",
         [text, limit],
     )

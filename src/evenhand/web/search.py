@@ -69,8 +69,7 @@ def index_sql(has_links: bool) -> list[str]:
         """
         CREATE TABLE memory.main.open_index AS
         SELECT urn, school_name, postcode, local_authority, phase, school_type
-        FROM wh.core.schools
-        QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC) = 1
+        FROM wh.out.school_latest
         """,
         f"""
         CREATE TABLE memory.main.closed_index AS
