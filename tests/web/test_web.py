@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_support import HOSTILE_NAME, build_test_warehouse, write_audit
+from web_support import HOSTILE_NAME, build_test_warehouse, write_audit, write_table
 
 from evenhand.web import create_app
 from evenhand.web.store import SEARCH_LIMIT
@@ -346,16 +346,16 @@ def _audit_with_tables(folder: Path) -> Path:
     data["tables"] = {"main": {}, "shares": {}, "regions": {}, "matrices": {}}
     data["parameters"] = {"as_at": "2025-08-31", "eras": ["eif_2019", "s5_2012"], "region_era": "eif_2019"}
     (folder / "headline.json").write_text(json.dumps(data), encoding="utf-8")
-    pl.DataFrame({
+    write_table(pl.DataFrame({
         "to_era": ["eif_2019", "s5_2012", "cif_2015"], "n": [1200, 30, 455],
         "share": [0.123456789012345, 0.5, 0.987654321], "low": [0.1012345678, 0.33, 0.97], "high": [0.1434343434, 0.67, 0.99],
-    }).write_csv(folder / "headline__shares.csv")
-    pl.DataFrame({"ofsted_region": ["London", "South East"], "n": [100, 120], "effect": [0.8, -0.3], "low": [0.5, -0.6], "high": [1.1, -0.05]}).write_csv(folder / "headline__regions.csv")
-    pl.DataFrame({
+    }), folder / "headline__shares")
+    write_table(pl.DataFrame({"ofsted_region": ["London", "South East"], "n": [100, 120], "effect": [0.8, -0.3], "low": [0.5, -0.6], "high": [1.1, -0.05]}), folder / "headline__regions")
+    write_table(pl.DataFrame({
         "to_era": ["eif_2019"] * 4, "from_code": ["1", "1", "2", "2"], "from_label": ["Outstanding", "Outstanding", "Good", "Good"],
         "to_code": ["1", "2", "1", "2"], "to_label": ["Outstanding", "Good", "Outstanding", "Good"],
         "count": [6, 4, 1, 9], "n": [10, 10, 10, 10], "share": [0.6, 0.4, 0.1, 0.9], "low": [0.3, 0.2, 0.02, 0.6], "high": [0.8, 0.7, 0.4, 0.98],
-    }).write_csv(folder / "headline__matrices.csv")
+    }), folder / "headline__matrices")
     return folder
 
 

@@ -53,5 +53,11 @@ def write_audit(folder: Path, name: str = "headline") -> Path:
         "parameters": {"as_at": "2025-08-31"}, "tables": {"main": {"columns": ["grade", "n"], "rows": 2}}, "chart": spec,
     }
     (folder / f"{name}.json").write_text(json.dumps(data), encoding="utf-8")
-    pl.DataFrame({"grade": ["Good", "<img src=x onerror=alert(3)>"], "n": [6, 4]}).write_csv(folder / f"{name}__main.csv")
+    write_table(pl.DataFrame({"grade": ["Good", "<img src=x onerror=alert(3)>"], "n": [6, 4]}), folder / f"{name}__main")
     return folder
+
+
+def write_table(df: pl.DataFrame, stem: Path) -> None:
+    """An audit table as `evenhand audit --out` writes it: CSV and Parquet side by side."""
+    df.write_csv(stem.with_name(stem.name + ".csv"))
+    df.write_parquet(stem.with_name(stem.name + ".parquet"))

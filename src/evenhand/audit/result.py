@@ -111,6 +111,13 @@ class AuditContext:
         return [_clean(r) for r in df.iter_rows(named=True)]
 
 
+def table_csv(table: pl.DataFrame) -> bytes:
+    """An audit table as CSV bytes (list and struct columns written as text): the one CSV form
+    of a table, for the files `evenhand audit` writes and the dashboard's downloads."""
+    flat = table.with_columns([pl.col(c).cast(pl.String) for c, t in table.schema.items() if isinstance(t, pl.List | pl.Struct)])
+    return flat.write_csv().encode("utf-8")
+
+
 def stamp_result(r: AuditResult) -> None:
     """Put the synthetic stamp first among a result's caveats (its JSON and its section say it)."""
     if not r.caveats or r.caveats[0] != STAMP:
@@ -175,8 +182,7 @@ class AuditResult:
         paths[0].write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
         for key, table in self.tables.items():
             csv, pq = out / f"{self.name}__{key}.csv", out / f"{self.name}__{key}.parquet"
-            flat = table.with_columns([pl.col(c).cast(pl.String) for c, t in table.schema.items() if isinstance(t, pl.List | pl.Struct)])
-            flat.write_csv(csv)
+            csv.write_bytes(table_csv(table))
             table.write_parquet(pq)
             paths += [csv, pq]
         return paths

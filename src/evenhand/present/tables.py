@@ -12,7 +12,6 @@ the sort key (so a sorted column is sorted by number, not by its text).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,13 +39,6 @@ class TableView:
     descending: bool = False
     contains: str = ""
     sort_keys: list[list[Any]] = field(default_factory=list)
-
-
-def read_csv(raw: bytes) -> pl.DataFrame:
-    """An audit table from its CSV bytes (types inferred from every row)."""
-    if not raw.strip():
-        return pl.DataFrame()
-    return pl.read_csv(io.BytesIO(raw), infer_schema_length=None, try_parse_dates=True)
 
 
 def humanise(name: str) -> str:

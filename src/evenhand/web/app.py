@@ -255,7 +255,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
             status = 200 if request.headers.get("hx-request") == "true" else 404
             return page("audit_missing.html", status=status, name=name, reason=audits.error(name), on_demand=audits.dir is None)
         keys = table_order(ap)
-        if not NAME_RE.fullmatch(table) or table not in ap.csv:
+        if not NAME_RE.fullmatch(table) or table not in ap.tables:
             if table != "main":
                 raise PageError(404, "No such table", f"The tables of this audit are: {', '.join(keys) or 'none'}.")
             table = keys[0] if keys else "main"
@@ -275,20 +275,16 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         )
 
     def table_order(ap: AuditPage) -> list[str]:
-        declared = [str(k) for k in (ap.data.get("tables") or {}) if str(k) in ap.csv]
-        keys = declared + sorted(k for k in ap.csv if k not in declared)
+        declared = [str(k) for k in (ap.data.get("tables") or {}) if str(k) in ap.tables]
+        keys = declared + sorted(k for k in ap.tables if k not in declared)
         return sorted(keys, key=lambda k: k != "main")  # the main table first, then as declared
 
     def audit_frame(name: str, ap: AuditPage, table: str) -> Any:
-        def make() -> Any:
-            raw = ap.csv.get(table)
-            return None if raw is None else present_tables.read_csv(raw)
-
-        return wh.cache.get(("audit-frame", name, table), make)
+        return ap.tables.get(table)
 
     def region_svg(name: str, ap: AuditPage) -> str | None:
         def make() -> str | None:
-            if "regions" not in ap.csv:
+            if "regions" not in ap.tables:
                 return None
             try:
                 frame = audit_frame(name, ap, "regions")
@@ -332,9 +328,9 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
     @app.get("/audit/{name}/{table}.csv")
     def audit_csv(name: str, table: str) -> Response:
         ap = _audit_or_404(audit_name(name))
-        if not NAME_RE.fullmatch(table) or table not in ap.csv:
-            raise PageError(404, "No such table", f"The tables of this audit are: {', '.join(sorted(ap.csv)) or 'none'}.")
-        return Response(ap.csv[table], media_type="text/csv; charset=utf-8", headers={"content-disposition": f'attachment; filename="{name}__{table}.csv"'})
+        if not NAME_RE.fullmatch(table) or table not in ap.tables:
+            raise PageError(404, "No such table", f"The tables of this audit are: {', '.join(sorted(ap.tables)) or 'none'}.")
+        return Response(ap.csv(table), media_type="text/csv; charset=utf-8", headers={"content-disposition": f'attachment; filename="{name}__{table}.csv"'})
 
     def _audit_or_404(name: str) -> AuditPage:
         ap = audits.get(name)

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
+from evenhand.audit.result import table_csv
 from evenhand.engine import Evenhand
 from evenhand.errors import EvenhandError, UnknownSchoolError
 from evenhand.web import search as school_search
@@ -199,11 +201,15 @@ class Store:
 
 @dataclass
 class AuditPage:
-    """What an audit page shows, from an AuditResult (or its JSON file)."""
+    """What an audit page shows, from an AuditResult (or the files `evenhand audit` wrote)."""
 
     name: str
     data: dict[str, Any]  # AuditResult.to_dict()
-    csv: dict[str, bytes]  # table key -> CSV bytes
+    tables: dict[str, pl.DataFrame]  # typed, as the audit returned them (or their Parquet files)
+
+    def csv(self, key: str) -> bytes:
+        """The table as the CSV that `evenhand audit` writes (the download)."""
+        return table_csv(self.tables[key])
 
 
 class AuditStore:
@@ -267,12 +273,16 @@ class AuditStore:
         except (OSError, ValueError) as e:
             self._errors[name] = f"{path.name} could not be read: {e}"
             return None
-        csv: dict[str, bytes] = {}
+        tables: dict[str, pl.DataFrame] = {}
         for key in data.get("tables", {}):
-            f = self.dir / f"{name}__{key}.csv"
+            f = self.dir / f"{name}__{key}.parquet"
             if f.is_file():
-                csv[str(key)] = f.read_bytes()
-        return AuditPage(name, data, csv)
+                try:
+                    tables[str(key)] = pl.read_parquet(f)
+                except (OSError, pl.exceptions.PolarsError) as e:
+                    self._errors[name] = f"{f.name} could not be read: {e}"
+                    return None
+        return AuditPage(name, data, tables)
 
     def _run(self, name: str) -> AuditPage | None:
         run = self.warehouse.eh.run_audits([name], keep_going=True)
@@ -280,32 +290,8 @@ class AuditStore:
         if result is None:
             self._errors[name] = run.slots[0].reason
             return None
-        import polars as pl
-
-        csv = {}
-        for key, table in result.tables.items():
-            flat = table.with_columns([pl.col(c).cast(pl.String) for c, t in table.schema.items() if isinstance(t, pl.List | pl.Struct)])
-            csv[key] = flat.write_csv().encode("utf-8")
         data = json.loads(json.dumps(result.to_dict(), default=str))
-        return AuditPage(name, data, csv)
-
-    def main_table(self, page: AuditPage, key: str = "main", limit: int = 200) -> tuple[list[str], list[list[str]], int]:
-        """Header, first ``limit`` rows and the row count of one table (from its CSV)."""
-        import csv as csvmod
-        import io
-
-        raw = page.csv.get(key)
-        if raw is None:
-            return [], [], 0
-        reader = csvmod.reader(io.StringIO(raw.decode("utf-8")))
-        header = next(reader, [])
-        rows: list[list[str]] = []
-        n = 0
-        for r in reader:
-            n += 1
-            if len(rows) < limit:
-                rows.append(r)
-        return header, rows, n
+        return AuditPage(name, data, dict(result.tables))
 
 
 __all__ = ["SEARCH_LIMIT", "AuditPage", "AuditStore", "SchoolHit", "Store", "UnknownSchoolError", "clean_query"]
