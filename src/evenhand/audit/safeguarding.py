@@ -21,7 +21,7 @@ import polars as pl
 from evenhand import maps
 from evenhand.audit import frames
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
-from evenhand.derive.facts import safeguarding_flags
+from evenhand.derive.facts import JUDGEMENT_COLUMNS_SQL, safeguarding_flags
 from evenhand.metadata import definitions as D
 from evenhand.metadata.definitions import SAFEGUARDING_LIMITED
 from evenhand.present import charts
@@ -60,14 +60,7 @@ WITH ev AS (
     WHERE kind IN ('graded', 'report_card') AND start_date IS NOT NULL AND start_date <= ?
 ),
 j AS (
-    SELECT event_id,
-        max(CASE WHEN area = 'overall_effectiveness' AND scale = 'four_point' THEN code END) AS overall_effectiveness,
-        max(CASE WHEN area = 'quality_of_education' AND scale = 'four_point' THEN code END) AS quality_of_education,
-        max(CASE WHEN area = 'behaviour_and_attitudes' AND scale = 'four_point' THEN code END) AS behaviour_and_attitudes,
-        max(CASE WHEN area = 'personal_development' AND scale = 'four_point' THEN code END) AS personal_development,
-        max(CASE WHEN area = 'leadership_and_management' AND scale = 'four_point' THEN code END) AS leadership_and_management,
-        max(CASE WHEN area = 'safeguarding_effective' AND scale = 'safeguarding_effective' THEN code END) AS safeguarding_effective,
-        max(CASE WHEN area = 'safeguarding_standards' AND scale = 'met_not_met' THEN code END) AS safeguarding_standards
+    SELECT event_id,""" + JUDGEMENT_COLUMNS_SQL + """
     FROM core.judgements
     WHERE event_id IN (SELECT event_id FROM ev)
     GROUP BY event_id

@@ -33,9 +33,9 @@ from evenhand.metadata.definitions import (
     START_COUNT_ALLOWANCE,
 )
 
-_FLAG_INPUTS_SQL = """
-WITH j AS (
-    SELECT event_id,
+#: the judgements a flag reads, one column per area, each on the scale the rule is written for:
+#: the one pivot of core.judgements (the flags, and the safeguarding audit's table, use it)
+JUDGEMENT_COLUMNS_SQL = """
         max(CASE WHEN area = 'overall_effectiveness' AND scale = 'four_point' THEN code END) AS overall_effectiveness,
         max(CASE WHEN area = 'quality_of_education' AND scale = 'four_point' THEN code END) AS quality_of_education,
         max(CASE WHEN area = 'behaviour_and_attitudes' AND scale = 'four_point' THEN code END) AS behaviour_and_attitudes,
@@ -43,6 +43,11 @@ WITH j AS (
         max(CASE WHEN area = 'leadership_and_management' AND scale = 'four_point' THEN code END) AS leadership_and_management,
         max(CASE WHEN area = 'safeguarding_effective' AND scale = 'safeguarding_effective' THEN code END) AS safeguarding_effective,
         max(CASE WHEN area = 'safeguarding_standards' AND scale = 'met_not_met' THEN code END) AS safeguarding_standards
+"""
+
+_FLAG_INPUTS_SQL = """
+WITH j AS (
+    SELECT event_id,""" + JUDGEMENT_COLUMNS_SQL + """
     FROM core.judgements GROUP BY event_id
 ),
 tr AS (
