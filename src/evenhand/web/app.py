@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -282,19 +282,23 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
     def audit_frame(name: str, ap: AuditPage, table: str) -> Any:
         return ap.tables.get(table)
 
-    def region_svg(name: str, ap: AuditPage) -> str | None:
+    def drawn_svg(key: tuple[str, str], what: str, draw: Callable[[], str | None]) -> str | None:
+        """A chart drawn once and cached; one that cannot be drawn is left out (the table
+        carries the numbers), never a 500."""
         def make() -> str | None:
-            if "regions" not in ap.tables:
-                return None
             try:
-                frame = audit_frame(name, ap, "regions")
-                return None if frame is None else web_charts.region_svg(frame)
-            except Exception:  # a chart that cannot be drawn is left out; the table carries the numbers
-                log.exception("the region chart of audit %s could not be drawn", name)
+                return draw()
+            except Exception:
+                log.exception("%s could not be drawn", what)
                 return None
 
-        svg: str | None = wh.cache.get(("region-svg", name), make)
+        svg: str | None = wh.cache.get(key, make)
         return svg
+
+    def region_svg(name: str, ap: AuditPage) -> str | None:
+        frame = ap.tables.get("regions")
+        return drawn_svg(("region-svg", name), f"the region chart of audit {name}",
+                         lambda: None if frame is None else web_charts.region_svg(frame))
 
     @app.get("/audit/{name}/regions.svg")
     def audit_regions(name: str) -> Response:
@@ -305,17 +309,9 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         return Response(svg, media_type="image/svg+xml")
 
     def audit_svg(name: str, ap: AuditPage) -> str | None:
-        def make() -> str | None:
-            if not ap.data.get("chart"):
-                return None
-            try:
-                return web_charts.spec_svg(ap.data["chart"])
-            except Exception:  # a chart that cannot be drawn is left out; the table carries the numbers
-                log.exception("the chart of audit %s could not be drawn", name)
-                return None
-
-        svg: str | None = wh.cache.get(("audit-svg", name), make)
-        return svg
+        spec = ap.data.get("chart")
+        return drawn_svg(("audit-svg", name), f"the chart of audit {name}",
+                         lambda: web_charts.spec_svg(spec) if spec else None)
 
     @app.get("/audit/{name}/chart.svg")
     def audit_chart(name: str) -> Response:
