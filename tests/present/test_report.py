@@ -15,10 +15,10 @@ from report_fixture import FROZEN, build_fixture_warehouse
 from test_school_report import check_snapshot, pdf_text
 from typer.testing import CliRunner
 
+from evenhand.audit.charts import bar_with_intervals, chart_spec
 from evenhand.audit.result import AuditResult, Figure
 from evenhand.cli import app
 from evenhand.core.warehouse import connect
-from evenhand.present.charts import bar_with_intervals, chart_spec
 from evenhand.present.report import (
     CLAIMS,
     Slot,

@@ -24,10 +24,10 @@ import numpy as np
 import polars as pl
 
 from evenhand import maps
+from evenhand.audit import charts
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
 from evenhand.audit.timing import ORDER_STAT, median_interval
 from evenhand.derive.as_at import latest_as_at
-from evenhand.present import charts
 from evenhand.stats.competing import BOOTSTRAP_METHOD, cumulative_incidence
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson

@@ -20,13 +20,12 @@ from typing import Any
 import polars as pl
 
 from evenhand import maps
-from evenhand.audit import frames
+from evenhand.audit import charts, frames
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, num, pct
 from evenhand.audit.safeguarding import academic_year, graded_events
 from evenhand.audit.timing import median_interval
 from evenhand.derive.facts import cliff_edge_expr
 from evenhand.metadata.definitions import CLIFF_EDGE
-from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import row_shares_from_pairs, wilson, wilson_columns
 from evenhand.stats.multilevel import RegionVariation, fit_region_variation

@@ -16,11 +16,10 @@ from typing import Any
 import polars as pl
 
 from evenhand import maps
-from evenhand.audit import frames
+from evenhand.audit import charts, frames
 from evenhand.audit.consistency import CODES, stability, transitions
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, pct
 from evenhand.audit.safeguarding import flag_events, graded_events
-from evenhand.present import charts
 from evenhand.stats.intervals import newcombe_difference, wilson
 
 NAME = "frameworks"

@@ -33,9 +33,9 @@ from typing import Any
 import polars as pl
 
 from evenhand import maps
+from evenhand.audit import charts
 from evenhand.audit.result import AuditContext, AuditResult, Figure, describe, pct
 from evenhand.errors import EvenhandError
-from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson
 

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from evenhand import maps
+from evenhand.audit import charts
 from evenhand.audit.result import (
     AuditContext,
     AuditResult,
@@ -34,7 +35,6 @@ from evenhand.audit.result import (
     num,
     pct,
 )
-from evenhand.present import charts
 from evenhand.simulate.nation import SyntheticNation
 from evenhand.stats.decompose import KHBDecomposition, khb_share_explained
 from evenhand.stats.estimate import Estimate

@@ -29,9 +29,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evenhand.audit import intake
+from evenhand.audit import charts, intake
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
-from evenhand.present import charts
 from evenhand.simulate.nation import SyntheticNation
 from evenhand.stats.intervals import newcombe_difference
 from evenhand.stats.ordinal import OrdinalFit, fit_ordinal

@@ -19,12 +19,11 @@ from typing import Any
 import polars as pl
 
 from evenhand import maps
-from evenhand.audit import frames
+from evenhand.audit import charts, frames
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
 from evenhand.derive.facts import JUDGEMENT_COLUMNS_SQL, safeguarding_flags
 from evenhand.metadata import definitions as D
 from evenhand.metadata.definitions import SAFEGUARDING_LIMITED
-from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson, wilson_columns
 

@@ -28,12 +28,12 @@ import polars as pl
 from scipy import stats
 
 from evenhand import maps
+from evenhand.audit import charts
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, num
 from evenhand.derive.as_at import latest_as_at
 from evenhand.derive.calendar import school_holiday_limits
 from evenhand.maps import eras
 from evenhand.metadata.definitions import LATE_PUBLICATION
-from evenhand.present import charts
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import wilson
 

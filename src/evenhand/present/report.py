@@ -26,9 +26,9 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from evenhand import __version__
+from evenhand.audit.charts import to_svg
 from evenhand.audit.result import STAMP, Slot
 from evenhand.core.warehouse import frame
-from evenhand.present.charts import to_svg
 from evenhand.present.pack_tables import parameter_rows, table_views, words
 from evenhand.present.synthetic import stamp_outputs
 
@@ -178,7 +178,7 @@ def _chart_from_spec(spec: Mapping[str, Any]) -> alt.TopLevelMixin:
 
 
 def chart_svg(spec: Mapping[str, Any]) -> str:
-    """An audit's Vega-Lite spec as a self-contained SVG (evenhand.present.charts.to_svg)."""
+    """An audit's Vega-Lite spec as a self-contained SVG (evenhand.audit.charts.to_svg)."""
     return to_svg(_chart_from_spec(spec))  # type: ignore[arg-type]
 
 

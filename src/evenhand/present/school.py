@@ -735,7 +735,7 @@ def timeline_chart(data: dict[str, Any]) -> Any | None:
     TIMELINE_JOIN_YEARS years. None when there is nothing to draw."""
     import altair as alt
 
-    from evenhand.present import charts
+    from evenhand.audit import charts
 
     four: list[dict[str, Any]] = []
     five: list[dict[str, Any]] = []
@@ -802,7 +802,7 @@ def timeline_chart(data: dict[str, Any]) -> Any | None:
 
 
 def timeline_svg(data: dict[str, Any]) -> str | None:
-    from evenhand.present import charts
+    from evenhand.audit import charts
 
     chart = timeline_chart(data)
     return None if chart is None else charts.to_svg(chart)

@@ -1,6 +1,6 @@
 """Charts for the dashboard, rendered on the server as SVG (no JavaScript charting).
 
-The school timeline is built with Altair and the Evenhand theme (evenhand.present.charts) and
+The school timeline is built with Altair and the Evenhand theme (evenhand.audit.charts) and
 rendered offline by vl-convert; audit charts are the Vega-Lite specs the audits return.
 """
 
@@ -15,7 +15,7 @@ import polars as pl
 import vl_convert as vlc
 
 from evenhand import maps
-from evenhand.present import charts
+from evenhand.audit import charts
 
 
 def timeline_rows(history: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from evenhand.present import charts
-from evenhand.present.charts import (
+from evenhand.audit import charts
+from evenhand.audit.charts import (
     FIVE_POINT_COLOURS,
     FIVE_POINT_SCALE,
     FOUR_POINT_COLOURS,
