@@ -20,7 +20,7 @@ from evenhand.present.school import school_report_data
 from evenhand.query import history, history_from_core
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "present"))
-from report_fixture import build_fixture_warehouse  # noqa: E402
+from report_fixture import build_fixture_warehouse
 
 
 def plain(d: Any) -> Any:

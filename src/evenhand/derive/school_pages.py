@@ -337,4 +337,7 @@ def read_page(con: duckdb.DuckDBPyConnection, urn: int) -> SchoolPage | None:
 
 def has_pages(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the warehouse has out.school_pages (built by this version)."""
-    return "out.school_pages" in table_names(con)
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'out' AND table_name = 'school_pages' AND database_name = current_database()"
+    ).fetchall()
+    return bool(rows[0][0])

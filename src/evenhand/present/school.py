@@ -629,15 +629,10 @@ def summary_sentences(data: dict[str, Any]) -> list[str]:
 TIMELINE_JOIN_YEARS = 6
 
 
-def timeline_chart(data: dict[str, Any]) -> Any | None:
-    """The overall judgement at each graded inspection over time, on its own scale: the
-    four-point scale with every level on the axis (best at the top), report-card areas on the
-    five-point scale in a panel of their own; no line across a gap of more than
-    TIMELINE_JOIN_YEARS years. None when there is nothing to draw."""
-    import altair as alt
-
-    from evenhand.audit import charts
-
+def timeline_points(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the timeline draws: the dated four-point overall judgements (with the line segment
+    each belongs to: a new one after a gap of more than TIMELINE_JOIN_YEARS years, and its level
+    on the axis), and the report-card areas on the five-point scale."""
     four: list[dict[str, Any]] = []
     five: list[dict[str, Any]] = []
     for ev in data["timeline"]:
@@ -651,18 +646,40 @@ def timeline_chart(data: dict[str, Any]) -> Any | None:
             if j["area"] == "overall_effectiveness" and j["scale"] == "four_point" and j["code"] in ("1", "2", "3", "4"):
                 four.append({"ms": ms, "date": d, "rank": int(j["code"]), "grade": j["label"], "when": ev["start_text"]})
             elif j["scale"] == "report_card_5" and ev["kind"] == "report_card":
-                five.append({"ms": ms, "rank": int(j["code"]), "grade": j["label"], "area": j["area_label"], "when": ev["start_text"]})
+                five.append({"ms": ms, "date": d, "rank": int(j["code"]), "grade": j["label"], "area": j["area_label"], "when": ev["start_text"],
+                             "level": j["label"], "tooltip": f"{j['area_label']}: {j['label']}"})
+    four.sort(key=lambda r: r["ms"])
+    satisfactory = any(r["rank"] == 3 and r["grade"] == "Satisfactory" for r in four)
+    names = {1: "Outstanding", 2: "Good", 3: "Requires improvement" + (" / Satisfactory" if satisfactory else ""), 4: "Inadequate"}
+    seg = 0
+    for i, r in enumerate(four):
+        if i and (r["date"] - four[i - 1]["date"]).days > TIMELINE_JOIN_YEARS * 365.25:
+            seg += 1
+        r["segment"] = seg
+        r["level"] = names[r["rank"]]
+        r["tooltip"] = f"Overall effectiveness: {r['grade']}"
+    return four, five
+
+
+def timeline_chart(data: dict[str, Any]) -> Any | None:
+    """The overall judgement at each graded inspection over time, on its own scale, as a
+    Vega-Lite chart (the same points as :func:`timeline_svg`, which reports and pages use:
+    drawn directly, it costs milliseconds where this chart's rendering costs most of a second):
+    the four-point scale with every level on the axis (best at the top), report-card areas on
+    the five-point scale in a panel of their own; no line across a gap of more than
+    TIMELINE_JOIN_YEARS years. None when there is nothing to draw."""
+    import altair as alt
+
+    from evenhand.audit import charts
+
+    four, five = timeline_points(data)
+    four = [{k: v for k, v in r.items() if k not in ("level", "tooltip")} for r in four]
+    five = [{k: v for k, v in r.items() if k not in ("date", "level", "tooltip")} for r in five]
     if not four and not five:
         return None
     panels = []
     axis_x = alt.Axis(format="%Y", labelAngle=0, tickCount={"interval": "year", "step": 2})
     if four:
-        four.sort(key=lambda r: r["ms"])
-        seg = 0
-        for i, r in enumerate(four):
-            if i and (r["date"] - four[i - 1]["date"]).days > TIMELINE_JOIN_YEARS * 365.25:
-                seg += 1
-            r["segment"] = seg
         satisfactory = any(r["rank"] == 3 and r["grade"] == "Satisfactory" for r in four)
         three = "Requires improvement" + (" / Satisfactory" if satisfactory else "")
         names = {1: "Outstanding", 2: "Good", 3: three, 4: "Inadequate"}
@@ -703,7 +720,8 @@ def timeline_chart(data: dict[str, Any]) -> Any | None:
 
 
 def timeline_svg(data: dict[str, Any]) -> str | None:
-    from evenhand.audit import charts
+    """The timeline as SVG (evenhand.present.timeline draws it directly); None when empty."""
+    from evenhand.present import timeline
 
-    chart = timeline_chart(data)
-    return None if chart is None else charts.to_svg(chart)
+    four, five = timeline_points(data)
+    return timeline.timeline_svg(four, five, TIMELINE_JOIN_YEARS)
