@@ -635,6 +635,7 @@ def timeline_points(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[di
     on the axis), and the report-card areas on the five-point scale."""
     four: list[dict[str, Any]] = []
     five: list[dict[str, Any]] = []
+    five_levels = maps.grade_labels("report_card_5")  # code -> level on the axis, best first
     for ev in data["timeline"]:
         if not ev.get("start_date"):
             continue
@@ -645,9 +646,9 @@ def timeline_points(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[di
                 continue
             if j["area"] == "overall_effectiveness" and j["scale"] == "four_point" and j["code"] in ("1", "2", "3", "4"):
                 four.append({"ms": ms, "date": d, "rank": int(j["code"]), "grade": j["label"], "when": ev["start_text"]})
-            elif j["scale"] == "report_card_5" and ev["kind"] == "report_card":
+            elif j["scale"] == "report_card_5" and ev["kind"] == "report_card" and j["code"] in five_levels:
                 five.append({"ms": ms, "date": d, "rank": int(j["code"]), "grade": j["label"], "area": j["area_label"], "when": ev["start_text"],
-                             "level": j["label"], "tooltip": f"{j['area_label']}: {j['label']}"})
+                             "level": five_levels[j["code"]], "tooltip": f"{j['area_label']}: {j['label']}"})
     four.sort(key=lambda r: r["ms"])
     satisfactory = any(r["rank"] == 3 and r["grade"] == "Satisfactory" for r in four)
     names = {1: "Outstanding", 2: "Good", 3: "Requires improvement" + (" / Satisfactory" if satisfactory else ""), 4: "Inadequate"}
