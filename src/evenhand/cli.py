@@ -134,6 +134,10 @@ def build(
         _fail(EvenhandError(f"internal error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
                             "set EVENHAND_DEBUG=1 for the traceback and report it"))
         return
+    if summary.synthetic:
+        from evenhand.core.synthetic import STAMP
+
+        out.print(f"[bold yellow]{STAMP}[/]: built from files marked synthetic; every output of this warehouse says so", highlight=False)
     t = Table(title=escape(f"Built {summary.warehouse}"), show_lines=False)
     for col in ("layout", "files", "rows read", "rows rejected", "warnings"):
         t.add_column(col, justify="right" if col != "layout" else "left")

@@ -240,3 +240,23 @@ def test_a_synthetic_pack_says_so_on_every_page() -> None:
     missing = [i + 1 for i, p in enumerate(pages) if STAMP not in (p.extract_text() or "").replace("\n", " ")]
     assert missing == [], f"pages without the stamp: {missing} of {len(pages)}"
     assert STAMP not in layout_pack(synthetic=False)
+
+
+def test_a_column_named_alike_in_two_tables_takes_its_own_tables_label_and_interval() -> None:
+    """timing.main's median_working_days is the delay to publication with median_low/high;
+    timing.length's is the inspection's length with median_working_low/high (maps/columns.csv
+    ``table``): neither table borrows the other's words or interval."""
+    length = pl.DataFrame({"kind": ["graded"], "n": [42487], "median_days": [2.0], "median_low": [2.0], "median_high": [3.0],
+                           "median_working_days": [2.0], "median_working_low": [1.0], "median_working_high": [2.0]})
+    view = table_views("timing", {"length": length})[0]
+    cells = dict(zip(view["headings"], (c["text"] for c in view["rows"][0]), strict=True))
+    assert cells["Median length (working days) (95% CI)"] == "2 (1 to 2)"
+    assert cells["Median length (calendar days) (95% CI)"] == "2 (2 to 3)"
+    assert not any("publication" in h or "Lower" in h for h in view["headings"])
+    delays = pl.DataFrame({"kind": ["graded"], "median_working_days": [22.0], "median_low": [22.0], "median_high": [23.0]})
+    view = table_views("timing", {"main": delays})[0]
+    assert view["headings"][-1] == "Median working days to publication (95% CI)" and view["rows"][0][-1]["text"] == "22 (22 to 23)"
+    from evenhand.present.tables import table_view
+
+    web = table_view(length, table="timing.length")
+    assert [c.label for c in web.columns][-1] == "Median length (working days)" and web.rows[0][-1] == "2.0 (1.0 to 2.0)"
