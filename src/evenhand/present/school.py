@@ -357,17 +357,20 @@ def school_report_data(
     warehouse: Path | None = None,
     history: dict[str, Any] | None = None,
     expected_reason: str | None = None,
+    page: SchoolPage | None = None,
 ) -> dict[str, Any]:
     """Everything the school report shows for ``urn`` (see the module docstring), as at the
     warehouse's latest as-at date (out.latest_as_at), from the school's precomputed page.
 
     ``expected``: the intake audit's 'expected' table, if available;
-    ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it.
+    ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it;
+    ``page``: the school's out.school_pages row when the caller has read it (the dashboard).
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
-    if not has_pages(con):
-        raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
-    page = read_pages(con, [urn]).get(int(urn))
+    if page is None:
+        if not has_pages(con):
+            raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
+        page = read_pages(con, [urn]).get(int(urn))
     if page is None:
         raise unknown_school(con, str(urn))
     hist: dict[str, Any] = history if history is not None else {"urn": page.urn, "school": page.school, "events": page.events, "lineage": page.lineage}
