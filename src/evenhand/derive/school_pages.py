@@ -1,4 +1,4 @@
-"""One school's page, precomputed at build time: ``out.school_pages`` (docs/decisions/1300-school-pages-precomputed.md).
+"""One school's page, precomputed at build time: ``out.school_pages`` (docs/decisions/1310-school-pages-precomputed.md).
 
 Everything a school's report and its dashboard page show that does not depend on the request
 is computed here, for every URN at once, in set-wise SQL: the school's details, every

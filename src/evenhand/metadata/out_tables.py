@@ -342,7 +342,7 @@ SCHOOL_PAGES = Table(
     "inspection), in URN order, with everything its report and dashboard page show that does "
     "not depend on the request, each part a JSON document built from the tables it names; a "
     "page is one lookup, and the report only labels and formats "
-    "(docs/decisions/1300-school-pages-precomputed.md). A presentation cache of other tables: "
+    "(docs/decisions/1310-school-pages-precomputed.md). A presentation cache of other tables: "
     "not exported.",
     (
         Field("urn", "int", "Unique reference number", nullable=False),
