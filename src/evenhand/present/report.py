@@ -344,11 +344,12 @@ def write_national(
 
 def school_html(data: dict[str, Any], generated: str | None = None) -> str:
     """The school report for ``school_report_data(...)``, with its timeline chart."""
-    from evenhand.present.school import timeline_svg
+    from evenhand.present.school import expected_svg, timeline_svg
 
     svg = timeline_svg(data)
+    exp = expected_svg(data)
     return render("school.html", generated=generated, s=data, timeline_svg=Markup(svg) if svg else None,
-                  synthetic=bool(data.get("synthetic")))
+                  expected_svg=Markup(exp) if exp else None, synthetic=bool(data.get("synthetic")))
 
 
 _EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
