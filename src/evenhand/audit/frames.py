@@ -93,3 +93,36 @@ def snapshot_blocks(ctx: AuditContext) -> pl.DataFrame:
         """,
         [ctx.as_at],
     )
+
+
+def snapshot_rows(ctx: AuditContext) -> pl.DataFrame:
+    """Every national snapshot up to the as-at date (one file per as-at date, as
+    :func:`snapshot_blocks`), one row per event in its latest or previous graded block, with the
+    school's attributes AS THAT FILE GIVES THEM (core.schools, the same file row): snapshot_as_at,
+    file_id, row_number, event_id, snapshot_block, file_urn, phase, school_type, idaci_quintile,
+    local_authority, trust_uid. A latest-block and a previous-block event on the same row are the
+    pair of consecutive graded inspections that file holds for that school."""
+    schema = {"snapshot_as_at": pl.Date, "file_id": pl.Int64, "row_number": pl.Int64, "event_id": pl.String,
+              "snapshot_block": pl.String, "file_urn": pl.Int64, "phase": pl.String, "school_type": pl.String,
+              "idaci_quintile": pl.Int64, "local_authority": pl.String, "trust_uid": pl.String}
+    if not ctx.has_table("out.snapshots") or not ctx.has_table("core.schools"):
+        return pl.DataFrame(schema=schema)
+    df = ctx.frame(
+        f"""
+        WITH snap AS (
+            SELECT as_at, arg_max(file_id, (newest_national, file_id)) AS file_id
+            FROM out.snapshots WHERE national AND as_at <= ? GROUP BY as_at
+        )
+        SELECT snap.as_at AS snapshot_as_at, s.file_id, s.row_number, s.event_id,
+               CASE WHEN s.block IN ('graded', 'report_card') THEN '{LATEST}' ELSE '{PREVIOUS}' END AS snapshot_block,
+               sc.urn AS file_urn, sc.phase, sc.school_type,
+               TRY_CAST(sc.idaci_quintile AS BIGINT) AS idaci_quintile,
+               sc.local_authority, CAST(sc.trust_uid AS VARCHAR) AS trust_uid
+        FROM core.event_sources s JOIN snap USING (file_id)
+        LEFT JOIN core.schools sc ON sc.file_id = s.file_id AND sc.row_number = s.row_number
+        WHERE s.block IN ('graded', 'report_card', 'previous')
+        ORDER BY 1, 2, 3, 5
+        """,
+        [ctx.as_at],
+    )
+    return df.cast({k: v for k, v in schema.items() if k in df.columns})  # type: ignore[arg-type]

@@ -57,6 +57,10 @@ class HistoryParams:
     as_at: dt.date = dt.date(2025, 8, 31)
     list_date: dt.date = dt.date(2018, 6, 1)
     history_end: dt.date = dt.date(2020, 2, 29)
+    #: logit shift towards worse grades per IDACI quintile above 3 (the same in every era: no
+    #: framework changes the gradient); 0 leaves every other draw as it was
+    deprivation_effect: float = 0.0
+    primary_share: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ class Histories:
     """Every graded inspection of every school (the population), URN spells and the params.
 
     ``events``: event_id, lineage_id, urn, start_date, code ('1'..'4'), safeguarding ('Yes'/'No',
-    EIF era only), era. ``urns``: urn, lineage_id, opened, ended (null when open at the as-at
+    EIF era only), era, idaci_quintile (1 least .. 5 most deprived) and phase ('Primary' or
+    'Secondary'), both fixed per lineage and drawn from their own stream. ``urns``: urn, lineage_id, opened, ended (null when open at the as-at
     date), ended_by ('converted', 'closed' or null)."""
 
     events: pl.DataFrame
@@ -133,6 +138,9 @@ def simulate_histories(n_schools: int = 4000, seed: int = 0, params: HistoryPara
     """Simulate ``n_schools`` lineages from their first inspection (2005-2008) to the as-at date."""
     p = params or HistoryParams()
     rng = np.random.default_rng(seed)
+    # the school's deprivation and phase come from their own stream, so the other draws (and
+    # every test planted on them) are unchanged when deprivation_effect is 0
+    rng_school = np.random.default_rng([seed, 15])
     cuts = np.asarray(p.thresholds)
     span = (p.first_to - p.first_from).days
     events: list[dict[str, object]] = []
@@ -145,16 +153,20 @@ def simulate_histories(n_schools: int = 4000, seed: int = 0, params: HistoryPara
         next_urn += 1
         opened = p.first_from - dt.timedelta(days=int(rng.integers(365, 3650)))
         eff = float(rng.normal())
+        quintile = int(rng_school.integers(1, 6))
+        phase = "Primary" if rng_school.random() < p.primary_share else "Secondary"
+        shift = p.deprivation_effect * (quintile - 3)
         date = p.first_from + dt.timedelta(days=int(rng.integers(0, span)))
         while date <= p.as_at:
             eff += float(rng.normal(0.0, p.drift_sd))
-            y = -eff + float(rng.logistic())
+            y = -eff + shift + float(rng.logistic())
             code = 1 + int(np.searchsorted(cuts, y))
             sg = None
             if EIF_FROM <= date <= EIF_TO:
                 sg = "No" if rng.random() < p.p_safeguarding_not_effective[code - 1] else "Yes"
             events.append({"event_id": str(event_no), "lineage_id": lineage, "urn": urn, "start_date": date,
-                           "code": str(code), "safeguarding": sg, "era": _era(date)})
+                           "code": str(code), "safeguarding": sg, "era": _era(date),
+                           "idaci_quintile": quintile, "phase": phase})
             event_no += 1
             # the gap to the next graded inspection: risk-targeted
             if code == 1 and EXEMPT[0] <= date <= EXEMPT[1]:
@@ -185,6 +197,7 @@ def simulate_histories(n_schools: int = 4000, seed: int = 0, params: HistoryPara
         else:
             urns.append({"urn": urn, "lineage_id": lineage, "opened": opened, "ended": None, "ended_by": None})
     ev = pl.DataFrame(events, schema={"event_id": pl.String, "lineage_id": pl.String, "urn": pl.Int64, "start_date": pl.Date,
-                                      "code": pl.String, "safeguarding": pl.String, "era": pl.String})
+                                      "code": pl.String, "safeguarding": pl.String, "era": pl.String,
+                                      "idaci_quintile": pl.Int64, "phase": pl.String})
     us = pl.DataFrame(urns, schema={"urn": pl.Int64, "lineage_id": pl.String, "opened": pl.Date, "ended": pl.Date, "ended_by": pl.String})
     return Histories(ev, us, p)
