@@ -62,14 +62,14 @@ def test_delays_of_2024_25_graded_inspections(result: AuditResult) -> None:
     r = era_row(result, "eif_2024", "graded")
     assert (r["n"], r["median_working_days"], r["mean_working_days"]) == (3, 25.0, pytest.approx(85 / 3))
     assert r["median_low"] is None  # n < 6: no interval
-    # target 30 working days: only the 35-day wait is beyond it, also allowing for a two-day inspection (34)
-    assert (r["target_working_days"], r["n_with_target"], r["beyond_target"]) == ("30", 3, 1)
-    assert r["beyond_share"] == pytest.approx(1 / 3) and r["beyond_upper_bound"] == 1
+    # target 38 working days (the 2021 arrangements, carried forward): none of the waits is beyond it
+    assert (r["target_working_days"], r["n_with_target"], r["beyond_target"]) == ("38", 3, 0)
+    assert r["beyond_share"] == 0 and r["beyond_upper_bound"] == 0
     assert r["basis"] == "start"
 
 
 def test_delays_of_2024_25_ungraded_inspections(result: AuditResult) -> None:
-    # 13 Jan -> 10 Feb 2025 (4 weeks), 3 Mar -> 31 Mar 2025 (4 weeks), 23 Sep -> 4 Nov 2024 (6 weeks: 30, not beyond 30)
+    # 13 Jan -> 10 Feb 2025 (4 weeks), 3 Mar -> 31 Mar 2025 (4 weeks), 23 Sep -> 4 Nov 2024 (6 weeks: 30, not beyond 38)
     r = era_row(result, "eif_2024", "ungraded")
     assert (r["n"], r["median_working_days"], r["beyond_target"]) == (3, 20.0, 0)
 
@@ -104,6 +104,33 @@ def test_targets_file_states_its_sources() -> None:
     t = timing.publication_targets()
     assert t.height >= 3 and t["source"].str.len_chars().min() > 40  # type: ignore[operator]
     assert set(t["basis"].to_list()) == {"end_to_publication"}
+    # every row is verified or not, with the words found and an address; a verified row quotes Ofsted itself
+    assert set(t["verified"].to_list()) <= {"yes", "no"}
+    for r in t.iter_rows(named=True):
+        assert "http" in r["evidence"] or "No source found" in r["evidence"] or "No later statement" in r["evidence"], r
+        if r["verified"] == "yes":
+            assert "Quoted words:" in r["evidence"] and "https://www.gov.uk/" in r["evidence"]
+    # the EIF's two targets do not overlap: each inspection is judged against the one in force on its date
+    eif = t.filter((pl.col("era") == "eif_2019") & (pl.col("level") == "normal")).sort("valid_from")
+    assert eif["target_working_days"].to_list() == [30, 38] and eif["valid_to"][0] < eif["valid_from"][1]
+
+
+def test_publisher_check_reproduces_a_published_average_only_under_its_definition() -> None:
+    # inspections of Sept 2018 - July 2019: Ofsted published 18; three delays of 22-24 plain, 17-19 in term time
+    df = pl.DataFrame({
+        "start_date": [dt.date(2018, 10, 1), dt.date(2019, 3, 4), dt.date(2019, 6, 3), dt.date(2017, 1, 9)],
+        "kind": ["graded"] * 4,
+        "end_wd": [22.0, 23.0, 24.0, 90.0], "end_term_wd": [17.0, 18.0, 19.0, 90.0],
+        "start_wd": [23.0, 24.0, 25.0, 91.0], "start_term_wd": [18.0, 19.0, 20.0, 91.0],
+    })
+    check = timing.publisher_check(df)
+    g = {r["definition"]: r for r in check.filter((pl.col("inspections") == "graded") & (pl.col("period").str.starts_with("2018")))
+         .iter_rows(named=True)}
+    assert g["end to publication, school holidays left out as well"]["mean"] == 18 and g["end to publication, school holidays left out as well"]["reproduces"]
+    assert g["end to publication, weekends and bank holidays left out"]["mean"] == 23 and not g["end to publication, weekends and bank holidays left out"]["reproduces"]
+    assert {r["n"] for r in g.values()} == {3}  # the 2017 inspection is outside the period
+    sentence = timing.publisher_sentence(check)
+    assert sentence and "average of 18 working days" in sentence
 
 
 def test_chart_findings_and_determinism(tmp_path: Path, result: AuditResult) -> None:
@@ -123,6 +150,12 @@ def test_national(tmp_path_factory: pytest.TempPathFactory) -> None:
     shares = [f.estimate for f in r.figures if f.unit == "share"]
     assert shares and all(0 <= e.low <= e.value <= e.high <= 1 for e in shares)
     assert np.isfinite(r.tables["main"]["median_working_days"].to_numpy()).all()
+    # Ofsted's own average for inspections of Sept 2018 - July 2019 (18 working days, from the end) is reproduced
+    # only when school holidays are left out too; weekends and bank holidays alone give about 23
+    p = r.tables["publisher"].filter((pl.col("period") == "2018-09-01 to 2019-07-31") & (pl.col("inspections") == "graded"))
+    term = p.filter(pl.col("definition") == "end to publication, school holidays left out as well").row(0, named=True)
+    plain = p.filter(pl.col("definition") == "end to publication, weekends and bank holidays left out").row(0, named=True)
+    assert term["reproduces"] and not plain["reproduces"] and plain["mean"] > 21 and term["n"] > 2_000
 
 
 def test_outcome_within_era(result: AuditResult) -> None:
@@ -150,8 +183,8 @@ def test_end_dates_give_length_and_the_end_basis(tmp_path: Path) -> None:
     rows = [
         # Mon 3 Oct 2022 - Tue 4 Oct, published Mon 14 Nov: 30 working days after the start, 29 after the end
         {**school(100101), **graded("10100001", "03/10/2022", "14/11/2022", "2", **{"Inspection end date": "04/10/2022"})},
-        # Mon 10 Oct - Tue 11 Oct, published Mon 28 Nov: 35 after the start, 34 after the end (beyond 30)
-        {**school(100102), **graded("10100002", "10/10/2022", "28/11/2022", "3", **{"Inspection end date": "11/10/2022"})},
+        # Mon 10 Oct - Tue 11 Oct, published Mon 12 Dec: 45 after the start, 44 after the end (beyond the 38 in force since 2020-21)
+        {**school(100102), **graded("10100002", "10/10/2022", "12/12/2022", "3", **{"Inspection end date": "11/10/2022"})},
     ]
     write(tmp_path / "raw" / "mi_latest-inspections_as-at-2022-11-30.csv", csv_text(mi_eif_headers(), rows))
     wh = tmp_path / "wh.duckdb"
@@ -161,7 +194,7 @@ def test_end_dates_give_length_and_the_end_basis(tmp_path: Path) -> None:
     assert (length["kind"], length["n"], length["median_days"], length["median_working_days"]) == ("graded", 2, 2.0, 2.0)
     row = era_row(r, "eif_2019", "graded")
     assert row["basis"] == "end" and row["n_end"] == 2
-    assert (row["median_working_days"], row["median_end_working_days"]) == (32.5, 31.5)
+    assert (row["median_working_days"], row["median_end_working_days"]) == (37.5, 36.5)
     assert (row["beyond_target"], row["n_with_target"]) == (1, 2)
     assert not any("cannot be measured" in c for c in r.caveats)
 

@@ -66,6 +66,12 @@ def flags(tmp_path: Path) -> dict[str, dict[str, Any]]:
     t.events[-1]["category_of_concern"] = "SWK"
     t.event("NO_TARGET", 100025, D(2013, 3, 4), GOOD, published=D(2013, 6, 3))
     t.event("BEFORE", 100026, D(2017, 3, 6), GOOD, published=D(2017, 3, 1))
+    # the EIF's target changed with the 2020-21 post-inspection arrangements: 30 (unverified) before
+    # September 2020, 38 after; both waits are 35 working days from the start (seven weeks)
+    t.event("EIF_EARLY", 100027, D(2019, 10, 7), GOOD, published=D(2019, 11, 25))
+    t.event("EIF_LATE", 100028, D(2022, 3, 7), GOOD, published=D(2022, 4, 25))  # less Good Friday and Easter Monday: 33
+    t.event("EIF_LATE_CONCERN", 100029, D(2022, 3, 7), INADEQUATE, published=D(2022, 4, 25))
+    t.events[-1]["category_of_concern"] = "SM"
     con: duckdb.DuckDBPyConnection = t.write()
     derive_all(con)
     return {r["event_id"]: r for r in rows(con, "SELECT * FROM out.event_flags")}
@@ -113,6 +119,14 @@ def test_publication_target_from_the_map_and_the_delay_rule(flags: dict[str, dic
         28, "further quality assurance", False)
     src = {t.source for t in maps.publication_targets() if t.era == "cif_2015"}
     assert on_time["publication_target_source"] in src and concern["publication_target_source"] in src
+    # the target in force on the start date (maps/publication_targets.csv valid_from / valid_to)
+    early, late21, conc = flags["EIF_EARLY"], flags["EIF_LATE"], flags["EIF_LATE_CONCERN"]
+    assert (early["publication_target_working_days"], early["publication_delay_working_days"], early["beyond_target"]) == (30, 35, True)
+    assert (late21["publication_target_working_days"], late21["publication_delay_working_days"], late21["beyond_target"]) == (38, 33, False)
+    # one target since 2021 for every report: a category of concern has no longer one
+    assert (conc["publication_target_working_days"], conc["publication_target_level"]) == (38, "normal")
+    verified = {t.target_working_days for t in maps.publication_targets() if t.verified == "yes"}
+    assert verified == {38} and late21["publication_target_source"].startswith("Ofsted, Methodology")
     # no target recorded before 2015: no target, no flag (never a fallback)
     assert (flags["NO_TARGET"]["publication_target_working_days"], flags["NO_TARGET"]["beyond_target"]) == (None, None)
     # a publication date before the start is a data error: no delay, no flag
@@ -120,7 +134,7 @@ def test_publication_target_from_the_map_and_the_delay_rule(flags: dict[str, dic
 
 
 def test_every_event_has_one_row(flags: dict[str, dict[str, Any]]) -> None:
-    assert len(flags) == 18  # every event written above
+    assert len(flags) == 21  # every event written above
 
 
 # --- snapshots ---------------------------------------------------------------------------

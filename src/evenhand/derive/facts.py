@@ -74,23 +74,26 @@ ORDER BY e.event_id
 
 def _targets(events: pl.DataFrame) -> pl.DataFrame:
     """event_id -> the target that applies (maps.publication_target), for each distinct
-    (era, kind, concern) of ``events``."""
-    keys = events.select("era", "kind", "concern").unique()
+    (era, kind, concern, start date) of ``events``: a target applies from the date it came
+    into force (maps/publication_targets.csv valid_from / valid_to)."""
+    if "start_date" not in events.columns:
+        events = events.with_columns(pl.lit(None, dtype=pl.Date).alias("start_date"))
+    keys = events.select("era", "kind", "concern", "start_date").unique()
     rows = []
-    for era, kind, concern in keys.iter_rows():
-        t = maps.publication_target(era, kind, bool(concern))
+    for era, kind, concern, start in keys.iter_rows():
+        t = maps.publication_target(era, kind, bool(concern), start)
         rows.append({
-            "era": era, "kind": kind, "concern": concern,
+            "era": era, "kind": kind, "concern": concern, "start_date": start,
             "publication_target_working_days": t.target_working_days if t else None,
             "publication_target_level": t.level if t else None,
             "publication_target_source": t.source if t else None,
         })
     lookup = pl.DataFrame(rows, schema={
-        "era": pl.String, "kind": pl.String, "concern": pl.Boolean,
+        "era": pl.String, "kind": pl.String, "concern": pl.Boolean, "start_date": pl.Date,
         "publication_target_working_days": pl.Int64, "publication_target_level": pl.String,
         "publication_target_source": pl.String,
     })
-    return events.join(lookup, on=["era", "kind", "concern"], how="left", nulls_equal=True)
+    return events.join(lookup, on=["era", "kind", "concern", "start_date"], how="left", nulls_equal=True)
 
 
 def safeguarding_flags(frame_in: pl.DataFrame) -> pl.DataFrame:

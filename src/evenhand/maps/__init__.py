@@ -414,27 +414,61 @@ class PublicationTarget:
     level: str  # 'normal' or 'further quality assurance'
     basis: str  # what the target runs from, e.g. 'end_to_publication'
     source: str
-    verified: str = "no"  # 'yes' only when checked against the handbook text itself
+    verified: str = "no"  # 'yes' only when Ofsted's own published words state it (quoted in evidence, with the address)
     evidence: str = ""  # what was found, where, when checking it
+    valid_from: date | None = None  # the target applies to inspections starting on or after this date (None: the era's start)
+    valid_to: date | None = None  # ... and on or before this one (None: the era's end)
+
+    def applies_on(self, on: date | None) -> bool:
+        """Whether the target was in force for an inspection that started ``on`` (any date when
+        unknown or when the row has no dates of its own)."""
+        if on is None:
+            return True
+        return (self.valid_from is None or on >= self.valid_from) and (self.valid_to is None or on <= self.valid_to)
 
 
 @cache
 def publication_targets() -> tuple[PublicationTarget, ...]:
     return tuple(
         PublicationTarget(r["era"], r["kind"], int(r["target_working_days"]), r["level"], r["basis"], r["source"],
-                          r.get("verified") or "no", r.get("evidence") or "")
+                          r.get("verified") or "no", r.get("evidence") or "",
+                          _date(r.get("valid_from") or ""), _date(r.get("valid_to") or ""))
         for r in _rows("publication_targets.csv")
     )
+
+
+@dataclass(frozen=True)
+class PublishedDelayAverage:
+    """One row of maps/published_delay_averages.csv: an average publication delay Ofsted itself
+    published, for inspections of a period (the timing audit reproduces it)."""
+
+    inspections_from: date
+    inspections_to: date
+    average_working_days: float
+    statement: str
+    source: str
+
+
+@cache
+def published_delay_averages() -> tuple[PublishedDelayAverage, ...]:
+    out = []
+    for r in _rows("published_delay_averages.csv"):
+        a, b = _date(r["inspections_from"]), _date(r["inspections_to"])
+        assert a is not None and b is not None, r
+        out.append(PublishedDelayAverage(a, b, float(r["average_working_days"]), r["statement"], r["source"]))
+    return tuple(out)
 
 
 FURTHER_QUALITY_ASSURANCE = "further quality assurance"
 
 
-def publication_target(era: str | None, kind: str | None, concern: bool) -> PublicationTarget | None:
+def publication_target(era: str | None, kind: str | None, concern: bool, on: date | None = None) -> PublicationTarget | None:
     """The target that applies to one report (the one rule, used by out.event_flags):
-    the row of the inspection's era for its kind (or 'all'); where the inspection judged the
-    school inadequate or placed it in a category of concern, the era's 'further quality
-    assurance' row if it has one, else its normal row. None where the map records no target."""
+    the row of the inspection's era for its kind (or 'all') in force on the inspection's start
+    date ``on`` (a row's valid_from / valid_to; the 38 working days of the 2021 post-inspection
+    arrangements replace the EIF's earlier figure); where the inspection judged the school
+    inadequate or placed it in a category of concern, the era's 'further quality assurance' row
+    if it has one in force, else its normal row. None where the map records no target."""
     if era is None:
         return None
     levels = (FURTHER_QUALITY_ASSURANCE, "normal") if concern else ("normal",)
@@ -442,7 +476,7 @@ def publication_target(era: str | None, kind: str | None, concern: bool) -> Publ
     for level in levels:
         for k in (kind or "", "all"):
             for t in rows:
-                if (t.era, t.kind, t.level) == (era, k, level):
+                if (t.era, t.kind, t.level) == (era, k, level) and t.applies_on(on):
                     return t
     return None
 
