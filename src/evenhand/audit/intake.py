@@ -184,6 +184,7 @@ HISTORY_SCHEMA: dict[str, Any] = {
     "event_id": pl.Utf8,
     "event_urn": pl.Int64,
     "start_date": pl.Date,
+    "era": pl.Utf8,
     "grade": pl.Utf8,
 }
 
@@ -192,7 +193,7 @@ def warehouse_history(ctx: AuditContext) -> pl.DataFrame | None:
     """Every graded inspection with an overall effectiveness grade on the four-point scale
     (graded codes only), started by ``ctx.as_at``, of every school lineage open at the snapshot
     (out.event_lineage: the open URN's own inspections and its predecessors'). One row per
-    inspection: ``lineage_id, event_id, event_urn, start_date, grade``. None without
+    inspection: ``lineage_id, event_id, event_urn, start_date, era, grade``. None without
     out.event_lineage (an older warehouse): then only each school's latest is modelled."""
     snap, _ = snapshot(ctx)
     if not ctx.has_table("out.event_lineage"):
@@ -201,7 +202,7 @@ def warehouse_history(ctx: AuditContext) -> pl.DataFrame | None:
     try:
         df = ctx.frame(
             """
-            SELECT el.lineage_id, e.event_id, e.urn AS event_urn, e.start_date, j.code AS grade
+            SELECT el.lineage_id, e.event_id, e.urn AS event_urn, e.start_date, e.era, j.code AS grade
             FROM core.events e
             JOIN out.event_lineage el ON el.event_id = e.event_id
             JOIN _intake_lineages l ON l.lineage_id = el.lineage_id
@@ -227,7 +228,7 @@ def nation_history(nation: SyntheticNation, as_at: dt.date | None = None) -> pl.
     day = as_at or SNAPSHOT
     lin = lineage_columns(nation.schools).filter(pl.col("open"))
     graded = nation.events.filter((pl.col("kind") == "graded") & (pl.col("start_date") <= day)).select(
-        "event_id", pl.col("urn").alias("event_urn"), "start_date"
+        "event_id", pl.col("urn").alias("event_urn"), "start_date", "era"
     )
     oe = nation.judgements.filter(pl.col("area") == "overall_effectiveness").select(
         "event_id", pl.col("code").cast(pl.Utf8).alias("grade")
@@ -453,8 +454,8 @@ class IntakeAnalysis:
     models: dict[str, AreaModels]
     expected: pl.DataFrame
     coverage: pl.DataFrame
-    #: the model of every graded inspection behind ``expected`` (None: too few rows)
-    expected_fit: OrdinalFit | None = None
+    #: the models of every graded inspection behind ``expected``, one per framework era
+    expected_fits: dict[str, OrdinalFit] = field(default_factory=dict)
     expected_notes: list[str] = field(default_factory=list)
 
 
@@ -468,6 +469,7 @@ EXPECTED_SCHEMA: dict[str, Any] = {
     "event_urn": pl.Int64,
     "area": pl.Utf8,
     "start_date": pl.Date,
+    "era": pl.Utf8,
     "year": pl.Utf8,
     "latest": pl.Boolean,
     "observed": pl.Utf8,
@@ -489,10 +491,11 @@ def expected_caveat(as_at: dt.date) -> str:
         "year of the inspection; no progress or other measure from the time is in it. It is not "
         "a contemporaneous prediction. The model is fitted to every graded inspection of those "
         "schools (not only their latest, so each year's term describes that year's inspections), "
-        "with the covariance clustered by school lineage; 95% intervals by the delta method on "
-        "the logit scale. It builds in the deprivation gradient under test: a grade 'as "
-        "expected' for a school with this intake does not mean the grade, or the gradient, was "
-        "fair. Satisfactory (to August 2012) and Requires improvement share grade 3."
+        "one model per framework (its own cut-points and gradient; grade 3 is Satisfactory to "
+        "August 2012, Requires improvement after), with the covariance clustered by school "
+        "lineage; 95% intervals by the delta method on the logit scale. It builds in the "
+        "deprivation gradient under test: a grade 'as expected' for a school with this intake "
+        "does not mean the grade, or the gradient, was fair."
     )
 
 
@@ -505,7 +508,9 @@ def expected_frame(frame: pl.DataFrame, history: pl.DataFrame | None = None) -> 
     frame holds for the school (its latest graded one with an overall grade)."""
     if history is None:
         history = frame.filter(pl.col("area") == OE).select(
-            "lineage_id", "event_id", pl.col("urn").alias("event_urn"), "start_date", "grade"
+            "lineage_id", "event_id", pl.col("urn").alias("event_urn"), "start_date",
+            pl.col("start_date").map_elements(maps.era_of, return_dtype=pl.Utf8).alias("era"),
+            "grade",
         )
     school = (
         frame.sort("lineage_id", "area")
@@ -528,30 +533,45 @@ def expected_frame(frame: pl.DataFrame, history: pl.DataFrame | None = None) -> 
 
 def expected_judgements(
     frame: pl.DataFrame, history: pl.DataFrame | None = None, min_rows: int = 200
-) -> tuple[pl.DataFrame, OrdinalFit | None, list[str]]:
+) -> tuple[pl.DataFrame, dict[str, OrdinalFit], list[str]]:
     """The intake model's expected overall effectiveness for every graded inspection of the
-    frame's schools, with 95% intervals: (table, fit, notes).
+    frame's schools, with 95% intervals: (table, fits by era, notes).
 
-    A proportional-odds model of the overall grade on IDACI quintile and the audit's controls
+    One proportional-odds model per framework era (its own cut-points and gradient: grade 3 was
+    Satisfactory to August 2012 and Requires improvement after, and the share of each grade
+    moved between frameworks) of the overall grade on IDACI quintile and the audit's controls
     (phase, log pupils, type group, region, academic year of the inspection), fitted to every
-    row of :func:`expected_frame` (not only each school's latest inspection: the year terms
-    then describe every inspection of that year, not the schools left un-reinspected since).
-    Rows of one school are not independent, so the covariance is clustered by lineage; the
-    intervals are the delta method on the logit scale (:meth:`OrdinalFit.predict_intervals`).
+    row of :func:`expected_frame` in that era, not only each school's latest inspection (which
+    one stays latest depends on its grade: an inadequate or requires-improvement grade brings
+    the next inspection sooner). Rows of one school are not independent, so the covariance is
+    clustered by lineage; the intervals are the delta method on the logit scale
+    (:meth:`OrdinalFit.predict_intervals`). An era with fewer than ``min_rows`` rows is left out.
     """
     rows = expected_frame(frame, history).drop_nulls([*SCHOOL_COLUMNS, "year", "grade"])
-    empty = pl.DataFrame(schema=EXPECTED_SCHEMA)
-    if rows.height < min_rows or rows["idaci_quintile"].n_unique() < 2:
-        return empty, None, [f"too few inspections to model the expected judgement ({rows.height})"]
-    fit = _fit(rows, with_eff=False)
-    notes = list(fit.notes)
-    groups = rows["lineage_id"].to_numpy()[fit.row_ids]
-    cov = fit.cluster_cov(groups)
-    pred = fit.predict_intervals(rows, cov=cov, at_or_worse=True)
-    table = pl.concat([rows.rename({"grade": "observed"}), pred], how="horizontal")
+    notes: list[str] = []
+    fits: dict[str, OrdinalFit] = {}
+    parts: list[pl.DataFrame] = []
+    era_col = "era" if "era" in rows.columns else None
+    groups = rows.partition_by(era_col, as_dict=True, maintain_order=True) if era_col else {("all",): rows}
+    for key, sub in sorted(groups.items(), key=lambda kv: str(kv[0][0])):
+        era = str(key[0])
+        if sub.height < min_rows or sub["idaci_quintile"].n_unique() < 2:
+            notes.append(f"{maps.era_label(era)}: too few inspections to model the expected judgement ({sub.height})")
+            continue
+        fit = _fit(sub, with_eff=False)
+        fits[era] = fit
+        notes += [f"{maps.era_label(era)}: {n}" for n in fit.notes]
+        cov = fit.cluster_cov(sub["lineage_id"].to_numpy()[fit.row_ids])
+        pred = fit.predict_intervals(sub, cov=cov, at_or_worse=True)
+        parts.append(pl.concat([sub.rename({"grade": "observed"}), pred], how="horizontal"))
+    if not parts:
+        return pl.DataFrame(schema=EXPECTED_SCHEMA), fits, notes or ["no inspections to model the expected judgement"]
+    table = pl.concat(parts, how="diagonal_relaxed")
+    if "era" not in table.columns:
+        table = table.with_columns(pl.lit(None, dtype=pl.Utf8).alias("era"))
     # the chance of the grade given or a worse one (1 for the best grade: no interval)
-    worse = {
-        s: pl.when(pl.col("observed") == GRADES[0])
+    worse = [
+        pl.when(pl.col("observed") == GRADES[0])
         .then(pl.lit(1.0) if s == "" else pl.lit(None, dtype=pl.Float64))
         .otherwise(
             pl.coalesce(
@@ -560,9 +580,9 @@ def expected_judgements(
         )
         .alias(f"p_observed_or_worse{s}")
         for s in ("", "_low", "_high")
-    }
-    table = table.with_columns(list(worse.values()))
-    return table.select([pl.col(c).cast(t) for c, t in EXPECTED_SCHEMA.items()]), fit, notes
+    ]
+    table = table.with_columns(worse).sort("lineage_id", "start_date", "event_id")
+    return table.select([pl.col(c).cast(t) for c, t in EXPECTED_SCHEMA.items()]), fits, notes
 
 
 def distribution(
@@ -704,10 +724,10 @@ def analyse(
             "converged": pl.Boolean,
         },
     )
-    expected_fit: OrdinalFit | None = None
+    expected_fits: dict[str, OrdinalFit] = {}
     expected_notes: list[str] = []
     if all_rows and OE in areas:
-        expected, expected_fit, expected_notes = expected_judgements(frame, history, min_rows)
+        expected, expected_fits, expected_notes = expected_judgements(frame, history, min_rows)
     else:
         expected = pl.DataFrame(schema=EXPECTED_SCHEMA)
     coverage = (
@@ -716,7 +736,7 @@ def analyse(
         .agg(pl.len().alias("n"))
         .sort("area", "effectiveness_measure", "years_apart")
     )
-    return IntakeAnalysis(dist, odds, models, expected, coverage, expected_fit, expected_notes)
+    return IntakeAnalysis(dist, odds, models, expected, coverage, expected_fits, expected_notes)
 
 
 # ----------------------------------------------------------------------------- result
@@ -1027,13 +1047,15 @@ def build_result(
         "model only.",
     ]
     caveats.append(expected_caveat(as_at))
-    if analysis.expected_fit is not None and (e_x := _or(analysis.expected_fit)) is not None:
+    ors = {e: o for e, f in analysis.expected_fits.items() if (o := _or(f)) is not None}
+    if ors:
         n_x = analysis.expected.height
         n_lin = analysis.expected["lineage_id"].n_unique()
+        each = "; ".join(f"{maps.era_label(e)} {describe(o, 'odds ratio')}" for e, o in ors.items())
         caveats[-1] += (
-            f" In that model ({n_x:,} inspections of {n_lin:,} schools) the odds ratio of a worse "
-            f"grade, most vs least deprived IDACI quintile, is {describe(e_x, 'odds ratio')}; it "
-            "is not the audit's headline figure, which uses each school's latest inspection only."
+            f" In those models ({n_x:,} inspections of {n_lin:,} schools, one model per framework) "
+            f"the odds ratio of a worse grade, most vs least deprived IDACI quintile, is: {each}. "
+            "They are not the audit's headline figure, which uses each school's latest inspection."
         )
     if synthetic:
         caveats.insert(0, "SYNTHETIC DATA: this result is computed from a simulated nation.")
