@@ -458,7 +458,7 @@ def test_school_page_expected_judgement_and_the_reports_timeline(warehouse: Path
         assert "Show this inspection first" in page and "61% (60–62%)" in page
         first = graded[0]["start_date"]
         named = c.get("/school/109778", params={"inspection": first})
-        assert named.status_code == 200 and "the inspection you named" in named.text
+        assert named.status_code == 200 and "the inspection chosen" in named.text
         assert f'src="/school/109778/expected.svg?inspection={first}"' in named.text
         svg = c.get("/school/109778/expected.svg", params={"inspection": first})
         assert svg.status_code == 200 and "<svg" in svg.text and "Expected overall judgement" in svg.text

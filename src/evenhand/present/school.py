@@ -279,7 +279,8 @@ EXPECTED_BASIS = (
     "inspection; nothing measured at the time (no progress or results) is in it. For an earlier "
     "inspection it is therefore today's intake and context, not the school's at the time: not a "
     "prediction made then. It is fitted to every graded inspection with an overall grade of the schools "
-    "open in that file, with 95% intervals (delta method, covariance clustered by school). An interval is "
+    "open in that file, one model per inspection framework, with 95% intervals (delta method, covariance "
+    "clustered by school). An interval is "
     "the model's uncertainty about a probability (narrow where many schools are like this one), not a range "
     "of grades the school should have had."
 )
@@ -302,7 +303,8 @@ def _with_interval(p: float | None, lo: float | None, hi: float | None) -> str:
     (1.6–1.9%)'); the point alone when there is no interval."""
     if lo is None or hi is None:
         return _pct(p)
-    for d in (None, 1, 2):
+    first = 1 if min(float(x) for x in (p or 0.0, lo, hi)) < 0.01 else 0
+    for d in (first, first + 1, first + 2):
         a, b = _pct(lo, d), _pct(hi, d)
         if a != b:
             break
