@@ -52,7 +52,10 @@ def _open_urns(ctx: AuditContext) -> set[int]:
 
 
 def inadequate_events(ctx: AuditContext) -> pl.DataFrame:
-    """One row per inadequate graded inspection with its successor and next graded inspection."""
+    """One row per inadequate graded inspection with its successor and next graded inspection;
+    ``known_state_funded``: whether any state-funded school-level file or GIAS link list knows the
+    URN; ``same_site_urn``: a school opened at the same postcode after the judgement."""
+    group_links = "UNION SELECT urn FROM core.gias_group_links" if ctx.has_table("core.gias_group_links") else ""
     return ctx.frame(
         """
         WITH inad AS (
@@ -86,6 +89,22 @@ def inadequate_events(ctx: AuditContext) -> pl.DataFrame:
             SELECT urn, max(greatest(start_date, coalesce(publication_date, start_date))) AS last_seen
             FROM core.events WHERE start_date <= $1 GROUP BY urn
         ),
+        known AS (
+            -- URNs some state-funded school-level file or GIAS link list knows (any vintage)
+            SELECT urn FROM core.schools
+            UNION SELECT urn FROM core.gias_links UNION SELECT link_urn FROM core.gias_links
+            {group_links}
+        ),
+        site AS (
+            -- another URN at the school's postcode that opened after the judgement: a successor on the same site
+            SELECT i.event_id, min(o.urn) AS same_site_urn
+            FROM inad i
+            JOIN (SELECT urn, arg_max(postcode, as_at) AS postcode FROM core.schools GROUP BY urn) p ON p.urn = i.urn
+            JOIN (SELECT urn, arg_max(postcode, as_at) AS postcode, max(open_date) AS open_date FROM core.schools GROUP BY urn) o
+              ON o.postcode = p.postcode AND o.urn <> i.urn AND o.open_date > i.start_date AND o.open_date <= $1
+            WHERE p.postcode IS NOT NULL
+            GROUP BY i.event_id
+        ),
         nxt AS (
             SELECT i.event_id,
                    arg_min(e.event_id, (e.start_date, e.event_id)) AS next_event_id
@@ -105,7 +124,8 @@ def inadequate_events(ctx: AuditContext) -> pl.DataFrame:
                coalesce(src.in_history, false) AS in_history, coalesce(src.in_school_file, false) AS in_school_file,
                st.open_date AS successor_open_date,
                datediff('day', i.start_date, least(coalesce(st.open_date, s.link_date), coalesce(s.link_date, st.open_date))) AS days_to_successor,
-               datediff('day', i.start_date, least(seen.last_seen, $1)) AS days_to_last_seen
+               datediff('day', i.start_date, least(seen.last_seen, $1)) AS days_to_last_seen,
+               i.urn IN (SELECT urn FROM known) AS known_state_funded, site.same_site_urn
         FROM inad i
         LEFT JOIN succ s ON s.urn = i.urn
         LEFT JOIN stype st ON st.urn = s.successor_urn
@@ -116,9 +136,10 @@ def inadequate_events(ctx: AuditContext) -> pl.DataFrame:
         LEFT JOIN stype stn ON stn.urn = ne.urn
         LEFT JOIN src ON src.event_id = i.event_id
         LEFT JOIN seen ON seen.urn = i.urn
+        LEFT JOIN site ON site.event_id = i.event_id
         LEFT JOIN core.judgements nj ON nj.event_id = n.next_event_id AND nj.area = 'overall_effectiveness'
         ORDER BY i.start_date, i.urn, i.event_id
-        """,
+        """.replace("{group_links}", group_links),
         [ctx.as_at],
     )
 
@@ -177,8 +198,37 @@ def first_events(ev: pl.DataFrame) -> pl.DataFrame:
 
 
 def in_complete_cohort(ev: pl.DataFrame) -> pl.Expr:
+    """The headline cohort (:data:`COMPLETE_FROM` to :data:`COMPLETE_TO`, held in the history), of
+    schools some state-funded file or link list knows: the scraped history also holds URNs that
+    no state-funded school-level file (2020, 2025) or GIAS link list (2017-2025) has ever listed,
+    which then look 'closed'; they cannot be told apart from schools outside the state-funded
+    sector (independent schools are inspected by Ofsted too) and are left out and counted."""
     d = pl.col("inadequate_start_date")
-    return pl.col("in_history") & (d >= COMPLETE_FROM) & (d <= COMPLETE_TO)
+    known = pl.col("known_state_funded").fill_null(True) if "known_state_funded" in ev.columns else pl.lit(True)
+    return pl.col("in_history") & (d >= COMPLETE_FROM) & (d <= COMPLETE_TO) & known
+
+
+def closure_check(ev: pl.DataFrame) -> pl.DataFrame:
+    """The history-held judgements of the headline period that look closed (no successor, absent
+    from the newest file), by what the files and links say of the URN: unknown to every
+    state-funded file and link list (left out of the headline), known with a school opened at the
+    same postcode since (a possible successor on the same site), known with neither. Pure."""
+    d = pl.col("inadequate_start_date")
+    period = ev.filter(pl.col("in_history") & (d >= COMPLETE_FROM) & (d <= COMPLETE_TO))
+    known = pl.col("known_state_funded").fill_null(True) if "known_state_funded" in period.columns else pl.lit(True)
+    site = pl.col("same_site_urn").is_not_null() if "same_site_urn" in period.columns else pl.lit(False)
+    closed = pl.col("what_followed") == FOLLOWED[5]
+    rows = []
+    for label, mask in (
+        ("in the period, held in the history", pl.lit(True)),
+        ("looks closed (no successor link, absent from the newest file)", closed),
+        ("looks closed: URN unknown to every state-funded file and GIAS link list (left out of the headline)", closed & ~known),
+        ("looks closed: known, a school opened at the same postcode since (possible successor on the same site)", closed & known & site),
+        ("looks closed: known, no school opened at the same postcode", closed & known & ~site),
+        ("headline cohort (known URNs)", known),
+    ):
+        rows.append({"what": label, "judgements": period.filter(mask).height})
+    return pl.DataFrame(rows, schema={"what": pl.String, "judgements": pl.Int64})
 
 
 def competing_table(ev: pl.DataFrame, frame: str, seed: int, reps: int = BOOT_REPS) -> list[dict[str, Any]]:
@@ -276,6 +326,20 @@ def run(ctx: AuditContext) -> AuditResult:
                           complete_by_date["new_urn"], "share"))
     figures.append(Figure("complete_closed_by_as_at", f"Complete follow-up cohort: closed with no successor by {ctx.as_at.isoformat()}",
                           complete_by_date["closed"], "share"))
+    # what the files and links say of the URNs that look closed (issue 15: conversions with a missing link, schools outside the sector)
+    check = closure_check(ev)
+    closed_expr = pl.col("what_followed") == FOLLOWED[5]
+    site_col = pl.col("same_site_urn").is_not_null()
+    closed_no_site = wilson(complete.filter(closed_expr & ~site_col).height, nc)
+    figures.append(Figure("complete_closed_no_same_site_school", "Complete follow-up cohort: closed with no successor link and no school "
+                          f"opened at the same postcode since, by {ctx.as_at.isoformat()}", closed_no_site, "share"))
+    period = ev.filter(pl.col("in_history") & (pl.col("inadequate_start_date") >= COMPLETE_FROM)
+                       & (pl.col("inadequate_start_date") <= COMPLETE_TO))
+    old_closed = wilson(period.filter(closed_expr).height, period.height)
+    figures.append(Figure("complete_closed_by_as_at_old_frame", "Old frame (every URN the history holds, known to a state-funded file "
+                          "or not): closed with no successor", old_closed, "share"))
+    n_unknown = period.filter(closed_expr & ~pl.col("known_state_funded").fill_null(True)).height
+    n_site = complete.filter(closed_expr & site_col).height
     figures.append(Figure("inadequate_events", f"Inadequate graded judgements started by {ctx.as_at.isoformat()} (all cohorts pooled)",
                           Estimate(float(n), math.nan, math.nan, n, method="count"), "count"))
     n_schools = ev["lineage_id"].n_unique()
@@ -338,7 +402,7 @@ def run(ctx: AuditContext) -> AuditResult:
     schools = ev.select(
         "urn", "school_name", "lineage_id", "event_id", "inadequate_start_date", "era", "category_of_concern", "what_followed",
         "successor_urn", "successor_name", "successor_type", "successor_link", "successor_link_date", "successor_open_at_as_at",
-        "successor_pending",
+        "successor_pending", "known_state_funded", "same_site_urn",
         "next_event_id", "next_urn", "next_start_date", "next_label", "days_to_next", "urn_open_at_as_at", "days_followed",
     ).sort(["inadequate_start_date", "urn", "event_id"])
 
@@ -361,12 +425,26 @@ def run(ctx: AuditContext) -> AuditResult:
             f"{describe(head['new_urn_2'], 'share')}) and a graded re-inspection under the same URN for "
             f"{describe(head['reinspected_5'], 'share')} (within two years: {describe(head['reinspected_2'], 'share')}; the March "
             "2020 to September 2021 pause falls in this window); "
-            f"{describe(complete_by_date['closed'], 'share')} had closed with no successor by the as-at date "
+            f"{describe(complete_by_date['closed'], 'share')} had closed with no successor by the as-at date, "
+            f"{n_site:,} of them with a school opened at the same postcode since (a possible successor on the same site; without "
+            f"them {describe(closed_no_site, 'share')}) "
             "(cumulative incidence with re-inspection, new URN and closure as competing risks; intervals resample schools). "
-            "This supports the claim that an inadequate judgement is usually followed by a new URN (mostly an academy) or closure "
-            "rather than by re-inspection of the same school; the files cannot say whether an academy order caused it, and a "
-            "'closure' may be a conversion whose successor link is missing or a school leaving the state-funded sector."
+            "This supports the claim that an inadequate judgement is usually followed by a new URN (mostly an academy) "
+            "rather than by re-inspection of the same school, and shows closure to be rare; the files cannot say whether an "
+            "academy order caused it."
         )
+        if n_unknown:
+            findings.append(
+                f"Checked against every GIAS links vintage (2017-2025) and every state-funded school-level file: {n_unknown:,} of the "
+                f"{period.height:,} inadequate judgements of the period that the history holds are of URNs that none of them has ever "
+                "listed, with no name, type or address in any file. Counted as closures, they made the closed share "
+                f"{describe(old_closed, 'share')}. They cannot be conversions with a missing link (a conversion's academy has a URN "
+                "the links and the 2020 and 2025 files know); they are either schools outside the state-funded sector, which "
+                "the scraped history may hold (Ofsted inspects independent schools too, on similar grades), or state schools that "
+                "closed with no successor before August 2020: the files cannot tell which. The headline leaves them out, so the "
+                f"closed share lies between {describe(complete_by_date['closed'], 'share')} (none of them a closure) and "
+                f"{pct(old_closed.value)} (all of them)."
+            )
     early = ev.filter(pl.col("inadequate_start_date") < dt.date(2010, 9, 1))
     if early.height:
         k_same = early.filter(pl.col("what_followed") == FOLLOWED[0]).height
@@ -408,7 +486,10 @@ def run(ctx: AuditContext) -> AuditResult:
         "A new URN is read from GIAS / Ofsted links (out.lineage_links) established by the as-at date (or undated); the data do not "
         "say whether an academy order caused it, nor the date of the order. Merges and amalgamations count as 'other or unknown type'.",
         "'Closed' means absent from the newest school-level file covering the school's local authority at the as-at date, with no "
-        "successor link on record; a missing link would make a conversion look like a closure.",
+        "successor link in any GIAS links vintage loaded (2017-2025); a school opened at the same postcode since is shown as a "
+        "possible successor on the same site (same_site_urn). URNs that no state-funded school-level file or link list has ever "
+        "listed are left out of the headline cohort and counted (closure_check): the scraped history cannot say whether they are "
+        "state-funded.",
         "A school still open under its own URN at the date whose successor URN is not yet open counts as 'open under the same URN' "
         "(the change of URN is pending; 'successor_pending' in the list).",
         "From September 2024 graded inspections give no overall effectiveness grade: a next judgement 'Not judged' is counted as such.",
@@ -420,8 +501,9 @@ def run(ctx: AuditContext) -> AuditResult:
             unit="an inadequate graded judgement (a school judged inadequate twice counts twice; intervals resample school lineages)",
             snapshot=f"as at {ctx.as_at.isoformat()}: open schools from the newest school-level file covering each school; "
                      "successor links from GIAS files dated by then",
-            sample=f"headline: {COMPLETE_LABEL}. Selection: the history lists schools open around 2018, so earlier judgements are "
-                   "survivors (converted and closed schools missing) and later ones come from the file of open schools",
+            sample=f"headline: {COMPLETE_LABEL}, of URNs a state-funded school-level file or GIAS link list knows. Selection: the "
+                   "history lists schools open around 2018, so earlier judgements are survivors (converted and closed schools "
+                   "missing) and later ones come from the file of open schools",
             denominator="all inadequate judgements of the cohort; each judgement's first event (re-inspection under the same URN, "
                         "new URN, closure) competes with the others, censored at the as-at date",
         ),
@@ -450,7 +532,8 @@ def run(ctx: AuditContext) -> AuditResult:
             + frames["main"].text()
         ),
         figures=figures,
-        tables={"main": main, "cumulative_incidence": ci, "cohorts": cohort_table(ev), "schools": schools, "by_era": by_era},
+        tables={"main": main, "cumulative_incidence": ci, "cohorts": cohort_table(ev), "schools": schools, "by_era": by_era,
+                "closure_check": check},
         frames=frames,
         chart=chart,
         findings=findings,

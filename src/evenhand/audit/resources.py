@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evenhand.audit import charts, intake
+from evenhand.audit import adjusted, charts, clusters, intake
 from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
 from evenhand.simulate.nation import SyntheticNation
 from evenhand.stats.intervals import newcombe_difference
@@ -626,10 +626,47 @@ def _count(n: int) -> Any:
     return Estimate(float(n), math.nan, math.nan, n, 0.95, "count")
 
 
+def risk_differences(frame: pl.DataFrame, analysis: ResourcesAnalysis) -> pl.DataFrame:
+    """Highest against lowest quintile of each money measure: the adjusted difference in the
+    share good or outstanding (average marginal effect) beside the odds ratio, each area,
+    intervals model-based and clustered by trust or local authority (``cluster_id``)."""
+    if "cluster_id" not in frame.columns:
+        frame = frame.with_columns(pl.format("school:{}", pl.col("urn")).alias("cluster_id"))
+    parts = []
+    for m in MEASURES:
+        items = []
+        for (area, measure), fit in analysis.fits.items():
+            if measure != m:
+                continue
+            sub = frame.filter(pl.col("area") == area).drop_nulls([f"{m}_quintile", *CONTROLS])
+            items.append(({"area": area, "model": m.replace("_pp", " per pupil")}, fit, sub))
+        parts.append(adjusted.risk_difference_table(items, f"{m}_quintile", "5", "1"))
+    return pl.concat(parts) if parts else adjusted.risk_difference_table([], "x", "5")
+
+
+RISK_DIFFERENCE_METHOD = (
+    "Adjusted risk differences: for the highest against the lowest quintile of each money "
+    "measure, the share good or outstanding predicted with every school in quintile 5 minus with "
+    "every school in quintile 1, averaged over the same schools (average marginal effect of the "
+    "ordinal model, delta-method interval); intervals model-based and clustered by trust or "
+    "local authority (sandwich covariance over the school's academy trust, else its local "
+    "authority), for the odds ratios too."
+)
+
+
 def run(ctx: AuditContext) -> AuditResult:
-    frame = warehouse_frame(ctx)
+    frame = clusters.attach_clusters(warehouse_frame(ctx), clusters.school_clusters(ctx))
     analysis = analyse(frame)
-    return build_result(analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic)
+    result = build_result(analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic)
+    table = risk_differences(frame, analysis)
+    oe = table.filter((pl.col("area") == "overall_effectiveness") & (pl.col("model") == "income per pupil"))
+    finding = adjusted.sentence(
+        oe.row(0, named=True),
+        "Overall effectiveness, adjusted for phase, size, IDACI quintile, FSM share, region and year, "
+        "schools in the highest income-per-pupil quintile against the lowest",
+    ) if oe.height else None
+    adjusted.add_to_result(result, table, "resources", finding, RISK_DIFFERENCE_METHOD)
+    return result
 
 
 def _has_prefix(prefix: str, term: str) -> bool:
