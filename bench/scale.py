@@ -24,11 +24,24 @@ from pathlib import Path
 from typing import Any
 
 
+class _Partial(dict[str, Any]):
+    """The child's figures so far, rewritten to ``<work>/partial.json`` after each stage, so
+    that a size which fails (or is stopped) part-way still reports what it measured."""
+
+    def __init__(self, path: Path, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.path = path
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.path.write_text(json.dumps(dict(self)))
+
+
 def child(n_schools: int, seed: int, work: Path) -> dict[str, Any]:
     from evenhand.demo import mark_synthetic, write_official_files
     from evenhand.simulate import simulate_nation
 
-    out: dict[str, Any] = {"schools": n_schools}
+    out = _Partial(work / "partial.json", schools=n_schools)
     t = time.perf_counter()
     nation = simulate_nation(n_schools, seed=seed)
     raw = work / "raw"
@@ -36,6 +49,7 @@ def child(n_schools: int, seed: int, work: Path) -> dict[str, Any]:
     files = write_official_files(nation, raw)
     out["simulate_write_s"] = time.perf_counter() - t
     out["raw_mb"] = sum(f.stat().st_size for f in files) / 1e6
+    out["simulate_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from evenhand.core.pipeline import build_warehouse
 
     wh = work / "evenhand.duckdb"
@@ -70,7 +84,7 @@ def child(n_schools: int, seed: int, work: Path) -> dict[str, Any]:
     school_report_data(con, int(urn))
     out["school_data_ms"] = 1000 * (time.perf_counter() - t)
     con.close()
-    return out
+    return dict(out)
 
 
 def main() -> int:
@@ -89,14 +103,28 @@ def main() -> int:
         n = round(f * a.england)
         with tempfile.TemporaryDirectory() as d:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--seed", str(a.seed), "--work", d]
-            done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            row = json.loads(done.stdout.strip().splitlines()[-1])
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode == 0:
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+            else:  # what it measured before it failed, and why it failed
+                partial = Path(d) / "partial.json"
+                row = json.loads(partial.read_text()) if partial.exists() else {"schools": n}
+                row["failed"] = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:300]
+                print(done.stderr[-3000:], file=sys.stderr)
         row["factor"] = f
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(f"\n{'x England':>9} {'schools':>8} {'events':>9} {'judgements':>11} {'raw MB':>7} {'build s':>8} {'peak MB':>8} "
           f"{'audit s':>8} {'peak MB':>8} {'school ms':>9} {'SELECT ms':>9}")
+    def cell(r: dict[str, Any], key: str, fmt: str) -> str:
+        return format(r[key], fmt) if key in r else "-"
+
     for r in rows:
+        if "failed" in r:
+            print(f"{r['factor']:>9g} {r['schools']:>8} " + " ".join(
+                cell(r, k, f) for k, f in [("events", ">9"), ("judgements", ">11"), ("raw_mb", ">7.0f"), ("build_s", ">8.1f"),
+                                           ("build_peak_mb", ">8.0f"), ("audit_s", ">8.1f")]) + f"  FAILED: {r['failed']}")
+            continue
         print(f"{r['factor']:>9g} {r['schools']:>8} {r['events']:>9} {r['judgements']:>11} {r['raw_mb']:>7.0f} {r['build_s']:>8.1f} "
               f"{r['build_peak_mb']:>8.0f} {r['audit_s']:>8.1f} {r['audit_peak_mb']:>8.0f} {r['school_data_ms']:>9.1f} {r['urn_select_ms']:>9.2f}")
     if hasattr(os, "getloadavg"):

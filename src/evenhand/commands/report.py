@@ -146,8 +146,7 @@ def _find(con: Any, text: str, find_schools: Any) -> None:
                 rows = by_name(fixed)
                 out.print(f"No school name contains {q!r}. Guessing you meant {fixed!r}: {len(rows)} school(s) whose name contains it:", highlight=False, markup=False)
                 for r in rows:
-                    extra = " · ".join(str(x) for x in (r.get("postcode"), r.get("phase"), r.get("local_authority")) if x)
-                    out.print(f"  {r['urn']:>7}  {r['school_name']}  {extra}", highlight=False, markup=False)
+                    _school_line(r)
                 out.print("This is a guess from the spelling: check the name before using a URN.", highlight=False, markup=False)
                 return
             guesses = find_schools(con, q)
@@ -160,8 +159,19 @@ def _find(con: Any, text: str, find_schools: Any) -> None:
             return
     out.print(f"{len(rows)} school(s) for {how}{' (the first 50)' if len(rows) == 50 else ''}:", highlight=False, markup=False)
     for r in rows:
-        extra = " · ".join(str(x) for x in (r.get("postcode"), r.get("phase"), r.get("local_authority")) if x)
-        out.print(f"  {r['urn']:>7}  {r['school_name']}  {extra}", highlight=False, markup=False)
+        _school_line(r)
+
+
+def _school_line(r: dict[str, Any]) -> None:
+    """URN and name, then postcode, phase and local authority on a line of their own, indented
+    (short lines: they read in a 60-column terminal)."""
+    import textwrap
+
+    out.print(f"  {r['urn']:>7}  {r['school_name']}", highlight=False, markup=False)
+    extra = " · ".join(str(x) for x in (r.get("postcode"), r.get("phase"), r.get("local_authority")) if x)
+    if extra:
+        out.print(textwrap.fill(extra, width=max(out.width, 40), initial_indent=" " * 11, subsequent_indent=" " * 11),
+                  highlight=False, markup=False)
 
 
 class _Rows:

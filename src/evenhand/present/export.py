@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,9 +168,11 @@ def datapackage(tables: list[tuple[Table, str, int]], synthetic: bool = False) -
     }
 
 
-def export(warehouse: Path, out: Path, sqlite: bool = True) -> list[Exported]:
+def export(warehouse: Path, out: Path, sqlite: bool = True, timings: dict[str, float] | None = None) -> list[Exported]:
     """Write every exported table (CSV and Parquet), datapackage.json, data-dictionary.md and
-    (``sqlite``) evenhand.db with Datasette's metadata.json into ``out``."""
+    (``sqlite``) evenhand.db with Datasette's metadata.json into ``out``. ``timings`` (if
+    given) receives the seconds spent per stage (bench/export.py)."""
+    clock = timings if timings is not None else {}
     con = connect(warehouse, read_only=True)
     written: list[Exported] = []
     db_path = out / SQLITE_NAME
@@ -182,34 +186,51 @@ def export(warehouse: Path, out: Path, sqlite: bool = True) -> list[Exported]:
         rows: list[tuple[Table, str, int]] = []
         tmp_db = db_path.with_name(db_path.name + ".partial")
         tmp_db.unlink(missing_ok=True)
-        db = sqlite3.connect(tmp_db) if sqlite else None
+        # the SQLite copy is written by one background thread (ADBC's C code releases the GIL)
+        # while the next tables are read and written as Parquet and CSV; every call on the
+        # SQLite connection happens in that thread
+        db = _SqliteWriter(tmp_db) if sqlite else None
+        sq = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-sqlite")
+        pending: list[Future[None]] = []
         try:
             for t in exported_tables():
+                t0 = time.perf_counter()
                 if t.qualified in present:
                     cols = ", ".join(f'"{c}"' for c in t.column_names)
                     frame = con.sql(f"SELECT {cols} FROM {t.qualified}").pl()
                 else:  # declared but not built (no input of that kind): an empty, typed table
                     frame = pl.DataFrame(schema=t.polars_schema())
                 frame = frame.cast(t.polars_schema())  # type: ignore[arg-type]
+                _lap(clock, "read from the warehouse", t0)
+                t0 = time.perf_counter()
                 rel = f"data/{t.qualified}.csv"
                 frame.write_parquet(out / f"data/{t.qualified}.parquet")
+                _lap(clock, "write Parquet", t0)
+                t0 = time.perf_counter()
                 flat = _flat(frame)
                 # in a synthetic export every CSV row says so (the SQLite copy's title does)
                 stamped = flat.select(pl.lit(STAMP).alias(SYNTHETIC_COLUMN), pl.all()) if synthetic else flat
                 stamped.write_csv(out / rel)
+                _lap(clock, "write CSV", t0)
                 if db is not None:
-                    _sqlite_table(db, t, flat)
+                    pending.append(sq.submit(db.table, t, flat))
                 rows.append((t, rel, frame.height))
                 written.append(Exported(t.qualified, out / rel, frame.height))
             if db is not None:
-                db.commit()
+                t0 = time.perf_counter()
+                pending.append(sq.submit(db.finish))
+                for f in pending:
+                    f.result()  # the first failure, in table order
+                _lap(clock, "wait for the SQLite copy", t0)
         finally:
             if db is not None:
-                db.close()
+                sq.submit(db.close).result()
+            sq.shutdown(wait=True, cancel_futures=True)
         if sqlite:
             tmp_db.replace(db_path)
     finally:
         con.close()
+    t0 = time.perf_counter()
     package = datapackage(rows, synthetic)
     (out / "datapackage.json").write_text(json.dumps(package, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if sqlite:
@@ -219,36 +240,96 @@ def export(warehouse: Path, out: Path, sqlite: bool = True) -> list[Exported]:
     if synthetic:
         dictionary = "> **SYNTHETIC DATA — not real schools.**\n\n" + dictionary
     (out / "data-dictionary.md").write_text(dictionary, encoding="utf-8")
+    _lap(clock, "descriptors", t0)
     return written
 
 
+def _lap(clock: dict[str, float], stage: str, t0: float) -> None:
+    clock[stage] = clock.get(stage, 0.0) + time.perf_counter() - t0
+
+
 def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """List fields as JSON arrays (Table Schema's ``array`` in CSV); everything else as is."""
+    """List fields as JSON arrays (Table Schema's ``array`` in CSV); everything else as is.
+    Encoded by Polars (a one-field struct's JSON with the ``{"v":`` wrapper cut off)."""
     lists = [c for c, dt_ in frame.schema.items() if isinstance(dt_, pl.List)]
     if not lists:
         return frame
-    return frame.with_columns(
-        pl.col(c).map_elements(lambda v: json.dumps(list(v), ensure_ascii=False), return_dtype=pl.String, skip_nulls=True)
-        for c in lists
-    )
+    out = []
+    for c in lists:
+        enc = pl.struct(pl.col(c).alias("v")).struct.json_encode()
+        out.append(pl.when(pl.col(c).is_not_null()).then(enc.str.slice(5, enc.str.len_chars() - 6)).alias(c))
+    return frame.with_columns(out)
 
 
 SQLITE_TYPES = {"text": "TEXT", "int": "INTEGER", "smallint": "INTEGER", "float": "REAL", "date": "TEXT", "bool": "INTEGER", "text[]": "TEXT"}
+# the columns people filter on in Datasette get an index (unless the primary key starts with it)
+SQLITE_INDEXED = ("urn", "event_id")
 
 
-def _sqlite_table(db: sqlite3.Connection, t: Table, flat: pl.DataFrame) -> None:
+def sqlite_ddl(t: Table) -> list[str]:
+    """CREATE TABLE (and its CREATE INDEX statements) of a table's SQLite copy.
+
+    A table with a primary key is a WITHOUT ROWID table clustered on it: the key is declared
+    (Datasette links rows by it) and stored once, not a second time as an index beside a
+    rowid table; a table without one is a plain rowid table (docs/decisions/1300-export-sqlite.md).
+    """
     name = sqlite_name(t)
     cols = ", ".join(f'"{f.name}" {SQLITE_TYPES[f.type]}{"" if f.nullable else " NOT NULL"}' for f in t.fields)
     pk = f', PRIMARY KEY ({", ".join(chr(34) + c + chr(34) for c in t.primary_key)})' if t.primary_key else ""
-    db.execute(f'DROP TABLE IF EXISTS "{name}"')
-    db.execute(f'CREATE TABLE "{name}" ({cols}{pk})')
-    dates = [c for c, d in flat.schema.items() if d == pl.Date]
-    typed = flat.with_columns(pl.col(c).cast(pl.String) for c in dates) if dates else flat
-    marks = ", ".join("?" for _ in t.fields)
-    db.executemany(f'INSERT INTO "{name}" VALUES ({marks})', typed.iter_rows())
-    for f in t.fields:  # the columns people filter on: URNs, events and files
-        if f.name in ("urn", "event_id", "file_id") and f.name not in t.primary_key[:1]:
-            db.execute(f'CREATE INDEX "{name}__{f.name}" ON "{name}" ("{f.name}")')
+    out = [f'CREATE TABLE "{name}" ({cols}{pk}){" WITHOUT ROWID" if t.primary_key else ""}']
+    for f in t.fields:
+        if f.name in SQLITE_INDEXED and f.name not in t.primary_key[:1]:
+            out.append(f'CREATE INDEX "{name}__{f.name}" ON "{name}" ("{f.name}")')
+    return out
+
+
+class _SqliteWriter:
+    """evenhand.db written through ADBC's SQLite driver: each table's rows go in as one Arrow
+    batch (C code, no Python object per value), in primary-key order, in one transaction;
+    indexes are made after the rows are in."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db: Any = None  # opened by the first table, in the thread that writes
+        self.cur: Any = None
+        self.indexes: list[str] = []
+
+    def _open(self) -> None:
+        import adbc_driver_sqlite.dbapi as adbc
+
+        pre = sqlite3.connect(self.path)  # no rollback journal: the .partial file is replaced
+        pre.execute("PRAGMA journal_mode = OFF")  # only when complete
+        pre.close()
+        self.db = adbc.connect(str(self.path))
+        self.cur = self.db.cursor()
+
+    def table(self, t: Table, flat: pl.DataFrame) -> None:
+        if self.db is None:
+            self._open()
+        create, *indexes = sqlite_ddl(t)
+        self.cur.execute(f'DROP TABLE IF EXISTS "{sqlite_name(t)}"')
+        self.cur.execute(create)
+        self.indexes += indexes
+        if not flat.height:
+            return
+        conv = [pl.col(c).cast(pl.String) for c, d in flat.schema.items() if d == pl.Date]
+        conv += [pl.col(c).cast(pl.Int8) for c, d in flat.schema.items() if d == pl.Boolean]
+        typed = flat.with_columns(conv) if conv else flat
+        if t.primary_key:
+            typed = typed.sort(list(t.primary_key))
+        self.cur.adbc_ingest(sqlite_name(t), typed.select(t.column_names).to_arrow(), mode="append")
+
+    def finish(self) -> None:
+        if self.db is None:
+            self._open()
+        for statement in self.indexes:
+            self.cur.execute(statement)
+        self.db.commit()
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.cur.close()
+            self.db.close()
 
 
 def datasette_metadata(package: dict[str, Any], tables: list[Table]) -> dict[str, Any]:

@@ -201,6 +201,10 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
             chart_error = f"the chart could not be drawn ({type(e).__name__}: {e})."
     title = (r.chart or {}).get("title", "")
     tables = table_views(r.name, r.tables, str(title.get("text", "") if isinstance(title, dict) else title))
+    for i, t in enumerate(tables):  # a landscape table is printed in the wide-tables annex, its section points to it
+        t["anchor"] = f"wide-{r.name}-{t['key']}"
+        # one note under a run of parts of one table (the grade-share tables), under its last part
+        t["footnote"] = not t.get("part") or i == len(tables) - 1 or not tables[i + 1].get("part")
     figures = [{"label": words(f.label), "text": f.text()} for f in r.figures]
     return {
         "name": r.name,
@@ -208,7 +212,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "available": True,
         "question": r.question,
         "claim": r.claim,
-        "method": r.method,
+        "method": words(r.method),
         "findings": [words(f) for f in r.findings],
         "key_findings": [words(f) for f in r.findings[:KEY_FINDINGS]],
         "more_findings": max(0, len(r.findings) - KEY_FINDINGS),
@@ -294,9 +298,13 @@ def national_html(
         if topic:
             audits = [_on_topic(a, topic) for a in audits]
         claims.append({"claim": claim, "measures": measures, "audits": audits})
+    # landscape tables go together after the provenance: a change of page size mid-section
+    # would leave the portrait page before it part empty
+    wide = [t | {"title": f"{v['title']}: {t['title']}"} for v in views for t in v.get("tables", []) if t["layout"] == "landscape"]
     return render(
         "national.html",
         generated=generated,
+        wide_tables=wide,
         audits=views,
         claims=claims,
         as_at=as_at.isoformat(),

@@ -74,6 +74,17 @@ GRADE_LABELS: dict[str, str] = maps.grade_labels("four_point")  # maps/codes.csv
 GRADED_TYPE = "S5 Inspection"
 UNGRADED_TYPE = "S8 Ungraded Inspection"
 URN_BASE = 900000
+URN_MAX = 999_999  # a URN has at most six digits (the build refuses larger ones)
+
+
+def urn_base(n_schools: int) -> int:
+    """The first synthetic URN: 900000 (clear of real URNs) while the nation fits below
+    1,000,000; a larger nation (bench/scale.py's 16x England) starts lower so that every URN
+    still has six digits."""
+    if n_schools > URN_MAX - 100_000 + 1:
+        raise ValueError(f"a nation of {n_schools:,} schools does not fit in six-digit URNs")
+    return min(URN_BASE, URN_MAX + 1 - n_schools)
+
 INSPECTION_NUMBER_BASE = 90000000
 
 _PLACES = (
@@ -521,7 +532,7 @@ def simulate_nation(
     )
     schools = pl.DataFrame(
         {
-            "urn": np.arange(URN_BASE, URN_BASE + n, dtype=np.int64),
+            "urn": np.arange(urn_base(n), urn_base(n) + n, dtype=np.int64),
             "laestab": laestab.astype(np.int64),
             "school_name": texts["name"],
             "phase": np.where(secondary, "Secondary", "Primary").tolist(),
@@ -606,7 +617,7 @@ def simulate_nation(
         {
             "event_id": numbers.tolist(),
             "inspection_number": numbers.tolist(),
-            "urn": (URN_BASE + school_of).astype(np.int64),
+            "urn": (urn_base(n) + school_of).astype(np.int64),
             "kind": np.where(graded, "graded", "ungraded").tolist(),
             "era": np.where(eif, "eif_2019", "cif_2015").tolist(),
             "inspection_type": np.where(graded, GRADED_TYPE, UNGRADED_TYPE).tolist(),

@@ -265,7 +265,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         # draw the chart now (once), so the image is ready when the browser asks for it
         has_chart = audit_svg(name, ap) is not None
         frame = audit_frame(name, ap, table)
-        view = present_tables.table_view(frame, sort=sort or None, descending=order == "desc", contains=text) if frame is not None else None
+        view = present_tables.table_view(frame, sort=sort or None, descending=order == "desc", contains=text, table=f"{name}.{table}") if frame is not None else None
         matrices = present_tables.matrix_view(frame, "to_era", "from_label", "to_label") if frame is not None and table in MATRIX_TABLES else []
         has_regions = region_svg(name, ap) is not None
         return page(
