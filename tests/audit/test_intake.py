@@ -125,7 +125,7 @@ def test_result_shape_and_determinism(small: tuple[Path, object]) -> None:
     assert not any("lower bound" in c for c in a.caveats)
     assert any("no known sign" in c for c in a.caveats)
     assert any(f.key == "overall_effectiveness.good_or_better_difference" for f in a.figures)
-    assert "claim that grades reflect intake" in a.findings[-1]  # the claim, in words
+    assert "claim that grades reflect intake" in a.findings[0]  # the claim, in words: the pack's key finding
 
 
 def test_prepare_keeps_one_row_per_lineage_and_judgement() -> None:

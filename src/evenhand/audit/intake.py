@@ -1021,7 +1021,7 @@ def build_result(
             f"against {keys[f'{oe}.good_or_better_q5'].text()} in the most deprived: a gap of "
             f"{pct(d.estimate.value)} (95% CI {pct(d.estimate.low)} to {pct(d.estimate.high)}).",
         )
-    findings.append(_claim_verdict(analysis))
+    findings.insert(0, _claim_verdict(analysis))  # what the data show on the claim: the pack's key finding
     cov = analysis.coverage
     years = sorted({str(y) for y in frame["effectiveness_year"].drop_nulls().unique().to_list()})
     apart = cov.group_by("years_apart").agg(pl.col("n").sum()).sort("years_apart")
@@ -1198,7 +1198,7 @@ def add_risk_differences(result: AuditResult, table: pl.DataFrame) -> None:
             f"{KEY_AREAS['overall_effectiveness']}, adjusted for phase, size, type, region and year, "
             "schools in the most deprived IDACI quintile against the least deprived",
         )
-    adjusted.add_to_result(result, table, "intake", finding, RISK_DIFFERENCE_METHOD)
+    adjusted.add_to_result(result, table, "intake", finding, RISK_DIFFERENCE_METHOD, at=len(result.findings))
 
 
 def run(ctx: AuditContext) -> AuditResult:
