@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -154,11 +155,34 @@ def _refusing_fetcher() -> Any:
     return OfflineFetcher()
 
 
+@cache
+def _parsed_stylesheet() -> tuple[Any, Any]:
+    """The report stylesheet parsed by WeasyPrint once per process (about 0.1 s a document),
+    with the font configuration it was parsed for."""
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    fonts = FontConfiguration()
+    return CSS(string=stylesheet(), font_config=fonts), fonts
+
+
+_PDF_LOCK = threading.Lock()  # one WeasyPrint render at a time shares the parsed stylesheet and fonts
+
+
 def html_to_pdf(html: str) -> bytes:
-    """The PDF of an Evenhand HTML document, with WeasyPrint, fetching nothing."""
+    """The PDF of an Evenhand HTML document, with WeasyPrint, fetching nothing. The inlined
+    report stylesheet (render()) is given to WeasyPrint parsed once, not parsed again per
+    document; the PDF is the same."""
     from weasyprint import HTML
 
-    pdf = HTML(string=html, base_url=None, url_fetcher=_refusing_fetcher()).write_pdf()
+    inline = f"<style>{stylesheet()}</style>"
+    with _PDF_LOCK:
+        if inline in html:
+            css, fonts = _parsed_stylesheet()
+            doc = HTML(string=html.replace(inline, "", 1), base_url=None, url_fetcher=_refusing_fetcher())
+            pdf = doc.write_pdf(stylesheets=[css], font_config=fonts)
+        else:
+            pdf = HTML(string=html, base_url=None, url_fetcher=_refusing_fetcher()).write_pdf()
     assert pdf is not None
     return bytes(pdf)
 
@@ -363,11 +387,12 @@ def write_national(
 
 def school_html(data: dict[str, Any], generated: str | None = None) -> str:
     """The school report for ``school_report_data(...)``, with its timeline chart."""
-    from evenhand.present.school import timeline_svg
+    from evenhand.present.school import expected_svg, timeline_svg
 
     svg = timeline_svg(data)
+    exp = expected_svg(data)
     return render("school.html", generated=generated, s=data, timeline_svg=Markup(svg) if svg else None,
-                  synthetic=bool(data.get("synthetic")))
+                  expected_svg=Markup(exp) if exp else None, synthetic=bool(data.get("synthetic")))
 
 
 _EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
@@ -424,10 +449,19 @@ def find_expected(warehouse: Path, con: duckdb.DuckDBPyConnection, audits_dir: P
 
 
 def read_expected(audits_dir: Path | None) -> pl.DataFrame | None:
-    """The intake audit's 'expected' table written by `evenhand audit --out DIR`, if there."""
+    """The intake audit's 'expected' table written by `evenhand audit --out DIR`, if there
+    (read once per process while the file stays the same: the dashboard asks on every page)."""
     if audits_dir is None:
         return None
     p = audits_dir / "intake__expected.parquet"
     if not p.exists():
         p = audits_dir / "tables" / "intake__expected.parquet"
-    return pl.read_parquet(p) if p.exists() else None
+    if not p.exists():
+        return None
+    st = p.stat()
+    return _read_parquet(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _read_parquet(path: str, mtime_ns: int, size: int) -> pl.DataFrame:
+    return pl.read_parquet(path)
