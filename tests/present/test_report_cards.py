@@ -57,7 +57,7 @@ def test_report_card_school_compared_with_report_card_schools_only(tmp_path: Pat
         assert abs(sum(r["share"] for r in a["distribution"]) - 1) < 1e-9
         assert all(r["low"] <= r["share"] <= r["high"] for r in a["distribution"])
     html = school_html(d)
-    section = html.split('id="similar"')[1].split("<h3>The intake model")[0]
+    section = html.split('id="similar"')[1].split('<h3 id="expected"')[0]
     assert "Exceptional" in section and "Urgent improvement" in section
     assert "Outstanding" not in section and "Requires improvement" not in section
     # a school whose latest graded inspection is four-point keeps the four-point comparison
