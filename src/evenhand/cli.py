@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sys
 import time
@@ -22,7 +23,7 @@ from evenhand.errors import EvenhandError
 app = typer.Typer(
     help="Evenhand: an open evidence engine for English school inspections.\n\n"
     "\b\n"
-    "New here? Every output on made-up schools, offline, in minutes:\n"
+    "New here? Every output on made-up schools, offline:\n"
     "  evenhand demo --out demo\n"
     "With the official files (downloaded when raw/ has none):\n"
     "  evenhand run --raw raw --out out\n"
@@ -134,6 +135,10 @@ def build(
         _fail(EvenhandError(f"internal error ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
                             "set EVENHAND_DEBUG=1 for the traceback and report it"))
         return
+    if summary.synthetic:
+        from evenhand.core.synthetic import STAMP
+
+        out.print(f"[bold yellow]{STAMP}[/]: built from files marked synthetic; every output of this warehouse says so", highlight=False)
     t = Table(title=escape(f"Built {summary.warehouse}"), show_lines=False)
     for col in ("layout", "files", "rows read", "rows rejected", "warnings"):
         t.add_column(col, justify="right" if col != "layout" else "left")
@@ -194,15 +199,23 @@ def info(
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
         return
     out.print(f"schools: {data['schools']['distinct_urns']:,} URNs in {data['schools']['rows']:,} file rows")
-    out.print(f"events: {data['events']['total']:,} " + ", ".join(f"{k} {v:,}" for k, v in data["events"]["by_kind"].items()))
-    out.print(f"judgements: {data['judgements']:,}; conflicts: {data['conflicts']['fields']}; warnings: {data['warnings']}")
+    from evenhand import maps
+
+    out.print(f"events: {data['events']['total']:,} (" + ", ".join(f"{maps.kind_label(k, short=True).lower()} {v:,}" for k, v in data["events"]["by_kind"].items()) + ")")
+    out.print(f"judgements: {data['judgements']:,}; conflicts: {data['conflicts']['fields']:,}; warnings: {data['warnings']:,}")
     for pair in data["conflicts"]["between_snapshots"]:
         out.print(
             f"  snapshots {pair['older']} and {pair['newer']} disagree on {pair['events']:,} inspections "
             f"({', '.join(pair['field_names'])}; each value in meta.conflicts, the newer kept)"
         )
-    for f in data["files"]["by_layout"]:
-        out.print(f"  {f['status']:<12} {f['layout'] or '-':<28} files {f['n']:>3}  rows {f['rows'] or 0:>9,}")
+    status = None
+    for f in data["files"]["by_layout"]:  # short lines: they read in a 60-column terminal
+        if f["status"] != status:
+            status = f["status"]
+            out.print(f"files {status}:", highlight=False)
+        n = int(f["n"])
+        what = f"{n} file{'s' if n != 1 else ''}" + (f", {int(f['rows'] or 0):,} rows" if f["layout"] else "")
+        out.print(f"  {f['layout'] or '(no layout)'}: {what}", highlight=False)
 
 
 @app.command()
@@ -230,14 +243,33 @@ def history(
     name = escape(str(s.get("school_name", "URN " + str(urn))))
     rest = escape(f"{s.get('phase') or ''} {s.get('school_type') or ''}, {s.get('local_authority') or ''}")
     out.print(f"[bold]{name}[/] (URN {urn}) {rest}", highlight=False)
-    t = Table()
-    for col in ("start", "published", "kind", "era", "type", "judgements"):
-        t.add_column(col)
+    # one block per inspection (not a table: it reads at any width, 60 columns included)
+    import textwrap
+
+    from evenhand import maps
+    from evenhand.present.school import SAFEGUARDING_WORDS
+
+    def when(d: object) -> str:
+        if not d:
+            return "?"
+        day = dt.date.fromisoformat(str(d))
+        return f"{day.day} {day.strftime('%b %Y')}"
+
     for ev in data["events"]:
-        js = "; ".join(f"{j['area']}: {j['label']}" for j in ev["judgements"] if j["graded"])
-        cells = (ev["start_date"] or "?", ev["publication_date"] or "", ev["kind"], ev["era"] or "", ev["inspection_type"] or "", js)
-        t.add_row(*(escape(str(x)) for x in cells))
-    out.print(t)
+        head = f"{when(ev['start_date'])}: {maps.kind_label(ev['kind'])}"
+        if ev["publication_date"]:
+            head += f", published {when(ev['publication_date'])}"
+        out.print(escape(head), style="bold", highlight=False)
+        what = "; ".join(x for x in (maps.era_label(ev["era"]) if ev["era"] else "", ev["inspection_type"] or "") if x)
+        lines = [what] if what else []
+        order = list(maps.areas())
+        graded = sorted((j for j in ev["judgements"] if j["graded"]), key=lambda j: order.index(j["area"]) if j["area"] in order else 99)
+        js = "; ".join(f"Safeguarding: {SAFEGUARDING_WORDS.get(j['label'], j['label'])}" if j["scale"] == "safeguarding_effective"
+                       else f"{maps.area_label(j['area'])}: {j['label']}" for j in graded)
+        if js:
+            lines.append(js)
+        for line in lines:
+            out.print(escape(textwrap.fill(line, width=max(out.width, 40), initial_indent="  ", subsequent_indent="  ")), highlight=False)
     lineage = data.get("lineage") or {}
     for side in ("predecessors", "successors"):
         for other in lineage.get(side) or []:

@@ -89,7 +89,40 @@ def _conflicts_between_snapshots(con: duckdb.DuckDBPyConnection) -> list[dict[st
 
 def history(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any]:
     """Every inspection of one school (``evenhand history URN --json``); UnknownSchoolError
-    when the URN is not in the warehouse."""
+    when the URN is not in the warehouse.
+
+    Read from the school's precomputed page (out.school_pages: one lookup, plus its events'
+    context rows); a warehouse built before that table existed is read by the per-URN queries
+    of :func:`history_from_core`, the second route the tests hold equal to it.
+    """
+    from evenhand.derive.school_pages import has_pages, read_page
+
+    if not has_pages(con):
+        return history_from_core(con, urn)
+    page = read_page(con, urn)
+    if page is None:
+        raise _unknown(con, urn)
+    return history_from_page(con, page)
+
+
+def history_from_page(con: duckdb.DuckDBPyConnection, page: Any) -> dict[str, Any]:
+    """The history JSON of a precomputed page (evenhand.derive.school_pages.SchoolPage)."""
+    return {
+        "urn": page.urn,
+        "school": page.school,
+        "events": page.events,
+        "lineage": page.lineage,
+        "context": _context(con, [e["event_id"] for e in page.events]),
+    }
+
+
+def _unknown(con: duckdb.DuckDBPyConnection, urn: int) -> UnknownSchoolError:
+    n = con.execute("SELECT count(DISTINCT urn) FROM core.events").fetchall()[0][0]
+    return UnknownSchoolError(f"URN {urn} is not in the warehouse ({n} schools have inspection events). Check the number on GIAS or Ofsted's site.")
+
+
+def history_from_core(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any]:
+    """The history JSON by per-URN queries on the core and out tables (the second route)."""
     ids = frame(
         con,
         """
@@ -105,8 +138,7 @@ def history(con: duckdb.DuckDBPyConnection, urn: int) -> dict[str, Any]:
         [urn],
     )
     if not ids and school.height == 0:
-        n = con.execute("SELECT count(DISTINCT urn) FROM core.events").fetchall()[0][0]
-        raise UnknownSchoolError(f"URN {urn} is not in the warehouse ({n} schools have inspection events). Check the number on GIAS or Ofsted's site.")
+        raise _unknown(con, urn)
     events = frame(con, "SELECT * FROM core.events WHERE event_id IN (SELECT unnest(?)) ORDER BY start_date, event_id", [ids])
     judg = frame(con, "SELECT * FROM core.judgements WHERE event_id IN (SELECT unnest(?)) ORDER BY event_id, area", [ids])
     conf = frame(
@@ -234,9 +266,6 @@ def _context(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[dict[str, A
     """Context measures joined to this school's events (out.event_context); [] when none."""
     if not ids or not has_table(con, "out.event_context"):
         return []
-    ctx = frame(
-        con,
-        "SELECT * FROM out.event_context WHERE event_id IN (SELECT unnest(?)) ORDER BY event_id, measure",
-        [ids],
-    )
+    marks = ", ".join("?" for _ in ids)  # a literal IN list: DuckDB skips row groups (the table is in event order)
+    ctx = frame(con, f"SELECT * FROM out.event_context WHERE event_id IN ({marks}) ORDER BY event_id, measure", list(ids))
     return [_plain(dict(r)) for r in ctx.iter_rows(named=True)]

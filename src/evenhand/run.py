@@ -24,6 +24,7 @@ class PipelineResult:
     outputs: dict[str, Path] = field(default_factory=dict)  # what -> file or folder
     notes: list[str] = field(default_factory=list)  # steps that were not available, and why
     open_first: Path | None = None
+    synthetic: bool = False  # the warehouse is synthetic: every output says so
 
 
 def national_pack(
@@ -61,6 +62,7 @@ def analyse(warehouse: Path, out: Path, result: PipelineResult, progress: Progre
         progress("running the audits and writing the national evidence pack", step, steps)
     with Evenhand(warehouse) as eh:
         run, paths = national_pack(eh, out / "report", pdf=pdf, raw=str(raw) if raw else None)
+    result.synthetic = result.synthetic or run.synthetic
     from evenhand.present.synthetic import stamp_outputs
 
     for s in run.slots:

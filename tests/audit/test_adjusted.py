@@ -50,8 +50,8 @@ def test_intake_risk_differences_on_a_synthetic_warehouse(tmp_path: Path) -> Non
     assert row["odds_ratio"] == pytest.approx(r.figure("overall_effectiveness.or_q5_all").estimate.value)
     assert row["n_clusters"] == frame.filter(pl.col("area") == "overall_effectiveness")["cluster_id"].n_unique()
     # the finding and the figure are in the result, before the claim's verdict
-    assert any("percentage points less often" in f or "percentage points more often" in f for f in r.findings[:-1])
-    assert "claim that grades reflect intake" in r.findings[-1]
+    assert any("percentage points less often" in f or "percentage points more often" in f for f in r.findings[1:])
+    assert "claim that grades reflect intake" in r.findings[0]
     assert any(f.key.endswith(".risk_difference") for f in r.figures)
     assert "Adjusted risk differences" in r.method
 

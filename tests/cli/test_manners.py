@@ -99,3 +99,32 @@ def test_find_says_when_it_guesses(warehouse: Path) -> None:
     assert r.exit_code == 2 and "no school name contains" in r.output
     r = runner.invoke(app, ["school", "--find", "999999", "--warehouse", str(warehouse)])
     assert r.exit_code == 2 and "no school has URN 999999" in r.output
+
+
+def test_output_reads_in_a_60_column_terminal(warehouse: Path, tmp_path: Path) -> None:
+    """Help, info, history, --find and build: no line wider than the terminal, people's words
+    (no era or area codes), each inspection of a history a block of its own. Run as a user runs
+    them (a process with COLUMNS=60: click's test runner fixes help at 80 columns)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "60", "PYTHONPATH": os.pathsep.join(sys.path)}
+    wh = ["--warehouse", str(warehouse)]
+
+    def run(*args: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "evenhand", *args], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        wide = [line for line in (r.stdout + r.stderr).splitlines() if len(line) > 60]
+        assert wide == [], (args, wide)
+        return r.stdout
+
+    for args in (["--help"], ["school", "--find", "Cavershem", *wh], ["school", "--find", "RG4", *wh],
+                 ["build", "--raw", str(warehouse.parent / "raw"), "--warehouse", str(tmp_path / "w.duckdb")]):
+        run(*args)
+    info = run("info", *wh)
+    assert "report_card" not in info and "files loaded:" in info
+    history = run("history", "109778", *wh)
+    assert "Education inspection framework (2019-2024)" in history and "eif_2019" not in history
+    assert "Overall effectiveness: " in history and "overall_effectiveness" not in history
+    assert "Safeguarding: effective" in history and "Safeguarding effective?" not in history

@@ -34,8 +34,10 @@ def test_files_round_trip_through_the_build(tmp_path: Path) -> None:
     assert len(rows) == 120
     summary = build_warehouse(tmp_path / "raw", tmp_path / "w.duckdb")
     assert {r.layout for r in summary.files} == {"ofsted_latest_eif"}
+    assert summary.synthetic  # the title row says so: whichever command builds them, the warehouse is synthetic
     con = connect(tmp_path / "w.duckdb", read_only=True)
     try:
+        assert con.execute("SELECT value FROM meta.build WHERE key = 'synthetic'").fetchall() == [("true",)]
         built = con.sql(
             "SELECT e.event_id, e.kind, e.start_date, j.code FROM core.events e LEFT JOIN core.judgements j "
             "ON j.event_id = e.event_id AND j.area = 'overall_effectiveness' WHERE e.kind = 'graded'"
@@ -114,3 +116,21 @@ def test_demo_then_run_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1].startswith("open: ")
     assert (tmp_path / "run" / "open-data" / "datapackage.json").exists()
+    # the demo's raw files are synthetic: `run` on them marks every output as the demo does
+    assert STAMP in result.output
+    assert STAMP in (tmp_path / "run" / "report" / "evidence-pack.html").read_text(encoding="utf-8")
+    unstamped = [
+        str(p.relative_to(tmp_path)) for folder in ("audit", "report", "open-data")
+        for p in (tmp_path / "run" / folder).rglob("*")
+        if p.suffix in (".csv", ".parquet", ".json", ".md", ".html") and not is_stamped(p)
+    ]
+    assert unstamped == []
+
+
+def test_only_a_title_row_above_the_header_marks_a_file_synthetic() -> None:
+    from evenhand.core.synthetic import title_says_synthetic
+
+    header = ["URN", "School name"]
+    assert title_says_synthetic([[f"{STAMP}: inspections as at 31 August 2025"], header], 1)
+    assert not title_says_synthetic([["Management information - state-funded schools"], header], 1)
+    assert not title_says_synthetic([header, [STAMP, "x"]], 0)  # a value in a data row is not a title

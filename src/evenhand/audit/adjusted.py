@@ -99,9 +99,9 @@ def sentence(r: dict[str, Any], who: str) -> str:
 
 
 def add_to_result(result: AuditResult, table: pl.DataFrame, key_prefix: str, finding: str | None,
-                  method: str) -> None:
-    """The table, a figure per row (the clustered interval) and the finding, before the claim's
-    verdict (the result's last finding)."""
+                  method: str, at: int | None = None) -> None:
+    """The table, a figure per row (the clustered interval) and the finding at position ``at``
+    (default: after the first two, the claim's verdict and the headline the pack shows)."""
     result.tables["risk_differences"] = table
     for r in table.iter_rows(named=True):
         key = f"{key_prefix}.{r['area']}.{r['model']}".replace(" ", "_").replace(",", "")
@@ -113,6 +113,5 @@ def add_to_result(result: AuditResult, table: pl.DataFrame, key_prefix: str, fin
                      method="average marginal effect, delta method, cluster-robust"),
             "share"))
     if finding:
-        at = max(len(result.findings) - 1, 0)
-        result.findings.insert(at, finding)
+        result.findings.insert(min(2, len(result.findings)) if at is None else at, finding)
     result.method = result.method + " " + method

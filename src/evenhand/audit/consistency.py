@@ -596,6 +596,16 @@ def run(ctx: AuditContext) -> AuditResult:
         caveats += [f"Regional model: {n}" for n in rv.notes]
     else:
         caveats.append(f"The regional model could not be fitted: {rv_error}")
+    findings[0] = (  # the verdict states the stability figure the first finding gave
+        "On the claim that judgements are inconsistent between visits and between inspection teams, the data cannot test "
+        f"either part: of {n_comp:,} comparable consecutive graded inspections {describe(stab, 'share')} kept the same overall "
+        f"grade and {o['cliff_edge']:,} fell two or more grades, but a school can "
+        "really change between visits years apart and the files cannot separate that from an inconsistent judgement; and no "
+        "file says who inspected, so team or inspector variation cannot be measured"
+        + (f" (regions, the nearest proxy, account for {describe(rv.icc, 'share')} of the latent variation after controls"
+           + (f", {pct(rv_prog.icc.value)} with progress" if rv_prog is not None else "") + ")" if rv is not None else "")
+        + "."
+    )
     small = [f"transitions into the {maps.era_label(r['to_era'])} (n = {r['n']})" for r in st.filter(pl.col("n") < 100).iter_rows(named=True)]
     n_missing_region = rf.filter(pl.col("ofsted_region").is_null()).height
     if n_missing_region:

@@ -492,7 +492,7 @@ def build_result(
             )
             if fit.n < 1000:
                 small_n.append(f"{label}, {mlabel}: model on {fit.n:,} schools")
-    findings.append(_claim_verdict(analysis))
+    findings.insert(0, _claim_verdict(analysis))  # what the data show on the claim: the pack's key finding
     caveats = [
         "The finance files cover local-authority maintained schools only: academies and free "
         "schools are absent, so the result says nothing about them and the covered schools are "

@@ -16,12 +16,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from evenhand.core.synthetic import STAMP as STAMP  # re-exported
 from evenhand.core.warehouse import has_table
 from evenhand.stats.estimate import Estimate
 
 SCHEMA_VERSION = 1
-#: what every output of a synthetic warehouse (evenhand demo) says, first
-STAMP = "SYNTHETIC DATA — not real schools"
 
 
 @dataclass(frozen=True)

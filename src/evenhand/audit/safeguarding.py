@@ -398,6 +398,16 @@ def run(ctx: AuditContext) -> AuditResult:
             f"{s.n_not_effective_classifiable:,} that carry all three education judgements)."
         ),
     ]
+    # what the data show on the claim (first: the evidence pack's key finding)
+    findings.insert(0, (
+        "On the claim that schools are failed on a safeguarding technicality while their education is good, the data show "
+        f"that it happens but rarely: {s.n_limited:,} of the {s.n_not_effective:,} graded inspections that found safeguarding not "
+        "effective were inadequate overall or for leadership while every education judgement was good or better "
+        f"({describe(s.limited_among_not_effective, 'share')})"
+        + (f", while safeguarding was not effective in {k_inad:,} of {n_inad:,} inadequate judgements under the education "
+           "inspection framework" if n_inad else "")
+        + ". Whether a finding was a 'technicality' the files cannot test: they hold the judgement, not its reasons."
+    ))
     if tr.height:
         peak = tr.filter(pl.col("n_graded") >= 100).sort(["not_effective_rate", "academic_year"], descending=[True, False])
         if peak.height:

@@ -73,4 +73,4 @@ def run(
     except EvenhandError as e:
         _fail(e)
         return
-    _show(result, synthetic=False)
+    _show(result, synthetic=result.synthetic)  # the demo's raw files, say, are synthetic

@@ -65,6 +65,7 @@ def school(
     out_path: Annotated[Path | None, typer.Option("--out", help="File to write; default school-<URN>.<format>.")] = None,
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
     find: Annotated[str | None, typer.Option("--find", help="List schools by part of the name, a postcode (or its start) or a URN, with their URNs; says so when it can only show the closest names.")] = None,
+    inspection: Annotated[str | None, typer.Option("--inspection", help="The contested inspection, by its start date (YYYY-MM-DD) or event id (see `evenhand history URN`): its expected judgement comes first. Default: the latest graded inspection.")] = None,
     audits: Annotated[Path | None, typer.Option("--audits", help="Folder written by `evenhand audit --out` (for the intake model's expected judgement); default: the audit folder beside the warehouse (its folder's audit/ or out/audit/, as `evenhand audit`, `run` and `demo` write it).")] = None,
 ) -> None:
     """One school's inspection in context: every inspection across URNs and frameworks (each
@@ -72,6 +73,7 @@ def school(
     years, a plain-English summary and caveats. HTML or PDF.
 
     Example:  evenhand school --find "RG4 7RA"   then   evenhand school 109778 --format pdf --out caversham.pdf
+    (add --inspection 2022-11-15 to put the expected judgement of that inspection first)
     """
     from evenhand.engine import Evenhand
     from evenhand.present.report import find_expected, html_to_pdf, school_html
@@ -90,7 +92,7 @@ def school(
             if fmt not in ("html", "pdf"):
                 raise EvenhandError(f"--format {fmt!r}: choose html or pdf")
             expected, why = find_expected(warehouse, con, audits)
-            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None)  # as at the default snapshot (out.latest_as_at)
+            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None, inspection=inspection)  # as at the default snapshot (out.latest_as_at)
         html = school_html(data)
         target = out_path or Path(f"school-{int(urn)}.{fmt}")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -146,8 +148,7 @@ def _find(con: Any, text: str, find_schools: Any) -> None:
                 rows = by_name(fixed)
                 out.print(f"No school name contains {q!r}. Guessing you meant {fixed!r}: {len(rows)} school(s) whose name contains it:", highlight=False, markup=False)
                 for r in rows:
-                    extra = " · ".join(str(x) for x in (r.get("postcode"), r.get("phase"), r.get("local_authority")) if x)
-                    out.print(f"  {r['urn']:>7}  {r['school_name']}  {extra}", highlight=False, markup=False)
+                    _school_line(r)
                 out.print("This is a guess from the spelling: check the name before using a URN.", highlight=False, markup=False)
                 return
             guesses = find_schools(con, q)
@@ -160,8 +161,19 @@ def _find(con: Any, text: str, find_schools: Any) -> None:
             return
     out.print(f"{len(rows)} school(s) for {how}{' (the first 50)' if len(rows) == 50 else ''}:", highlight=False, markup=False)
     for r in rows:
-        extra = " · ".join(str(x) for x in (r.get("postcode"), r.get("phase"), r.get("local_authority")) if x)
-        out.print(f"  {r['urn']:>7}  {r['school_name']}  {extra}", highlight=False, markup=False)
+        _school_line(r)
+
+
+def _school_line(r: dict[str, Any]) -> None:
+    """URN and name, then postcode, phase and local authority on a line of their own, indented
+    (short lines: they read in a 60-column terminal)."""
+    import textwrap
+
+    out.print(f"  {r['urn']:>7}  {r['school_name']}", highlight=False, markup=False)
+    extra = " · ".join(str(x) for x in (r.get("postcode"), r.get("phase"), r.get("local_authority")) if x)
+    if extra:
+        out.print(textwrap.fill(extra, width=max(out.width, 40), initial_indent=" " * 11, subsequent_indent=" " * 11),
+                  highlight=False, markup=False)
 
 
 class _Rows:

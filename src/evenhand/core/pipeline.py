@@ -19,6 +19,7 @@ from evenhand import __version__, maps
 from evenhand.core import dfe_context, gias, guard, merge, ofsted_events
 from evenhand.core.inputs import RawInput
 from evenhand.core.normalise import Collector, control_characters
+from evenhand.core.synthetic import title_says_synthetic
 from evenhand.core.warehouse import (
     atomic_build,
     create,
@@ -77,6 +78,7 @@ class BuildSummary:
     warnings: list[dict[str, object]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds (bench/build.py)
     previous: guard.Previous | None = None  # what the replaced warehouse held
+    synthetic: bool = False  # built from files whose title row says SYNTHETIC (evenhand.core.synthetic)
     cpu: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds of the process, all threads
 
     def changes(self) -> list[str]:
@@ -207,6 +209,7 @@ def _build(
     problems: list[Problem] = []
     problem_total = 0
     raw_frames: dict[str, list[pl.DataFrame]] = {}
+    synthetic_files: list[str] = []  # loaded files whose title row says SYNTHETIC (evenhand demo's)
 
     rels = [str(p.relative_to(raw)) if raw.is_dir() else p.name for p in paths]
     for rel, why in not_files(raw):
@@ -243,6 +246,8 @@ def _build(
             continue
         assert loaded.match is not None and loaded.frame is not None
         match, headers, frame, n_empty = loaded.match, loaded.headers, loaded.frame, loaded.n_empty
+        if loaded.opened is not None and title_says_synthetic(loaded.opened.top, match.header_index):
+            synthetic_files.append(rel)
         layout = match.layout
         c = Collector(rel, i)
         # duplicates a mapped column has are reported by the matcher (match.ambiguous) below
@@ -429,10 +434,11 @@ def _build(
             finally:
                 late.result()  # a failed insert is the error to report, as when inserts came first
             clock.lap("derive (all, wall)")  # ... and the stage's wall time
-            write_declared(con, T.BUILD, pl.DataFrame({
-                "key": ["evenhand_version", "built_at", "raw", "mode"],
-                "value": [__version__, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(raw), "lenient" if lenient else "strict"],
-            }))
+            # a warehouse built from any synthetic file is synthetic: every output says so
+            synthetic = {"synthetic": "true"} if synthetic_files else {}
+            build_info = {"evenhand_version": __version__, "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                          "raw": str(raw), "mode": "lenient" if lenient else "strict"} | synthetic
+            write_declared(con, T.BUILD, pl.DataFrame({"key": list(build_info), "value": list(build_info.values())}))
         finished = True  # swapped in: the new warehouse names raw_dir
         guard.release_signals(swapped=True)  # a stop signal held during the swap is reported now
         clock.lap("checkpoint and swap")
@@ -448,7 +454,7 @@ def _build(
         return BuildSummary(
             target, records, counts, kinds, len(all_warnings),
             merged.conflicts.select("event_id", "field").unique().height if merged.conflicts.height else 0,
-            len(rejections), all_warnings, clock.times, previous, clock.cpu,
+            len(rejections), all_warnings, clock.times, previous, bool(synthetic_files), clock.cpu,
         )
     finally:
         for other in pool_exits:

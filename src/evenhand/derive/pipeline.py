@@ -17,6 +17,7 @@ from evenhand.derive.as_at import derive_latest_as_at
 from evenhand.derive.event_context import derive_event_context
 from evenhand.derive.facts import derive_event_flags, derive_snapshot_schools
 from evenhand.derive.lineage import derive_lineage
+from evenhand.derive.school_pages import derive_school_pages
 from evenhand.derive.snapshots import derive_school_latest, derive_snapshots
 from evenhand.derive.timing import derive_timing
 from evenhand.derive.transitions import derive_transitions
@@ -31,6 +32,7 @@ DERIVATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     derive_event_context,  # out.event_context (needs out.predecessors; empty without core.context)
     derive_event_flags,  # out.event_flags (needs out.event_lineage, out.transitions, out.timing)
     derive_snapshot_schools,  # out.snapshot_schools (needs out.snapshots, out.predecessors)
+    derive_school_pages,  # out.school_pages (needs out.event_flags and every table a page reads)
 ]
 
 
@@ -46,6 +48,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "derive_event_context": ("derive_lineage",),
     "derive_event_flags": ("derive_transitions", "derive_timing"),
     "derive_snapshot_schools": ("derive_lineage", "derive_snapshots"),
+    "derive_school_pages": ("derive_event_flags", "derive_latest_as_at", "derive_lineage"),
 }
 THREADS = 2
 # core tables a derivation reads, for the derivations that may start before every core table

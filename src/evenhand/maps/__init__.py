@@ -571,15 +571,26 @@ class ColumnLabel:
     label: str
     format: str
     interval: tuple[str, str] | None
+    #: blank: the column in every table; ``audit.table``: only in that table (where the same
+    #: column name means something else, e.g. ``timing.length``'s working days of inspection)
+    table: str = ""
 
 
 @cache
-def columns() -> dict[str, ColumnLabel]:
+def columns(table: str | None = None) -> dict[str, ColumnLabel]:
+    """Column -> its label and format; with ``table`` ('audit.table'), that table's own rows
+    (maps/columns.csv ``table``) over the rows for every table."""
     out: dict[str, ColumnLabel] = {}
+    own: dict[str, ColumnLabel] = {}
     for r in _rows("columns.csv"):
         iv = tuple(r["interval"].split("|")) if r["interval"] else None
-        out[r["column"]] = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None)  # type: ignore[arg-type]
-    return out
+        where = (r.get("table") or "").strip()
+        c = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None, where)  # type: ignore[arg-type]
+        if not where:
+            out[r["column"]] = c
+        elif where == table:
+            own[r["column"]] = c
+    return out | own
 
 
 @cache

@@ -335,7 +335,34 @@ EVENT_FLAGS = Table(
     primary_key=("event_id",),
 )
 
+SCHOOL_PAGES = Table(
+    "school_pages",
+    "out",
+    "One school's page, precomputed: one row per URN (every URN with a school row or an "
+    "inspection), in URN order, with everything its report and dashboard page show that does "
+    "not depend on the request, each part a JSON document built from the tables it names; a "
+    "page is one lookup, and the report only labels and formats "
+    "(docs/decisions/1300-school-pages-precomputed.md). A presentation cache of other tables: "
+    "not exported.",
+    (
+        Field("urn", "int", "Unique reference number", nullable=False),
+        Field("school", "text", "JSON: the school's latest core.schools row (without file_id, row_number), as `evenhand history URN --json` gives it; null when no school-level file lists the URN"),
+        Field("events", "text", "JSON array: every inspection of the URN (its own, and those reported under it), as `evenhand history URN --json` gives them (core.events with judgements, sources and conflicts)", nullable=False),
+        Field("lineage", "text", "JSON: the URN's lineage as `evenhand history URN --json` gives it (out.lineage, out.predecessors, out.lineage_links); null without an out.lineage row"),
+        Field("facts", "text", "JSON array: per event the report shows (its own, reported and its predecessors' own), the facts decided at build time: out.timing lengths and delays, out.event_flags flags and targets, the out.transitions step into it", nullable=False),
+        Field("latest", "text", "JSON: the URN's out.latest_as_at row at its latest as-at date, with file_as_at (the as-at date of the file that shows it open)"),
+        Field("similar_schools", "text", "JSON: the similar-school distribution (same phase, IDACI quintile and size band; this school excluded): as_at, size band and its edges, counts per latest overall judgement; null when the school's phase, IDACI quintile or pupils are not in the files or no open school of its phase has pupils"),
+        Field("context", "text", "JSON: DfE context measures of the school's lineage and predecessors by academic year (core.context: value, text, suppression; the newest file's value where two give one) and the files they come from", nullable=False),
+        Field("school_files", "text", "JSON array: the school-level files that list the URN (meta.files paths)", nullable=False),
+        Field("fallback", "text", "JSON: name and type of the URN's latest inspection (core.events), for a URN no school-level file lists"),
+    ),
+    primary_key=("urn",),
+)
+
+#: tables that are a cache of other tables (not in the open-data export)
+NOT_EXPORTED: tuple[str, ...] = ("out.school_pages",)
+
 OUT_TABLES: tuple[Table, ...] = (
     LINEAGE, LINEAGE_LINKS, PREDECESSORS, EVENT_LINEAGE, LATEST_AS_AT, TRANSITIONS, TIMING,
-    EVENT_CONTEXT, SNAPSHOTS, SNAPSHOT_SCHOOLS, EVENT_FLAGS,
+    EVENT_CONTEXT, SNAPSHOTS, SNAPSHOT_SCHOOLS, EVENT_FLAGS, SCHOOL_PAGES,
 )

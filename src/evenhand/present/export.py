@@ -66,7 +66,9 @@ class Exported:
 
 
 def exported_tables() -> list[Table]:
-    return [t for t in TABLES if t.schema in EXPORTED_SCHEMAS or t.qualified in EXTRA_TABLES]
+    from evenhand.metadata.out_tables import NOT_EXPORTED
+
+    return [t for t in TABLES if (t.schema in EXPORTED_SCHEMAS or t.qualified in EXTRA_TABLES) and t.qualified not in NOT_EXPORTED]
 
 
 def resource_name(t: Table) -> str:

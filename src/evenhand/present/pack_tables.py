@@ -104,19 +104,21 @@ class Spec:
     interval: tuple[str, str] | None
 
 
-def column_label(key: str) -> Spec:
-    c = maps.columns().get(key)
+def column_label(key: str, table: str | None = None) -> Spec:
+    """The column's label, format and interval (maps/columns.csv; ``table`` 'audit.table'
+    takes that table's own rows first)."""
+    c = maps.columns(table).get(key)
     if c is not None:
         return Spec(c.label, _KIND.get(c.format, "text"), c.interval)
     return Spec(key.replace("_", " ").capitalize(), "text", None)
 
 
-def columns(df: pl.DataFrame) -> list[Column]:
-    """The printed columns of ``df``: estimates merged with their intervals, codes beside their
-    labels dropped."""
+def columns(df: pl.DataFrame, table: str | None = None) -> list[Column]:
+    """The printed columns of ``df`` (the audit table ``table``, 'audit.table'): estimates
+    merged with their intervals, codes beside their labels dropped."""
     names = df.columns
     has_label = "label" in names or any(n.endswith("_label") for n in names)
-    specs = {n: column_label(n) for n in names}
+    specs = {n: column_label(n, table) for n in names}
     folded = {x for n in names if (iv := specs[n].interval) and all(i in names for i in iv) for x in iv}
     out: list[Column] = []
     for key in names:
@@ -219,7 +221,7 @@ def table_title(audit: str, key: str) -> str:
 
 
 def _plain(audit: str, key: str, df: pl.DataFrame, title: str | None = None) -> dict[str, Any]:
-    cols = columns(df)
+    cols = columns(df, f"{audit}.{key}")
     printable = df.height <= ROWS_PRINTABLE
     shown = df.head(ROWS_SHOWN) if printable else df.head(0)
     rows = [dict(zip(df.columns, r, strict=True)) for r in shown.iter_rows()]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -154,11 +155,34 @@ def _refusing_fetcher() -> Any:
     return OfflineFetcher()
 
 
+@cache
+def _parsed_stylesheet() -> tuple[Any, Any]:
+    """The report stylesheet parsed by WeasyPrint once per process (about 0.1 s a document),
+    with the font configuration it was parsed for."""
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    fonts = FontConfiguration()
+    return CSS(string=stylesheet(), font_config=fonts), fonts
+
+
+_PDF_LOCK = threading.Lock()  # one WeasyPrint render at a time shares the parsed stylesheet and fonts
+
+
 def html_to_pdf(html: str) -> bytes:
-    """The PDF of an Evenhand HTML document, with WeasyPrint, fetching nothing."""
+    """The PDF of an Evenhand HTML document, with WeasyPrint, fetching nothing. The inlined
+    report stylesheet (render()) is given to WeasyPrint parsed once, not parsed again per
+    document; the PDF is the same."""
     from weasyprint import HTML
 
-    pdf = HTML(string=html, base_url=None, url_fetcher=_refusing_fetcher()).write_pdf()
+    inline = f"<style>{stylesheet()}</style>"
+    with _PDF_LOCK:
+        if inline in html:
+            css, fonts = _parsed_stylesheet()
+            doc = HTML(string=html.replace(inline, "", 1), base_url=None, url_fetcher=_refusing_fetcher())
+            pdf = doc.write_pdf(stylesheets=[css], font_config=fonts)
+        else:
+            pdf = HTML(string=html, base_url=None, url_fetcher=_refusing_fetcher()).write_pdf()
     assert pdf is not None
     return bytes(pdf)
 
@@ -201,6 +225,10 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
             chart_error = f"the chart could not be drawn ({type(e).__name__}: {e})."
     title = (r.chart or {}).get("title", "")
     tables = table_views(r.name, r.tables, str(title.get("text", "") if isinstance(title, dict) else title))
+    for i, t in enumerate(tables):  # a landscape table is printed in the wide-tables annex, its section points to it
+        t["anchor"] = f"wide-{r.name}-{t['key']}"
+        # one note under a run of parts of one table (the grade-share tables), under its last part
+        t["footnote"] = not t.get("part") or i == len(tables) - 1 or not tables[i + 1].get("part")
     figures = [{"label": words(f.label), "text": f.text()} for f in r.figures]
     return {
         "name": r.name,
@@ -208,7 +236,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "available": True,
         "question": r.question,
         "claim": r.claim,
-        "method": r.method,
+        "method": words(r.method),
         "findings": [words(f) for f in r.findings],
         "key_findings": [words(f) for f in r.findings[:KEY_FINDINGS]],
         "more_findings": max(0, len(r.findings) - KEY_FINDINGS),
@@ -294,9 +322,13 @@ def national_html(
         if topic:
             audits = [_on_topic(a, topic) for a in audits]
         claims.append({"claim": claim, "measures": measures, "audits": audits})
+    # landscape tables go together after the provenance: a change of page size mid-section
+    # would leave the portrait page before it part empty
+    wide = [t | {"title": f"{v['title']}: {t['title']}"} for v in views for t in v.get("tables", []) if t["layout"] == "landscape"]
     return render(
         "national.html",
         generated=generated,
+        wide_tables=wide,
         audits=views,
         claims=claims,
         as_at=as_at.isoformat(),
@@ -344,11 +376,12 @@ def write_national(
 
 def school_html(data: dict[str, Any], generated: str | None = None) -> str:
     """The school report for ``school_report_data(...)``, with its timeline chart."""
-    from evenhand.present.school import timeline_svg
+    from evenhand.present.school import expected_svg, timeline_svg
 
     svg = timeline_svg(data)
+    exp = expected_svg(data)
     return render("school.html", generated=generated, s=data, timeline_svg=Markup(svg) if svg else None,
-                  synthetic=bool(data.get("synthetic")))
+                  expected_svg=Markup(exp) if exp else None, synthetic=bool(data.get("synthetic")))
 
 
 _EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)
@@ -405,10 +438,19 @@ def find_expected(warehouse: Path, con: duckdb.DuckDBPyConnection, audits_dir: P
 
 
 def read_expected(audits_dir: Path | None) -> pl.DataFrame | None:
-    """The intake audit's 'expected' table written by `evenhand audit --out DIR`, if there."""
+    """The intake audit's 'expected' table written by `evenhand audit --out DIR`, if there
+    (read once per process while the file stays the same: the dashboard asks on every page)."""
     if audits_dir is None:
         return None
     p = audits_dir / "intake__expected.parquet"
     if not p.exists():
         p = audits_dir / "tables" / "intake__expected.parquet"
-    return pl.read_parquet(p) if p.exists() else None
+    if not p.exists():
+        return None
+    st = p.stat()
+    return _read_parquet(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _read_parquet(path: str, mtime_ns: int, size: int) -> pl.DataFrame:
+    return pl.read_parquet(path)

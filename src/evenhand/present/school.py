@@ -2,6 +2,9 @@
 
 :func:`school_report_data` returns a JSON-ready dict (dates as ISO text) that the HTML/PDF
 report (``templates/school.html`` with ``_school_body.html``) and the dashboard both render.
+Its data come from the school's precomputed page (``out.school_pages``, written by the build:
+:mod:`evenhand.derive.school_pages`), read with one lookup; this module only labels and
+formats them.
 Nothing here converts one grading scale into another: each judgement keeps its own scale
 and label. Numbers carry their n (and, for shares, a Wilson interval).
 """
@@ -19,12 +22,12 @@ import duckdb
 import polars as pl
 
 from evenhand import maps
-from evenhand.core.warehouse import frame, table_names
-from evenhand.errors import UnknownSchoolError
+from evenhand.core.warehouse import frame
+from evenhand.derive.school_pages import SchoolPage, has_pages, read_pages
+from evenhand.errors import EvenhandError, UnknownInspectionError, UnknownSchoolError
 from evenhand.metadata.definitions import LATE_PUBLICATION, SAFEGUARDING_LIMITED
 from evenhand.present.pack_tables import grade_label
 from evenhand.present.synthetic import is_synthetic
-from evenhand.query import history as school_history
 from evenhand.stats.intervals import wilson
 
 #: Below this many similar schools the comparison is shown with a small-numbers warning.
@@ -53,18 +56,6 @@ CONTEXT_MEASURES: tuple[tuple[str, str, str], ...] = (
     ("income_per_pupil_gbp", "Income per pupil (£)", "gbp"),
     ("expenditure_per_pupil_gbp", "Spending per pupil (£)", "gbp"),
 )
-
-
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return set(table_names(con))
-
-
-def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    """Rows as dicts, without a data-frame round trip (these queries return a handful of rows)."""
-    cur = con.execute(sql, params)
-    rows = cur.fetchall()
-    names = [d[0] for d in cur.description or []]
-    return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 # --- looking a school up ----------------------------------------------------------------
@@ -128,31 +119,12 @@ def find_schools(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> 
 # --- flags --------------------------------------------------------------------------------
 
 
-def _marks(values: list[Any]) -> str:
-    """``?, ?, ...``: one placeholder per value. A literal IN list lets DuckDB skip row groups by
-    their min/max (a point lookup); ``list_contains(?, col)`` scans every row (same rows)."""
-    return ", ".join("?" for _ in values)
-
-
-def _flag_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
-    """out.event_flags for the events shown: every flag is decided once, at build time."""
-    if not ids or "out.event_flags" not in (tables if tables is not None else _tables(con)):
-        return {}
-    return {r["event_id"]: r for r in _dicts(con, f"SELECT * FROM out.event_flags WHERE event_id IN ({_marks(ids)})", ids)}
-
-
 def _area_key(area: str, kind: str) -> tuple[int, int]:
     """Ofsted's order: a report card's areas in its own order (safeguarding standards first)."""
     a = maps.areas().get(area)
     if kind == "report_card" and a is not None and a.report_card_order is not None:
         return (0, a.report_card_order)
     return (1, maps.area_order(area))
-
-
-def _timing_rows(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> dict[str, dict[str, Any]]:
-    if not ids or "out.timing" not in (tables if tables is not None else _tables(con)):
-        return {}
-    return {r["event_id"]: r for r in _dicts(con, f"SELECT * FROM out.timing WHERE event_id IN ({_marks(ids)})", ids)}
 
 
 def _length(t: dict[str, Any] | None) -> dict[str, int] | None:
@@ -173,67 +145,34 @@ def _delay(f: dict[str, Any] | None, t: dict[str, Any] | None) -> dict[str, Any]
     return {"working_days": int(f["publication_delay_working_days"]), "from": frm, "calendar_days": cal}
 
 
-def _transitions(con: duckdb.DuckDBPyConnection, ids: list[str], tables: set[str] | None = None) -> list[dict[str, Any]]:
-    if not ids or "out.transitions" not in (tables if tables is not None else _tables(con)):
-        return []
-    return _dicts(
-        con, f"SELECT * FROM out.transitions WHERE to_event_id IN ({_marks(ids)}) ORDER BY to_start_date, to_event_id", ids
-    )
-
-
-def _latest(con: duckdb.DuckDBPyConnection, urn: int, as_at: dt.date | None, tables: set[str] | None = None) -> dict[str, Any] | None:
-    if as_at is None:
-        if "out.latest_as_at" not in (tables if tables is not None else _tables(con)):
-            return None
-        rows = _dicts(con, "SELECT * FROM out.latest_as_at WHERE urn = ? ORDER BY as_at DESC LIMIT 1", [urn])
-        return rows[0] if rows else None
-    else:
-        from evenhand.derive.as_at import latest_as_at
-
-        all_ = latest_as_at(con, as_at)
-        df = all_.filter(pl.col("urn") == urn)
-    return dict(df.row(0, named=True)) if df.height else None
-
-
 # --- similar schools --------------------------------------------------------------------
 
 
-def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, Any], tables: set[str] | None = None) -> dict[str, Any]:
+def similar_schools(page: SchoolPage, school: dict[str, Any]) -> dict[str, Any]:
     """How open schools of the same phase, IDACI quintile and size band (quintile of pupils
     within the phase) are judged at their latest graded inspection, on the 4-point overall
-    scale only (report-card and 'Not judged' latest inspections are counted, not graded)."""
+    scale only (report-card and 'Not judged' latest inspections are counted, not graded): the
+    counts precomputed in out.school_pages, labelled here."""
     phase, quint, pupils = school.get("phase"), school.get("idaci_quintile"), school.get("pupils")
     base: dict[str, Any] = {"available": False, "phase": phase, "idaci_quintile": quint, "pupils": pupils}
-    if "out.latest_as_at" not in (tables if tables is not None else _tables(con)):
-        base["reason"] = "the warehouse has no out.latest_as_at table (rebuild it)"
-        return base
     if phase is None or quint is None or pupils is None:
         missing = [k for k, v in (("phase", phase), ("IDACI quintile", quint), ("number of pupils", pupils)) if v is None]
         base["reason"] = f"the school's {', '.join(missing)} is not in the files, so no comparison group can be formed"
         return base
-    rows = con.execute(
-        """
-        WITH p AS (
-            SELECT l.urn, l.overall_scale, l.overall_code, l.overall_label, s.idaci_quintile, s.pupils::DOUBLE AS pupils, l.as_at
-            FROM out.latest_as_at l JOIN core.schools s ON s.file_id = l.open_in_file_id AND s.urn = l.urn
-            WHERE l.as_at = (SELECT max(as_at) FROM out.latest_as_at) AND s.phase = $phase AND s.pupils IS NOT NULL
-        ),
-        c AS (SELECT quantile_disc(pupils, [0.2, 0.4, 0.6, 0.8]) AS q, any_value(as_at) AS as_at FROM p),
-        b AS (SELECT as_at, [0::DOUBLE] || q || ['inf'::DOUBLE] AS edges, 1 + len(list_filter(q, lambda x: $pupils > x)) AS band FROM c)
-        SELECT b.as_at, b.band, b.edges, p.overall_scale = 'four_point' AS graded, p.overall_code,
-               string_agg(DISTINCT p.overall_label, ' / ' ORDER BY p.overall_label) AS label, count(p.urn) AS k
-        FROM b LEFT JOIN p ON p.idaci_quintile = $quint AND p.urn <> $urn
-             AND p.pupils > b.edges[b.band] AND p.pupils <= b.edges[b.band + 1]
-        GROUP BY ALL
-        """,
-        {"phase": phase, "pupils": float(pupils), "quint": int(quint), "urn": urn},
-    ).fetchall()
-    if not rows or rows[0][0] is None:
+    sim = page.similar
+    if sim is None:
         base["reason"] = f"no open {phase} schools with a number of pupils in out.latest_as_at"
         return base
-    as_at, band, edges = rows[0][0], int(rows[0][1]), [float(e) for e in rows[0][2]]
-    n_group = sum(int(r[6]) for r in rows)
-    graded = {str(r[4]): (str(r[5]), int(r[6])) for r in rows if r[3]}
+    as_at, band, edges = dt.date.fromisoformat(sim["as_at"]), int(sim["band"]), [float(e) for e in sim["edges"]]
+    cells = [c for c in sim["cells"] if int(c["k"]) > 0]
+    n_group = sum(int(c["k"]) for c in cells)
+    graded: dict[str, tuple[str, int]] = {}
+    for c in cells:
+        if not c["graded"]:
+            continue
+        code = str(c["code"])
+        labels, k = graded.get(code, ("", 0))
+        graded[code] = (" / ".join(sorted({*labels.split(" / "), str(c["label"])} - {""})), k + int(c["k"]))
     n = sum(k for _, k in graded.values())
     dist = []
     for code, label in maps.grade_labels("four_point").items():
@@ -270,76 +209,188 @@ def similar_schools(con: duckdb.DuckDBPyConnection, urn: int, school: dict[str, 
 EXPECTED_CAVEAT = (
     "The model is fitted to how schools like this one were judged, and it builds in the very gradient "
     "under test: schools with more deprived intakes were judged worse, so the model expects worse grades "
-    "for them. An expected grade says how unusual this judgement was for a school with this intake; "
-    "it does not say whether the judgement, or the gradient, was fair."
+    "for them. \"As expected\" for a school with this intake does not mean fair: an expected grade says how "
+    "unusual this judgement was for such a school, not whether the judgement, or the gradient, was fair."
+)
+EXPECTED_BASIS = (
+    "The model reads the school's deprivation (IDACI quintile), phase, size, type and region as in the "
+    "latest school-level file{as_at}, the same for every inspection, and the academic year of the "
+    "inspection; nothing measured at the time (no progress or results) is in it. For an earlier "
+    "inspection it is therefore today's intake and context, not the school's at the time: not a "
+    "prediction made then. It is fitted to every graded inspection with an overall grade of the schools "
+    "open in that file, one model per inspection framework, with 95% intervals (delta method, covariance "
+    "clustered by school). An interval is "
+    "the model's uncertainty about a probability (narrow where many schools are like this one), not a range "
+    "of grades the school should have had."
 )
 
 
+def _pct(p: float | None, decimals: int | None = None) -> str:
+    """A probability in words: '61%', '0.4%' (under 1%), '<0.1%'; ``decimals`` forces the places."""
+    if p is None:
+        return "not known"
+    v = 100 * float(p)
+    if v < 0.05:
+        return "<0.1%"
+    if decimals is None:
+        decimals = 1 if v < 1 else 0
+    return f"{v:.{decimals}f}%"
+
+
+def _with_interval(p: float | None, lo: float | None, hi: float | None) -> str:
+    """'61% (57–65%)'; one decimal where whole percentages would hide the interval ('1.8%
+    (1.6–1.9%)'); the point alone when there is no interval."""
+    if lo is None or hi is None:
+        return _pct(p)
+    first = 1 if min(float(x) for x in (p or 0.0, lo, hi)) < 0.01 else 0
+    for d in (first, first + 1, first + 2):
+        a, b = _pct(lo, d), _pct(hi, d)
+        if a != b:
+            break
+    return f"{_pct(p, d)} ({a.rstrip('%')}–{b})"
+
+
+def _as_date(v: Any) -> dt.date | None:
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str) and v:
+        try:
+            return dt.date.fromisoformat(v[:10])
+        except ValueError:
+            return None
+    return None
+
+
 def expected_judgement(urn: int, expected: pl.DataFrame | None, timeline: list[dict[str, Any]] | None = None,
-                       reason: str | None = None) -> dict[str, Any]:
-    """The intake model's expected judgement for each of the school's graded inspections in the
-    intake audit's 'expected' table (probabilities ``p_1`` .. ``p_4`` of grades 1-4 on the
-    four-point scale; ``p_k_low`` / ``p_k_high`` when the audit gives intervals): in words, as
-    bars, the contested inspection (a flagged one, else the latest) first."""
+                       reason: str | None = None, inspection: str | None = None,
+                       as_at: str | None = None) -> dict[str, Any]:
+    """The intake model's expected overall judgement for each of the school's graded inspections in
+    the intake audit's 'expected' table (probabilities ``p_1`` .. ``p_4`` of grades 1-4 on the
+    four-point scale with ``p_k_low`` / ``p_k_high``, the chance of the grade given or worse):
+    in words, as bars, the contested inspection first (``inspection``: an event id or a start
+    date, YYYY-MM-DD; default: the latest graded one)."""
     if expected is None or "urn" not in expected.columns:
         return {"available": False, "reason": reason or (
             "the intake audit's results were not found beside the warehouse: run "
             "`evenhand audit --warehouse WAREHOUSE --out FOLDER` and pass --audits FOLDER"
         )}
-    rows = expected.filter(pl.col("urn") == urn)
+    mine = pl.col("urn") == urn
+    if "event_urn" in expected.columns:
+        mine = mine | (pl.col("event_urn") == urn)
+    rows = expected.filter(mine).unique("event_id", keep="first", maintain_order=True)
     if rows.height == 0:
         return {"available": False, "not_covered": [], "reason": "the intake model gives no expected judgement for this school "
-                                               "(it was not in the model's data: missing intake or context measures)"}
+                                               "(it was not in the model's data: not open in the latest school-level file, or "
+                                               "missing its deprivation, phase, size, type or region)"}
     events = {t["event_id"]: t for t in (timeline or [])}
-    flagged = {t["event_id"] for t in (timeline or []) if t.get("safeguarding_limited") or t.get("cliff_edge")}
     grades = [c[2:] for c in rows.columns if re.fullmatch(r"p_\d+", c)]
     items = []
     for r in rows.iter_rows(named=True):
         ev = events.get(r["event_id"], {})
-        when = dt.date.fromisoformat(ev["start_date"]) if ev.get("start_date") else None
+        when = _as_date(ev.get("start_date")) or _as_date(r.get("start_date"))
         probs: list[dict[str, Any]] = []
         for g in grades:
             p = r.get(f"p_{g}")
             lo, hi = r.get(f"p_{g}_low"), r.get(f"p_{g}_high")
             probs.append({"code": g, "label": grade_label(g, when), "p": p, "low": lo, "high": hi,
-                          "observed": str(r.get("observed")) == g})
+                          "observed": str(r.get("observed")) == g, "text": _with_interval(p, lo, hi)})
         obs = str(r.get("observed") or "")
-        worse = sum(float(x["p"] or 0.0) for x in probs if str(x["code"]) >= obs) if obs in grades else None
+        if r.get("p_observed_or_worse") is not None:
+            worse: float | None = float(r["p_observed_or_worse"])
+            worse_lo, worse_hi = r.get("p_observed_or_worse_low"), r.get("p_observed_or_worse_high")
+        else:
+            worse = sum(float(x["p"] or 0.0) for x in probs if str(x["code"]) >= obs) if obs in grades else None
+            worse_lo = worse_hi = None
         likeliest = max(probs, key=lambda x: float(x["p"] or 0.0))
         obs_label = grade_label(obs, when) if obs else None
-        parts = ", ".join(f"{x['label']} {100 * (x['p'] or 0):.0f}%" for x in probs)
+        others = ", ".join(f"{str(x['label']).lower()} {x['text']}" for x in probs if x is not likeliest)
         sentence = (
-            f"For a school with this intake and context, the model expected {str(likeliest['label']).lower()} most often "
-            f"({parts})."
+            f"For a school with this intake the model expected {str(likeliest['label']).lower()} most often: "
+            f"{likeliest['text']}; {others}."
         )
         if obs_label and worse is not None:
-            sentence += (
-                f" It was judged {obs_label.lower()}: the model gives a grade this low or lower a "
-                f"{100 * worse:.0f}% chance."
-            )
+            if obs == (grades[0] if grades else ""):
+                sentence += f" It was judged {obs_label.lower()}, the best grade."
+            else:
+                sentence += (
+                    f" It was judged {obs_label.lower()}: the model gives a grade this low or lower a "
+                    f"{_with_interval(worse, worse_lo, worse_hi)} chance."
+                )
         items.append({
             "event_id": r["event_id"], "area": r["area"], "area_label": maps.area_label(str(r["area"])),
-            "start_text": ev.get("start_text") or "date not in the files", "start_date": ev.get("start_date"),
-            "contested": r["event_id"] in flagged, "observed_label": obs_label, "probabilities": probs,
-            "as_bad_or_worse": worse, "sentence": sentence,
+            "start_text": ev.get("start_text") or (_fmt_date(when) if when else "date not in the files"),
+            "start_date": when.isoformat() if when else None,
+            "latest": bool(r.get("latest")) if "latest" in rows.columns else None,
+            "contested": False, "named": False, "observed_label": obs_label, "probabilities": probs,
+            "as_bad_or_worse": worse, "as_bad_or_worse_low": worse_lo, "as_bad_or_worse_high": worse_hi,
+            "sentence": sentence,
+            "flagged": bool(ev.get("safeguarding_limited") or ev.get("cliff_edge")),
         })
-    items.sort(key=lambda i: (not i["contested"], -(dt.date.fromisoformat(i["start_date"]).toordinal() if i["start_date"] else 0),
-                              maps.area_order(str(i["area"]))))
     has_interval = any(x["low"] is not None for i in items for x in i["probabilities"])
-    covered = {i["event_id"] for i in items}
-    missing = [t for t in (timeline or []) if t["event_id"] in flagged and t["event_id"] not in covered]
-    return {
+    out: dict[str, Any] = {
         "available": True, "items": items, "caveat": EXPECTED_CAVEAT,
-        "not_covered": [
-            f"The flagged inspection of {t['start_text']} is not in the model's table: the intake audit models each "
-            "school's latest graded inspection as at its date, so an earlier inspection has no expected judgement."
-            for t in missing
-        ],
+        "basis": EXPECTED_BASIS.format(as_at=f" (as at {_fmt_date(as_at)})" if as_at else "") if "latest" in rows.columns else (
+            "The model reads the school's deprivation (IDACI quintile), phase, size, type and region as in the "
+            "latest school-level file and the academic year of its latest graded inspection, the only one it models."),
+        "one_row_per_school": "latest" not in rows.columns,
+        "not_covered": [],
         "interval_note": "" if has_interval else (
-            "The intake audit gives these probabilities without an interval; they are model estimates, "
-            "not measurements, and carry the model's uncertainty."
+            "The intake audit's table gives these probabilities without an interval (it was written by an "
+            "older version: run `evenhand audit` again); they are model estimates and carry the model's uncertainty."
         ),
     }
+    return contest(out, timeline, inspection)
+
+
+def resolve_inspection(timeline: list[dict[str, Any]], inspection: str) -> dict[str, Any] | None:
+    """The school's inspection named by its event id or its start date (YYYY-MM-DD); of several
+    on one date, the graded one."""
+    text = inspection.strip()
+    hits = [t for t in timeline if t["event_id"] == text or t.get("start_date") == text]
+    hits.sort(key=lambda t: t["kind"] != "graded")
+    return hits[0] if hits else None
+
+
+def contest(exp: dict[str, Any], timeline: list[dict[str, Any]] | None, inspection: str | None) -> dict[str, Any]:
+    """``exp`` (from :func:`expected_judgement`) with the contested inspection marked and first:
+    the one named by ``inspection`` (event id or start date), else the latest graded one; the
+    others newest first. A named inspection the model has no row for is said in ``not_covered``."""
+    if not exp.get("available"):
+        return exp
+    items = [dict(i, contested=False, named=False) for i in exp["items"]]
+    tl = timeline or []
+    notes: list[str] = []
+    chosen: str | None = None
+    if inspection:
+        t = resolve_inspection(tl, inspection)
+        target = t["event_id"] if t else inspection.strip()
+        hit = next((i for i in items if i["event_id"] == target or i["start_date"] == inspection.strip()), None)
+        if hit is not None:
+            chosen = hit["event_id"]
+            hit["named"] = True
+        else:
+            when = t["start_text"] if t else inspection
+            notes.append(
+                f"The inspection you named ({when}) is not in the model's table: the model covers graded "
+                "inspections with an overall grade on the four-point scale (to August 2024) of schools open in "
+                "the latest school-level file; the latest graded inspection is shown first instead."
+            )
+    if chosen is None and items:
+        dated = [i for i in items if i["start_date"]]
+        flagged_latest = [i for i in items if i.get("latest")]
+        pick = flagged_latest[0] if flagged_latest else (max(dated, key=lambda i: i["start_date"]) if dated else items[0])
+        chosen = pick["event_id"]
+    for i in items:
+        i["contested"] = i["event_id"] == chosen
+    items.sort(key=lambda i: (not i["contested"], -(dt.date.fromisoformat(i["start_date"]).toordinal() if i["start_date"] else 0),
+                              maps.area_order(str(i["area"]))))
+    if exp.get("one_row_per_school") and not inspection:
+        missing = [t for t in tl if (t.get("safeguarding_limited") or t.get("cliff_edge"))
+                   and t["event_id"] not in {i["event_id"] for i in items}]
+        notes += [f"The flagged inspection of {t['start_text']} is not in the model's table: this table was written by an "
+                  "older version that modelled each school's latest graded inspection only (run `evenhand audit` again)."
+                  for t in missing]
+    return dict(exp, items=items, not_covered=notes, inspection=inspection)
 
 
 # --- context ------------------------------------------------------------------------------
@@ -361,29 +412,9 @@ def _fmt_measure(value: float | None, kind: str, text: str | None, suppression: 
     return f"{value:+.2f}" if kind == "score" else f"{value:,.2f}"
 
 
-def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: set[str] | None = None) -> dict[str, Any]:
-    if not urns or "core.context" not in (tables if tables is not None else _tables(con)):
-        return {"years": [], "rows": [], "files": []}
-    wanted = [m for m, _, _ in CONTEXT_MEASURES]
-    rows = _dicts(
-        con,
-        """
-        SELECT measure, academic_year, arg_max(value, (value IS NOT NULL, file_id)) AS value,
-               arg_max(value_text, (value IS NOT NULL, file_id)) AS value_text,
-               arg_max(suppression, (value IS NOT NULL, file_id)) AS suppression
-        FROM core.context
-        WHERE list_contains(?, urn) AND list_contains(?, measure) AND academic_year IS NOT NULL
-        GROUP BY ALL ORDER BY ALL
-        """,
-        [urns, wanted],
-    )
-    files = [
-        str(r[0]) for r in con.execute(
-            """SELECT DISTINCT f.path FROM core.context c JOIN meta.files f ON f.file_id = c.file_id
-               WHERE list_contains(?, c.urn) AND list_contains(?, c.measure) ORDER BY 1""",
-            [urns, wanted],
-        ).fetchall()
-    ]
+def context_over_years(page: SchoolPage) -> dict[str, Any]:
+    """DfE measures of the school's lineage and predecessors by academic year (out.school_pages), formatted."""
+    rows = page.context.get("rows", [])
     years = sorted({r["academic_year"] for r in rows})
     out_rows = []
     for measure, label, kind in CONTEXT_MEASURES:
@@ -393,17 +424,10 @@ def context_over_years(con: duckdb.DuckDBPyConnection, urns: list[int], tables: 
         }
         if cells:
             out_rows.append({"measure": measure, "label": label, "cells": [cells.get(y, "") for y in years]})
-    return {"years": years, "rows": out_rows, "files": files}
+    return {"years": years, "rows": out_rows, "files": list(page.context.get("files", []))}
 
 
 # --- the report data ------------------------------------------------------------------------
-
-
-def _file_as_at(con: duckdb.DuckDBPyConnection, file_id: int | None) -> str | None:
-    if file_id is None:
-        return None
-    rows = con.execute("SELECT as_at FROM meta.files WHERE file_id = ?", [file_id]).fetchall()
-    return rows[0][0].isoformat() if rows and rows[0][0] else None
 
 
 def _month(d: dt.date) -> str:
@@ -441,27 +465,31 @@ def _fmt_date(iso: str | dt.date | None) -> str:
 def school_report_data(
     con: duckdb.DuckDBPyConnection,
     urn: int,
-    as_at: dt.date | None = None,
     expected: pl.DataFrame | None = None,
     warehouse: Path | None = None,
     history: dict[str, Any] | None = None,
     expected_reason: str | None = None,
+    inspection: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the school report shows for ``urn`` (see the module docstring).
+    """Everything the school report shows for ``urn`` (see the module docstring), as at the
+    warehouse's latest as-at date (out.latest_as_at), from the school's precomputed page.
 
-    ``as_at``: date for the latest-judgement flags (default: the warehouse's latest);
     ``expected``: the intake audit's 'expected' table, if available;
-    ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it.
+    ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it;
+    ``inspection``: the contested inspection (event id or start date, YYYY-MM-DD) whose expected
+    judgement comes first (default: the latest graded one; see :func:`contest`).
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
-    try:
-        hist = history if history is not None else school_history(con, urn)
-    except UnknownSchoolError:
-        raise unknown_school(con, str(urn)) from None
+    if not has_pages(con):
+        raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
+    page = read_pages(con, [urn]).get(int(urn))
+    if page is None:
+        raise unknown_school(con, str(urn))
+    hist: dict[str, Any] = history if history is not None else {"urn": page.urn, "school": page.school, "events": page.events, "lineage": page.lineage}
     raw_school = hist["school"] or {}
     if not raw_school:
-        name_rows = con.execute("SELECT school_name, school_type FROM core.events WHERE urn = ? ORDER BY start_date DESC LIMIT 1", [urn]).fetchall()
-        raw_school = {"school_name": name_rows[0][0] if name_rows else f"URN {urn}", "school_type": name_rows[0][1] if name_rows else None}
+        fb = page.fallback or {}
+        raw_school = {"school_name": fb.get("school_name") or f"URN {urn}", "school_type": fb.get("school_type")}
     lineage = hist.get("lineage") or {}
     lineage_urns = [int(u["urn"]) for u in lineage.get("urns", [])] or [urn]
     pred_urns = {int(p["urn"]) for p in lineage.get("predecessors", [])}
@@ -471,22 +499,15 @@ def school_report_data(
     seen = {e["event_id"] for e in events}
     extra_ids = [e["event_id"] for p in lineage.get("predecessors", []) for e in p.get("events", []) if e["event_id"] not in seen]
     if extra_ids:
+        others = read_pages(con, sorted(pred_urns))
         for other in sorted(pred_urns):
-            try:
-                h2 = school_history(con, other)
-            except UnknownSchoolError:
-                continue
-            for e in h2["events"]:
+            for e in others[other].events if other in others else []:
                 if e["event_id"] not in seen and e["event_id"] in extra_ids:
                     events.append(e)
                     seen.add(e["event_id"])
     events.sort(key=lambda e: (e.get("start_date") or "", e["event_id"]))
-    ids = [e["event_id"] for e in events]
-    tables = _tables(con)
-    timing = _timing_rows(con, ids, tables)
-    event_flags = _flag_rows(con, ids, tables)
-    trans = {t["to_event_id"]: t for t in _transitions(con, ids, tables)}
-    latest = _latest(con, urn, as_at, tables)
+    facts = page.facts  # per event: out.timing, out.event_flags and out.transitions, decided at build time
+    latest = page.latest
 
     flags: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = []
@@ -496,11 +517,11 @@ def school_report_data(
             key=lambda j: _area_key(j["area"], ev["kind"]),
         )
         # every flag is read from out.event_flags (decided once, at build time); nothing is decided here
-        fl = event_flags.get(ev["event_id"], {})
-        delay = _delay(fl, timing.get(ev["event_id"]))
+        fl = facts.get(ev["event_id"], {})
+        delay = _delay(fl, fl)
         sg_lim = bool(fl.get("safeguarding_limited"))
         not_met = bool(fl.get("safeguarding_not_met"))
-        t = trans.get(ev["event_id"])
+        t = fl.get("transition")
         cliff = bool(fl.get("cliff_edge"))
         target = fl.get("publication_target_working_days")
         late = bool(fl.get("beyond_target"))
@@ -519,7 +540,7 @@ def school_report_data(
             "start_text": _fmt_date(ev.get("start_date")),
             "end_date": ev.get("end_date"),
             "end_text": _fmt_date(ev.get("end_date")) if ev.get("end_date") else None,
-            "length": _length(timing.get(ev["event_id"])),
+            "length": _length(fl),
             "publication_date": ev.get("publication_date"),
             "publication_text": _fmt_date(ev.get("publication_date")) if ev.get("publication_date") else "not in the files",
             "category_of_concern": ev.get("category_of_concern"),
@@ -576,12 +597,12 @@ def school_report_data(
             "urn": latest.get("graded_urn"),
             "label": latest.get("overall_label"),
             "scale": latest.get("overall_scale"),
-            "start_date": latest["graded_start_date"].isoformat() if latest.get("graded_start_date") else None,
+            "start_date": _iso(latest["graded_start_date"]) if latest.get("graded_start_date") else None,
             "carried": bool(latest.get("graded_carried")),
             "age_days": age,
             "age_years": round(age / 365.25, 1) if age is not None else None,
             "ungraded_label": latest.get("ungraded_outcome_label"),
-            "file_as_at": _file_as_at(con, latest.get("open_in_file_id")),
+            "file_as_at": latest.get("file_as_at"),
         }
         if age is not None and age > OLD_JUDGEMENT_YEARS * 365.25:
             flags.append({"key": "old_judgement", "event_id": latest.get("graded_event_id"), "title": "Old judgement",
@@ -609,9 +630,17 @@ def school_report_data(
         "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("predecessors", [])],
         "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("successors", [])],
     }
-    similar = similar_schools(con, urn, raw_school, tables)
-    exp = expected_judgement(urn, expected, timeline, expected_reason)
-    context = context_over_years(con, sorted(set(lineage_urns) | pred_urns), tables)
+    similar = similar_schools(page, raw_school)
+    if inspection is not None and resolve_inspection(timeline, inspection) is None:
+        graded = [t for t in timeline if t["kind"] == "graded" and t.get("start_date")]
+        listed = "; ".join(f"{t['start_date']} (event {t['event_id']})" for t in graded) or "none"
+        raise UnknownInspectionError(
+            f"URN {urn} has no inspection {inspection.strip()!r}: name one by its start date (YYYY-MM-DD) or its "
+            f"event id. Its graded inspections: {listed}."
+        )
+    exp = expected_judgement(urn, expected, timeline, expected_reason, inspection,
+                             as_at=latest_info["as_at"] if latest_info else None)
+    context = context_over_years(page)
     data: dict[str, Any] = {
         "school": school,
         "timeline": timeline,
@@ -624,26 +653,21 @@ def school_report_data(
         "scale_key": {scale: (maps.scale_label(scale), scale_key(scale, numbered=scale == "four_point"))
                       for scale in ("four_point", "report_card_5")},
         "caveats": _caveats(timeline, similar),
-        "sources": _sources(con, urn, timeline, context),
+        "sources": _sources(page, timeline, context),
     }
     data["summary"] = summary_sentences(data)
     data["synthetic"] = is_synthetic(con)
     return data
 
 
-def _sources(con: duckdb.DuckDBPyConnection, urn: int, timeline: list[dict[str, Any]], context: dict[str, Any]) -> list[dict[str, str]]:
+def _sources(page: SchoolPage, timeline: list[dict[str, Any]], context: dict[str, Any]) -> list[dict[str, str]]:
     """Every file the report draws on: inspections, the school's details, DfE context."""
     out: dict[str, str] = {}
     for row in timeline:
         for f in row["sources"]:
             out.setdefault(f, "inspections")
-    try:
-        for (path,) in con.execute(
-            "SELECT DISTINCT f.path FROM core.schools s JOIN meta.files f ON f.file_id = s.file_id WHERE s.urn = ? ORDER BY 1", [urn]
-        ).fetchall():
-            out.setdefault(str(path), "school details")
-    except duckdb.Error:
-        pass
+    for path in page.school_files:
+        out.setdefault(str(path), "school details")
     for f in context.get("files", []):
         out.setdefault(f, "context (Department for Education)")
     return [{"file": f, "used_for": u} for f, u in sorted(out.items())]
@@ -728,17 +752,13 @@ def summary_sentences(data: dict[str, Any]) -> list[str]:
 TIMELINE_JOIN_YEARS = 6
 
 
-def timeline_chart(data: dict[str, Any]) -> Any | None:
-    """The overall judgement at each graded inspection over time, on its own scale: the
-    four-point scale with every level on the axis (best at the top), report-card areas on the
-    five-point scale in a panel of their own; no line across a gap of more than
-    TIMELINE_JOIN_YEARS years. None when there is nothing to draw."""
-    import altair as alt
-
-    from evenhand.audit import charts
-
+def timeline_points(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the timeline draws: the dated four-point overall judgements (with the line segment
+    each belongs to: a new one after a gap of more than TIMELINE_JOIN_YEARS years, and its level
+    on the axis), and the report-card areas on the five-point scale."""
     four: list[dict[str, Any]] = []
     five: list[dict[str, Any]] = []
+    five_levels = maps.grade_labels("report_card_5")  # code -> level on the axis, best first
     for ev in data["timeline"]:
         if not ev.get("start_date"):
             continue
@@ -749,19 +769,47 @@ def timeline_chart(data: dict[str, Any]) -> Any | None:
                 continue
             if j["area"] == "overall_effectiveness" and j["scale"] == "four_point" and j["code"] in ("1", "2", "3", "4"):
                 four.append({"ms": ms, "date": d, "rank": int(j["code"]), "grade": j["label"], "when": ev["start_text"]})
-            elif j["scale"] == "report_card_5" and ev["kind"] == "report_card":
-                five.append({"ms": ms, "rank": int(j["code"]), "grade": j["label"], "area": j["area_label"], "when": ev["start_text"]})
+            elif j["scale"] == "report_card_5" and ev["kind"] == "report_card" and j["code"] in five_levels:
+                five.append({"ms": ms, "date": d, "rank": int(j["code"]), "grade": j["label"], "area": j["area_label"], "when": ev["start_text"],
+                             "level": five_levels[j["code"]], "tooltip": f"{j['area_label']}: {j['label']}"})
+    four.sort(key=lambda r: r["ms"])
+    satisfactory = any(r["rank"] == 3 and r["grade"] == "Satisfactory" for r in four)
+    names = {1: "Outstanding", 2: "Good", 3: "Requires improvement" + (" / Satisfactory" if satisfactory else ""), 4: "Inadequate"}
+    seg = 0
+    for i, r in enumerate(four):
+        if i and (r["date"] - four[i - 1]["date"]).days > TIMELINE_JOIN_YEARS * 365.25:
+            seg += 1
+        r["segment"] = seg
+        r["level"] = names[r["rank"]]
+        r["tooltip"] = f"Overall effectiveness: {r['grade']}"
+    return four, five
+
+
+def has_timeline(data: dict[str, Any]) -> bool:
+    """Whether :func:`timeline_chart` has anything to draw (without drawing it)."""
+    four, five = timeline_points(data)
+    return bool(four or five)
+
+
+def timeline_chart(data: dict[str, Any]) -> Any | None:
+    """The overall judgement at each graded inspection over time, on its own scale, as a
+    Vega-Lite chart (the same points as :func:`timeline_svg`, which reports and pages use:
+    drawn directly, it costs milliseconds where this chart's rendering costs most of a second):
+    the four-point scale with every level on the axis (best at the top), report-card areas on
+    the five-point scale in a panel of their own; no line across a gap of more than
+    TIMELINE_JOIN_YEARS years. None when there is nothing to draw."""
+    import altair as alt
+
+    from evenhand.audit import charts
+
+    four, five = timeline_points(data)
+    four = [{k: v for k, v in r.items() if k not in ("level", "tooltip")} for r in four]
+    five = [{k: v for k, v in r.items() if k not in ("date", "level", "tooltip")} for r in five]
     if not four and not five:
         return None
     panels = []
     axis_x = alt.Axis(format="%Y", labelAngle=0, tickCount={"interval": "year", "step": 2})
     if four:
-        four.sort(key=lambda r: r["ms"])
-        seg = 0
-        for i, r in enumerate(four):
-            if i and (r["date"] - four[i - 1]["date"]).days > TIMELINE_JOIN_YEARS * 365.25:
-                seg += 1
-            r["segment"] = seg
         satisfactory = any(r["rank"] == 3 and r["grade"] == "Satisfactory" for r in four)
         three = "Requires improvement" + (" / Satisfactory" if satisfactory else "")
         names = {1: "Outstanding", 2: "Good", 3: three, 4: "Inadequate"}
@@ -802,7 +850,55 @@ def timeline_chart(data: dict[str, Any]) -> Any | None:
 
 
 def timeline_svg(data: dict[str, Any]) -> str | None:
+    """The timeline as SVG (evenhand.present.timeline draws it directly); None when empty."""
+    from evenhand.present import timeline
+
+    four, five = timeline_points(data)
+    return timeline.timeline_svg(four, five, TIMELINE_JOIN_YEARS)
+
+
+# --- the expected-judgement chart ---------------------------------------------------------------
+
+
+def expected_chart(item: dict[str, Any]) -> Any | None:
+    """One inspection's expected judgement as bars (the probability of each grade) with 95%
+    interval whiskers, the grade given marked in its label; None without probabilities."""
     from evenhand.audit import charts
 
-    chart = timeline_chart(data)
+    probs = [p for p in item.get("probabilities", []) if p.get("p") is not None]
+    if not probs:
+        return None
+    rows = pl.DataFrame({
+        "grade": [f"{p['label']} (given)" if p["observed"] else str(p["label"]) for p in probs],
+        "p": [float(p["p"]) for p in probs],
+        "low": [float(p["low"]) if p["low"] is not None else float(p["p"]) for p in probs],
+        "high": [float(p["high"]) if p["high"] is not None else float(p["p"]) for p in probs],
+    })
+    has_interval = all(p["low"] is not None for p in probs)
+    return charts.bar_with_intervals(
+        rows, "grade", "p", "low", "high",
+        title=f"Expected overall judgement, inspection of {item['start_text']}",
+        subtitle=("Probability of each grade for a school with this intake under the intake model; "
+                  + ("whiskers are 95% intervals" if has_interval else "no interval in the audit's table")),
+        x_title="Grade", y_title="Probability", x_order=rows["grade"].to_list(), y_format=".0%",
+        y_domain=(0.0, 1.0), horizontal=True, width=360,
+        description=f"Bars: the model's probability of each grade for the inspection of {item['start_text']}. {item['sentence']}",
+    )
+
+
+def has_expected_chart(data: dict[str, Any]) -> bool:
+    """Whether :func:`expected_svg` has a chart to draw (without drawing it)."""
+    exp = data.get("expected") or {}
+    items = exp.get("items") or []
+    return bool(exp.get("available") and items and any(p.get("p") is not None for p in items[0]["probabilities"]))
+
+
+def expected_svg(data: dict[str, Any]) -> str | None:
+    """The chart of the contested inspection's expected judgement (the first item), as SVG."""
+    from evenhand.audit import charts
+
+    exp = data.get("expected") or {}
+    if not exp.get("available") or not exp.get("items"):
+        return None
+    chart = expected_chart(exp["items"][0])
     return None if chart is None else charts.to_svg(chart)

@@ -119,20 +119,22 @@ def format_value(fmt: str, value: Any, on: Any = None) -> str:
     return f"{x:.3g}"
 
 
-def _spec(name: str, dtype: pl.DataType) -> maps.ColumnLabel:
-    known = maps.columns().get(name)
+def _spec(name: str, dtype: pl.DataType, table: str | None = None) -> maps.ColumnLabel:
+    known = maps.columns(table).get(name)
     if known is not None:
         return known
     return maps.ColumnLabel(name, humanise(name), "number" if dtype.is_numeric() else "text", None)
 
 
 def table_view(
-    frame: pl.DataFrame, sort: str | None = None, descending: bool = False, contains: str = "", limit: int = 200
+    frame: pl.DataFrame, sort: str | None = None, descending: bool = False, contains: str = "", limit: int = 200,
+    table: str | None = None,
 ) -> TableView:
     """The table as shown: interval columns folded into their estimate, labelled, formatted,
     optionally filtered (rows any of whose shown cells contain ``contains``, any case) and
-    sorted by a column's raw values; at most ``limit`` rows."""
-    specs = {c: _spec(c, frame.schema[c]) for c in frame.columns}
+    sorted by a column's raw values; at most ``limit`` rows. ``table`` ('audit.table'): that
+    table's own rows of maps/columns.csv come first."""
+    specs = {c: _spec(c, frame.schema[c], table) for c in frame.columns}
 
     def interval(c: str) -> tuple[str, str] | None:
         iv = specs[c].interval
