@@ -48,3 +48,7 @@ class InputError(EvenhandError):
 
 class UnknownSchoolError(EvenhandError):
     """A URN that is not in the warehouse."""
+
+
+class UnknownInspectionError(EvenhandError):
+    """An inspection (event id or start date) that is not one of the school's."""

@@ -1,6 +1,6 @@
 """A synthetic nation written into a small DuckDB with the warehouse table shapes the intake
 and resources audits read (core.events, core.judgements, core.event_sources, core.schools,
-out.event_context, core.context, out.lineage, out.predecessors, out.latest_as_at by the
+out.event_context, core.context, out.lineage, out.event_lineage, out.predecessors, out.latest_as_at by the
 warehouse's own rule, meta.files). Only the columns those audits use are written."""
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def write_nation_warehouse(nation: SyntheticNation, path: Path) -> Path:
             ("out.predecessors", predecessors),
             ("core.context", finance),
             ("out.lineage", lin.select("urn", "lineage_id")),
+            ("out.event_lineage", events.join(lin.select("urn", "lineage_id"), on="urn").select("event_id", "urn", "lineage_id")),
         ):
             con.register("_df", df.to_arrow())
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM _df")

@@ -375,3 +375,95 @@ def test_interval_coverage_over_repeated_seeds() -> None:
         hits["share"] += m.naive_share.covers(t.share_explained_by_progress[5])
     for key, k in hits.items():
         assert 0.90 * reps <= k <= 0.99 * reps, (key, k / reps)
+
+
+def test_expected_for_every_graded_inspection_with_intervals(small: tuple[Path, object]) -> None:
+    """The 'expected' table: one row per graded inspection with an overall grade of every open
+    school (not only its latest), the warehouse path equal to the nation's; intervals around
+    each probability; the latest one marked; its frame and caveat say what the covariates are."""
+    path, nation = small
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        ctx = AuditContext(con=con, as_at=AS_AT, seed=3, synthetic=True)
+        history = intake.warehouse_history(ctx)
+        frame = intake.prepare(intake.warehouse_frame(ctx))
+    finally:
+        con.close()
+    assert history is not None
+    twin = intake.nation_history(nation, AS_AT)  # type: ignore[arg-type]
+    assert sorted(history["event_id"].to_list()) == sorted(twin["event_id"].to_list())
+    r = _run(path)
+    exp = r.tables["expected"]
+    oe = frame.filter(pl.col("area") == "overall_effectiveness")
+    # earlier inspections too (a school missing a model column is left out)
+    assert history.height >= exp.height > max(0.99 * history.height, oe.height)
+    assert exp["event_id"].n_unique() == exp.height
+    assert set(exp["event_id"].to_list()) <= set(history["event_id"].to_list())
+    latest = set(exp.filter(pl.col("latest"))["event_id"].to_list())
+    assert latest <= set(oe["event_id"].to_list()) and len(latest) > 0.99 * oe.height
+    for g in intake.GRADES:
+        p, lo, hi = exp[f"p_{g}"], exp[f"p_{g}_low"], exp[f"p_{g}_high"]
+        assert ((lo < p) & (p < hi) & (lo > 0) & (hi < 1)).all()
+    assert exp["year"].null_count() == 0
+    # the school's columns are its snapshot row's, the year the inspection's
+    assert "not a contemporaneous prediction" in r.frames["expected"].notes[0]
+    assert any("today's intake" in c for c in r.caveats)
+    assert r.to_dict()["frames"]["expected"]["unit"].startswith("one graded inspection")
+
+
+def test_expected_intervals_recomputed_by_statsmodels_and_by_draws(small: tuple[Path, object]) -> None:
+    """Second routes for the expected table: statsmodels' OrderedModel fitted to the same design
+    with its own cluster-robust covariance (groups = lineages) predicts the same probabilities;
+    10,000 parametric draws from the coefficients' normal approximation give the same 95%
+    intervals as the delta method."""
+    import numpy as np
+    from scipy.special import expit
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    path, _ = small
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        ctx = AuditContext(con=con, as_at=AS_AT, seed=3, synthetic=True)
+        history = intake.warehouse_history(ctx)
+        frame = intake.prepare(intake.warehouse_frame(ctx))
+    finally:
+        con.close()
+    table_all, fits, _ = intake.expected_judgements(frame, history)
+    assert fits and sum(f.n for f in fits.values()) == table_all.height
+    era, fit = max(fits.items(), key=lambda kv: kv[1].n)  # one model per framework: the largest
+    table = table_all.filter(pl.col("era") == era)
+    rows = intake.expected_frame(frame, history).drop_nulls([*intake.SCHOOL_COLUMNS, "year", "grade"]).filter(pl.col("era") == era)
+    assert fit.n == table.height == rows.height
+    assert table["event_id"].to_list() == rows.sort("lineage_id", "start_date", "event_id")["event_id"].to_list()
+    groups = rows["lineage_id"].to_numpy()[fit.row_ids]
+    _, codes = np.unique(groups, return_inverse=True)
+    sm = OrderedModel(fit.endog_codes, fit.exog_internal, distr="logit").fit(
+        method="bfgs", maxiter=20000, gtol=1e-9, disp=0, cov_type="cluster", cov_kwds={"groups": codes}
+    )
+    pred = sm.predict(fit.exog_internal)
+    ours = table.select([f"p_{g}" for g in intake.GRADES]).to_numpy()
+    assert np.abs(pred - ours).max() < 1e-4
+    cov_sm = np.asarray(sm.cov_params())
+    cov_ours = fit.cluster_cov(groups)
+    assert np.abs(cov_sm - cov_ours).max() < 2e-3 * np.abs(cov_ours).max()
+    # parametric draws (a brute-force route for the intervals), 60 rows
+    pick = np.linspace(0, table.height - 1, 60).astype(int)
+    k = len(fit.spec.columns)
+    draws = np.random.default_rng(7).multivariate_normal(fit.params_internal, cov_ours, 10_000)
+    x = fit.exog_internal[pick]
+    xb = x @ draws[:, :k].T  # rows x draws
+    cuts = np.cumsum(np.column_stack([draws[:, k : k + 1], np.exp(draws[:, k + 1 :])]), axis=1)
+    c = expit(cuts.T[None, :, :] - xb[:, None, :])
+    ones = np.ones((len(pick), 1, len(draws)))
+    probs = np.diff(np.concatenate([0 * ones, c, ones], axis=1), axis=1)
+    lo, hi = np.quantile(probs, [0.025, 0.975], axis=2)
+    sub = table[pick.tolist()]
+    # the two are approximations of one interval: they agree to a small part of its width (the
+    # delta method is symmetric on the logit scale; the draws of a middle grade are skewed)
+    rel = []
+    for j, g in enumerate(intake.GRADES):
+        width = sub[f"p_{g}_high"].to_numpy() - sub[f"p_{g}_low"].to_numpy()
+        for ours_b, draws_b in ((sub[f"p_{g}_low"].to_numpy(), lo[:, j]), (sub[f"p_{g}_high"].to_numpy(), hi[:, j])):
+            assert (np.abs(ours_b - draws_b) <= 0.35 * width + 2e-3).all(), (g, float(np.max(np.abs(ours_b - draws_b) / width)))
+            rel += list(np.abs(ours_b - draws_b) / width)
+    assert float(np.median(rel)) < 0.1, float(np.median(rel))

@@ -304,3 +304,19 @@ def test_a_column_named_alike_in_two_tables_takes_its_own_tables_label_and_inter
 
     web = table_view(length, table="timing.length")
     assert [c.label for c in web.columns][-1] == "Median length (working days)" and web.rows[0][-1] == "2.0 (1.0 to 2.0)"
+
+
+def test_a_stack_of_charts_is_drawn_part_by_part_so_each_fits_the_page_in_readable_type() -> None:
+    import altair as alt
+
+    from evenhand.present.report import chart_parts, chart_svg
+
+    df = pl.DataFrame({"era": ["Section 5 (2005-2009)", "EIF (2019-2024)"], "gap": [-0.2, -0.1], "share": [0.5, 0.4]}).to_pandas()
+    one = alt.Chart(df).mark_bar().encode(x="gap:Q", y="era:N").properties(title="Gap in percentage points")
+    two = alt.Chart(df).mark_bar().encode(x="share:Q", y="era:N").properties(title="Shares")
+    spec = alt.vconcat(one, two).properties(title="Measures by framework").to_dict()
+    parts = chart_parts(spec)
+    assert len(parts) == 2 and parts[0]["title"] == "Measures by framework" and "title" not in parts[1]
+    svgs = [chart_svg(p) for p in parts]
+    assert "Measures by framework" in svgs[0] and "Gap in percentage points" in svgs[0] and "Shares" in svgs[1]
+    assert chart_parts(one.to_dict()) == [one.to_dict()]  # a single chart is drawn as it is

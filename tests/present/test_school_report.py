@@ -171,3 +171,146 @@ def test_expected_judgement_from_the_intake_table(warehouse: Path) -> None:
     assert "p_4" not in html and "event_id" not in html and "not available" not in section
     assert "builds in the very gradient" in section  # the caveat where the number is read
     assert "without an interval" in section  # the table has no interval columns: said, not hidden
+
+
+def _expected_table(rows: list[tuple[str, str, str, bool, list[float], list[float], list[float]]]):
+    """An 'expected' table as the intake audit writes it: one row per graded inspection."""
+    import polars as pl
+
+    data: dict[str, list] = {"urn": [], "lineage_id": [], "event_id": [], "event_urn": [], "area": [],
+                             "start_date": [], "year": [], "latest": [], "observed": []}
+    for g in "1234":
+        for s in ("", "_low", "_high"):
+            data[f"p_{g}{s}"] = []
+    for s in ("", "_low", "_high"):
+        data[f"p_observed_or_worse{s}"] = []
+    import datetime as dt
+
+    for event_id, start, observed, latest, p, lo, hi in rows:
+        data["urn"].append(109778)
+        data["lineage_id"].append("L109778")
+        data["event_id"].append(event_id)
+        data["event_urn"].append(109778)
+        data["area"].append("overall_effectiveness")
+        data["start_date"].append(dt.date.fromisoformat(start))
+        data["year"].append("2022/23")
+        data["latest"].append(latest)
+        data["observed"].append(observed)
+        for j, g in enumerate("1234"):
+            data[f"p_{g}"].append(p[j])
+            data[f"p_{g}_low"].append(lo[j])
+            data[f"p_{g}_high"].append(hi[j])
+        k = int(observed) - 1
+        data["p_observed_or_worse"].append(sum(p[k:]))
+        data["p_observed_or_worse_low"].append(None if k == 0 else sum(p[k:]) - 0.01)
+        data["p_observed_or_worse_high"].append(None if k == 0 else sum(p[k:]) + 0.01)
+    return pl.DataFrame(data)
+
+
+def test_expected_judgement_for_each_inspection_the_contested_one_first(warehouse: Path, tmp_path: Path) -> None:
+    """Every graded inspection in the table gets its expected judgement, with its interval, in
+    words; the latest graded inspection first by default, another when named (a date or an event
+    id, in the data, the CLI and on the page); an unknown one is a clear error."""
+    from evenhand.errors import UnknownInspectionError
+
+    d0 = data_for(warehouse, 109778)
+    graded = [t for t in d0["timeline"] if t["kind"] == "graded" and t.get("start_date")]
+    assert len(graded) >= 2
+    old, new = graded[0], graded[-1]
+    table = _expected_table([
+        (old["event_id"], old["start_date"], "1", False, [0.5, 0.4, 0.08, 0.02], [0.45, 0.35, 0.06, 0.015], [0.55, 0.45, 0.1, 0.025]),
+        (new["event_id"], new["start_date"], "4", True, [0.15, 0.61, 0.2, 0.04], [0.13, 0.57, 0.18, 0.036], [0.17, 0.65, 0.22, 0.044]),
+    ])
+    con = connect(warehouse, read_only=True)
+    try:
+        d = school_report_data(con, 109778, expected=table)
+        named = school_report_data(con, 109778, expected=table, inspection=old["start_date"])
+        by_id = school_report_data(con, 109778, expected=table, inspection=old["event_id"])
+        with pytest.raises(UnknownInspectionError, match=r"no inspection '1999-01-01'.*graded inspections"):
+            school_report_data(con, 109778, expected=table, inspection="1999-01-01")
+    finally:
+        con.close()
+    # a named inspection the model has no row for is said, and the latest shown first instead
+    from evenhand.present.school import contest
+
+    only_new = contest(dict(d["expected"], items=d["expected"]["items"][:1]), d["timeline"], old["start_date"])
+    assert only_new["items"][0]["event_id"] == new["event_id"] and "is not in the model's table" in only_new["not_covered"][0]
+    items = d["expected"]["items"]
+    assert [i["event_id"] for i in items] == [new["event_id"], old["event_id"]]
+    first = items[0]
+    assert first["contested"] and first["latest"] and not first["named"]
+    assert first["sentence"].startswith("For a school with this intake the model expected good most often: 61% (57–65%);")
+    assert "inadequate 4.0% (3.6–4.4%)" in first["sentence"]
+    assert "It was judged inadequate: the model gives a grade this low or lower a 4% (3–5%) chance." in first["sentence"]
+    # grades are labels from the maps (Satisfactory before September 2012), never codes
+    labels = [p["label"] for p in items[1]["probabilities"]]
+    assert labels[0] == "Outstanding" and "Inadequate" in labels and not any(lab.isdigit() for lab in labels)
+    if old["start_date"] < "2012-09-01":
+        assert "Satisfactory" in labels
+    for other in (named, by_id):
+        its = other["expected"]["items"]
+        assert its[0]["event_id"] == old["event_id"] and its[0]["named"] and its[0]["contested"]
+        assert not its[1]["contested"]
+    html = school_html(named, generated=FROZEN)
+    section = html.split('id="expected"')[1].split('id="context"')[0]
+    assert "the inspection chosen" in section and "<svg" in section  # the chart, drawn
+    assert "not the school&#39;s at the time" in section and "does not mean fair" in section  # basis and caveat
+    assert "p_1" not in section and "event_id" not in section
+    check_snapshot("school_109778_expected.html", re.sub(r"<svg.*?</svg>", "<svg>(chart)</svg>", section, flags=re.S))
+    # the CLI names an inspection; an unknown one is an error naming the school's inspections
+    audits = tmp_path / "audit"
+    audits.mkdir()
+    table.write_parquet(audits / "intake__expected.parquet")
+    out = tmp_path / "s.html"
+    r = CliRunner().invoke(app, ["school", "109778", "--warehouse", str(warehouse), "--audits", str(audits),
+                                 "--inspection", old["start_date"], "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "the inspection chosen" in out.read_text(encoding="utf-8")
+    r = CliRunner().invoke(app, ["school", "109778", "--warehouse", str(warehouse), "--audits", str(audits),
+                                 "--inspection", "1999-01-01", "--out", str(out)])
+    assert r.exit_code == 2 and "graded inspections" in r.output
+
+
+def test_expected_chart_spec_has_whiskers_and_labels() -> None:
+    """The chart of one inspection's expected judgement: bars with interval whiskers, grade labels
+    (the grade given marked), drawn with evenhand.audit.charts."""
+    from evenhand.present.school import expected_chart
+
+    item = {"start_text": "15 November 2022", "sentence": "x", "probabilities": [
+        {"label": lab, "p": p, "low": p - 0.01, "high": p + 0.01, "observed": lab == "Inadequate"}
+        for lab, p in (("Outstanding", 0.2), ("Good", 0.6), ("Requires improvement", 0.15), ("Inadequate", 0.05))]}
+    spec = expected_chart(item).to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert marks == ["bar", "errorbar"]
+    values = spec["datasets"][next(iter(spec["datasets"]))] if "datasets" in spec else spec["data"]["values"]
+    assert [v["grade"] for v in values] == ["Outstanding", "Good", "Requires improvement", "Inadequate (given)"]
+    assert "whiskers are 95% intervals" in str(spec["title"])
+
+
+def test_timeline_has_every_level_and_gaps(warehouse: Path) -> None:
+    """The one timeline (CLI report and dashboard): every level of the four-point scale on its
+    axis, whatever grades the school had, and no line across a long gap."""
+    from evenhand.present.school import TIMELINE_JOIN_YEARS, timeline_chart
+
+    d = data_for(warehouse, 109778)
+    spec = timeline_chart(d).to_dict()
+    four = spec["vconcat"][0]
+    y = four["layer"][1]["encoding"]["y"]
+    assert y["scale"]["domain"][0] == "Outstanding" and y["scale"]["domain"][-1] == "Inadequate"
+    assert any(lvl.startswith("Requires improvement") for lvl in y["scale"]["domain"]) and len(y["scale"]["domain"]) == 4
+    def values(node: object) -> list[dict]:
+        if isinstance(node, dict):
+            if isinstance(node.get("values"), list) and node["values"] and "segment" in node["values"][0]:
+                return node["values"]
+            return next((v for x in node.values() if (v := values(x))), [])
+        if isinstance(node, list):
+            return next((v for x in node if (v := values(x))), [])
+        return []
+
+    rows = values(spec)
+    assert len(rows) >= 2
+    segs = {}
+    for r in rows:
+        segs.setdefault(r["segment"], []).append(r["ms"])
+    joined = [max(v) - min(v) for v in segs.values()]
+    assert all(j <= TIMELINE_JOIN_YEARS * 365.25 * 86400e3 for j in joined)

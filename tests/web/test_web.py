@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from web_support import HOSTILE_NAME, build_test_warehouse, write_audit, write_table
@@ -430,3 +431,41 @@ def test_serve_open_data_must_hold_a_package(warehouse: Path, tmp_path: Path) ->
 
     r = CliRunner().invoke(app, ["serve", "--warehouse", str(warehouse), "--open-data", str(tmp_path)])
     assert r.exit_code == 2 and "datapackage.json" in r.output
+
+
+def test_school_page_expected_judgement_and_the_reports_timeline(warehouse: Path, tmp_path: Path) -> None:
+    """The dashboard's school page shows the report's expected judgement (its chart drawn when
+    asked for), lets ?inspection= put another inspection first (404 for one that is not the
+    school's), and draws the report's own timeline: every level of the four-point scale."""
+    import datetime as dt
+
+    folder = write_audit(tmp_path / "audit")
+    with TestClient(create_app(warehouse, folder)) as c:
+        events = c.get("/school/109778/history.json").json()["events"]
+    graded = [e for e in events if e["kind"] == "graded" and e.get("start_date")]
+    assert len(graded) >= 2
+    p = [0.15, 0.61, 0.2, 0.04]
+    rows = [{"urn": 109778, "lineage_id": "L109778", "event_id": e["event_id"], "event_urn": 109778,
+             "area": "overall_effectiveness", "start_date": dt.date.fromisoformat(e["start_date"]), "year": "2022/23",
+             "latest": i == len(graded) - 1, "observed": "2",
+             **{f"p_{g}{s}": p[j] + d for j, g in enumerate("1234") for s, d in (("", 0.0), ("_low", -0.01), ("_high", 0.01))},
+             "p_observed_or_worse": 0.85, "p_observed_or_worse_low": 0.84, "p_observed_or_worse_high": 0.86}
+            for i, e in enumerate(graded)]
+    pl.DataFrame(rows).write_parquet(folder / "intake__expected.parquet")
+    with TestClient(create_app(warehouse, folder)) as c:
+        page = c.get("/school/109778").text
+        assert 'src="/school/109778/expected.svg"' in page and "the latest graded inspection" in page
+        assert "Show this inspection first" in page and "61% (60–62%)" in page
+        first = graded[0]["start_date"]
+        named = c.get("/school/109778", params={"inspection": first})
+        assert named.status_code == 200 and "the inspection chosen" in named.text
+        assert f'src="/school/109778/expected.svg?inspection={first}"' in named.text
+        svg = c.get("/school/109778/expected.svg", params={"inspection": first})
+        assert svg.status_code == 200 and "<svg" in svg.text and "Expected overall judgement" in svg.text
+        for bad in ("1999-01-01", "<script>", "x" * 100):
+            r = c.get("/school/109778", params={"inspection": bad})
+            assert r.status_code == 404 and "has no inspection" in r.text
+            assert_safe(r)
+        t = c.get("/school/109778/timeline.svg").text
+        for level in ("Outstanding", "Good", "Requires improvement", "Inadequate"):
+            assert level in t, level

@@ -316,7 +316,7 @@ def run(ctx: AuditContext) -> AuditResult:
         for years in (2, 5):
             e = cif(cc, cause, years)
             head[f"{key}_{years}"] = e
-            figures.append(Figure(f"complete_{key}_{years}y", f"Complete follow-up cohort: {cause.lower()} first, within {years} years "
+            figures.append(Figure(f"complete_{key}_{years}y", f"Complete follow-up cohort: {cause[:1].lower() + cause[1:]} first, within {years} years "
                                   "(cumulative incidence, competing risks)", e, "share"))
     complete_by_date = {key: wilson(complete.filter(mask).height, nc) for key, mask in (
         ("new_urn", pl.col("what_followed").is_in([FOLLOWED[1], FOLLOWED[2], FOLLOWED[3], FOLLOWED[4]])),

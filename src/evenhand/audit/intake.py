@@ -179,6 +179,74 @@ def warehouse_frame(ctx: AuditContext) -> pl.DataFrame:
     return attach_context(base, context)
 
 
+HISTORY_SCHEMA: dict[str, Any] = {
+    "lineage_id": pl.Utf8,
+    "event_id": pl.Utf8,
+    "event_urn": pl.Int64,
+    "start_date": pl.Date,
+    "era": pl.Utf8,
+    "grade": pl.Utf8,
+}
+
+
+def warehouse_history(ctx: AuditContext) -> pl.DataFrame | None:
+    """Every graded inspection with an overall effectiveness grade on the four-point scale
+    (graded codes only), started by ``ctx.as_at``, of every school lineage open at the snapshot
+    (out.event_lineage: the open URN's own inspections and its predecessors'). One row per
+    inspection: ``lineage_id, event_id, event_urn, start_date, era, grade``. None without
+    out.event_lineage (an older warehouse): then only each school's latest is modelled."""
+    snap, _ = snapshot(ctx)
+    if not ctx.has_table("out.event_lineage"):
+        return None
+    ctx.con.register("_intake_lineages", snap.select("lineage_id").drop_nulls().unique())
+    try:
+        df = ctx.frame(
+            """
+            SELECT el.lineage_id, e.event_id, e.urn AS event_urn, e.start_date, e.era, j.code AS grade
+            FROM core.events e
+            JOIN out.event_lineage el ON el.event_id = e.event_id
+            JOIN _intake_lineages l ON l.lineage_id = el.lineage_id
+            JOIN core.judgements j ON j.event_id = e.event_id
+            WHERE j.area = 'overall_effectiveness' AND j.scale = 'four_point' AND j.graded
+              AND j.code IN ('1', '2', '3', '4') AND e.start_date <= ?
+            ORDER BY el.lineage_id, e.start_date, e.event_id
+            """,
+            [ctx.as_at],
+        )
+    finally:
+        ctx.con.unregister("_intake_lineages")
+    return df.select([pl.col(c).cast(t) for c, t in HISTORY_SCHEMA.items()]).unique(
+        "event_id", keep="first", maintain_order=True
+    )
+
+
+def nation_history(nation: SyntheticNation, as_at: dt.date | None = None) -> pl.DataFrame:
+    """:func:`warehouse_history` for a synthetic nation: every graded inspection with an overall
+    grade, started by the date, of each open school's URN and its predecessor's."""
+    from evenhand.simulate.frame_bias import SNAPSHOT, lineage_columns
+
+    day = as_at or SNAPSHOT
+    lin = lineage_columns(nation.schools).filter(pl.col("open"))
+    graded = nation.events.filter((pl.col("kind") == "graded") & (pl.col("start_date") <= day)).select(
+        "event_id", pl.col("urn").alias("event_urn"), "start_date", "era"
+    )
+    oe = nation.judgements.filter(pl.col("area") == "overall_effectiveness").select(
+        "event_id", pl.col("code").cast(pl.Utf8).alias("grade")
+    )
+    own = lin.select("lineage_id", pl.col("urn").alias("event_urn"))
+    pred = lin.drop_nulls("predecessor_urn").select("lineage_id", pl.col("predecessor_urn").alias("event_urn"))
+    urns = pl.concat([own, pred.cast(own.schema)]).unique()
+    out = (
+        urns.join(graded, on="event_urn")
+        .join(oe, on="event_id")
+        .filter(pl.col("grade").is_in(list(GRADES)))
+        .sort("lineage_id", "start_date", "event_id")
+    )
+    return out.select([pl.col(c).cast(t) for c, t in HISTORY_SCHEMA.items()]).unique(
+        "event_id", keep="first", maintain_order=True
+    )
+
+
 def attach_context(base: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
     """Effectiveness (P8 for secondaries; KS2 mean progress, else maths, for primaries) and FSM."""
     wide = {
@@ -386,6 +454,135 @@ class IntakeAnalysis:
     models: dict[str, AreaModels]
     expected: pl.DataFrame
     coverage: pl.DataFrame
+    #: the models of every graded inspection behind ``expected``, one per framework era
+    expected_fits: dict[str, OrdinalFit] = field(default_factory=dict)
+    expected_notes: list[str] = field(default_factory=list)
+
+
+OE = "overall_effectiveness"
+#: The school's columns the expected-judgement model reads (as in its snapshot row).
+SCHOOL_COLUMNS = ("idaci_quintile", "phase", "log_pupils", "type_group", "region")
+EXPECTED_SCHEMA: dict[str, Any] = {
+    "urn": pl.Int64,
+    "lineage_id": pl.Utf8,
+    "event_id": pl.Utf8,
+    "event_urn": pl.Int64,
+    "area": pl.Utf8,
+    "start_date": pl.Date,
+    "era": pl.Utf8,
+    "year": pl.Utf8,
+    "latest": pl.Boolean,
+    "observed": pl.Utf8,
+    **{f"p_{g}{s}": pl.Float64 for g in GRADES for s in ("", "_low", "_high")},
+    **{f"p_observed_or_worse{s}": pl.Float64 for s in ("", "_low", "_high")},
+}
+
+
+def expected_caveat(as_at: dt.date) -> str:
+    """What the expected-judgement table is and is not (the table's caveat; the school report
+    says the same where it shows the numbers)."""
+    return (
+        "Expected judgements (table 'expected'): for every graded inspection with an overall "
+        "grade of the schools open at the snapshot, the probability of each grade under a "
+        "proportional-odds model of the overall grade on the school's IDACI quintile, phase, "
+        "log pupils, type group and region as in its row of the snapshot file (as at "
+        f"{as_at.isoformat()}, the same for all its inspections, so for an earlier inspection "
+        "they are today's intake and context, not the school's at the time), and the academic "
+        "year of the inspection; no progress or other measure from the time is in it. It is not "
+        "a contemporaneous prediction. The model is fitted to every graded inspection of those "
+        "schools (not only their latest, so each year's term describes that year's inspections), "
+        "one model per framework (its own cut-points and gradient; grade 3 is Satisfactory to "
+        "August 2012, Requires improvement after), with the covariance clustered by school "
+        "lineage; 95% intervals by the delta method on the logit scale. It builds in the "
+        "deprivation gradient under test: a grade 'as expected' for a school with this intake "
+        "does not mean the grade, or the gradient, was fair."
+    )
+
+
+def expected_frame(frame: pl.DataFrame, history: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The rows of the expected-judgement model: every graded inspection with an overall grade
+    (``history``, from :func:`warehouse_history`; default: the frame's own latest ones) of each
+    school lineage in the prepared ``frame``, with that school's columns as in its snapshot row
+    (IDACI quintile, phase, log pupils, type group, region: the same for all its inspections)
+    and the inspection's own academic year; ``latest`` marks the inspection the audit's main
+    frame holds for the school (its latest graded one with an overall grade)."""
+    if history is None:
+        history = frame.filter(pl.col("area") == OE).select(
+            "lineage_id", "event_id", pl.col("urn").alias("event_urn"), "start_date",
+            pl.col("start_date").map_elements(maps.era_of, return_dtype=pl.Utf8).alias("era"),
+            "grade",
+        )
+    school = (
+        frame.sort("lineage_id", "area")
+        .unique("lineage_id", keep="first", maintain_order=True)
+        .select("lineage_id", "urn", *SCHOOL_COLUMNS)
+    )
+    latest = frame.filter(pl.col("area") == OE).select("lineage_id", pl.col("event_id").alias("_latest"))
+    return (
+        history.join(school, on="lineage_id", how="inner")
+        .join(latest, on="lineage_id", how="left")
+        .with_columns(
+            academic_year(pl.col("start_date")).alias("year"),
+            (pl.col("event_id") == pl.col("_latest")).fill_null(False).alias("latest"),
+            pl.lit(OE).alias("area"),
+        )
+        .drop("_latest")
+        .sort("lineage_id", "start_date", "event_id")
+    )
+
+
+def expected_judgements(
+    frame: pl.DataFrame, history: pl.DataFrame | None = None, min_rows: int = 200
+) -> tuple[pl.DataFrame, dict[str, OrdinalFit], list[str]]:
+    """The intake model's expected overall effectiveness for every graded inspection of the
+    frame's schools, with 95% intervals: (table, fits by era, notes).
+
+    One proportional-odds model per framework era (its own cut-points and gradient: grade 3 was
+    Satisfactory to August 2012 and Requires improvement after, and the share of each grade
+    moved between frameworks) of the overall grade on IDACI quintile and the audit's controls
+    (phase, log pupils, type group, region, academic year of the inspection), fitted to every
+    row of :func:`expected_frame` in that era, not only each school's latest inspection (which
+    one stays latest depends on its grade: an inadequate or requires-improvement grade brings
+    the next inspection sooner). Rows of one school are not independent, so the covariance is
+    clustered by lineage; the intervals are the delta method on the logit scale
+    (:meth:`OrdinalFit.predict_intervals`). An era with fewer than ``min_rows`` rows is left out.
+    """
+    rows = expected_frame(frame, history).drop_nulls([*SCHOOL_COLUMNS, "year", "grade"])
+    notes: list[str] = []
+    fits: dict[str, OrdinalFit] = {}
+    parts: list[pl.DataFrame] = []
+    era_col = "era" if "era" in rows.columns else None
+    groups = rows.partition_by(era_col, as_dict=True, maintain_order=True) if era_col else {("all",): rows}
+    for key, sub in sorted(groups.items(), key=lambda kv: str(kv[0][0])):
+        era = str(key[0])
+        if sub.height < min_rows or sub["idaci_quintile"].n_unique() < 2:
+            notes.append(f"{maps.era_label(era)}: too few inspections to model the expected judgement ({sub.height})")
+            continue
+        fit = _fit(sub, with_eff=False)
+        fits[era] = fit
+        notes += [f"{maps.era_label(era)}: {n}" for n in fit.notes]
+        cov = fit.cluster_cov(sub["lineage_id"].to_numpy()[fit.row_ids])
+        pred = fit.predict_intervals(sub, cov=cov, at_or_worse=True)
+        parts.append(pl.concat([sub.rename({"grade": "observed"}), pred], how="horizontal"))
+    if not parts:
+        return pl.DataFrame(schema=EXPECTED_SCHEMA), fits, notes or ["no inspections to model the expected judgement"]
+    table = pl.concat(parts, how="diagonal_relaxed")
+    if "era" not in table.columns:
+        table = table.with_columns(pl.lit(None, dtype=pl.Utf8).alias("era"))
+    # the chance of the grade given or a worse one (1 for the best grade: no interval)
+    worse = [
+        pl.when(pl.col("observed") == GRADES[0])
+        .then(pl.lit(1.0) if s == "" else pl.lit(None, dtype=pl.Float64))
+        .otherwise(
+            pl.coalesce(
+                [pl.when(pl.col("observed") == g).then(pl.col(f"q_{g}{s}")) for g in GRADES[1:] if f"q_{g}" in table.columns]
+            )
+        )
+        .alias(f"p_observed_or_worse{s}")
+        for s in ("", "_low", "_high")
+    ]
+    table = table.with_columns(worse).sort("lineage_id", "start_date", "event_id")
+    return table.select([pl.col(c).cast(t) for c, t in EXPECTED_SCHEMA.items()]), fits, notes
 
 
 def distribution(
@@ -463,16 +660,18 @@ def analyse(
     seed: int = 0,
     min_rows: int = 200,
     all_rows: bool = True,
+    history: pl.DataFrame | None = None,
 ) -> IntakeAnalysis:
     """Everything the audit reports, from a prepared frame (pure, deterministic).
 
     ``all_rows=False`` skips the all-rows model and the expected distributions (only the
-    with/without comparison is fitted: used by the repeated-seed coverage check).
+    with/without comparison is fitted: used by the repeated-seed coverage check). ``history``:
+    every graded inspection of the frame's schools (:func:`warehouse_history`), for the
+    expected judgements (:func:`expected_judgements`); default: their latest only.
     """
     dist = distribution(frame)
     models: dict[str, AreaModels] = {}
     or_rows: list[dict[str, Any]] = []
-    expected_parts: list[pl.DataFrame] = []
     for area in areas:
         df = frame.filter(pl.col("area") == area).drop_nulls(
             ["idaci_quintile", "phase", "log_pupils", "type_group", "region", "year"]
@@ -485,16 +684,6 @@ def analyse(
             continue
         if all_rows:
             m.fit_all = _fit(df, with_eff=False)
-            pred = m.fit_all.predict_distribution(df)
-            expected_parts.append(
-                pl.concat(
-                    [
-                        df.select("urn", "event_id", "area", pl.col("grade").alias("observed")),
-                        pred,
-                    ],
-                    how="horizontal",
-                )
-            )
             or_rows += _or_rows(area, "all rows, without effectiveness", m.fit_all)
         if eff.height >= min_rows and eff["idaci_quintile"].n_unique() == 5:
             m.fit_without = _fit(eff, with_eff=False)
@@ -535,20 +724,19 @@ def analyse(
             "converged": pl.Boolean,
         },
     )
-    expected = (
-        pl.concat(expected_parts)
-        if expected_parts
-        else pl.DataFrame(
-            schema={"urn": pl.Int64, "event_id": pl.Utf8, "area": pl.Utf8, "observed": pl.Utf8}
-        )
-    )
+    expected_fits: dict[str, OrdinalFit] = {}
+    expected_notes: list[str] = []
+    if all_rows and OE in areas:
+        expected, expected_fits, expected_notes = expected_judgements(frame, history, min_rows)
+    else:
+        expected = pl.DataFrame(schema=EXPECTED_SCHEMA)
     coverage = (
         frame.filter(pl.col("effectiveness").is_not_null())
         .group_by("area", "effectiveness_measure", "years_apart")
         .agg(pl.len().alias("n"))
         .sort("area", "effectiveness_measure", "years_apart")
     )
-    return IntakeAnalysis(dist, odds, models, expected, coverage)
+    return IntakeAnalysis(dist, odds, models, expected, coverage, expected_fits, expected_notes)
 
 
 # ----------------------------------------------------------------------------- result
@@ -616,6 +804,26 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) ->
         out.denominator.rstrip("."), out.notes
     )
 
+
+
+def expected_frame_desc(analysis: IntakeAnalysis, as_at: dt.date, snapshot_source: str) -> Frame:
+    """The frame of the 'expected' table."""
+    t = analysis.expected
+    n_lin = t["lineage_id"].n_unique() if t.height else 0
+    return Frame(
+        unit=f"one graded inspection with an overall effectiveness grade ({t.height:,} inspections of "
+        f"{n_lin:,} school lineages), the school's own or its predecessors' URNs",
+        snapshot=f"schools open as at {as_at.isoformat()}, from {snapshot_source}; the school's "
+        "IDACI quintile, phase, size, type and region from its row in that file, for every one of "
+        "its inspections",
+        sample="every inspection of those schools started by the date with the overall grade on "
+        "the four-point scale (to August 2024) and all the model's columns known",
+        denominator="each row's probabilities sum to 1 over the four grades",
+        notes=(
+            "For an earlier inspection the school's columns are today's, so the expected judgement is "
+            "not a contemporaneous prediction (the caveats say what the model is and is not).",
+        ),
+    )
 
 
 def build_result(
@@ -841,6 +1049,17 @@ def build_result(
         "Special schools, PRUs and nurseries have no progress measure and are in the all-schools "
         "model only.",
     ]
+    caveats.append(expected_caveat(as_at))
+    ors = {e: o for e, f in analysis.expected_fits.items() if (o := _or(f)) is not None}
+    if ors:
+        n_x = analysis.expected.height
+        n_lin = analysis.expected["lineage_id"].n_unique()
+        each = "; ".join(f"{maps.era_label(e)} {describe(o, 'odds ratio')}" for e, o in ors.items())
+        caveats[-1] += (
+            f" In those models ({n_x:,} inspections of {n_lin:,} schools, one model per framework) "
+            f"the odds ratio of a worse grade, most vs least deprived IDACI quintile, is: {each}. "
+            "They are not the audit's headline figure, which uses each school's latest inspection."
+        )
     if synthetic:
         caveats.insert(0, "SYNTHETIC DATA: this result is computed from a simulated nation.")
     shares = pl.DataFrame(
@@ -909,7 +1128,7 @@ def build_result(
         inputs=inputs,
         parameters={"as_at": as_at, "seed": seed, "reference_quintile": "1"},
         small_n=small_n,
-        frames={"main": frame_desc},
+        frames={"main": frame_desc, "expected": expected_frame_desc(analysis, as_at, snapshot_source)},
     )
 
 
@@ -989,7 +1208,7 @@ def run(ctx: AuditContext) -> AuditResult:
     _, source = snapshot(ctx)
     raw = warehouse_frame(ctx)
     frame = clusters.attach_clusters(prepare(raw), clusters.school_clusters(ctx))
-    analysis = analyse(frame, seed=ctx.seed)
+    analysis = analyse(frame, seed=ctx.seed, history=warehouse_history(ctx))
     result = build_result(
         analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic, snapshot_source=source
     )

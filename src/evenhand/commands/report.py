@@ -65,6 +65,7 @@ def school(
     out_path: Annotated[Path | None, typer.Option("--out", help="File to write; default school-<URN>.<format>.")] = None,
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
     find: Annotated[str | None, typer.Option("--find", help="List schools by part of the name, a postcode (or its start) or a URN, with their URNs; says so when it can only show the closest names.")] = None,
+    inspection: Annotated[str | None, typer.Option("--inspection", help="The contested inspection, by its start date (YYYY-MM-DD) or event id (see `evenhand history URN`): its expected judgement comes first. Default: the latest graded inspection.")] = None,
     audits: Annotated[Path | None, typer.Option("--audits", help="Folder written by `evenhand audit --out` (for the intake model's expected judgement); default: the audit folder beside the warehouse (its folder's audit/ or out/audit/, as `evenhand audit`, `run` and `demo` write it).")] = None,
 ) -> None:
     """One school's inspection in context: every inspection across URNs and frameworks (each
@@ -72,6 +73,7 @@ def school(
     years, a plain-English summary and caveats. HTML or PDF.
 
     Example:  evenhand school --find "RG4 7RA"   then   evenhand school 109778 --format pdf --out caversham.pdf
+    (add --inspection 2022-11-15 to put the expected judgement of that inspection first)
     """
     from evenhand.engine import Evenhand
     from evenhand.present.report import find_expected, html_to_pdf, school_html
@@ -90,7 +92,7 @@ def school(
             if fmt not in ("html", "pdf"):
                 raise EvenhandError(f"--format {fmt!r}: choose html or pdf")
             expected, why = find_expected(warehouse, con, audits)
-            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None)  # as at the default snapshot (out.latest_as_at)
+            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None, inspection=inspection)  # as at the default snapshot (out.latest_as_at)
         html = school_html(data)
         target = out_path or Path(f"school-{int(urn)}.{fmt}")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -206,6 +206,17 @@ def chart_svg(spec: Mapping[str, Any]) -> str:
     return to_svg(_chart_from_spec(spec))  # type: ignore[arg-type]
 
 
+def chart_parts(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A stack of charts (``vconcat``, evenhand.audit.charts.stack) as its parts, each a stack
+    of one (the first keeps the stack's title): each part is fitted to the printed page on its
+    own, so a tall stack is not shrunk to unreadable type, and a page may break between parts."""
+    parts = spec.get("vconcat")
+    if not isinstance(parts, list) or len(parts) < 2:
+        return [spec]
+    top = {k: v for k, v in spec.items() if k not in ("vconcat", "title")}
+    return [{**top, **({"title": spec["title"]} if i == 0 and "title" in spec else {}), "vconcat": [part]} for i, part in enumerate(parts)]
+
+
 def _frame_words(d: dict[str, Any]) -> dict[str, Any]:
     return {k: ([words(x) for x in v] if isinstance(v, list) else words(v) if isinstance(v, str) else v) for k, v in d.items()}
 
@@ -216,11 +227,11 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
     if r is None:
         return {"name": slot.name, "title": slot.name.capitalize() + " (not available)", "available": False,
                 "reason": slot.reason, "findings": [], "key_findings": [], "more_findings": 0}
-    svg: Markup | None = None
+    svgs: list[Markup] = []
     chart_error = ""
     if r.chart:
         try:
-            svg = Markup(chart_svg(r.chart))
+            svgs = [Markup(chart_svg(part)) for part in chart_parts(r.chart)]
         except Exception as e:
             chart_error = f"the chart could not be drawn ({type(e).__name__}: {e})."
     title = (r.chart or {}).get("title", "")
@@ -244,7 +255,7 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "caveats": [words(c) for c in r.caveats],
         "frames": [{"name": words(k), **_frame_words(f.to_dict())} for k, f in r.frames.items()],
         "small_n": [words(x) for x in r.small_n],
-        "chart_svg": svg,
+        "chart_svgs": svgs,
         "chart_error": chart_error,
         "tables": tables,
         "parameters": parameter_rows(r.parameters),
@@ -324,7 +335,7 @@ def national_html(
         claims.append({"claim": claim, "measures": measures, "audits": audits})
     # landscape tables go together after the provenance: a change of page size mid-section
     # would leave the portrait page before it part empty
-    wide = [t | {"title": f"{v['title']}: {t['title']}"} for v in views for t in v.get("tables", []) if t["layout"] == "landscape"]
+    wide = [t | {"title": f"{v['title']}: {t['title']}"} for v in views for t in v.get("tables", []) if t["layout"] == "landscape" and t["shown"]]
     return render(
         "national.html",
         generated=generated,
@@ -376,11 +387,12 @@ def write_national(
 
 def school_html(data: dict[str, Any], generated: str | None = None) -> str:
     """The school report for ``school_report_data(...)``, with its timeline chart."""
-    from evenhand.present.school import timeline_svg
+    from evenhand.present.school import expected_svg, timeline_svg
 
     svg = timeline_svg(data)
+    exp = expected_svg(data)
     return render("school.html", generated=generated, s=data, timeline_svg=Markup(svg) if svg else None,
-                  synthetic=bool(data.get("synthetic")))
+                  expected_svg=Markup(exp) if exp else None, synthetic=bool(data.get("synthetic")))
 
 
 _EXTERNAL = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", re.IGNORECASE)

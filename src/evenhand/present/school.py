@@ -24,7 +24,7 @@ import polars as pl
 from evenhand import maps
 from evenhand.core.warehouse import frame
 from evenhand.derive.school_pages import SchoolPage, has_pages, read_pages
-from evenhand.errors import EvenhandError, UnknownSchoolError
+from evenhand.errors import EvenhandError, UnknownInspectionError, UnknownSchoolError
 from evenhand.metadata.definitions import LATE_PUBLICATION, SAFEGUARDING_LIMITED
 from evenhand.present.pack_tables import grade_label
 from evenhand.present.synthetic import is_synthetic
@@ -209,76 +209,188 @@ def similar_schools(page: SchoolPage, school: dict[str, Any]) -> dict[str, Any]:
 EXPECTED_CAVEAT = (
     "The model is fitted to how schools like this one were judged, and it builds in the very gradient "
     "under test: schools with more deprived intakes were judged worse, so the model expects worse grades "
-    "for them. An expected grade says how unusual this judgement was for a school with this intake; "
-    "it does not say whether the judgement, or the gradient, was fair."
+    "for them. \"As expected\" for a school with this intake does not mean fair: an expected grade says how "
+    "unusual this judgement was for such a school, not whether the judgement, or the gradient, was fair."
+)
+EXPECTED_BASIS = (
+    "The model reads the school's deprivation (IDACI quintile), phase, size, type and region as in the "
+    "latest school-level file{as_at}, the same for every inspection, and the academic year of the "
+    "inspection; nothing measured at the time (no progress or results) is in it. For an earlier "
+    "inspection it is therefore today's intake and context, not the school's at the time: not a "
+    "prediction made then. It is fitted to every graded inspection with an overall grade of the schools "
+    "open in that file, one model per inspection framework, with 95% intervals (delta method, covariance "
+    "clustered by school). An interval is "
+    "the model's uncertainty about a probability (narrow where many schools are like this one), not a range "
+    "of grades the school should have had."
 )
 
 
+def _pct(p: float | None, decimals: int | None = None) -> str:
+    """A probability in words: '61%', '0.4%' (under 1%), '<0.1%'; ``decimals`` forces the places."""
+    if p is None:
+        return "not known"
+    v = 100 * float(p)
+    if v < 0.05:
+        return "<0.1%"
+    if decimals is None:
+        decimals = 1 if v < 1 else 0
+    return f"{v:.{decimals}f}%"
+
+
+def _with_interval(p: float | None, lo: float | None, hi: float | None) -> str:
+    """'61% (57–65%)'; one decimal where whole percentages would hide the interval ('1.8%
+    (1.6–1.9%)'); the point alone when there is no interval."""
+    if lo is None or hi is None:
+        return _pct(p)
+    first = 1 if min(float(x) for x in (p or 0.0, lo, hi)) < 0.01 else 0
+    for d in (first, first + 1, first + 2):
+        a, b = _pct(lo, d), _pct(hi, d)
+        if a != b:
+            break
+    return f"{_pct(p, d)} ({a.rstrip('%')}–{b})"
+
+
+def _as_date(v: Any) -> dt.date | None:
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str) and v:
+        try:
+            return dt.date.fromisoformat(v[:10])
+        except ValueError:
+            return None
+    return None
+
+
 def expected_judgement(urn: int, expected: pl.DataFrame | None, timeline: list[dict[str, Any]] | None = None,
-                       reason: str | None = None) -> dict[str, Any]:
-    """The intake model's expected judgement for each of the school's graded inspections in the
-    intake audit's 'expected' table (probabilities ``p_1`` .. ``p_4`` of grades 1-4 on the
-    four-point scale; ``p_k_low`` / ``p_k_high`` when the audit gives intervals): in words, as
-    bars, the contested inspection (a flagged one, else the latest) first."""
+                       reason: str | None = None, inspection: str | None = None,
+                       as_at: str | None = None) -> dict[str, Any]:
+    """The intake model's expected overall judgement for each of the school's graded inspections in
+    the intake audit's 'expected' table (probabilities ``p_1`` .. ``p_4`` of grades 1-4 on the
+    four-point scale with ``p_k_low`` / ``p_k_high``, the chance of the grade given or worse):
+    in words, as bars, the contested inspection first (``inspection``: an event id or a start
+    date, YYYY-MM-DD; default: the latest graded one)."""
     if expected is None or "urn" not in expected.columns:
         return {"available": False, "reason": reason or (
             "the intake audit's results were not found beside the warehouse: run "
             "`evenhand audit --warehouse WAREHOUSE --out FOLDER` and pass --audits FOLDER"
         )}
-    rows = expected.filter(pl.col("urn") == urn)
+    mine = pl.col("urn") == urn
+    if "event_urn" in expected.columns:
+        mine = mine | (pl.col("event_urn") == urn)
+    rows = expected.filter(mine).unique("event_id", keep="first", maintain_order=True)
     if rows.height == 0:
         return {"available": False, "not_covered": [], "reason": "the intake model gives no expected judgement for this school "
-                                               "(it was not in the model's data: missing intake or context measures)"}
+                                               "(it was not in the model's data: not open in the latest school-level file, or "
+                                               "missing its deprivation, phase, size, type or region)"}
     events = {t["event_id"]: t for t in (timeline or [])}
-    flagged = {t["event_id"] for t in (timeline or []) if t.get("safeguarding_limited") or t.get("cliff_edge")}
     grades = [c[2:] for c in rows.columns if re.fullmatch(r"p_\d+", c)]
     items = []
     for r in rows.iter_rows(named=True):
         ev = events.get(r["event_id"], {})
-        when = dt.date.fromisoformat(ev["start_date"]) if ev.get("start_date") else None
+        when = _as_date(ev.get("start_date")) or _as_date(r.get("start_date"))
         probs: list[dict[str, Any]] = []
         for g in grades:
             p = r.get(f"p_{g}")
             lo, hi = r.get(f"p_{g}_low"), r.get(f"p_{g}_high")
             probs.append({"code": g, "label": grade_label(g, when), "p": p, "low": lo, "high": hi,
-                          "observed": str(r.get("observed")) == g})
+                          "observed": str(r.get("observed")) == g, "text": _with_interval(p, lo, hi)})
         obs = str(r.get("observed") or "")
-        worse = sum(float(x["p"] or 0.0) for x in probs if str(x["code"]) >= obs) if obs in grades else None
+        if r.get("p_observed_or_worse") is not None:
+            worse: float | None = float(r["p_observed_or_worse"])
+            worse_lo, worse_hi = r.get("p_observed_or_worse_low"), r.get("p_observed_or_worse_high")
+        else:
+            worse = sum(float(x["p"] or 0.0) for x in probs if str(x["code"]) >= obs) if obs in grades else None
+            worse_lo = worse_hi = None
         likeliest = max(probs, key=lambda x: float(x["p"] or 0.0))
         obs_label = grade_label(obs, when) if obs else None
-        parts = ", ".join(f"{x['label']} {100 * (x['p'] or 0):.0f}%" for x in probs)
+        others = ", ".join(f"{str(x['label']).lower()} {x['text']}" for x in probs if x is not likeliest)
         sentence = (
-            f"For a school with this intake and context, the model expected {str(likeliest['label']).lower()} most often "
-            f"({parts})."
+            f"For a school with this intake the model expected {str(likeliest['label']).lower()} most often: "
+            f"{likeliest['text']}; {others}."
         )
         if obs_label and worse is not None:
-            sentence += (
-                f" It was judged {obs_label.lower()}: the model gives a grade this low or lower a "
-                f"{100 * worse:.0f}% chance."
-            )
+            if obs == (grades[0] if grades else ""):
+                sentence += f" It was judged {obs_label.lower()}, the best grade."
+            else:
+                sentence += (
+                    f" It was judged {obs_label.lower()}: the model gives a grade this low or lower a "
+                    f"{_with_interval(worse, worse_lo, worse_hi)} chance."
+                )
         items.append({
             "event_id": r["event_id"], "area": r["area"], "area_label": maps.area_label(str(r["area"])),
-            "start_text": ev.get("start_text") or "date not in the files", "start_date": ev.get("start_date"),
-            "contested": r["event_id"] in flagged, "observed_label": obs_label, "probabilities": probs,
-            "as_bad_or_worse": worse, "sentence": sentence,
+            "start_text": ev.get("start_text") or (_fmt_date(when) if when else "date not in the files"),
+            "start_date": when.isoformat() if when else None,
+            "latest": bool(r.get("latest")) if "latest" in rows.columns else None,
+            "contested": False, "named": False, "observed_label": obs_label, "probabilities": probs,
+            "as_bad_or_worse": worse, "as_bad_or_worse_low": worse_lo, "as_bad_or_worse_high": worse_hi,
+            "sentence": sentence,
+            "flagged": bool(ev.get("safeguarding_limited") or ev.get("cliff_edge")),
         })
-    items.sort(key=lambda i: (not i["contested"], -(dt.date.fromisoformat(i["start_date"]).toordinal() if i["start_date"] else 0),
-                              maps.area_order(str(i["area"]))))
     has_interval = any(x["low"] is not None for i in items for x in i["probabilities"])
-    covered = {i["event_id"] for i in items}
-    missing = [t for t in (timeline or []) if t["event_id"] in flagged and t["event_id"] not in covered]
-    return {
+    out: dict[str, Any] = {
         "available": True, "items": items, "caveat": EXPECTED_CAVEAT,
-        "not_covered": [
-            f"The flagged inspection of {t['start_text']} is not in the model's table: the intake audit models each "
-            "school's latest graded inspection as at its date, so an earlier inspection has no expected judgement."
-            for t in missing
-        ],
+        "basis": EXPECTED_BASIS.format(as_at=f" (as at {_fmt_date(as_at)})" if as_at else "") if "latest" in rows.columns else (
+            "The model reads the school's deprivation (IDACI quintile), phase, size, type and region as in the "
+            "latest school-level file and the academic year of its latest graded inspection, the only one it models."),
+        "one_row_per_school": "latest" not in rows.columns,
+        "not_covered": [],
         "interval_note": "" if has_interval else (
-            "The intake audit gives these probabilities without an interval; they are model estimates, "
-            "not measurements, and carry the model's uncertainty."
+            "The intake audit's table gives these probabilities without an interval (it was written by an "
+            "older version: run `evenhand audit` again); they are model estimates and carry the model's uncertainty."
         ),
     }
+    return contest(out, timeline, inspection)
+
+
+def resolve_inspection(timeline: list[dict[str, Any]], inspection: str) -> dict[str, Any] | None:
+    """The school's inspection named by its event id or its start date (YYYY-MM-DD); of several
+    on one date, the graded one."""
+    text = inspection.strip()
+    hits = [t for t in timeline if t["event_id"] == text or t.get("start_date") == text]
+    hits.sort(key=lambda t: t["kind"] != "graded")
+    return hits[0] if hits else None
+
+
+def contest(exp: dict[str, Any], timeline: list[dict[str, Any]] | None, inspection: str | None) -> dict[str, Any]:
+    """``exp`` (from :func:`expected_judgement`) with the contested inspection marked and first:
+    the one named by ``inspection`` (event id or start date), else the latest graded one; the
+    others newest first. A named inspection the model has no row for is said in ``not_covered``."""
+    if not exp.get("available"):
+        return exp
+    items = [dict(i, contested=False, named=False) for i in exp["items"]]
+    tl = timeline or []
+    notes: list[str] = []
+    chosen: str | None = None
+    if inspection:
+        t = resolve_inspection(tl, inspection)
+        target = t["event_id"] if t else inspection.strip()
+        hit = next((i for i in items if i["event_id"] == target or i["start_date"] == inspection.strip()), None)
+        if hit is not None:
+            chosen = hit["event_id"]
+            hit["named"] = True
+        else:
+            when = t["start_text"] if t else inspection
+            notes.append(
+                f"The inspection you named ({when}) is not in the model's table: the model covers graded "
+                "inspections with an overall grade on the four-point scale (to August 2024) of schools open in "
+                "the latest school-level file; the latest graded inspection is shown first instead."
+            )
+    if chosen is None and items:
+        dated = [i for i in items if i["start_date"]]
+        flagged_latest = [i for i in items if i.get("latest")]
+        pick = flagged_latest[0] if flagged_latest else (max(dated, key=lambda i: i["start_date"]) if dated else items[0])
+        chosen = pick["event_id"]
+    for i in items:
+        i["contested"] = i["event_id"] == chosen
+    items.sort(key=lambda i: (not i["contested"], -(dt.date.fromisoformat(i["start_date"]).toordinal() if i["start_date"] else 0),
+                              maps.area_order(str(i["area"]))))
+    if exp.get("one_row_per_school") and not inspection:
+        missing = [t for t in tl if (t.get("safeguarding_limited") or t.get("cliff_edge"))
+                   and t["event_id"] not in {i["event_id"] for i in items}]
+        notes += [f"The flagged inspection of {t['start_text']} is not in the model's table: this table was written by an "
+                  "older version that modelled each school's latest graded inspection only (run `evenhand audit` again)."
+                  for t in missing]
+    return dict(exp, items=items, not_covered=notes, inspection=inspection)
 
 
 # --- context ------------------------------------------------------------------------------
@@ -357,12 +469,15 @@ def school_report_data(
     warehouse: Path | None = None,
     history: dict[str, Any] | None = None,
     expected_reason: str | None = None,
+    inspection: str | None = None,
 ) -> dict[str, Any]:
     """Everything the school report shows for ``urn`` (see the module docstring), as at the
     warehouse's latest as-at date (out.latest_as_at), from the school's precomputed page.
 
     ``expected``: the intake audit's 'expected' table, if available;
-    ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it.
+    ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it;
+    ``inspection``: the contested inspection (event id or start date, YYYY-MM-DD) whose expected
+    judgement comes first (default: the latest graded one; see :func:`contest`).
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
     if not has_pages(con):
@@ -516,7 +631,15 @@ def school_report_data(
         "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("successors", [])],
     }
     similar = similar_schools(page, raw_school)
-    exp = expected_judgement(urn, expected, timeline, expected_reason)
+    if inspection is not None and resolve_inspection(timeline, inspection) is None:
+        graded = [t for t in timeline if t["kind"] == "graded" and t.get("start_date")]
+        listed = "; ".join(f"{t['start_date']} (event {t['event_id']})" for t in graded) or "none"
+        raise UnknownInspectionError(
+            f"URN {urn} has no inspection {inspection.strip()!r}: name one by its start date (YYYY-MM-DD) or its "
+            f"event id. Its graded inspections: {listed}."
+        )
+    exp = expected_judgement(urn, expected, timeline, expected_reason, inspection,
+                             as_at=latest_info["as_at"] if latest_info else None)
     context = context_over_years(page)
     data: dict[str, Any] = {
         "school": school,
@@ -662,6 +785,12 @@ def timeline_points(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[di
     return four, five
 
 
+def has_timeline(data: dict[str, Any]) -> bool:
+    """Whether :func:`timeline_chart` has anything to draw (without drawing it)."""
+    four, five = timeline_points(data)
+    return bool(four or five)
+
+
 def timeline_chart(data: dict[str, Any]) -> Any | None:
     """The overall judgement at each graded inspection over time, on its own scale, as a
     Vega-Lite chart (the same points as :func:`timeline_svg`, which reports and pages use:
@@ -726,3 +855,50 @@ def timeline_svg(data: dict[str, Any]) -> str | None:
 
     four, five = timeline_points(data)
     return timeline.timeline_svg(four, five, TIMELINE_JOIN_YEARS)
+
+
+# --- the expected-judgement chart ---------------------------------------------------------------
+
+
+def expected_chart(item: dict[str, Any]) -> Any | None:
+    """One inspection's expected judgement as bars (the probability of each grade) with 95%
+    interval whiskers, the grade given marked in its label; None without probabilities."""
+    from evenhand.audit import charts
+
+    probs = [p for p in item.get("probabilities", []) if p.get("p") is not None]
+    if not probs:
+        return None
+    rows = pl.DataFrame({
+        "grade": [f"{p['label']} (given)" if p["observed"] else str(p["label"]) for p in probs],
+        "p": [float(p["p"]) for p in probs],
+        "low": [float(p["low"]) if p["low"] is not None else float(p["p"]) for p in probs],
+        "high": [float(p["high"]) if p["high"] is not None else float(p["p"]) for p in probs],
+    })
+    has_interval = all(p["low"] is not None for p in probs)
+    return charts.bar_with_intervals(
+        rows, "grade", "p", "low", "high",
+        title=f"Expected overall judgement, inspection of {item['start_text']}",
+        subtitle=("Probability of each grade for a school with this intake under the intake model; "
+                  + ("whiskers are 95% intervals" if has_interval else "no interval in the audit's table")),
+        x_title="Grade", y_title="Probability", x_order=rows["grade"].to_list(), y_format=".0%",
+        y_domain=(0.0, 1.0), horizontal=True, width=360,
+        description=f"Bars: the model's probability of each grade for the inspection of {item['start_text']}. {item['sentence']}",
+    )
+
+
+def has_expected_chart(data: dict[str, Any]) -> bool:
+    """Whether :func:`expected_svg` has a chart to draw (without drawing it)."""
+    exp = data.get("expected") or {}
+    items = exp.get("items") or []
+    return bool(exp.get("available") and items and any(p.get("p") is not None for p in items[0]["probabilities"]))
+
+
+def expected_svg(data: dict[str, Any]) -> str | None:
+    """The chart of the contested inspection's expected judgement (the first item), as SVG."""
+    from evenhand.audit import charts
+
+    exp = data.get("expected") or {}
+    if not exp.get("available") or not exp.get("items"):
+        return None
+    chart = expected_chart(exp["items"][0])
+    return None if chart is None else charts.to_svg(chart)

@@ -27,6 +27,14 @@ from evenhand import maps
 from evenhand.errors import UnknownSchoolError
 from evenhand.present import tables as present_tables
 from evenhand.present.report import environment
+from evenhand.present.school import (
+    contest,
+    expected_svg,
+    has_expected_chart,
+    has_timeline,
+    resolve_inspection,
+    timeline_svg,
+)
 from evenhand.stats.estimate import Estimate
 from evenhand.web import charts as web_charts
 from evenhand.web import school as shared
@@ -39,6 +47,8 @@ STATIC = PACKAGE / "static"
 # patterns are used with fullmatch: '$' alone would also accept a trailing newline ('109778%0a')
 URN_RE = re.compile(r"[0-9]{1,7}")
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,40}")
+#: ?inspection= on a school page: a start date (YYYY-MM-DD) or an event id (used with fullmatch)
+INSPECTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 log = logging.getLogger("evenhand.web")
 #: audit tables shown as a grid too (earlier judgement by later judgement, per framework)
 MATRIX_TABLES = frozenset({"matrices"})
@@ -181,17 +191,33 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
                 h = wh.history(urn)
             except UnknownSchoolError:
                 return None
-            # the SVG is drawn only when the browser asks for it (/school/N/timeline.svg)
-            return {"h": h, "has_chart": bool(web_charts.timeline_rows(h)), "report": shared.report_data(wh, urn, audits.dir, history=h)}
+            # the SVG is drawn only when the browser asks for it (/school/N/timeline.svg): the
+            # school report's own timeline (evenhand.present.school), one chart for CLI and dashboard
+            report = shared.report_data(wh, urn, audits.dir, history=h)
+            return {"h": h, "has_chart": has_timeline(report), "report": report}
 
         got: dict[str, Any] | None = wh.cache.get(("school", urn), make)
         if got is None:
             raise PageError(404, "School not found", f"URN {urn} is not in this warehouse. Search for the school by name or postcode: it may have a new URN after becoming an academy.")
         return got
 
-    def school_html(urn: int) -> str:
+    def contested(ctx: dict[str, Any], urn: int, inspection: str) -> dict[str, Any]:
+        """The report data with the named inspection's expected judgement first (``?inspection=``:
+        an event id or a start date); a 404 page for an inspection that is not the school's."""
+        if not inspection:
+            return dict(ctx["report"])
+        if not INSPECTION_RE.fullmatch(inspection) or resolve_inspection(ctx["report"]["timeline"], inspection) is None:
+            graded = [t["start_date"] for t in ctx["report"]["timeline"] if t["kind"] == "graded" and t.get("start_date")]
+            raise PageError(404, "Inspection not found", f"URN {urn} has no inspection {inspection[:40]!r}. Name one by its start date "
+                            f"(YYYY-MM-DD) or event id; its graded inspections started on: {', '.join(graded) or 'none'}.")
+        report = dict(ctx["report"])
+        report["expected"] = contest(report["expected"], report["timeline"], inspection)
+        return report
+
+    def school_html(urn: int, inspection: str = "") -> str:
         def make() -> str:
             ctx = school_context(urn)
+            report = contested(ctx, urn, inspection)
             h = ctx["h"]
             by_event: dict[str, list[dict[str, Any]]] = {}
             for c in h.get("context") or []:
@@ -202,7 +228,8 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
                 if ev.get("event_id") in by_event:
                     ctx_rows, ctx_date = by_event[ev["event_id"]][:200], str(ev.get("start_date") or "")
                     break
-            body = shared.shared_body(ctx["report"])
+            img = f"/school/{urn}/expected.svg" + (f"?inspection={inspection}" if inspection else "")
+            body = shared.shared_body(report, expected_img=img if has_expected_chart(report) else None)
             head, tail = shared.split_before_timeline(body)
             return str(
                 env.get_template("school.html").render(
@@ -212,22 +239,33 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
                 )
             )
 
-        html: str = wh.cache.get(("school-html", urn), make)
+        html: str = wh.cache.get(("school-html", urn, inspection), make)
         return html
 
     @app.get("/school/{urn}", response_class=HTMLResponse)
-    async def school(urn: str) -> HTMLResponse:
+    async def school(urn: str, inspection: str = "") -> HTMLResponse:
         n = parse_urn(urn)
-        html = wh.cache.peek(("school-html", n))  # a cached page is served without a thread hop
+        inspection = inspection.strip()
+        html = wh.cache.peek(("school-html", n, inspection))  # a cached page is served without a thread hop
         if html is None:
-            html = await run_in_threadpool(school_html, n)
+            html = await run_in_threadpool(school_html, n, inspection)
         return HTMLResponse(html)
+
+    @app.get("/school/{urn}/expected.svg")
+    def school_expected(urn: str, inspection: str = "") -> Response:
+        n = parse_urn(urn)
+        inspection = inspection.strip()
+        report = contested(school_context(n), n, inspection)
+        svg = wh.cache.get(("expected-svg", n, inspection), lambda: expected_svg(report))
+        if svg is None:
+            raise PageError(404, "No chart", "The intake model gives no expected judgement for this school here.")
+        return Response(svg, media_type="image/svg+xml", headers={"cache-control": "public, max-age=3600"})
 
     @app.get("/school/{urn}/timeline.svg")
     def school_timeline(urn: str) -> Response:
         n = parse_urn(urn)
         ctx = school_context(n)
-        svg = wh.cache.get(("svg", n), lambda: web_charts.timeline_svg(ctx["h"]) if ctx["has_chart"] else None)
+        svg = wh.cache.get(("svg", n), lambda: timeline_svg(ctx["report"]) if ctx["has_chart"] else None)
         if svg is None:
             raise PageError(404, "No chart", "This school has no graded inspection with an overall judgement to chart.")
         return Response(svg, media_type="image/svg+xml", headers={"cache-control": "public, max-age=3600"})

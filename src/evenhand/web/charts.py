@@ -1,12 +1,13 @@
 """Charts for the dashboard, rendered on the server as SVG (no JavaScript charting).
 
-The school timeline is built with Altair and the Evenhand theme (evenhand.audit.charts) and
-rendered offline by vl-convert; audit charts are the Vega-Lite specs the audits return.
+Audit charts are the Vega-Lite specs the audits return, rendered offline by vl-convert; the
+region chart is built here with the Evenhand theme (evenhand.audit.charts). The school timeline
+is the school report's own (evenhand.present.school.timeline_svg): one chart for the CLI report
+and the dashboard.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -14,69 +15,7 @@ import altair as alt
 import polars as pl
 import vl_convert as vlc
 
-from evenhand import maps
 from evenhand.audit import charts
-
-
-def timeline_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per graded inspection with a dated overall judgement (what the timeline draws)."""
-    rows = []
-    for ev in history.get("events", []):
-        start = ev.get("start_date")
-        if not start:
-            continue
-        for j in ev.get("judgements", []):
-            if j.get("area") == "overall_effectiveness" and j.get("graded"):
-                rows.append(
-                    {
-                        "date": dt.date.fromisoformat(start),
-                        "judgement": str(j.get("label")),
-                        "scale": maps.scale_label(str(j.get("scale"))),
-                        "rank": int(j.get("rank") or 0),
-                        "kind": str(ev.get("kind")),
-                    }
-                )
-    return rows
-
-
-def timeline_chart(history: dict[str, Any]) -> charts.TopLevelChart | None:
-    """Overall judgements of every graded inspection over time, one mark each, on their own scale."""
-    rows = timeline_rows(history)
-    if not rows:
-        return None
-    df = pl.DataFrame(rows).sort("date")
-    dates: list[dt.date] = df["date"].to_list()
-    span_years = (dates[-1] - dates[0]).days / 365.25
-    levels = sorted({(r["rank"], r["judgement"]) for r in rows})
-    order: list[str] = list(dict.fromkeys(str(label) for _, label in levels))
-    try:
-        colours = charts.scale_colours(order)
-    except ValueError:
-        colours = list(charts.OKABE_ITO[: len(order)]) if len(order) <= len(charts.OKABE_ITO) else []
-    data = df.with_columns(pl.col("date").map_elements(lambda d: dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp() * 1000, return_dtype=pl.Float64).alias("ms"))
-    colour = alt.Color("judgement:N", sort=order, title="Overall judgement")
-    if colours:
-        colour = alt.Color("judgement:N", sort=order, title="Overall judgement", scale=alt.Scale(domain=order, range=colours))
-    base = alt.Chart(alt.Data(values=data.select("ms", "judgement", "scale", "kind").to_dicts()))
-    enc_x = alt.X("ms:T", title="Inspection start date", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%Y", tickCount=alt.TimeIntervalStep(interval="year", step=1 if span_years <= 12 else 2)))
-    enc_y = alt.Y("judgement:N", sort=order, title=None)
-    line = base.mark_line(color="#BDBDBD").encode(x=enc_x, y=enc_y)
-    pts = base.mark_point(filled=True, size=160, opacity=1).encode(x=enc_x, y=enc_y, color=colour, shape=alt.Shape("scale:N", title="Scale"))
-    chart = alt.layer(line, pts).properties(
-        width=560,
-        height=max(90, 36 * len(order)),
-        title=alt.TitleParams(
-            "Overall judgement at each graded inspection",
-            subtitle=[f"n = {len(rows)} graded inspections with an overall judgement; each on its own grading scale"],
-        ),
-        description="Timeline of overall inspection judgements",
-    )
-    return charts.apply_theme(chart)
-
-
-def timeline_svg(history: dict[str, Any]) -> str | None:
-    chart = timeline_chart(history)
-    return None if chart is None else charts.to_svg(chart)
 
 
 def spec_svg(spec: dict[str, Any]) -> str:

@@ -21,9 +21,10 @@ def report_data(wh: Store, urn: int, audits_dir: Path | None, history: dict[str,
     return data
 
 
-def shared_body(data: dict[str, Any]) -> Markup:
-    """The shared partial, rendered by the one template environment (autoescaped)."""
-    return Markup(environment().get_template("_school_body.html").render(s=data))
+def shared_body(data: dict[str, Any], expected_img: str | None = None) -> Markup:
+    """The shared partial, rendered by the one template environment (autoescaped); the
+    expected-judgement chart as an image from ``expected_img`` (drawn when the browser asks)."""
+    return Markup(environment().get_template("_school_body.html").render(s=data, expected_img=expected_img))
 
 
 def split_before_timeline(body: Markup) -> tuple[Markup, Markup]:
