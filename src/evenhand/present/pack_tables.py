@@ -236,7 +236,8 @@ def _plain(audit: str, key: str, df: pl.DataFrame, title: str | None = None) -> 
         "headings": [_heading(c) for c in cols],
         "rows": [[cell(r.get(c.key), c, r) for c in cols] for r in rows],
     }
-    if len(cols) > PORTRAIT_COLUMNS and 0 < shown.height <= TRANSPOSE_ROWS:
+    # turned on its side only if its rows (now columns, beside the label column) fit a portrait page
+    if len(cols) > PORTRAIT_COLUMNS and 0 < shown.height <= min(TRANSPOSE_ROWS, PORTRAIT_COLUMNS - 1):
         first = cols[0]
         heads = [cell(r.get(first.key), first, r)["text"] for r in rows]
         view["headings"] = [first.label, *heads]
