@@ -232,3 +232,51 @@ def test_open_data_browsable_in_datasette(warehouse: Path, browser: object, tmp_
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server_with_expected(warehouse: Path) -> Iterator[str]:
+    """The dashboard with an intake 'expected' table for 109778's graded inspections."""
+    import datetime as dt
+
+    import polars as pl
+
+    from evenhand.core.warehouse import connect
+    from evenhand.query import history
+    from evenhand.web import create_app
+
+    folder = write_audit(warehouse.parent / "audits-expected")
+    con = connect(warehouse, read_only=True)
+    try:
+        events = history(con, 109778)["events"]
+    finally:
+        con.close()
+    graded = [e for e in events if e["kind"] == "graded" and e.get("start_date")]
+    p = [0.2, 0.72, 0.07, 0.01]
+    pl.DataFrame([
+        {"urn": 109778, "lineage_id": "L109778", "event_id": e["event_id"], "event_urn": 109778, "area": "overall_effectiveness",
+         "start_date": dt.date.fromisoformat(e["start_date"]), "year": "2022/23", "latest": i == len(graded) - 1, "observed": "2",
+         **{f"p_{g}{s}": p[j] + d for j, g in enumerate("1234") for s, d in (("", 0.0), ("_low", -0.005), ("_high", 0.005))},
+         "p_observed_or_worse": 0.8, "p_observed_or_worse_low": 0.78, "p_observed_or_worse_high": 0.82}
+        for i, e in enumerate(graded)
+    ]).write_parquet(folder / "intake__expected.parquet")
+    yield from _serve(create_app(warehouse, folder))
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_school_expected_judgement_fits_and_switches(server_with_expected: str, browser: object, width: int) -> None:
+    """The expected judgement on the school page: its chart loads, nothing scrolls sideways at
+    either width, and 'Show this inspection first' puts that inspection first."""
+    page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+    page.goto(server_with_expected + "/school/109778")
+    img = page.locator("img[src^='/school/109778/expected.svg']")
+    img.wait_for()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("() => document.querySelector(\"img[src^='/school/109778/expected.svg']\").naturalWidth") > 100
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+    link = page.locator("a:has-text('Show this inspection first')").first
+    link.click()
+    page.wait_for_url("**inspection=*")
+    assert "the inspection chosen" in page.inner_text("#similar")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    page.close()

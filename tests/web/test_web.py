@@ -460,6 +460,10 @@ def test_school_page_expected_judgement_and_the_reports_timeline(warehouse: Path
         named = c.get("/school/109778", params={"inspection": first})
         assert named.status_code == 200 and "the inspection chosen" in named.text
         assert f'src="/school/109778/expected.svg?inspection={first}"' in named.text
+        assert f'href="/school/109778/report.pdf?inspection={first}"' in named.text
+        pdf = c.get("/school/109778/report.pdf", params={"inspection": first})
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert c.get("/school/109778/report.pdf", params={"inspection": "1999-01-01"}).status_code == 404
         svg = c.get("/school/109778/expected.svg", params={"inspection": first})
         assert svg.status_code == 200 and "<svg" in svg.text and "Expected overall judgement" in svg.text
         for bad in ("1999-01-01", "<script>", "x" * 100):

@@ -131,7 +131,7 @@ _LFL_SCHEMA: dict[str, Any] = {
     "n_pairs_in_file": pl.Int64, "n_transitions": pl.Int64, "unchanged": pl.Int64, "cliff_edges": pl.Int64,
     "stability": pl.Float64, "stability_low": pl.Float64, "stability_high": pl.Float64,
     "cliff_edge_rate": pl.Float64, "cliff_edge_low": pl.Float64, "cliff_edge_high": pl.Float64,
-    "n_safeguarding_recorded": pl.Int64, "safeguarding_not_effective": pl.Int64, "n_safeguarding_not_effective": pl.Int64,
+    "n_safeguarding_recorded": pl.Int64, "safeguarding_not_effective": pl.Int64,
     "safeguarding_not_effective_rate": pl.Float64, "safeguarding_low": pl.Float64, "safeguarding_high": pl.Float64,
     "small_n": pl.Boolean,
 }
@@ -240,7 +240,7 @@ def _measures(ev: pl.DataFrame, area: str | None) -> dict[str, Any]:
         "k_q1": k1, "n_q1": n1, "good_or_better_q1": k1 / n1 if n1 else None,
         "k_q5": k5, "n_q5": n5, "good_or_better_q5": k5 / n5 if n5 else None,
         "gap_q5_minus_q1": gap.value, "gap_low": gap.low, "gap_high": gap.high,
-        "n_safeguarding_recorded": rec.height, "safeguarding_not_effective": k_sg, "n_safeguarding_not_effective": k_sg,
+        "n_safeguarding_recorded": rec.height, "safeguarding_not_effective": k_sg,
         "safeguarding_not_effective_rate": sg.value, "safeguarding_low": sg.low, "safeguarding_high": sg.high,
     }
 
@@ -344,8 +344,8 @@ def _chart(table: pl.DataFrame) -> dict[str, Any] | None:
         ))
     chart = charts.stack(
         *charts_,
-        title="Intake and consistency measures by inspection framework",
-        subtitle=[f"Graded inspections by framework (n = {n:,}); whiskers are 95% intervals;",
+        title="Like against like: each framework in the national file taken a year after it ended",
+        subtitle=[f"Primary and secondary schools' latest graded inspections (n = {n:,}); whiskers are 95% intervals;",
                   f"measures on fewer than {SMALL_N} observations are not drawn"],
     )
     return charts.chart_spec(chart)

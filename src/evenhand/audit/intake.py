@@ -819,7 +819,10 @@ def expected_frame_desc(analysis: IntakeAnalysis, as_at: dt.date, snapshot_sourc
         sample="every inspection of those schools started by the date with the overall grade on "
         "the four-point scale (to August 2024) and all the model's columns known",
         denominator="each row's probabilities sum to 1 over the four grades",
-        notes=(expected_caveat(as_at),),
+        notes=(
+            "For an earlier inspection the school's columns are today's, so the expected judgement is "
+            "not a contemporaneous prediction (the caveats say what the model is and is not).",
+        ),
     )
 
 

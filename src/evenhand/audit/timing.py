@@ -102,7 +102,8 @@ def publisher_check(df: pl.DataFrame) -> pl.DataFrame:
     """Ofsted's own published average delays (maps/published_delay_averages.csv) beside ours for
     inspections that started in the same period, under each definition of a delay
     (:data:`DELAY_DEFINITIONS`), for graded inspections and for every kind: n, mean with a t
-    interval, and whether the mean is within :data:`PUBLISHER_TOLERANCE` of the published figure.
+    interval, and whether the mean is within :data:`PUBLISHER_TOLERANCE` of the published figure
+    (the sources are in the map and the method text, not repeated on every row).
     ``df``: the delays frame (start_date, kind and the four working-day columns). Pure."""
     rows: list[dict[str, Any]] = []
     for pub in maps.published_delay_averages():
@@ -116,10 +117,9 @@ def publisher_check(df: pl.DataFrame) -> pl.DataFrame:
                 rows.append({"period": f"{pub.inspections_from.isoformat()} to {pub.inspections_to.isoformat()}",
                              "published_average": pub.average_working_days, "definition": label, "inspections": kind_label,
                              "n": m.n, "mean": m.value, "low": m.low, "high": m.high,
-                             "reproduces": abs(m.value - pub.average_working_days) <= PUBLISHER_TOLERANCE,
-                             "source": pub.source})
+                             "reproduces": abs(m.value - pub.average_working_days) <= PUBLISHER_TOLERANCE})
     schema = {"period": pl.String, "published_average": pl.Float64, "definition": pl.String, "inspections": pl.String,
-              "n": pl.Int64, "mean": pl.Float64, "low": pl.Float64, "high": pl.Float64, "reproduces": pl.Boolean, "source": pl.String}
+              "n": pl.Int64, "mean": pl.Float64, "low": pl.Float64, "high": pl.Float64, "reproduces": pl.Boolean}
     return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
@@ -611,7 +611,9 @@ def run(ctx: AuditContext) -> AuditResult:
             f"Age = {ctx.as_at.isoformat()} minus the start of each open school's latest graded inspection (own or carried from a "
             "predecessor, as in Ofsted's official statistics); age of the latest inspection of any kind counts a later ungraded "
             "inspection too. School holidays are shown apart: the same counts with the typical school holidays of "
-            "maps/school_holidays.csv also left out, by the term the inspection started in. " + timing_frames["main"].text()
+            "maps/school_holidays.csv also left out, by the term the inspection started in. Ofsted's own published average "
+            "delays (maps/published_delay_averages.csv: " + "; ".join(sorted({p.source for p in maps.published_delay_averages()}))
+            + ") are set beside ours under each way of counting (the publisher table). " + timing_frames["main"].text()
             + " " + timing_frames["age"].text()
         ),
         figures=figures,

@@ -113,8 +113,13 @@ def to_date(df: pl.DataFrame, col: str, raw_header: str, formats: tuple[str, ...
 def control_characters(df: pl.DataFrame, columns: dict[str, str], headers: dict[str, str], c: Collector) -> None:
     """A control character (NUL, escape ...) in a mapped text value is a problem: it is damage
     from a conversion, never part of a name or code."""
-    for canon, name in columns.items():
-        if name not in df.columns or df.schema[name] != pl.String:
+    text = [(canon, name) for canon, name in columns.items() if name in df.columns and df.schema[name] == pl.String]
+    if not text:
+        return
+    # one parallel pass over every mapped text column; the rows are looked at only where it hits
+    hits = df.select(pl.col(name).str.contains(CONTROL_CHARS).fill_null(False).any().alias(str(k)) for k, (_, name) in enumerate(text)).row(0)
+    for (canon, name), any_hit in zip(text, hits, strict=True):
+        if not any_hit:
             continue
         hit = df.select("_row", pl.col(name).alias("value")).filter(pl.col("value").str.contains(CONTROL_CHARS).fill_null(False))
         if hit.height:

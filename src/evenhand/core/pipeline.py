@@ -79,6 +79,7 @@ class BuildSummary:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds (bench/build.py)
     previous: guard.Previous | None = None  # what the replaced warehouse held
     synthetic: bool = False  # built from files whose title row says SYNTHETIC (evenhand.core.synthetic)
+    cpu: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds of the process, all threads
 
     def changes(self) -> list[str]:
         """Counts compared with the replaced warehouse: events, schools, files loaded."""
@@ -102,12 +103,15 @@ class _Clock:
 
     def __init__(self) -> None:
         self.times: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # process CPU (all threads) between laps
         self._t = time.perf_counter()
+        self._c = time.process_time()
 
     def lap(self, stage: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.times[stage] = self.times.get(stage, 0.0) + now - self._t
-        self._t = now
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + cpu - self._c
+        self._t, self._c = now, cpu
 
 
 def discover(raw: Path) -> list[Path]:
@@ -450,7 +454,7 @@ def _build(
         return BuildSummary(
             target, records, counts, kinds, len(all_warnings),
             merged.conflicts.select("event_id", "field").unique().height if merged.conflicts.height else 0,
-            len(rejections), all_warnings, clock.times, previous, bool(synthetic_files),
+            len(rejections), all_warnings, clock.times, previous, bool(synthetic_files), clock.cpu,
         )
     finally:
         for other in pool_exits:

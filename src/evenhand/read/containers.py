@@ -262,8 +262,10 @@ def field_counts(rest: bytes, first_row: int) -> pl.DataFrame | None:
     frame = pl.DataFrame({"l": lines}).with_row_index("_row", offset=first_row).with_columns(pl.col("_row").cast(pl.Int64))
     if frame.select((pl.col("l").str.count_matches('"') % 2 == 1).any()).item():
         return None
+    quoted = pl.col("l").str.contains('"', literal=True)
+    unquoted = pl.when(quoted).then(pl.col("l").str.replace_all('"[^"]*"', "")).otherwise(pl.col("l"))
     return frame.filter(pl.col("l").str.strip_chars() != "").select(
-        "_row", (pl.col("l").str.replace_all('"[^"]*"', "").str.count_matches(",") + 1).alias("fields")
+        "_row", (unquoted.str.count_matches(",", literal=True) + 1).alias("fields")
     )
 
 

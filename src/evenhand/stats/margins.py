@@ -38,23 +38,10 @@ AME_METHOD = "average marginal effect, delta method"
 
 
 def cluster_cov(fit: OrdinalFit, groups: Sequence[object] | npt.NDArray[Any]) -> FloatArray:
-    """Cluster-robust (sandwich) covariance of the fit's internal parameters: ``H^-1 B H^-1``,
-    ``B`` the sum over clusters of the outer product of each cluster's summed scores, times
-    ``G / (G - 1) * (n - 1) / (n - p)`` (statsmodels' ``cov_type="cluster"`` correction).
-    ``groups``: one cluster label per fitted row, in the fit's row order (:func:`fitted_rows`)."""
-    g = np.asarray(groups)
-    if len(g) != fit.n:
-        raise ValueError(f"groups has {len(g)} values for {fit.n} fitted rows")
-    _, codes = np.unique(g.astype(str), return_inverse=True)
-    n_groups = int(codes.max()) + 1 if len(codes) else 0
-    psi = fit._score_obs() @ fit.cov_internal  # per-row influence
-    summed = np.zeros((n_groups, psi.shape[1]))
-    np.add.at(summed, codes, psi)
-    cov = summed.T @ summed
-    n, p = psi.shape
-    if n_groups > 1 and n > p:
-        cov *= n_groups / (n_groups - 1) * (n - 1) / (n - p)
-    return np.asarray((cov + cov.T) / 2.0)
+    """Cluster-robust (sandwich) covariance of the fit's internal parameters: the one rule,
+    :meth:`evenhand.stats.ordinal.OrdinalFit.cluster_cov` (``groups``: one cluster label per
+    fitted row, in the fit's row order, :func:`fitted_rows`)."""
+    return fit.cluster_cov(np.asarray(groups).astype(str))
 
 
 def fitted_rows(fit: OrdinalFit, frame: Any) -> pl.DataFrame:

@@ -233,7 +233,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
             head, tail = shared.split_before_timeline(body)
             return str(
                 env.get_template("school.html").render(
-                    urn=urn, h=h, has_chart=ctx["has_chart"],
+                    urn=urn, h=h, has_chart=ctx["has_chart"], inspection=inspection,
                     audit_names=audits.names(), ctx_rows=ctx_rows, ctx_date=ctx_date,
                     shared_body=body, shared_head=head, shared_tail=tail,
                 )
@@ -275,10 +275,11 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         return JSONResponse(school_context(parse_urn(urn))["h"])
 
     @app.get("/school/{urn}/report.pdf")
-    def school_pdf(urn: str) -> Response:
+    def school_pdf(urn: str, inspection: str = "") -> Response:
         n = parse_urn(urn)
-        ctx = school_context(n)  # 404 for an unknown school
-        pdf = wh.cache.get(("pdf", n), lambda: shared.school_pdf(ctx["report"]))
+        inspection = inspection.strip()
+        report = contested(school_context(n), n, inspection)  # 404 for an unknown school or inspection
+        pdf = wh.cache.get(("pdf", n, inspection), lambda: shared.school_pdf(report))
         return Response(pdf, media_type="application/pdf", headers={"content-disposition": f'attachment; filename="evenhand-school-{n}.pdf"'})
 
     @app.get("/audit/{name}", response_class=HTMLResponse)
