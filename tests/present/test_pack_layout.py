@@ -320,3 +320,22 @@ def test_a_stack_of_charts_is_drawn_part_by_part_so_each_fits_the_page_in_readab
     svgs = [chart_svg(p) for p in parts]
     assert "Measures by framework" in svgs[0] and "Gap in percentage points" in svgs[0] and "Shares" in svgs[1]
     assert chart_parts(one.to_dict()) == [one.to_dict()]  # a single chart is drawn as it is
+
+
+def test_a_risk_difference_table_shows_each_estimate_with_its_own_interval() -> None:
+    """low/high there are the risk difference's: the odds ratio beside it takes its own
+    interval (or_low/or_high), never the risk difference's (maps/columns.csv ``table``)."""
+    df = pl.DataFrame({"area": ["overall_effectiveness"], "comparison": ["IDACI quintile 5 against 1"],
+                       "risk_difference": [-0.0537], "low": [-0.063], "high": [-0.044], "low_clustered": [-0.065], "high_clustered": [-0.043],
+                       "odds_ratio": [2.57], "or_low": [2.25], "or_high": [2.94], "or_low_clustered": [2.17], "or_high_clustered": [3.05]})
+    for audit in ("intake", "resources"):
+        view = table_views(audit, {"risk_differences": df})[0]
+        rows = {r[0]["text"]: r[1]["text"] for r in view["rows"]} if view.get("transposed") else dict(
+            zip(view["headings"], (c["text"] for c in view["rows"][0]), strict=True))
+        assert rows["Odds ratio (95% CI)"] == "2.57 (2.25 to 2.94)"
+        assert rows["Adjusted difference (95% CI)"] == "-5.4 (-6.3 to -4.4)"
+    from evenhand.present.tables import table_view
+
+    web = table_view(df, table="intake.risk_differences")
+    shown = dict(zip([c.label for c in web.columns], web.rows[0], strict=True))
+    assert shown["Odds ratio"] == "2.57 (2.25 to 2.94)"

@@ -1,4 +1,4 @@
-"""One school's page, precomputed at build time: ``out.school_pages`` (docs/decisions/1300-school-pages-precomputed.md).
+"""One school's page, precomputed at build time: ``out.school_pages`` (docs/decisions/1310-school-pages-precomputed.md).
 
 Everything a school's report and its dashboard page show that does not depend on the request
 is computed here, for every URN at once, in set-wise SQL: the school's details, every
@@ -22,8 +22,9 @@ from typing import Any
 
 import duckdb
 
-from evenhand.core.warehouse import frame, table_names
+from evenhand.core.warehouse import table_names
 from evenhand.derive.lineage import replace_table
+from evenhand.errors import InputError, Problem
 from evenhand.metadata import out_tables as O
 
 #: Context measures a school's report shows over the years (labels and formats: present.school).
@@ -251,6 +252,27 @@ ctx_rows AS (
                                  ORDER BY measure, academic_year) AS rows
     FROM ctx GROUP BY 1
 ),
+-- report-card schools (their latest graded inspection, in any file, a report card) compared with
+-- report-card schools only: per area and five-point grade, how many of the others were given it
+rc AS (
+    SELECT urn, event_id FROM core.events WHERE kind IN ('graded', 'report_card')
+    QUALIFY row_number() OVER (PARTITION BY urn ORDER BY start_date DESC NULLS LAST, event_id DESC) = 1
+        AND kind = 'report_card'
+),
+rc_cells AS (
+    SELECT j.area, j.code, j.label, count(*) AS k
+    FROM rc JOIN core.judgements j USING (event_id) WHERE j.scale = 'report_card_5' GROUP BY ALL
+),
+report_card AS (
+    SELECT rc.urn, to_json(struct_pack(
+               event_id := any_value(rc.event_id), n_schools := (SELECT count(*) FROM rc),
+               cells := coalesce(list(struct_pack(area := c.area, code := c.code, label := c.label,
+                                                  k := c.k - CASE WHEN own.event_id IS NULL THEN 0 ELSE 1 END)
+                                      ORDER BY c.area, c.code) FILTER (WHERE c.area IS NOT NULL), []))) AS report_card
+    FROM rc LEFT JOIN rc_cells c ON true
+    LEFT JOIN core.judgements own ON own.event_id = rc.event_id AND own.area = c.area AND own.code = c.code AND own.scale = 'report_card_5'
+    GROUP BY rc.urn
+),
 ctx_files AS (
     SELECT cu.page_urn AS urn, list(DISTINCT f.path ORDER BY f.path) AS files
     FROM ctx_urns cu JOIN core.context c ON c.urn = cu.urn JOIN meta.files f ON f.file_id = c.file_id
@@ -260,11 +282,11 @@ ctx_files AS (
 SELECT pages.urn, school.school, coalesce(hist.events, '[]') AS events, lineage.lineage,
        coalesce(facts.facts, '[]') AS facts, latest.latest, sim.similar_schools,
        to_json(struct_pack(rows := coalesce(ctx_rows.rows, []), files := coalesce(ctx_files.files, []))) AS context,
-       coalesce(school_files.files, '[]') AS school_files, fallback.fallback
+       coalesce(school_files.files, '[]') AS school_files, fallback.fallback, report_card.report_card
 FROM pages
 LEFT JOIN school USING (urn) LEFT JOIN hist USING (urn) LEFT JOIN lineage USING (urn) LEFT JOIN facts USING (urn)
 LEFT JOIN latest USING (urn) LEFT JOIN sim USING (urn) LEFT JOIN ctx_rows USING (urn) LEFT JOIN ctx_files USING (urn)
-LEFT JOIN school_files USING (urn) LEFT JOIN fallback USING (urn)
+LEFT JOIN school_files USING (urn) LEFT JOIN fallback USING (urn) LEFT JOIN report_card USING (urn)
 ORDER BY pages.urn
 """
 
@@ -284,8 +306,14 @@ def derive_school_pages(con: duckdb.DuckDBPyConnection) -> None:
     if "core.context" not in have:  # a warehouse without DfE context: no context rows
         sql = sql.replace("JOIN core.context c ON", "JOIN (SELECT NULL::BIGINT AS urn, NULL::VARCHAR AS measure, NULL::VARCHAR AS academic_year, "
                           "NULL::DOUBLE AS value, NULL::VARCHAR AS value_text, NULL::VARCHAR AS suppression, NULL::BIGINT AS file_id WHERE false) c ON")
-    df = frame(con, sql)
-    replace_table(con, O.SCHOOL_PAGES, O.SCHOOL_PAGES.conform(df))
+    # written by INSERT ... SELECT into the declared table (its DDL from the metadata): the pages
+    # are a few hundred MB of JSON text, not worth a round trip through Polars; the one check
+    # validate() would add (the primary key) is made here
+    replace_table(con, O.SCHOOL_PAGES, None)
+    con.execute(f"INSERT INTO {O.SCHOOL_PAGES.qualified} {sql}")
+    dup = con.execute(f"SELECT count(*) - count(DISTINCT urn) FROM {O.SCHOOL_PAGES.qualified}").fetchall()[0][0]
+    if dup:
+        raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, f"{dup} rows share a primary key")])
 
 
 # --- reading one page -------------------------------------------------------------------------
@@ -305,6 +333,7 @@ class SchoolPage:
     context: dict[str, Any]
     school_files: list[str]
     fallback: dict[str, Any] | None
+    report_card: dict[str, Any] | None = None
 
 
 def _loads(text: str | None) -> Any:
@@ -317,7 +346,7 @@ def read_pages(con: duckdb.DuckDBPyConnection, urns: list[int]) -> dict[int, Sch
         return {}
     marks = ", ".join("?" for _ in urns)
     rows = con.execute(
-        f"SELECT urn, school, events, lineage, facts, latest, similar_schools, context, school_files, fallback "
+        f"SELECT urn, school, events, lineage, facts, latest, similar_schools, context, school_files, fallback, report_card "
         f"FROM out.school_pages WHERE urn IN ({marks})",
         [int(u) for u in urns],
     ).fetchall()
@@ -326,7 +355,7 @@ def read_pages(con: duckdb.DuckDBPyConnection, urns: list[int]) -> dict[int, Sch
         out[int(r[0])] = SchoolPage(
             urn=int(r[0]), school=_loads(r[1]), events=_loads(r[2]), lineage=_loads(r[3]),
             facts={f["event_id"]: f for f in _loads(r[4])}, latest=_loads(r[5]), similar=_loads(r[6]),
-            context=_loads(r[7]), school_files=_loads(r[8]), fallback=_loads(r[9]),
+            context=_loads(r[7]), school_files=_loads(r[8]), fallback=_loads(r[9]), report_card=_loads(r[10]),
         )
     return out
 

@@ -571,8 +571,9 @@ class ColumnLabel:
     label: str
     format: str
     interval: tuple[str, str] | None
-    #: blank: the column in every table; ``audit.table``: only in that table (where the same
-    #: column name means something else, e.g. ``timing.length``'s working days of inspection)
+    #: blank: the column in every table; ``audit.table`` (several joined by ``|``): only in
+    #: that table, where the same name means something else (``timing.length``'s working days
+    #: are the inspection's length; a risk-difference table's ``odds_ratio`` has its own interval)
     table: str = ""
 
 
@@ -588,7 +589,7 @@ def columns(table: str | None = None) -> dict[str, ColumnLabel]:
         c = ColumnLabel(r["column"], r["label"], r["format"], iv if iv and len(iv) == 2 else None, where)  # type: ignore[arg-type]
         if not where:
             out[r["column"]] = c
-        elif where == table:
+        elif table is not None and table in where.split("|"):
             own[r["column"]] = c
     return out | own
 

@@ -342,7 +342,7 @@ SCHOOL_PAGES = Table(
     "inspection), in URN order, with everything its report and dashboard page show that does "
     "not depend on the request, each part a JSON document built from the tables it names; a "
     "page is one lookup, and the report only labels and formats "
-    "(docs/decisions/1300-school-pages-precomputed.md). A presentation cache of other tables: "
+    "(docs/decisions/1310-school-pages-precomputed.md). A presentation cache of other tables: "
     "not exported.",
     (
         Field("urn", "int", "Unique reference number", nullable=False),
@@ -355,6 +355,7 @@ SCHOOL_PAGES = Table(
         Field("context", "text", "JSON: DfE context measures of the school's lineage and predecessors by academic year (core.context: value, text, suppression; the newest file's value where two give one) and the files they come from", nullable=False),
         Field("school_files", "text", "JSON array: the school-level files that list the URN (meta.files paths)", nullable=False),
         Field("fallback", "text", "JSON: name and type of the URN's latest inspection (core.events), for a URN no school-level file lists"),
+        Field("report_card", "text", "JSON, for a report-card school (its latest graded inspection in any file a report card): how the other report-card schools were graded, per area and five-point grade (core.judgements), and how many report-card schools the files hold; null for other schools"),
     ),
     primary_key=("urn",),
 )

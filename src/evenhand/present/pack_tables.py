@@ -10,8 +10,10 @@ it is (the CSV and Parquet beside the pack hold the same table with its field na
   by its grade (``maps/codes.csv``); a grade code beside its label is not printed twice.
 - An estimate with its interval columns (``share`` with ``low, high``; ``stability`` with
   ``stability_low, stability_high`` ...) becomes one column "46.0% (45.5 to 46.4)".
-- A wide table with few rows is turned on its side (one row per measure); a wide, long table
-  goes on a landscape page; a table too long to print says where the full table is.
+- A table takes the first shape that fits: as it is on a portrait page; turned on its side
+  (one row per measure) on a portrait page; as it is on a landscape page (with the other
+  landscape tables, after the provenance); turned, on a landscape page. A table too long to
+  print says where the full table is.
 - A table of grade shares by quintile (``area, quintile_kind, quintile, label, share ...``)
   becomes one small table per judgement and quintile measure, grades across, with the one
   the chart draws first.
@@ -39,8 +41,8 @@ ROWS_SHOWN = 40
 ROWS_PRINTABLE = 200
 #: Printed columns a portrait A4 page holds at the pack's table font size.
 PORTRAIT_COLUMNS = 8
-#: A wider table with at most this many rows is turned on its side.
-TRANSPOSE_ROWS = 10
+#: Printed columns a landscape A4 page holds at the landscape table font size.
+LANDSCAPE_COLUMNS = 16
 
 OFSTED_REPORTS = "https://reports.ofsted.gov.uk/provider/21/{urn}"
 
@@ -236,16 +238,21 @@ def _plain(audit: str, key: str, df: pl.DataFrame, title: str | None = None) -> 
         "headings": [_heading(c) for c in cols],
         "rows": [[cell(r.get(c.key), c, r) for c in cols] for r in rows],
     }
-    # turned on its side only if its rows (now columns, beside the label column) fit a portrait page
-    if len(cols) > PORTRAIT_COLUMNS and 0 < shown.height <= min(TRANSPOSE_ROWS, PORTRAIT_COLUMNS - 1):
+    # the first shape that fits: as it is on a portrait page; turned on its side (one column
+    # per row) on a portrait page; as it is on a landscape page; turned, on a landscape page
+    n_cols, n_rows = len(cols), shown.height
+    turn = n_cols > PORTRAIT_COLUMNS and n_rows > 0 and (
+        n_rows + 1 <= PORTRAIT_COLUMNS or (n_cols > LANDSCAPE_COLUMNS and n_rows + 1 <= LANDSCAPE_COLUMNS))
+    if turn:
         first = cols[0]
         heads = [cell(r.get(first.key), first, r)["text"] for r in rows]
         view["headings"] = [first.label, *heads]
         view["rows"] = [
             [{"text": _heading(c), "num": False}, *(cell(r.get(c.key), c, r) for r in rows)] for c in cols[1:]
         ]
-        view["layout"] = "transposed"
-    elif len(cols) > PORTRAIT_COLUMNS:
+        view["transposed"] = True
+        view["layout"] = "transposed" if n_rows + 1 <= PORTRAIT_COLUMNS else "landscape"
+    elif n_cols > PORTRAIT_COLUMNS:
         view["layout"] = "landscape"
     return view
 

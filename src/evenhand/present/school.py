@@ -32,6 +32,8 @@ from evenhand.stats.intervals import wilson
 
 #: Below this many similar schools the comparison is shown with a small-numbers warning.
 SMALL_N = 30
+#: Below this many other report-card schools no comparison is made (too few to say anything).
+REPORT_CARD_MIN_SCHOOLS = 10
 #: A latest graded judgement older than this many years is flagged as old.
 OLD_JUDGEMENT_YEARS = 5
 
@@ -202,6 +204,45 @@ def similar_schools(page: SchoolPage, school: dict[str, Any]) -> dict[str, Any]:
             "graded inspection on the 4-point scale as at the latest school-level file. Shares with 95% Wilson intervals. "
             "Schools whose latest graded inspection gave no overall grade (from September 2024) or a report card are "
             "counted but not graded."
+        ),
+    }
+
+
+def report_card_comparison(rc: dict[str, Any]) -> dict[str, Any]:
+    """A report-card school compared with report-card schools only: for each area, in Ofsted's
+    order of report-card areas, how the other report-card schools were graded on the
+    five-point scale (counts precomputed in out.school_pages; Wilson intervals), never with
+    four-point grades. Fewer than REPORT_CARD_MIN_SCHOOLS others: no comparison, said so."""
+    n_schools = int(rc["n_schools"])
+    base: dict[str, Any] = {"available": False, "report_card": True, "n_schools": n_schools, "n_others": n_schools - 1}
+    if n_schools - 1 < REPORT_CARD_MIN_SCHOOLS:
+        base["reason"] = (f"too few report-card schools to compare (n = {n_schools}, this school included; "
+                          f"a comparison needs at least {REPORT_CARD_MIN_SCHOOLS} others)")
+        return base
+    levels = maps.grade_labels("report_card_5")
+    by_area: dict[str, dict[str, int]] = {}
+    for c in rc["cells"]:
+        by_area.setdefault(str(c["area"]), {})[str(c["code"])] = by_area.get(str(c["area"]), {}).get(str(c["code"]), 0) + int(c["k"])
+    areas = []
+    for area in sorted(by_area, key=lambda a: _area_key(a, "report_card")):
+        counts = by_area[area]
+        n = sum(counts.values())
+        if n == 0:
+            continue
+        dist = []
+        for code, label in levels.items():
+            e = wilson(counts.get(code, 0), n)
+            dist.append({"code": code, "label": label, "k": counts.get(code, 0), "n": n, "share": e.value, "low": e.low, "high": e.high})
+        areas.append({"area": area, "area_label": maps.area_label(area), "n": n, "small_n": n < SMALL_N, "distribution": dist})
+    return {
+        **base,
+        "available": bool(areas),
+        "reason": None if areas else "no other report-card school has a five-point grade",
+        "areas": areas,
+        "method": (
+            f"The {n_schools - 1:,} other schools whose latest graded inspection in the files is a report card (from November 2025), "
+            "by the grade of each report-card area on its five-point scale, in Ofsted's order of areas. Report-card grades are "
+            "compared only with report-card grades, never with the four-point scale. Shares with 95% Wilson intervals."
         ),
     }
 
@@ -470,6 +511,7 @@ def school_report_data(
     history: dict[str, Any] | None = None,
     expected_reason: str | None = None,
     inspection: str | None = None,
+    page: SchoolPage | None = None,
 ) -> dict[str, Any]:
     """Everything the school report shows for ``urn`` (see the module docstring), as at the
     warehouse's latest as-at date (out.latest_as_at), from the school's precomputed page.
@@ -477,12 +519,14 @@ def school_report_data(
     ``expected``: the intake audit's 'expected' table, if available;
     ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it;
     ``inspection``: the contested inspection (event id or start date, YYYY-MM-DD) whose expected
-    judgement comes first (default: the latest graded one; see :func:`contest`).
+    judgement comes first (default: the latest graded one; see :func:`contest`);
+    ``page``: the school's out.school_pages row when the caller has read it (the dashboard).
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
-    if not has_pages(con):
-        raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
-    page = read_pages(con, [urn]).get(int(urn))
+    if page is None:
+        if not has_pages(con):
+            raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
+        page = read_pages(con, [urn]).get(int(urn))
     if page is None:
         raise unknown_school(con, str(urn))
     hist: dict[str, Any] = history if history is not None else {"urn": page.urn, "school": page.school, "events": page.events, "lineage": page.lineage}
@@ -630,7 +674,8 @@ def school_report_data(
         "predecessors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("predecessors", [])],
         "successors": [{"urn": p["urn"], "name": p.get("school_name"), "link": _link_words(p)} for p in lineage.get("successors", [])],
     }
-    similar = similar_schools(page, raw_school)
+    # a report-card school is compared with report-card schools only, on their own scale
+    similar = report_card_comparison(page.report_card) if page.report_card is not None else similar_schools(page, raw_school)
     if inspection is not None and resolve_inspection(timeline, inspection) is None:
         graded = [t for t in timeline if t["kind"] == "graded" and t.get("start_date")]
         listed = "; ".join(f"{t['start_date']} (event {t['event_id']})" for t in graded) or "none"
@@ -691,7 +736,9 @@ def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[st
         "The scraped 2005-2020 history gives no publication or end dates, so an older inspection that no Ofsted file lists shows no delay.",
         "Safeguarding-limited is Evenhand's definition, the same in the national evidence pack: " + SAFEGUARDING_LIMITED,
     ]
-    if similar.get("available"):
+    if similar.get("available") and similar.get("report_card"):
+        c.append("Report-card grades (from November 2025) are compared only with other report-card schools, on the five-point scale; the first report-card schools are not a sample of all schools, and the comparison does not adjust for how they differ.")
+    elif similar.get("available"):
         c.append("The comparison with similar schools describes how they were judged; it does not adjust for everything that differs between schools, and each school's latest inspection may be years old.")
     if any(r["other_urn"] for r in timeline):
         c.append("Inspections under another URN (a predecessor school, or the same school before it became an academy) are shown because Ofsted's files or GIAS links attach them to this school's lineage.")
@@ -730,7 +777,12 @@ def summary_sentences(data: dict[str, Any]) -> list[str]:
         if f["key"] in ("safeguarding_limited", "cliff_edge", "publication_delay"):
             out.append(f["detail"])
     sim = data.get("similar") or {}
-    if sim.get("available"):
+    if sim.get("report_card"):
+        out.append(
+            f"Its latest graded inspection is a report card, compared with the {sim['n_others']:,} other report-card schools on their own five-point scale."
+            if sim.get("available") else f"Its latest graded inspection is a report card: {sim['reason']}."
+        )
+    elif sim.get("available"):
         dist = sim["distribution"]
         parts = ", ".join(f"{r['k']:,} {r['label'].lower()}" for r in dist)
         n = sim["n_graded"]

@@ -1,4 +1,4 @@
-"""The school timeline as SVG, drawn directly (docs/decisions/1300-school-pages-precomputed.md).
+"""The school timeline as SVG, drawn directly (docs/decisions/1310-school-pages-precomputed.md).
 
 Vega-Lite through vl-convert costs a quarter to a full second for this one small chart (and
 its SVG another 0.7 s of WeasyPrint's time in the PDF), more than everything else a school's

@@ -24,7 +24,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evenhand import maps
-from evenhand.errors import UnknownSchoolError
 from evenhand.present import tables as present_tables
 from evenhand.present.report import environment
 from evenhand.present.school import (
@@ -187,13 +186,13 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
 
     def school_context(urn: int) -> dict[str, Any]:
         def make() -> dict[str, Any] | None:
-            try:
-                h = wh.history(urn)
-            except UnknownSchoolError:
+            got = wh.page(urn)  # the precomputed page: one lookup; the rest is labelling
+            if got is None:
                 return None
+            page, h = got
             # the SVG is drawn only when the browser asks for it (/school/N/timeline.svg): the
             # school report's own timeline (evenhand.present.school), one chart for CLI and dashboard
-            report = shared.report_data(wh, urn, audits.dir, history=h)
+            report = shared.report_data(wh, urn, audits.dir, history=h, page=page)
             return {"h": h, "has_chart": has_timeline(report), "report": report}
 
         got: dict[str, Any] | None = wh.cache.get(("school", urn), make)
@@ -272,7 +271,10 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
 
     @app.get("/school/{urn}/history.json")
     def school_json(urn: str) -> JSONResponse:
-        return JSONResponse(school_context(parse_urn(urn))["h"])
+        n = parse_urn(urn)
+        school_context(n)  # 404 for an unknown school
+        # the full history JSON (with each event's context rows), as `evenhand history N --json`
+        return JSONResponse(wh.cache.get(("history", n), lambda: wh.history(n)))
 
     @app.get("/school/{urn}/report.pdf")
     def school_pdf(urn: str, inspection: str = "") -> Response:

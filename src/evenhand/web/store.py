@@ -29,6 +29,7 @@ import duckdb
 import polars as pl
 
 from evenhand.audit.result import table_csv
+from evenhand.derive.school_pages import SchoolPage, has_pages, read_page
 from evenhand.engine import Evenhand
 from evenhand.errors import EvenhandError, UnknownSchoolError
 from evenhand.web import search as school_search
@@ -185,6 +186,18 @@ class Store:
     def history(self, urn: int) -> dict[str, Any]:
         """evenhand.query's history JSON for ``urn``; UnknownSchoolError when absent."""
         return self.eh.history(urn)
+
+    def page(self, urn: int) -> tuple[SchoolPage, dict[str, Any]] | None:
+        """The school's precomputed page (out.school_pages, one lookup) and its history JSON
+        without the per-event context rows (only /history.json shows those: :meth:`history`);
+        None for a URN the warehouse does not hold."""
+        with self.cursor() as cur:
+            if not has_pages(cur):
+                raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
+            page = read_page(cur, urn)
+        if page is None:
+            return None
+        return page, {"urn": page.urn, "school": page.school, "events": page.events, "lineage": page.lineage}
 
     def files(self) -> list[dict[str, Any]]:
         return self.rows(
