@@ -4,7 +4,8 @@ authority, for the audits that fit proportional-odds models (intake, resources).
 For each model: the average marginal effect of a quintile (level against reference) on the
 share judged good or outstanding (evenhand.stats.margins), with the model-based interval and
 the interval clustered by trust or local authority (evenhand.audit.clusters), and the odds
-ratio with both intervals. Pure: the fits, their frames and a ``cluster_id`` column.
+ratio with both intervals. The outcome is always good or outstanding (overall effectiveness or
+the area's grade 1 or 2): the table's title says so rather than a column on every row. Pure: the fits, their frames and a ``cluster_id`` column.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from evenhand.stats.ordinal import OrdinalFit
 
 GOOD_OR_BETTER = ("1", "2")
 SCHEMA: dict[str, Any] = {
-    "area": pl.String, "model": pl.String, "comparison": pl.String, "outcome": pl.String,
+    "area": pl.String, "model": pl.String, "comparison": pl.String,
     "adjusted_share_level": pl.Float64, "adjusted_share_reference": pl.Float64,
     "risk_difference": pl.Float64, "low": pl.Float64, "high": pl.Float64,
     "low_clustered": pl.Float64, "high_clustered": pl.Float64,
@@ -54,7 +55,7 @@ def risk_difference_row(fit: OrdinalFit, frame: pl.DataFrame, column: str, level
     kinds = rows["cluster_kind"] if "cluster_kind" in rows.columns else pl.Series([], dtype=pl.String)
     ids = pl.Series(groups.astype(str))
     return {
-        **labels, "comparison": f"{column.replace('_', ' ')} {level} against {reference}", "outcome": "good or outstanding",
+        **labels, "comparison": f"{column.replace('_', ' ')} {level} against {reference}",
         "adjusted_share_level": plain.share_level, "adjusted_share_reference": plain.share_reference,
         "risk_difference": plain.estimate.value, "low": plain.estimate.low, "high": plain.estimate.high,
         "low_clustered": clustered.estimate.low, "high_clustered": clustered.estimate.high,

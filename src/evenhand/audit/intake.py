@@ -795,8 +795,9 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) ->
             "for the FSM population are given beside them."
         ),
         notes=(
-            "Rows are one per school lineage, so independent given the school; intervals do not "
-            "allow for clustering within trusts or local authorities.",
+            "Rows are one per school lineage, so independent given the school; schools in one trust or "
+            "local authority are not: the risk-differences table gives every odds ratio and adjusted "
+            "difference with an interval clustered by trust or local authority beside the model's.",
         ),
     )    # Frame.text() adds its own full stops
     return Frame(

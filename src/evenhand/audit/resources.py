@@ -401,8 +401,9 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date) -> Frame:
             "of different years is never ranked together (no deflator is needed)."
         ),
         notes=(
-            "Rows are one per school lineage, so independent given the school; intervals do "
-            "not allow for clustering within local authorities.",
+            "Rows are one per school lineage, so independent given the school; schools in one trust or "
+            "local authority are not: the risk-differences table gives every odds ratio and adjusted "
+            "difference with an interval clustered by trust or local authority beside the model's.",
         ),
     )    # Frame.text() adds its own full stops
     return Frame(
