@@ -339,3 +339,16 @@ def test_a_risk_difference_table_shows_each_estimate_with_its_own_interval() -> 
     web = table_view(df, table="intake.risk_differences")
     shown = dict(zip([c.label for c in web.columns], web.rows[0], strict=True))
     assert shown["Odds ratio"] == "2.57 (2.25 to 2.94)"
+
+
+def test_an_audits_long_method_is_printed_whole_and_escaped() -> None:
+    """The cap on input values (MAX_SHOWN) cut five methods of the real pack mid-sentence; an
+    audit's own texts are printed whole, still escaped."""
+    from evenhand.present.report import MAX_SHOWN
+
+    r = wide_result()
+    long_method = "Frame <b>and</b> 'method', " + "every step said. " * (MAX_SHOWN // 10) + "The end of the method."
+    r = AuditResult(**{**r.__dict__, "method": long_method, "caveats": ["Inspection length is not in the files: 'start' only."]})
+    html = national_html([Slot("frameworks", r)], AS_AT, INPUTS, [], generated=FROZEN)
+    assert "The end of the method." in html and "[cut:" not in html
+    assert "Frame &lt;b&gt;and&lt;/b&gt; &#39;method&#39;" in html and "&amp;#39;" not in html

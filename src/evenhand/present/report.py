@@ -24,7 +24,7 @@ import altair as alt
 import duckdb
 import polars as pl
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from evenhand import __version__
 from evenhand.audit.charts import to_svg
@@ -88,6 +88,17 @@ FILE_STEM = "evidence-pack"
 #: the longest text any single value is shown at (pages, reports, PDFs); the full value stays in
 #: the warehouse and the downloads. A 10 MB name in an input file made a 40 MB page and an 89 s PDF.
 MAX_SHOWN = 2000
+
+
+#: an audit's own texts (method, findings, caveats) are printed whole up to this length: they
+#: are the package's writing, and a method cut at MAX_SHOWN would send a reader to a download
+OWN_TEXT_MAX = 50_000
+
+
+def own_text(text: str) -> Markup | str:
+    """An audit's method, finding or caveat, escaped and marked as the package's own, so the
+    cap for input values (:func:`cap_value`) does not cut it; past OWN_TEXT_MAX it is cut too."""
+    return Markup(escape(text)) if len(text) <= OWN_TEXT_MAX else text
 
 
 def cap_value(value: Any) -> Any:
@@ -247,12 +258,12 @@ def audit_view(slot: Slot, synthetic: bool = False) -> dict[str, Any]:
         "available": True,
         "question": r.question,
         "claim": r.claim,
-        "method": words(r.method),
-        "findings": [words(f) for f in r.findings],
-        "key_findings": [words(f) for f in r.findings[:KEY_FINDINGS]],
+        "method": own_text(words(r.method)),
+        "findings": [own_text(words(f)) for f in r.findings],
+        "key_findings": [own_text(words(f)) for f in r.findings[:KEY_FINDINGS]],
         "more_findings": max(0, len(r.findings) - KEY_FINDINGS),
         "figures": figures,
-        "caveats": [words(c) for c in r.caveats],
+        "caveats": [own_text(words(c)) for c in r.caveats],
         "frames": [{"name": words(k), **_frame_words(f.to_dict())} for k, f in r.frames.items()],
         "small_n": [words(x) for x in r.small_n],
         "chart_svgs": svgs,
@@ -307,7 +318,7 @@ def _on_topic(view: dict[str, Any], topic: str) -> dict[str, Any]:
     if not hits:  # no sentence about it: the audit's own figure on it, said once
         hits = [f"{f['label']}: {f['text']}." for f in view.get("figures", []) if topic in f["label"].lower()]
     if not hits:
-        hits = [f"Cannot be tested from these files: {c}" for c in view["caveats"] if topic in c.lower()]
+        hits = [Markup("Cannot be tested from these files: {}").format(c) for c in view["caveats"] if topic in c.lower()]
     if not hits:
         hits = [f"The {view['title']} section states no finding about inspection {topic}."]
     return {**view, "key_findings": hits[:KEY_FINDINGS], "more_findings": max(0, len(view["findings"]) - len(hits[:KEY_FINDINGS]))}
