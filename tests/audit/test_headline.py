@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
+import polars as pl
 import pytest
 from audit_fixture import build, context, national_warehouse
 
@@ -58,6 +60,20 @@ def test_key_judgements_in_the_year(result: AuditResult) -> None:
     assert share(result, "good_or_outstanding_leadership_and_management") == (1 / 3, 3)
     assert share(result, "overall_not_judged") == (1.0, 3)
     assert any("Not judged" in f for f in result.findings)
+
+
+def test_not_judged_from_2024_is_definitional_without_an_interval(result: AuditResult) -> None:
+    # referee item 10: graded inspections from September 2024 carry no overall grade, so the
+    # 100% 'Not judged' is definitional: no interval on it anywhere (figure, table, finding)
+    e = result.figure("overall_not_judged").estimate
+    assert math.isnan(e.low) and math.isnan(e.high)
+    assert e.method.startswith("definitional")
+    (line,) = [f for f in result.findings if "Not judged" in f]
+    assert "100% (all 3)" in line and "CI" not in line and "by definition" in line
+    row = result.tables["main"].filter(pl.col("measure") == "Overall effectiveness: not judged")
+    assert row["low"].to_list() == [None] and row["high"].to_list() == [None]
+    # the observed shares beside it keep their intervals (PD is 3 of 3 good or better, observed)
+    assert not math.isnan(result.figure("good_or_outstanding_personal_development").estimate.low)
 
 
 def test_ungraded_outcomes_in_the_year(result: AuditResult) -> None:

@@ -53,6 +53,12 @@ def academic_year(as_at: dt.date) -> tuple[str, dt.date]:
     return maps.academic_year(as_at), maps.academic_year_start(as_at)
 
 
+def not_judged_from() -> dt.date | None:
+    """The date from which graded inspections carry no overall effectiveness grade: the
+    valid_from of the 'Not judged' (NJ) code in maps/codes.csv."""
+    return next((c.valid_from for c in maps.codes() if c.code == "NJ"), None)
+
+
 def current_framework(as_at: dt.date) -> tuple[dt.date, str]:
     current = maps.framework_on(as_at)
     if current is None:
@@ -139,8 +145,11 @@ def run(ctx: AuditContext) -> AuditResult:
     rows: list[dict[str, Any]] = []
     figures: list[Figure] = [Figure("schools", "State-funded schools in the file", Estimate(float(n_schools), math.nan, math.nan, n_schools, method="count"), "count")]
 
-    def add(section: str, measure: str, k: int, n: int, key: str | None = None, label: str | None = None) -> Estimate:
+    def add(section: str, measure: str, k: int, n: int, key: str | None = None, label: str | None = None,
+            definitional: bool = False) -> Estimate:
         e = wilson(k, n)
+        if definitional:  # a share fixed by definition is not estimated: no interval (result.describe)
+            e = Estimate(e.value, math.nan, math.nan, e.n, method="definitional: no interval")
         rows.append({"section": section, "measure": measure, "count": k, "n": n, "share": e.value, "low": e.low, "high": e.high})
         if key:
             figures.append(Figure(key, label or measure, e, "share"))
@@ -173,8 +182,12 @@ def run(ctx: AuditContext) -> AuditResult:
     oe = gj.filter(pl.col("area") == "overall_effectiveness")
     oe_graded = oe.filter(pl.col("scale") == "four_point")
     oe_nj = oe.filter(pl.col("code") == "NJ").height
+    nj_from = not_judged_from()
+    # A graded inspection that started on or after the date maps/codes.csv gives for 'Not judged'
+    # carries no overall grade by definition: its 100% is definitional and has no interval.
+    nj_definitional = nj_from is not None and year_start >= nj_from
     e_nj = add(f"graded inspections {year}", "Overall effectiveness: not judged", oe_nj, n_graded_year, "overall_not_judged",
-               f"Share of graded inspections in {year} with overall effectiveness 'Not judged'")
+               f"Share of graded inspections in {year} with overall effectiveness 'Not judged'", definitional=nj_definitional and oe_nj == n_graded_year)
     if oe_graded.height:
         add(f"graded inspections {year}", "Overall effectiveness: good or outstanding",
             oe_graded.filter(pl.col("code").is_in(["1", "2"])).height, oe_graded.height, "good_or_outstanding_overall_effectiveness",
@@ -221,7 +234,9 @@ def run(ctx: AuditContext) -> AuditResult:
             f"{describe(e_mi, 'share')} of ungraded inspections found standards maintained or improved significantly."
         )
     if oe_nj:
-        findings.append(f"Overall effectiveness was 'Not judged' at {describe(e_nj, 'share')} of graded inspections in {year} (no overall grade from September 2024).")
+        why = (f"by definition: graded inspections from {nj_from:%-d %B %Y} carry no overall grade, so no interval"
+               if nj_definitional and nj_from and oe_nj == n_graded_year else "no overall grade from September 2024")
+        findings.append(f"Overall effectiveness was 'Not judged' at {describe(e_nj, 'share')} of graded inspections in {year} ({why}).")
 
     caveats = [
         "The file holds each school's latest graded and latest ungraded inspection only: a school inspected twice in the year "
