@@ -72,6 +72,19 @@ def test_shares_and_censoring(result: AuditResult) -> None:
     assert what["count"].sum() == 4 and sum(what["share"].to_list()) == pytest.approx(1.0)
 
 
+def test_closed_share_has_one_estimate_and_the_new_urn_share_its_bound(result: AuditResult) -> None:
+    # referee item 7: the closed share is given once (Wilson share by the as-at date), not also
+    # as a cumulative incidence with a second interval; the new-URN share has its lower bound
+    keys = {f.key for f in result.figures}
+    assert "complete_closed_by_as_at" in keys
+    assert not {"complete_closed_2y", "complete_closed_5y"} & keys
+    ci = result.tables["cumulative_incidence"]
+    assert ci.filter((pl.col("frame") != "all inadequate judgements (pooled)") & (pl.col("cause") == consequences.CAUSES[2])).height == 0
+    assert "complete_new_urn_5y_if_unknown_are_state_schools" in keys
+    bound = ci.filter(pl.col("frame").str.contains("bound"))
+    assert set(bound["cause"].to_list()) == set(consequences.CAUSES[:2])
+
+
 def test_links_after_the_date_do_not_count(tmp_path: Path) -> None:
     # the same link, dated after 31 August 2025: no successor on record at the date; the lineage still
     # follows Ofsted's own evidence (the previous inspection was made under 100016), so the re-inspection

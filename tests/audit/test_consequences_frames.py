@@ -58,6 +58,12 @@ def test_closure_share_leaves_out_urns_no_state_funded_file_knows(hist: Historie
     check = dict(consequences.closure_check(both).iter_rows())
     assert check["looks closed: URN unknown to every state-funded file and GIAS link list (left out of the headline)"] == n_out
     assert check["headline cohort (known URNs)"] == cohort.height == in_period.height - n_out
+    # referee item 7: every unknown URN is left out whatever followed, so the arithmetic closes
+    n_unknown_all = in_period.filter(~pl.col("known_state_funded")).height
+    assert check["URN unknown to every state-funded file and GIAS link list, whatever followed (all left out of the headline)"] \
+        == n_unknown_all == in_period.height - cohort.height
+    assert check["URN unknown to every file and link list, not looking closed (re-inspected in the history; left out too)"] == \
+        in_period.filter(~pl.col("known_state_funded") & (pl.col("what_followed") != F[5])).height
     # a frame without the column (a test nation with no such schools) keeps every row
     assert observed.drop("known_state_funded").filter(consequences.in_complete_cohort(observed.drop("known_state_funded"))).height \
         == observed.filter(consequences.in_complete_cohort(observed)).height

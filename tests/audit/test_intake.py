@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,7 @@ from audit_nation_support import write_nation_warehouse
 from evenhand.audit import intake
 from evenhand.audit.result import AuditContext, AuditResult
 from evenhand.simulate.nation import simulate_nation
+from evenhand.stats.estimate import Estimate
 
 AS_AT = dt.date(2024, 8, 31)
 MODEL_COLS = [
@@ -126,6 +128,51 @@ def test_result_shape_and_determinism(small: tuple[Path, object]) -> None:
     assert any("no known sign" in c for c in a.caveats)
     assert any(f.key == "overall_effectiveness.good_or_better_difference" for f in a.figures)
     assert "claim that grades reflect intake" in a.findings[0]  # the claim, in words: the pack's key finding
+    # referee item 4: a difference of two shares is in percentage points, in its figure and its finding
+    diffs = [f for f in a.figures if "difference" in f.key]
+    assert diffs and all(f.unit == "percentage points" for f in diffs)
+    gap = next(f for f in a.findings if "a gap of" in f)
+    assert re.search(r"a gap of -?\d+\.\d percentage points \(95% CI -?\d+\.\d to -?\d+\.\d;", gap), gap
+    # ... and the key finding carries the recent-progress check and does not call the rest unexplained
+    assert "at most 3 years older than the inspection" in a.findings[0]
+    assert "unexplained" not in a.findings[0] and "not a share shown to be due to intake" in a.findings[0]
+
+
+def test_key_finding_gives_the_recent_progress_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    # referee item 4: 'about 75% unexplained' without the lag sensitivity; planted shares
+    monkeypatch.setattr(intake, "_or", lambda fit: Estimate(2.57, 2.25, 2.94, 18570))
+    m = intake.AreaModels("overall_effectiveness", 18570, 8133, None, None, None,
+                          share=Estimate(0.246, 0.200, 0.292, 8133))
+    m.fit_all = object()  # type: ignore[assignment]  # only read through _or
+    m.near_share = Estimate(0.438, 0.238, 0.637, 2175)
+    m.n_near = 2175
+    empty = pl.DataFrame()
+
+    def _analysis_with(m: intake.AreaModels) -> intake.IntakeAnalysis:
+        return intake.IntakeAnalysis(empty, empty, {"overall_effectiveness": m}, empty, empty)
+
+    text = intake._claim_verdict(_analysis_with(m))
+    assert "24.6% (95% CI 20.0% to 29.2%; n = 8,133)" in text
+    assert "at most 3 years older than the inspection (2,175 schools) it accounts for 43.8% (95% CI 23.8% to 63.7%; n = 2,175)" in text
+    assert "The remaining 56% to 75%" in text and "unexplained" not in text
+    m.near_share = None
+    assert "no recent-progress check" in intake._claim_verdict(_analysis_with(m))
+
+
+def test_fsm_frame_says_what_the_fsm_share_is_and_which_schools_have_it() -> None:
+    # referee item 5
+    src = intake.FsmSource(
+        measure="fsm6_pct",
+        description="Percentage of pupils eligible for free school meals at any time in the last six years (census PNUMFSMEVER)",
+        census_years=("2018/19",), first_start=dt.date(2019, 9, 10), years_apart=(1, 6),
+    )
+    label = intake.fsm_words(src)
+    assert label == ("FSM quintile (percentage of pupils eligible for free school meals at any time in the last six years, "
+                     "census PNUMFSMEVER)")
+    text = intake._fsm_frame_text(src)
+    assert "census PNUMFSMEVER" in text and "2018/19" in text and "1 to 6 academic years" in text
+    assert "started on or after 2019-09-10" in text and "all phases pooled (not within phase)" in text
+    assert "all phases pooled" in intake._fsm_frame_text(None)
 
 
 def test_prepare_keeps_one_row_per_lineage_and_judgement() -> None:

@@ -15,6 +15,7 @@ from audit_nation_support import write_nation_warehouse
 from evenhand.audit import resources
 from evenhand.audit.result import AuditContext, AuditResult
 from evenhand.simulate.nation import simulate_nation
+from evenhand.stats.estimate import Estimate
 
 AS_AT = dt.date(2024, 8, 31)
 
@@ -104,6 +105,41 @@ def test_clean_frame_rules() -> None:
     assert out["finance_year"].to_list() == ["2017/18", "2017/18"]
     assert out["pupils_gap"].to_list() == [1, 1]
     assert out["fsm_pct"].to_list()[0] == 20.0
+
+
+def test_fsm_alternatives_for_the_sensitivity_check() -> None:
+    """Referee item 6: the FSM control's alternatives (ever-6 share; NUMFSM / NOR) reach the frame."""
+    events = _events([("a", 1, "L1", "2019-03-05"), ("b", 2, "L2", "2019-03-05")])
+    context = _context(
+        [
+            (1, "income_gbp", "2017/18", 500_000.0), (1, "pupils", "2018/19", 125.0),
+            (1, "fsm6_pct", "2018/19", 30.0), (1, "fsm_pupils", "2018/19", 25.0),
+            (2, "income_gbp", "2017/18", 500_000.0), (2, "pupils", "2018/19", 100.0),
+            (2, "fsm_pct", "2018/19", 12.0), (2, "fsm6_pct", "2018/19", 18.0), (2, "fsm_pupils", "2018/19", 99.0),
+        ]
+    )
+    out = resources.clean_frame(events, context).sort("event_id")
+    assert out["fsm_pct"].to_list() == [30.0, 12.0]  # the model's control: PNUMFSM, else PNUMFSMEVER
+    assert out["fsm_ever_pct"].to_list() == [30.0, 18.0]
+    assert out["fsm_known_pct"].to_list() == [20.0, 12.0]  # 25 of 125; PNUMFSM as published wins
+
+
+def test_income_verdict_is_borderline_when_the_fsm_control_flips_it() -> None:
+    from types import SimpleNamespace
+
+    main = Estimate(1.38, 0.89, 2.12, 1621)
+    alt = Estimate(1.54, 1.003, 2.37, 1621)
+    text = resources._sensitivity_text(main, {"fsm_known_pct": alt})
+    assert "1.54 (95% CI 1.00 to 2.37; n = 1,621)" in text and "borderline" in text
+    assert resources._sensitivity_text(main, {"fsm_known_pct": Estimate(1.40, 0.90, 2.2, 1621)}) == ""
+    fit = SimpleNamespace(odds_ratios={"income_pp_quintile[5]": main})
+    analysis = resources.ResourcesAnalysis(pl.DataFrame(), pl.DataFrame(), {("overall_effectiveness", "income_pp"): fit},  # type: ignore[dict-item]
+                                           pl.DataFrame(), {}, {("overall_effectiveness", "income_pp", "fsm_known_pct"): alt})
+    verdict = resources._claim_verdict(analysis)
+    assert "borderline" in verdict and "no evidence either way" not in verdict
+    assert "0.89 to 2.12" in verdict and "1.00 to 2.37" in verdict
+    analysis.sensitivity.clear()
+    assert "no evidence either way" in resources._claim_verdict(analysis)
 
 
 def test_quintiles_are_cut_within_finance_year_and_phase() -> None:

@@ -112,7 +112,7 @@ def add_to_result(result: AuditResult, table: pl.DataFrame, key_prefix: str, fin
             Estimate(r["risk_difference"], r["low_clustered"] if r["low_clustered"] is not None else math.nan,
                      r["high_clustered"] if r["high_clustered"] is not None else math.nan, r["n"],
                      method="average marginal effect, delta method, cluster-robust"),
-            "share"))
+            "percentage points"))
     if finding:
         result.findings.insert(min(2, len(result.findings)) if at is None else at, finding)
     result.method = result.method + " " + method

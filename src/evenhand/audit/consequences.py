@@ -225,6 +225,8 @@ def closure_check(ev: pl.DataFrame) -> pl.DataFrame:
         ("looks closed: URN unknown to every state-funded file and GIAS link list (left out of the headline)", closed & ~known),
         ("looks closed: known, a school opened at the same postcode since (possible successor on the same site)", closed & known & site),
         ("looks closed: known, no school opened at the same postcode", closed & known & ~site),
+        ("URN unknown to every state-funded file and GIAS link list, whatever followed (all left out of the headline)", ~known),
+        ("URN unknown to every file and link list, not looking closed (re-inspected in the history; left out too)", ~known & ~closed),
         ("headline cohort (known URNs)", known),
     ):
         rows.append({"what": label, "judgements": period.filter(mask).height})
@@ -296,7 +298,12 @@ def run(ctx: AuditContext) -> AuditResult:
     # the headline: the cohort with complete follow-up (see COMPLETE_FROM), first events as competing risks
     complete = ev.filter(in_complete_cohort(ev))
     nc = complete.height
-    ci_rows = competing_table(complete, "complete follow-up cohort", ctx.seed) + competing_table(ev, "all inadequate judgements (pooled)", ctx.seed)
+    period = ev.filter(pl.col("in_history") & (pl.col("inadequate_start_date") >= COMPLETE_FROM)
+                       & (pl.col("inadequate_start_date") <= COMPLETE_TO))
+    bound_frame = "complete follow-up period, unknown URNs counted as state schools (bound)"
+    ci_rows = (competing_table(complete, "complete follow-up cohort", ctx.seed)
+               + competing_table(period, bound_frame, ctx.seed)
+               + competing_table(ev, "all inadequate judgements (pooled)", ctx.seed))
     ci = pl.DataFrame(ci_rows, schema={"frame": pl.String, "cause": pl.String, "years": pl.Int64, "n": pl.Int64,
                                        "value": pl.Float64, "low": pl.Float64, "high": pl.Float64}).with_columns(pl.col(pl.Float64).fill_nan(None))
 
@@ -312,7 +319,9 @@ def run(ctx: AuditContext) -> AuditResult:
     figures.append(Figure("complete_cohort_events", f"Inadequate judgements in the complete follow-up cohort ({COMPLETE_LABEL})",
                           Estimate(float(nc), math.nan, math.nan, nc, method="count"), "count"))
     head: dict[str, Estimate] = {}
-    for key, cause in (("reinspected", CAUSES[0]), ("new_urn", CAUSES[1]), ("closed", CAUSES[2])):
+    # closure is given once, as the share by the as-at date (Wilson; every judgement of the cohort
+    # is followed at least five years, so nothing is censored): no second interval for it
+    for key, cause in (("reinspected", CAUSES[0]), ("new_urn", CAUSES[1])):
         for years in (2, 5):
             e = cif(cc, cause, years)
             head[f"{key}_{years}"] = e
@@ -333,12 +342,17 @@ def run(ctx: AuditContext) -> AuditResult:
     closed_no_site = wilson(complete.filter(closed_expr & ~site_col).height, nc)
     figures.append(Figure("complete_closed_no_same_site_school", "Complete follow-up cohort: closed with no successor link and no school "
                           f"opened at the same postcode since, by {ctx.as_at.isoformat()}", closed_no_site, "share"))
-    period = ev.filter(pl.col("in_history") & (pl.col("inadequate_start_date") >= COMPLETE_FROM)
-                       & (pl.col("inadequate_start_date") <= COMPLETE_TO))
+    new_urn_bound = cif(bound_frame, CAUSES[1], 5)
+    figures.append(Figure("complete_new_urn_5y_if_unknown_are_state_schools", "Complete follow-up period, the URNs no file lists counted "
+                          "as state schools: new URN first, within 5 years (lower bound of the headline share)", new_urn_bound, "share"))
     old_closed = wilson(period.filter(closed_expr).height, period.height)
     figures.append(Figure("complete_closed_by_as_at_old_frame", "Old frame (every URN the history holds, known to a state-funded file "
                           "or not): closed with no successor", old_closed, "share"))
-    n_unknown = period.filter(closed_expr & ~pl.col("known_state_funded").fill_null(True)).height
+    unknown_expr = ~pl.col("known_state_funded").fill_null(True)
+    n_unknown = period.filter(closed_expr & unknown_expr).height
+    n_unknown_all = period.filter(unknown_expr).height
+    # the table shows the closed share once (the Wilson share by the as-at date above), not its cumulative incidence too
+    ci = ci.filter(~((pl.col("frame") != "all inadequate judgements (pooled)") & (pl.col("cause") == CAUSES[2])))
     n_site = complete.filter(closed_expr & site_col).height
     figures.append(Figure("inadequate_events", f"Inadequate graded judgements started by {ctx.as_at.isoformat()} (all cohorts pooled)",
                           Estimate(float(n), math.nan, math.nan, n, method="count"), "count"))
@@ -418,14 +432,18 @@ def run(ctx: AuditContext) -> AuditResult:
         ))
 
     findings: list[str] = []
+    n_left_out = period.filter(~pl.col("known_state_funded").fill_null(True)).height
+    bound_note = (f" ({pct(new_urn_bound.value)} if the {n_left_out:,} judgements of URNs no file lists, left out, are of state "
+                  "schools: see below)" if n_left_out and not math.isnan(new_urn_bound.value) else "")
     if nc:
         findings.append(
             f"Among the {nc:,} {COMPLETE_LABEL} (every one followed to {ctx.as_at.isoformat()}, at least five years), the first thing "
-            f"to happen within five years was a new URN for {describe(head['new_urn_5'], 'share')} (within two years: "
+            f"to happen within five years was a new URN for {describe(head['new_urn_5'], 'share')}{bound_note} (within two years: "
             f"{describe(head['new_urn_2'], 'share')}) and a graded re-inspection under the same URN for "
             f"{describe(head['reinspected_5'], 'share')} (within two years: {describe(head['reinspected_2'], 'share')}; the March "
             "2020 to September 2021 pause falls in this window); "
-            f"{describe(complete_by_date['closed'], 'share')} had closed with no successor by the as-at date, "
+            f"{describe(complete_by_date['closed'], 'share')} had closed with no successor by the as-at date (a plain share with a "
+            "Wilson interval: nothing in the cohort is censored), "
             f"{n_site:,} of them with a school opened at the same postcode since (a possible successor on the same site; without "
             f"them {describe(closed_no_site, 'share')}) "
             "(cumulative incidence with re-inspection, new URN and closure as competing risks; intervals resample schools). "
@@ -443,7 +461,20 @@ def run(ctx: AuditContext) -> AuditResult:
                 "the scraped history may hold (Ofsted inspects independent schools too, on similar grades), or state schools that "
                 "closed with no successor before August 2020: the files cannot tell which. The headline leaves them out, so the "
                 f"closed share lies between {describe(complete_by_date['closed'], 'share')} (none of them a closure) and "
-                f"{pct(old_closed.value)} (all of them)."
+                f"{pct(old_closed.value)} (all of them); by the same token the share whose first event within five years was a "
+                f"new URN lies between {describe(new_urn_bound, 'share')} (all of them state schools) and "
+                f"{pct(head['new_urn_5'].value)} (none of them)."
+            )
+        if n_unknown_all:
+            others = (period.filter(unknown_expr & ~closed_expr).group_by("what_followed").len()
+                      .sort(["len", "what_followed"], descending=[True, False]))
+            other_text = "; ".join(f"{k:,} {w[:1].lower() + w[1:]}" for w, k in others.iter_rows())
+            findings.append(
+                f"The cohort's arithmetic: the history holds {period.height:,} inadequate judgements of the period; "
+                f"{n_unknown_all:,} are of URNs that no state-funded file or link list has ever listed and all of them are left "
+                f"out, whatever followed ({n_unknown:,} look closed"
+                + (f"; {other_text}, an inspection the history holds" if other_text else "")
+                + f"), leaving the {nc:,} of the headline cohort."
             )
     early = ev.filter(pl.col("inadequate_start_date") < dt.date(2010, 9, 1))
     if early.height:

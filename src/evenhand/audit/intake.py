@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +180,74 @@ def warehouse_frame(ctx: AuditContext) -> pl.DataFrame:
     return attach_context(base, context)
 
 
+@dataclass(frozen=True)
+class FsmSource:
+    """What the FSM share of the intake frame is and which inspections have it (referee item 5)."""
+
+    measure: str  # the out.event_context measure picked (maps/measures.csv)
+    description: str  # its description in maps/measures.csv
+    census_years: tuple[str, ...]  # academic years of the census rows attached
+    first_start: dt.date | None  # earliest start of an inspection that has an FSM share
+    years_apart: tuple[int, int] | None  # least and most academic years from census to inspection
+
+
+def pick_fsm_measure(frame: pl.DataFrame) -> str:
+    """The FSM measure the frame uses: the one known for most rows (the first on a tie)."""
+    return max(FSM_MEASURES, key=lambda m: frame[m].is_not_null().sum())
+
+
+def fsm_source(ctx: AuditContext, raw: pl.DataFrame) -> FsmSource | None:
+    """The FSM measure :func:`attach_context` picked for ``raw`` (same rule, same rows) and the
+    census years and inspections behind it, for the frame text."""
+    if not ctx.has_table("out.event_context") or raw.height == 0:
+        return None
+    quoted = ", ".join(f"'{m}'" for m in FSM_MEASURES)
+    context = ctx.frame(
+        f"""SELECT event_id, measure, value, academic_year, years_apart
+            FROM out.event_context WHERE measure IN ({quoted})"""
+    )
+    base = raw.select("event_id", "start_date")
+    for m in FSM_MEASURES:
+        w = context.filter(pl.col("measure") == m).select("event_id", pl.col("value").alias(m)).unique("event_id", keep="first")
+        base = base.join(w, on="event_id", how="left")
+    pick = pick_fsm_measure(base)
+    rows = (
+        context.filter((pl.col("measure") == pick) & pl.col("value").is_not_null())
+        .unique("event_id", keep="first")
+        .join(raw.select("event_id", "start_date").unique("event_id"), on="event_id")
+    )
+    if rows.height == 0:
+        return None
+    desc = next((r["description"] for r in maps.read_rows("measures.csv") if r["measure"] == pick), pick)
+    apart = rows["years_apart"].drop_nulls()
+    return FsmSource(
+        measure=pick,
+        description=desc,
+        census_years=tuple(sorted({str(y) for y in rows["academic_year"].drop_nulls().to_list()})),
+        first_start=rows["start_date"].min(),  # type: ignore[arg-type]
+        years_apart=(int(apart.min()), int(apart.max())) if apart.len() else None,  # type: ignore[arg-type]
+    )
+
+
+def fsm_words(src: FsmSource | None) -> str:
+    """'FSM quintile (pupils ever eligible ...; census PNUMFSMEVER)': what the FSM rows are."""
+    if src is None:
+        return "FSM quintile (schools with census FSM data)"
+    return f"FSM quintile ({_fsm_what(src)}, {_census_column(src)})"
+
+
+def _fsm_what(src: FsmSource) -> str:
+    """The measure's description in maps/measures.csv without its source: 'percentage of pupils
+    eligible for free school meals at any time in the last six years'."""
+    text = src.description.split(" (")[0]
+    return text[:1].lower() + text[1:]
+
+
+def _census_column(src: FsmSource) -> str:
+    m = re.search(r"census ([A-Z0-9]+)", src.description)
+    return f"census {m.group(1)}" if m else "census"
+
+
 HISTORY_SCHEMA: dict[str, Any] = {
     "lineage_id": pl.Utf8,
     "event_id": pl.Utf8,
@@ -265,7 +334,7 @@ def attach_context(base: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
     ks2_all = pl.all_horizontal([pl.col(c).is_not_null() for c in ks2])
     secondary = pl.col("phase") == "Secondary"
     primary = pl.col("phase") == "Primary"
-    fsm_pick = max(FSM_MEASURES, key=lambda m: frame[m].is_not_null().sum())
+    fsm_pick = pick_fsm_measure(frame)
     frame = frame.with_columns(
         pl.when(secondary)
         .then(pl.col("progress8"))
@@ -758,7 +827,8 @@ def _good(dist: pl.DataFrame, area: str, kind: str, q: str) -> tuple[int, int] |
     return good, int(sub["n"][0])
 
 
-def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) -> Frame:
+def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str,
+                   fsm: FsmSource | None = None) -> Frame:
     """The frame of the intake audit, with the counts of this run."""
     n_schools = frame["urn"].n_unique() if frame.height else 0
     n_lineages = frame["lineage_id"].n_unique() if frame.height else 0
@@ -792,7 +862,7 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) ->
             "quintiles (Ofsted's, 1 least deprived) cover every school in the file; FSM "
             f"quintiles only the {with_fsm:,} schools with a census FSM share, cut at the "
             "quintiles of those schools: the two are different populations, so IDACI figures "
-            "for the FSM population are given beside them."
+            f"for the FSM population are given beside them. {_fsm_frame_text(fsm)}"
         ),
         notes=(
             "Rows are one per school lineage, so independent given the school; schools in one trust or "
@@ -805,6 +875,26 @@ def describe_frame(frame: pl.DataFrame, as_at: dt.date, snapshot_source: str) ->
         out.denominator.rstrip("."), out.notes
     )
 
+
+
+def _fsm_frame_text(fsm: FsmSource | None) -> str:
+    """What the FSM rows are and what selected their schools (referee item 5)."""
+    if fsm is None:
+        return ("The FSM quintiles are cut over all phases pooled (not within phase); the FSM share is the "
+                "census's as attached to the inspection (out.event_context).")
+    census = ", ".join(fsm.census_years) or "none"
+    apart = (f"{fsm.years_apart[0]} to {fsm.years_apart[1]} academic years before it"
+             if fsm.years_apart else "before it")
+    first = (f"; so only schools whose latest graded inspection started on or after "
+             f"{fsm.first_start.isoformat()} have one" if fsm.first_start else "")
+    return (
+        f"The FSM share is the {_fsm_what(fsm)} "
+        f"({_census_column(fsm)}, measure {fsm.measure}), from the school census of {census}; a census is "
+        f"attached to an inspection only when it is from an academic year before the inspection "
+        f"({apart}){first}: a later, risk-targeted and weaker set of schools than the IDACI rows, which "
+        "is why the IDACI shares of the same schools are given beside them. The FSM quintiles are cut "
+        "over all phases pooled (not within phase), and the census can be several years older than the inspection."
+    )
 
 
 def expected_frame_desc(analysis: IntakeAnalysis, as_at: dt.date, snapshot_source: str) -> Frame:
@@ -835,19 +925,22 @@ def build_result(
     seed: int,
     synthetic: bool = False,
     snapshot_source: str = "the snapshot",
+    fsm: FsmSource | None = None,
 ) -> AuditResult:
     figures: list[Figure] = []
     findings: list[str] = []
     small_n: list[str] = []
     dist = analysis.distribution
-    frame_desc = describe_frame(frame, as_at, snapshot_source)
+    frame_desc = describe_frame(frame, as_at, snapshot_source, fsm)
     oe_label = KEY_AREAS["overall_effectiveness"]
     # Observed shares good or better and their absolute difference, quintile 1 vs 5.
     for area, label in KEY_AREAS.items():
         for kind, kind_label, key in (
             ("IDACI", "IDACI quintile", ""),
-            ("FSM", "FSM quintile (schools with census FSM data)", "fsm_"),
-            ("IDACI, FSM population", "IDACI quintile, schools with census FSM data", "idaci_fsmpop_"),
+            ("FSM", fsm_words(fsm), "fsm_"),
+            ("IDACI, FSM population", "IDACI quintile, schools with census FSM data"
+             + (f" (latest graded inspection from {fsm.first_start.isoformat()})" if fsm and fsm.first_start else ""),
+             "idaci_fsmpop_"),
         ):
             cells = {q: _good(dist, area, kind, q) for q in ("1", "5")}
             for q, c in cells.items():
@@ -866,9 +959,9 @@ def build_result(
                     Figure(
                         f"{area}.good_or_better_{key}difference",
                         f"{label}: difference in share good or outstanding, {kind_label} 1 "
-                        "minus 5 (percentage points as a share)",
+                        "minus 5 (percentage points)",
                         newcombe_difference(c1[0], c1[1], c5[0], c5[1]),
-                        "share",
+                        "percentage points",
                     )
                 )
     for area, label in KEY_AREAS.items():
@@ -1023,7 +1116,7 @@ def build_result(
             f"{oe_label}: {keys[f'{oe}.good_or_better_q1'].text()} of open schools in the least "
             f"deprived IDACI quintile were good or outstanding at their latest graded inspection, "
             f"against {keys[f'{oe}.good_or_better_q5'].text()} in the most deprived: a gap of "
-            f"{pct(d.estimate.value)} (95% CI {pct(d.estimate.low)} to {pct(d.estimate.high)}).",
+            f"{d.text()}.",
         )
     findings.insert(0, _claim_verdict(analysis))  # what the data show on the claim: the pack's key finding
     cov = analysis.coverage
@@ -1149,12 +1242,30 @@ def _claim_verdict(analysis: IntakeAnalysis) -> str:
             f"{claim}: the data show a deprivation gradient in grades, but cannot say how much of "
             "it effectiveness explains (too few schools with a progress measure)."
         )
-    left = 1.0 - m.share.value
+    near = m.near_share
+    if near is not None and not math.isnan(near.value):
+        # referee item 4: the lag is the main threat, so the key finding carries the
+        # recent-progress check beside the headline share, and does not call the rest unexplained
+        recent = (
+            f"; where the progress measure is at most {NEAR_YEARS} years older than the inspection "
+            f"({m.n_near:,} schools) it accounts for {describe(near, 'share')}, so the share is "
+            "sensitive to how old the progress measure is"
+        )
+        rest = (
+            f"The remaining {pct(1.0 - near.value, 0)} to {pct(1.0 - m.share.value, 0)} (on the two frames) is "
+            "what these progress measures do not account for, not a share shown to be due to intake"
+        )
+    else:
+        recent = ""
+        rest = (
+            f"The remaining {pct(1.0 - m.share.value, 0)} is what these progress measures do not account "
+            "for, not a share shown to be due to intake (no recent-progress check could be fitted)"
+        )
     return (
         "On the claim that grades reflect intake more than effectiveness: the data show a "
-        "deprivation gradient in grades that progress accounts for only in part "
-        f"({pct(m.share.value)}, 95% CI {pct(m.share.low)} to {pct(m.share.high)}), leaving about "
-        f"{pct(left, 0)} unexplained. This is consistent with the claim but cannot prove it: the "
+        "deprivation gradient in grades that progress accounts for only in part: "
+        f"{describe(m.share, 'share')} on all schools with a progress measure from before the "
+        f"inspection{recent}. {rest}. This is consistent with the claim but cannot prove it: the "
         "progress measures are partial, lagged and not contextualised (their bias has no known "
         "sign), and what remains may reflect differences the data do not measure."
     )
@@ -1211,7 +1322,8 @@ def run(ctx: AuditContext) -> AuditResult:
     frame = clusters.attach_clusters(prepare(raw), clusters.school_clusters(ctx))
     analysis = analyse(frame, seed=ctx.seed, history=warehouse_history(ctx))
     result = build_result(
-        analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic, snapshot_source=source
+        analysis, frame, ctx.inputs(), ctx.as_at, ctx.seed, ctx.synthetic, snapshot_source=source,
+        fsm=fsm_source(ctx, raw),
     )
     add_risk_differences(result, risk_differences(frame, analysis))
     return result

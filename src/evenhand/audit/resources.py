@@ -23,20 +23,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from evenhand.audit import adjusted, charts, clusters, intake
-from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe, pct
+from evenhand.audit.result import AuditContext, AuditResult, Figure, Frame, describe
 from evenhand.simulate.nation import SyntheticNation
 from evenhand.stats.intervals import newcombe_difference
 from evenhand.stats.ordinal import OrdinalFit, fit_ordinal
 
 FINANCE_MEASURES = ("income_gbp", "expenditure_gbp", "income_per_pupil_gbp", "expenditure_per_pupil_gbp")
-CENSUS_MEASURES = ("pupils", "fsm_pct", "fsm6_pct")
+CENSUS_MEASURES = ("pupils", "fsm_pct", "fsm6_pct", "fsm_pupils")
 MEASURES: dict[str, str] = {
     "income_pp": "income per pupil",
     "expenditure_pp": "expenditure per pupil",
@@ -49,6 +49,13 @@ MAX_PUPILS_GAP = 1
 #: end of that January for the census count to describe the school before it was inspected.
 CENSUS_LAST_DAY = 31
 CONTROLS = ["phase", "log_pupils", "idaci_quintile", "fsm_pct", "region", "year"]
+#: The FSM control of the model (``fsm_pct``) is the census PNUMFSM where published, else
+#: PNUMFSMEVER; the sensitivity check refits the overall-effectiveness model on the same rows
+#: with each of these in its place (referee item 6: the income verdict rests on the FSM control).
+FSM_ALTERNATIVES: dict[str, str] = {
+    "fsm_ever_pct": "pupils ever eligible for free school meals in the last 6 years (census PNUMFSMEVER)",
+    "fsm_known_pct": "pupils known to be eligible for free school meals (census NUMFSM / NOR, or PNUMFSM)",
+}
 CATEGORICAL = ["phase", "idaci_quintile", "region", "year"]
 TERM = "{m}_quintile[5]"
 MIN_CUT = 25  # schools in a finance year and phase needed to cut quintiles
@@ -221,7 +228,7 @@ def clean_frame(events: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
         .unique(["event_id", "area"], keep="first", maintain_order=True)
         .with_columns(
             pl.when(pl.col("pupils_gap").is_not_null()).then(pl.col(c)).alias(c)
-            for c in ("pupils", "fsm_pct", "fsm6_pct", "census_y")
+            for c in ("pupils", "fsm_pct", "fsm6_pct", "fsm_pupils", "census_y")
         )
     )
     pupils = pl.col("pupils")
@@ -234,6 +241,8 @@ def clean_frame(events: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
             pl.col("expenditure_per_pupil_gbp"), pl.when(ok).then(pl.col("expenditure_gbp") / pupils)
         ).alias("expenditure_pp"),
         pl.coalesce(pl.col("fsm_pct"), pl.col("fsm6_pct")).alias("fsm_pct"),
+        pl.col("fsm6_pct").alias("fsm_ever_pct"),
+        pl.coalesce(pl.col("fsm_pct"), pl.when(ok).then(100.0 * pl.col("fsm_pupils") / pupils)).alias("fsm_known_pct"),
         pl.when(ok).then(pupils.log()).alias("log_pupils"),
         pl.format("{}/{}", pl.col("finance_y"), ((pl.col("finance_y") + 1) % 100).cast(pl.Utf8).str.zfill(2)).alias(
             "finance_year"
@@ -269,7 +278,7 @@ def clean_frame(events: pl.DataFrame, context: pl.DataFrame) -> pl.DataFrame:
         frame = frame.with_columns(col.alias(f"{m}_quintile"))
     keep = [
         "event_id", "urn", "lineage_id", "area", "grade", "start_date", "year", "phase",
-        "school_type", "region", "idaci_quintile", "pupils", "log_pupils", "fsm_pct",
+        "school_type", "region", "idaci_quintile", "pupils", "log_pupils", "fsm_pct", *FSM_ALTERNATIVES,
         "income_pp", "expenditure_pp", "income_pp_quintile", "expenditure_pp_quintile",
         "finance_year", "finance_years_apart", "census_y", "pupils_gap",
     ]
@@ -299,6 +308,9 @@ class ResourcesAnalysis:
     fits: dict[tuple[str, str], OrdinalFit]
     coverage: pl.DataFrame
     n_rows: dict[str, int]
+    #: (area, measure, FSM alternative) -> the quintile 5 vs 1 odds ratio refitted on the
+    #: model's rows with that FSM measure as the control (only where it differs from the model's)
+    sensitivity: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
 
 def _fit(df: pl.DataFrame, measure: str) -> OrdinalFit:
@@ -321,6 +333,7 @@ def analyse(
     rows: list[dict[str, Any]] = []
     fits: dict[tuple[str, str], OrdinalFit] = {}
     n_rows: dict[str, int] = {}
+    sensitivity: dict[tuple[str, str, str], Any] = {}
     for area in areas:
         df = frame.filter(pl.col("area") == area)
         n_rows[area] = df.height
@@ -330,6 +343,8 @@ def analyse(
                 continue
             fit = _fit(sub, m)
             fits[(area, m)] = fit
+            if area == "overall_effectiveness":
+                sensitivity.update(_fsm_sensitivity(sub, area, m, min_rows))
             quintile_term = functools.partial(_has_prefix, f"{m}_quintile[")
             rows += [{"area": area, "measure": m, **r} for r in fit.odds_ratio_rows(quintile_term)]
     odds = pl.DataFrame(
@@ -353,7 +368,24 @@ def analyse(
         )
         .sort("area", "finance_year", "phase", "finance_years_apart", "pupils_gap", nulls_last=True)
     )
-    return ResourcesAnalysis(dist, odds, fits, coverage, n_rows)
+    return ResourcesAnalysis(dist, odds, fits, coverage, n_rows, sensitivity)
+
+
+def _fsm_sensitivity(sub: pl.DataFrame, area: str, m: str, min_rows: int) -> dict[tuple[str, str, str], Any]:
+    """The model refitted on ``sub`` with each FSM alternative as the FSM control, where the
+    alternative is known for enough rows and is not the model's own control on every row."""
+    out: dict[tuple[str, str, str], Any] = {}
+    for alt in FSM_ALTERNATIVES:
+        if alt not in sub.columns:
+            continue
+        alt_rows = sub.filter(pl.col(alt).is_not_null())
+        if alt_rows.height < min_rows or (alt_rows[alt] - alt_rows["fsm_pct"]).abs().max() < 1e-9:  # type: ignore[operator]
+            continue
+        fit = _fit(alt_rows.with_columns(pl.col(alt).alias("fsm_pct")), m)
+        e = fit.odds_ratios.get(TERM.format(m=m))
+        if e is not None:
+            out[(area, m, alt)] = e
+    return out
 
 
 # ----------------------------------------------------------------------------- result
@@ -461,9 +493,9 @@ def build_result(
                     Figure(
                         f"{area}.good_or_better_difference_{m}",
                         f"{label}: share good or outstanding, lowest minus highest {mlabel} "
-                        "quintile (unadjusted)",
+                        "quintile (unadjusted; percentage points)",
                         d,
-                        "share",
+                        "percentage points",
                     )
                 )
             if e.low > 1:
@@ -481,15 +513,28 @@ def build_result(
                     f"no evidence that schools' grades differ between the highest and lowest "
                     f"{mlabel} quintile"
                 )
+            alts = {a: x for (ar, mm, a), x in analysis.sensitivity.items() if ar == area and mm == m}
+            for a, x in alts.items():
+                figures.append(Figure(
+                    f"{area}.or_{m}_q5_{a}",
+                    f"{label}: odds ratio of a worse grade, highest vs lowest {mlabel} quintile, controlled, "
+                    f"with the FSM control as {FSM_ALTERNATIVES[a]} (sensitivity check, same rows)",
+                    x, "odds ratio"))
+            sensitive = _sensitivity_text(e, alts)
+            if sensitive:
+                verdict = (
+                    f"borderline, sensitive to the FSM control: no clear difference between the highest and "
+                    f"lowest {mlabel} quintile on this model"
+                )
             gap = (
                 f"; the unadjusted gap in the share good or outstanding (lowest minus highest) "
-                f"is {pct(d.value)} (95% CI {pct(d.low)} to {pct(d.high)})"
+                f"is {describe(d, 'percentage points')}"
                 if d is not None
                 else ""
             )
             findings.append(
                 f"{label}: {verdict}, after phase, size, deprivation (IDACI and FSM), region and "
-                f"year: odds ratio {describe(e, 'odds ratio')}{gap}."
+                f"year: odds ratio {describe(e, 'odds ratio')}{gap}." + (f" {sensitive}" if sensitive else "")
             )
             if fit.n < 1000:
                 small_n.append(f"{label}, {mlabel}: model on {fit.n:,} schools")
@@ -573,6 +618,20 @@ def build_result(
     )
 
 
+def _sensitivity_text(e: Any, alts: dict[str, Any]) -> str:
+    """A sentence when the verdict on ``e`` (interval includes 1 or not) changes with the FSM
+    control (:data:`FSM_ALTERNATIVES`), else ''."""
+    flips = {a: x for a, x in alts.items() if (x.low > 1 or x.high < 1) != (e.low > 1 or e.high < 1)}
+    if not flips:
+        return ""
+    each = "; ".join(f"with the FSM control as {FSM_ALTERNATIVES[a]} instead, {describe(x, 'odds ratio')}" for a, x in flips.items())
+    return (
+        f"Sensitivity check on the same schools: {each}. Whether the interval includes 1 depends on the FSM measure, "
+        "so this verdict is borderline and rests on the model's FSM control (PNUMFSM where the census publishes it, "
+        "else PNUMFSMEVER, pupils ever eligible for free school meals in the last 6 years)."
+    )
+
+
 def _claim_verdict(analysis: ResourcesAnalysis) -> str:
     """What the frame says about the public claim (overall effectiveness), in words."""
     claim = "The claim that grades penalise schools for funding they do not control"
@@ -585,6 +644,9 @@ def _claim_verdict(analysis: ResourcesAnalysis) -> str:
     if "income_pp" not in est:
         return f"{claim} cannot be tested on this frame: too few maintained schools with finance."
     inc, spend = est["income_pp"], est.get("expenditure_pp")
+    alts = {a: e for (area, m, a), e in analysis.sensitivity.items() if area == "overall_effectiveness" and m == "income_pp"}
+    sensitive = _sensitivity_text(inc, alts)
+    tail = f" Income per pupil: {sensitive[0].lower()}{sensitive[1:]}" if sensitive else ""
     more_is_worse = [MEASURES[m] for m, e in est.items() if e.low > 1]
     less_is_worse = [MEASURES[m] for m, e in est.items() if e.high < 1]
     scope = " The frame covers maintained schools only and cannot test academies."
@@ -601,7 +663,12 @@ def _claim_verdict(analysis: ResourcesAnalysis) -> str:
             "less (money can follow difficulty: falling rolls, deficits, support for weak "
             f"schools); income per pupil: odds ratio {describe(inc, 'odds ratio')}"
             + (f"; expenditure per pupil: {describe(spend, 'odds ratio')}" if spend else "")
-            + "." + scope
+            + "." + tail + scope
+        )
+    if sensitive:
+        return (
+            f"{claim}: on income per pupil this frame's result is borderline (odds ratio "
+            f"{describe(inc, 'odds ratio')})." + tail + scope
         )
     return (
         f"{claim}: this frame gives no evidence either way (income per pupil: odds ratio "
