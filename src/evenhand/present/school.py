@@ -512,6 +512,7 @@ def school_report_data(
     expected_reason: str | None = None,
     inspection: str | None = None,
     page: SchoolPage | None = None,
+    synthetic: bool | None = None,
 ) -> dict[str, Any]:
     """Everything the school report shows for ``urn`` (see the module docstring), as at the
     warehouse's latest as-at date (out.latest_as_at), from the school's precomputed page.
@@ -520,7 +521,8 @@ def school_report_data(
     ``history``: evenhand.query's history JSON for ``urn`` when the caller already has it;
     ``inspection``: the contested inspection (event id or start date, YYYY-MM-DD) whose expected
     judgement comes first (default: the latest graded one; see :func:`contest`);
-    ``page``: the school's out.school_pages row when the caller has read it (the dashboard).
+    ``page``: the school's out.school_pages row when the caller has read it (the dashboard);
+    ``synthetic``: whether the warehouse is synthetic, when the caller knows (Evenhand.synthetic).
     Raises :class:`UnknownSchoolError` (with close matches) for an unknown URN.
     """
     if page is None:
@@ -701,7 +703,7 @@ def school_report_data(
         "sources": _sources(page, timeline, context),
     }
     data["summary"] = summary_sentences(data)
-    data["synthetic"] = is_synthetic(con)
+    data["synthetic"] = is_synthetic(con) if synthetic is None else synthetic
     return data
 
 

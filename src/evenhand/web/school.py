@@ -20,7 +20,7 @@ def report_data(wh: Store, urn: int, audits_dir: Path | None, history: dict[str,
     ``page`` when given."""
     expected = read_expected(audits_dir) if audits_dir else None
     with wh.cursor() as cur:
-        data: dict[str, Any] = school_report_data(cur, urn, expected=expected, history=history, page=page)
+        data: dict[str, Any] = school_report_data(cur, urn, expected=expected, history=history, page=page, synthetic=wh.eh.synthetic)
     return data
 
 

@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 
 from evenhand.audit.result import table_csv
-from evenhand.derive.school_pages import SchoolPage, has_pages, read_page
+from evenhand.derive.school_pages import SchoolPage, read_page
 from evenhand.engine import Evenhand
 from evenhand.errors import EvenhandError, UnknownSchoolError
 from evenhand.web import search as school_search
@@ -191,9 +191,9 @@ class Store:
         """The school's precomputed page (out.school_pages, one lookup) and its history JSON
         without the per-event context rows (only /history.json shows those: :meth:`history`);
         None for a URN the warehouse does not hold."""
+        if not self.eh.has_table("out.school_pages"):
+            raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
         with self.cursor() as cur:
-            if not has_pages(cur):
-                raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
             page = read_page(cur, urn)
         if page is None:
             return None
