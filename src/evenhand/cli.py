@@ -206,7 +206,7 @@ def info(
     for pair in data["conflicts"]["between_snapshots"]:
         out.print(
             f"  snapshots {pair['older']} and {pair['newer']} disagree on {pair['events']:,} inspections "
-            f"({', '.join(pair['field_names'])}; each value in meta.conflicts, the newer kept)"
+            f"({', '.join(maps.field_label(f) for f in pair['field_names'])}; each value in meta.conflicts, the newer kept)"
         )
     status = None
     for f in data["files"]["by_layout"]:  # short lines: they read in a 60-column terminal
@@ -215,7 +215,7 @@ def info(
             out.print(f"files {status}:", highlight=False)
         n = int(f["n"])
         what = f"{n} file{'s' if n != 1 else ''}" + (f", {int(f['rows'] or 0):,} rows" if f["layout"] else "")
-        out.print(f"  {f['layout'] or '(no layout)'}: {what}", highlight=False)
+        out.print(f"  {maps.layout_title(f['layout'])}: {what}", highlight=False)
 
 
 @app.command()
