@@ -148,7 +148,9 @@ def publisher_sentence(check: pl.DataFrame) -> str | None:
     q = check.filter(pl.col("quoted"))
     if q.height == 0:
         return None
-    parts, matched, missed = [], [], []
+    parts: list[str] = []
+    matched: list[str] = []
+    missed: list[str] = []
     for period in q["period"].unique(maintain_order=True).to_list():
         g = q.filter(pl.col("period") == period)
         pub = g["published_average"][0]
