@@ -92,6 +92,7 @@ class Evenhand:
             raise EvenhandError(f"no warehouse at {self.path}: run 'evenhand build --raw DIR' first")
         self.sandboxed = sandboxed
         self._lock = threading.Lock()
+        self._expected: dict[Path | None, tuple[pl.DataFrame | None, str]] = {}
         try:
             if sandboxed:
                 self._db = duckdb.connect(":memory:", config=dict(OFFLINE))
@@ -285,16 +286,37 @@ class Evenhand:
 
     # --- a school's report ---------------------------------------------------------------------
 
-    def school_report(self, urn: int, format: str = "html") -> str | bytes | dict[str, Any]:
+    def expected(self, audits: Path | None = None) -> tuple[pl.DataFrame | None, str]:
+        """The intake audit's 'expected' table for this warehouse and, when there is none, why:
+        from ``audits`` (a folder written by ``evenhand audit --out``) or the audit folder beside
+        the warehouse; a table computed from other input files is refused. Read once per folder."""
+        from evenhand.present.report import find_expected
+
+        key = None if audits is None else Path(audits)
+        if key not in self._expected:
+            with self.cursor() as cur:
+                self._expected[key] = find_expected(self.path, cur, key)
+        return self._expected[key]
+
+    def school_report(self, urn: int, format: str = "html", inspection: str | None = None,
+                      audits: Path | None = None, history: dict[str, Any] | None = None,
+                      page: Any = None) -> str | bytes | dict[str, Any]:
         """One school's report, as at the default snapshot: ``format="html"`` (text), ``"pdf"``
-        (bytes) or ``"data"`` (the dict the report renders)."""
+        (bytes) or ``"data"`` (the dict the report renders). ``inspection``: the contested
+        inspection (start date or event id) whose expected judgement comes first; ``audits``: see
+        :meth:`expected`. The CLI (`evenhand school`), the dashboard and the API all come here.
+        ``history``/``page``: the school's history JSON and out.school_pages row when the caller
+        has read them (the dashboard)."""
         from evenhand.present.report import html_to_pdf, school_html
         from evenhand.present.school import school_report_data
 
         if format not in ("html", "pdf", "data"):
             raise EvenhandError(f"format {format!r}: choose html, pdf or data")
+        table, why = self.expected(audits)
         with self.cursor() as cur:
-            data: dict[str, Any] = school_report_data(cur, int(urn))
+            data: dict[str, Any] = school_report_data(cur, int(urn), expected=table, expected_reason=why or None,
+                                                      inspection=inspection, history=history, page=page,
+                                                      synthetic=self.synthetic)
         if format == "data":
             return data
         html: str = school_html(data)

@@ -112,7 +112,9 @@ def wide_result() -> AuditResult:
     })
     return AuditResult(
         name="frameworks", title="Frameworks compared", question="Did the reforms change anything?", claim=CLAIMS[6][0],
-        method="Fixture.", figures=[], tables={"main": pl.DataFrame(few), "long": pl.DataFrame(long), "events": sg}, chart=None,
+        method="Fixture.", figures=[], chart=None,
+        # "huge": wide and too long to print (a note in its section, never a landscape page there)
+        tables={"main": pl.DataFrame(few), "long": pl.DataFrame(long), "huge": pl.concat([pl.DataFrame(long)] * 5), "events": sg},
         findings=["For pairs whose later inspection was in eif_2019: 42.3% unchanged."], caveats=["Fixture."], inputs=[],
         parameters={"measure_area": {"eif_2024": "quality_of_education", "report_card_2025": None}, "codes": ["1", "2"]},
     )

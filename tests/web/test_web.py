@@ -473,3 +473,40 @@ def test_school_page_expected_judgement_and_the_reports_timeline(warehouse: Path
         t = c.get("/school/109778/timeline.svg").text
         for level in ("Outstanding", "Good", "Requires improvement", "Inadequate"):
             assert level in t, level
+
+
+def test_school_page_refuses_an_expected_table_from_another_warehouse_as_the_cli_does(warehouse: Path, tmp_path: Path) -> None:
+    """One rule for the expected judgement's table (Evenhand.expected): a table computed from other
+    input files than this warehouse's is refused with its reason on the dashboard's school page,
+    in `evenhand school` and through the API alike; none of them shows its numbers."""
+    import datetime as dt
+    import json
+
+    from typer.testing import CliRunner
+
+    from evenhand.cli import app
+    from evenhand.engine import Evenhand
+
+    folder = write_audit(tmp_path / "audit", name="intake")
+    meta = json.loads((folder / "intake.json").read_text(encoding="utf-8"))
+    meta["inputs"] = [{"path": "elsewhere.csv", "sha256": "0" * 64}]
+    (folder / "intake.json").write_text(json.dumps(meta), encoding="utf-8")
+    p = [0.15, 0.61, 0.2, 0.04]
+    pl.DataFrame([{"urn": 109778, "lineage_id": "L109778", "event_id": "x", "event_urn": 109778,
+                   "area": "overall_effectiveness", "start_date": dt.date(2022, 11, 15), "year": "2022/23",
+                   "latest": True, "observed": "2",
+                   **{f"p_{g}{s}": p[j] + d for j, g in enumerate("1234") for s, d in (("", 0.0), ("_low", -0.01), ("_high", 0.01))},
+                   "p_observed_or_worse": 0.85, "p_observed_or_worse_low": 0.84, "p_observed_or_worse_high": 0.86}]
+                 ).write_parquet(folder / "intake__expected.parquet")
+    reason = "computed from other input files"
+    with TestClient(create_app(warehouse, folder)) as c:
+        page = c.get("/school/109778").text
+    assert reason in page and "61% (60–62%)" not in page
+    out = tmp_path / "s.html"
+    r = CliRunner().invoke(app, ["school", "109778", "--warehouse", str(warehouse), "--audits", str(folder), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert reason in out.read_text(encoding="utf-8")
+    with Evenhand(warehouse) as eh:
+        data = eh.school_report(109778, "data", audits=folder)
+        assert isinstance(data, dict) and reason in str(data["expected"])
+        assert eh.expected(folder) is eh.expected(folder)  # read once per folder

@@ -76,8 +76,8 @@ def school(
     (add --inspection 2022-11-15 to put the expected judgement of that inspection first)
     """
     from evenhand.engine import Evenhand
-    from evenhand.present.report import find_expected, html_to_pdf, school_html
-    from evenhand.present.school import find_schools, school_report_data, unknown_school
+    from evenhand.present.report import html_to_pdf, school_html
+    from evenhand.present.school import find_schools, unknown_school
 
     try:
         with Evenhand(warehouse) as eh:
@@ -91,8 +91,8 @@ def school(
                 raise unknown_school(con, urn)
             if fmt not in ("html", "pdf"):
                 raise EvenhandError(f"--format {fmt!r}: choose html or pdf")
-            expected, why = find_expected(warehouse, con, audits)
-            data = school_report_data(con, int(urn), expected=expected, expected_reason=why or None, inspection=inspection)  # as at the default snapshot (out.latest_as_at)
+            data = eh.school_report(int(urn), "data", inspection=inspection, audits=audits)  # as at the default snapshot
+            assert isinstance(data, dict)
         html = school_html(data)
         target = out_path or Path(f"school-{int(urn)}.{fmt}")
         target.parent.mkdir(parents=True, exist_ok=True)

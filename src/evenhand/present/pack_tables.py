@@ -252,7 +252,7 @@ def _plain(audit: str, key: str, df: pl.DataFrame, title: str | None = None) -> 
         ]
         view["transposed"] = True
         view["layout"] = "transposed" if n_rows + 1 <= PORTRAIT_COLUMNS else "landscape"
-    elif n_cols > PORTRAIT_COLUMNS:
+    elif n_cols > PORTRAIT_COLUMNS and n_rows > 0:  # a table not printed stays a note in its section
         view["layout"] = "landscape"
     return view
 

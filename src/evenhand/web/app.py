@@ -241,6 +241,31 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         html: str = wh.cache.get(("school-html", urn, inspection), make)
         return html
 
+    def warm_up() -> None:
+        """Build one school's page at start-up and throw it away (templates compiled, maps read,
+        the pages' index and blocks in memory), so the first visitors of a news spike do not
+        queue behind that one-off work; no school's page is cached by it."""
+        try:
+            with wh.cursor() as cur:
+                got = cur.execute("SELECT min(urn) FROM out.school_pages").fetchall()
+            if not got or got[0][0] is None:
+                return
+            urn = int(got[0][0])
+            found = wh.page(urn)
+            if found is None:
+                return
+            page, h = found
+            report = shared.report_data(wh, urn, audits.dir, history=h, page=page)
+            body = shared.shared_body(report)
+            head, tail = shared.split_before_timeline(body)
+            env.get_template("school.html").render(
+                urn=urn, h=h, has_chart=has_timeline(report), inspection="", audit_names=audits.names(),
+                ctx_rows=[], ctx_date="", shared_body=body, shared_head=head, shared_tail=tail)
+        except Exception as e:  # a warm-up that fails must not stop the dashboard: the page will say why
+            log.warning("warm-up of the school page failed: %s", e)
+
+    warm_up()
+
     @app.get("/school/{urn}", response_class=HTMLResponse)
     async def school(urn: str, inspection: str = "") -> HTMLResponse:
         n = parse_urn(urn)

@@ -9,18 +9,17 @@ from typing import Any
 from markupsafe import Markup
 
 from evenhand.derive.school_pages import SchoolPage
-from evenhand.present.report import environment, html_to_pdf, read_expected, school_html
-from evenhand.present.school import school_report_data
+from evenhand.present.report import environment, html_to_pdf, school_html
 from evenhand.web.store import Store
 
 
 def report_data(wh: Store, urn: int, audits_dir: Path | None, history: dict[str, Any] | None = None,
                 page: SchoolPage | None = None) -> dict[str, Any]:
-    """school_report_data(...) for ``urn``, reusing its ``history`` JSON and its precomputed
-    ``page`` when given."""
-    expected = read_expected(audits_dir) if audits_dir else None
-    with wh.cursor() as cur:
-        data: dict[str, Any] = school_report_data(cur, urn, expected=expected, history=history, page=page, synthetic=wh.eh.synthetic)
+    """The school report's data for ``urn`` (Evenhand.school_report, as the CLI), reusing its
+    ``history`` JSON and its precomputed ``page`` when given."""
+    wh.maybe_reload()
+    data = wh.eh.school_report(urn, "data", audits=audits_dir, history=history, page=page)
+    assert isinstance(data, dict)
     return data
 
 
