@@ -286,7 +286,7 @@ def history(
 def audit(
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
     as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the newest Ofsted file that covers all of England.")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this audit (repeatable): headline, intake, consistency, safeguarding, resources, timing, consequences, frameworks.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this audit (repeatable, or several with commas: --only timing,safeguarding): headline, intake, consistency, safeguarding, resources, timing, consequences, frameworks.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write every result into one JSON file.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for each result's JSON and its tables as CSV and Parquet.")] = Path("out") / "audit",
     seed: Annotated[int, typer.Option("--seed", help="Seed for any resampling: same inputs and seed, same results.")] = 20230108,
@@ -300,7 +300,8 @@ def audit(
 
     try:
         with Evenhand(warehouse) as eh, progress_bar() as progress:
-            run = eh.run_audits(only, as_at, seed, progress)
+            names = [n.strip() for o in only for n in o.split(",") if n.strip()] if only else None
+            run = eh.run_audits(names, as_at, seed, progress)
     except EvenhandError as e:
         _fail(e)
         return

@@ -141,3 +141,9 @@ def test_field_and_layout_words() -> None:
     assert maps.field_label("publication_date") == "publication date"
     assert maps.layout_title("ofsted_latest_eif").startswith("Ofsted state-funded schools: latest inspections")
     assert maps.layout_title(None) == "(no layout recognised)"
+
+
+def test_only_takes_several_audits_with_commas(warehouse: Path) -> None:
+    """`--only timing,safeguarding` is read as two audits; an unknown name among them is named."""
+    r = CliRunner().invoke(app, ["audit", "--only", "headline,horoscope", "--warehouse", str(warehouse)])
+    assert r.exit_code == 2 and "unknown audit(s) horoscope;" in r.output
