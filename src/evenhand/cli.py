@@ -206,7 +206,7 @@ def info(
     for pair in data["conflicts"]["between_snapshots"]:
         out.print(
             f"  snapshots {pair['older']} and {pair['newer']} disagree on {pair['events']:,} inspections "
-            f"({', '.join(pair['field_names'])}; each value in meta.conflicts, the newer kept)"
+            f"({', '.join(maps.field_label(f) for f in pair['field_names'])}; each value in meta.conflicts, the newer kept)"
         )
     status = None
     for f in data["files"]["by_layout"]:  # short lines: they read in a 60-column terminal
@@ -215,7 +215,7 @@ def info(
             out.print(f"files {status}:", highlight=False)
         n = int(f["n"])
         what = f"{n} file{'s' if n != 1 else ''}" + (f", {int(f['rows'] or 0):,} rows" if f["layout"] else "")
-        out.print(f"  {f['layout'] or '(no layout)'}: {what}", highlight=False)
+        out.print(f"  {maps.layout_title(f['layout'])}: {what}", highlight=False)
 
 
 @app.command()
@@ -286,7 +286,7 @@ def history(
 def audit(
     warehouse: WarehouseOpt = DEFAULT_WAREHOUSE,
     as_at: Annotated[str | None, typer.Option("--as-at", help="Date the system is described as at (YYYY-MM-DD); default: the newest Ofsted file that covers all of England.")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this audit (repeatable): headline, intake, consistency, safeguarding, resources, timing, consequences, frameworks.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this audit (repeatable, or several with commas: --only timing,safeguarding): headline, intake, consistency, safeguarding, resources, timing, consequences, frameworks.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write every result into one JSON file.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for each result's JSON and its tables as CSV and Parquet.")] = Path("out") / "audit",
     seed: Annotated[int, typer.Option("--seed", help="Seed for any resampling: same inputs and seed, same results.")] = 20230108,
@@ -300,7 +300,8 @@ def audit(
 
     try:
         with Evenhand(warehouse) as eh, progress_bar() as progress:
-            run = eh.run_audits(only, as_at, seed, progress)
+            names = [n.strip() for o in only for n in o.split(",") if n.strip()] if only else None
+            run = eh.run_audits(names, as_at, seed, progress)
     except EvenhandError as e:
         _fail(e)
         return

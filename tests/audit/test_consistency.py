@@ -130,6 +130,11 @@ def test_tiny_warehouse_hand_computed(tiny: Path) -> None:
     assert r.figure("cliff_edge_from_outstanding").estimate == wilson(1, 1)
     assert r.figure("outstanding_to_inadequate_from_outstanding").estimate == wilson(1, 1)
     assert r.figure("cliff_edge_from_good").estimate == wilson(0, 1)
+    # ... and the rate from outstanding is given apart by where the pair is held, in the figures and in the finding
+    parts = {f.key: f.estimate for f in r.figures if f.key.startswith("outstanding_to_inadequate_from_outstanding_")}
+    assert parts and sum(e.n for e in parts.values()) == 1
+    o_finding = next(f for f in r.findings if f.startswith("A fall of two grades"))
+    assert "Apart by where the pair is held" in o_finding and "1 of 1 (" in o_finding
     assert set(r.tables["conditional_cliffs"]["dimension"].to_list()) == {"starting grade", "gap between inspections", "where the pair is held"}
     assert "transitions" in r.frames and "regions" in r.frames and r.frames["transitions"].text() in r.method
     m = r.tables["matrices"]
@@ -173,3 +178,17 @@ def test_national_consistency() -> None:
     assert 0 <= icc.low <= icc.value <= icc.high < 1 and not math.isnan(icc.high)
     assert any("cannot be measured from them" in c for c in r.caveats) and "Region is not an inspection team" in r.method
     assert set(r.tables["regions"]["ofsted_region"]) >= {"London", "South East"}
+    # referee item 2: the outstanding-to-inadequate rate is given by where the pair is held, not only pooled
+    # (history 3.9%, 116 of 2,961; the 2025 file 0.8%, 19 of 2,489 at the referee's run), and the parts add up
+    pooled = r.figure("outstanding_to_inadequate_from_outstanding").estimate
+    parts = {k: r.figure(f"outstanding_to_inadequate_from_outstanding_{k}").estimate for k in ("history", "file", "mixed", "other")}
+    assert sum(e.n for e in parts.values()) == pooled.n
+    assert sum(round(e.value * e.n) for e in parts.values()) == round(pooled.value * pooled.n)
+    assert parts["history"].value > 2 * parts["file"].value  # the selections differ: why the pooled rate alone misleads
+    o_finding = next(f for f in r.findings if f.startswith("A fall of two grades"))
+    for k in ("history", "file"):
+        e = parts[k]
+        assert f"{round(e.value * e.n):,} of {e.n:,} (" in o_finding, k
+    # referee item 8: the pooled EIF same-grade share says it is not like for like and points to the frameworks figure
+    eif = next(f for f in r.findings if f.startswith("For pairs whose later inspection was under"))
+    assert "not like for like" in eif and "frameworks audit" in eif

@@ -21,6 +21,7 @@ from helpers import need_shared_data
 
 AS_AT = dt.date(2025, 8, 31)
 OFFICIAL = "ofsted/official-stats_schools_as-at-2025-08-31_england.csv"
+MI_2020 = "ofsted/mi_latest-inspections_as-at-2020-08-31_england.csv"
 EIF = (dt.date(2019, 9, 1), dt.date(2024, 8, 31))
 
 
@@ -56,6 +57,26 @@ def check_safeguarding(ctx: AuditContext, data: Path) -> None:
     inad = both.filter(pl.col("start").is_between(*EIF) & (pl.col("oe") == "4") & pl.col("sg").is_in(["Yes", "No"]))
     e = r.figure("eif_inadequate_safeguarding_not_effective").estimate
     assert (e.n, round(e.value * e.n)) == (inad.height, inad.filter(pl.col("sg") == "No").height)
+    # ... and on the frame of the safeguarding-limited counts the key finding quotes beside it: every loaded file
+    # (the 2025 file's and the 2020 MI's latest and previous blocks), each inspection once (referee: 250 of 515)
+    mi = pl.read_csv(data / MI_2020, infer_schema_length=0)
+    mi_blocks = [mi.select(pl.col(no).alias("no"), pl.col(st).alias("start"), pl.col(oe).alias("oe"), pl.col(sg).alias("sg"))
+                 for no, st, oe, sg in (
+                     ("Inspection.number.of.latest.full.inspection", "Inspection.start.date", "Overall.effectiveness",
+                      "Safeguarding.is.effective?"),
+                     ("Previous.full.inspection.number", "Previous.inspection.start.date",
+                      "Previous.full.inspection.overall.effectiveness", "Previous.safeguarding.is.effective?"))]
+    mi_all = pl.concat(mi_blocks).filter(pl.col("no").is_not_null()).with_columns(
+        pl.col("start").str.to_date(strict=False), pl.col("oe").str.replace(r"\.0$", ""))
+    every = pl.concat([both, mi_all]).filter(pl.col("sg").is_in(["Yes", "No"])).unique("no", keep="first")
+    inad_all = every.filter(pl.col("start").is_between(*EIF) & (pl.col("oe") == "4"))
+    e_all = r.figure("eif_inadequate_safeguarding_not_effective_all_files").estimate
+    k_all = inad_all.filter(pl.col("sg") == "No").height
+    assert (e_all.n, round(e_all.value * e_all.n)) == (inad_all.height, k_all)
+    head = r.findings[0]
+    cls, lim = r.figure("limited_among_classifiable").estimate, int(r.figure("limited_count").estimate.value)
+    assert f"of the {cls.n:,} graded inspections that found safeguarding not effective and carry all three" in head
+    assert f"{lim:,} were inadequate overall" in head and f"{k_all:,} of {inad_all.height:,} inadequate judgements" in head
 
 
 def check_consistency(ctx: AuditContext) -> None:

@@ -13,6 +13,7 @@ import pytest
 from inspections_fixture import context, nation_frame, national_warehouse, tiny_warehouse
 
 from evenhand.audit import safeguarding
+from evenhand.audit.result import describe
 from evenhand.simulate.nation import simulate_nation
 from evenhand.stats.intervals import wilson
 
@@ -140,3 +141,37 @@ def test_national_caversham_is_safeguarding_limited() -> None:
     assert 0 < r.figure("limited_count").estimate.value < n_no.value * n_no.n
     assert len(r.findings) >= 2 and r.caveats
     assert r.chart is not None and "2014/15" in json.dumps(r.chart["title"])  # left out (n = 1), and says so
+
+
+def test_inadequate_count_on_the_pooled_frame_or_the_snapshot_file() -> None:
+    # two EIF inadequate judgements in the snapshot file's blocks, one only in another file (2020 MI), one CIF
+    f = pl.DataFrame({
+        "era": ["eif_2019", "eif_2019", "eif_2019", "cif_2015"],
+        "safeguarding_recorded": [True, True, True, True],
+        "overall_effectiveness": ["4", "4", "4", "4"],
+        "safeguarding_not_effective": [True, False, True, True],
+        "snapshot_block": ["latest graded inspection", "previous graded inspection", None, None],
+    })
+    assert safeguarding.inadequate_with_safeguarding(f) == (2, 1)
+    assert safeguarding.inadequate_with_safeguarding(f, snapshot_only=False) == (3, 2)
+
+
+def test_key_finding_leads_with_the_classifiable_denominator(tiny: Path) -> None:
+    r = safeguarding.run(context(tiny))
+    cls = r.figure("limited_among_classifiable").estimate
+    every = r.figure("limited_among_not_effective").estimate
+    k = int(r.figure("limited_count").estimate.value)
+    head = r.findings[0]
+    # "k of the n_cls ... that can be safeguarding-limited", its share; the unclassifiable ones as context
+    assert f"of the {cls.n:,} graded inspections that found safeguarding not effective and carry all three" in head
+    assert f"{k:,} were inadequate overall or for leadership" in head and describe(cls, "share") in head
+    if every.n > cls.n:
+        assert f"the other {every.n - cls.n:,} of the {every.n:,} found not effective" in head
+        assert describe(every, "share") not in head  # the diluted share is not the headline any more
+    else:
+        assert f"every one of the {every.n:,} found not effective" in head
+    # the inadequate count beside it is on the same frame (every loaded file), and says so
+    all_files = r.figure("eif_inadequate_safeguarding_not_effective_all_files").estimate
+    if all_files.n:
+        assert f"{round(all_files.value * all_files.n):,} of {all_files.n:,} inadequate judgements" in head
+        assert "same frame (every loaded file" in head

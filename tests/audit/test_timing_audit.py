@@ -130,7 +130,33 @@ def test_publisher_check_reproduces_a_published_average_only_under_its_definitio
     assert g["end to publication, weekends and bank holidays left out"]["mean"] == 23 and not g["end to publication, weekends and bank holidays left out"]["reproduces"]
     assert {r["n"] for r in g.values()} == {3}  # the 2017 inspection is outside the period
     sentence = timing.publisher_sentence(check)
-    assert sentence and "average of 18 working days" in sentence
+    # the finding quotes only the one rule's rows (every kind, from the start): 19 in term time, not matched to 18
+    assert sentence and "for 2018-09-01 - 2019-07-31 Ofsted published 18" in sentence
+    assert "19.0 (" in sentence and "18.0 (" not in sentence and "Matched under this rule: none" in sentence
+
+
+def test_publisher_check_uses_one_rule_for_every_period() -> None:
+    # 2018/19: graded with end dates (end, term time = 18: the old finding's pick) and ungraded without;
+    # 2021: no end dates, graded (term 31) and ungraded (term 23): every kind = 27 (the old finding's pick)
+    d = dt.date
+    df = pl.DataFrame({
+        "start_date": [d(2018, 10, 1), d(2019, 3, 4), d(2019, 5, 6), d(2021, 5, 4), d(2021, 6, 7)],
+        "kind": ["graded", "graded", "ungraded", "graded", "ungraded"],
+        "end_wd": [22.0, 24.0, None, None, None], "end_term_wd": [17.0, 19.0, None, None, None],
+        "start_wd": [23.0, 25.0, 20.0, 52.0, 42.0], "start_term_wd": [18.0, 20.0, 13.0, 31.0, 23.0],
+    })
+    check = timing.publisher_check(df)
+    q = check.filter(pl.col("quoted"))
+    # the quoted rows: every kind, from the start, both countings, in both periods
+    assert set(q["inspections"].to_list()) == {"every kind"}
+    assert q["definition"].str.starts_with("start").all() and q.height == 4
+    assert sorted(q.filter(pl.col("definition").str.contains("school holidays"))["mean"].to_list()) == [17.0, 27.0]
+    sentence = timing.publisher_sentence(check)
+    assert sentence is not None
+    assert "Matched (within half a day): 2021-04-01 - 2021-07-31 with school holidays left out (27.0 against 27)" in sentence
+    assert "2018-09-01 - 2019-07-31 with school holidays left out (17.0 against 18)" in sentence.split("Not matched:")[1]
+    assert "18.0 (" not in sentence  # the graded end-date row of 2018/19 (the old pick) is context, not quoted
+    assert "do not reproduce both" in sentence
 
 
 def test_chart_findings_and_determinism(tmp_path: Path, result: AuditResult) -> None:
@@ -156,6 +182,24 @@ def test_national(tmp_path_factory: pytest.TempPathFactory) -> None:
     term = p.filter(pl.col("definition") == "end to publication, school holidays left out as well").row(0, named=True)
     plain = p.filter(pl.col("definition") == "end to publication, weekends and bank holidays left out").row(0, named=True)
     assert term["reproduces"] and not plain["reproduces"] and plain["mean"] > 21 and term["n"] > 2_000
+    # ... but the finding quotes one rule for both periods (every kind, from the start), and the figures are its rows:
+    # 2018/19 17.3 (n 4,819) against 18 is not matched, 2021 27.4 (n 207) against 27 is; the 2021 graded rows
+    # (31.2, n 94) and the 2018/19 end-date rows are context only
+    q = r.tables["publisher"].filter(pl.col("quoted"))
+    assert set(q["inspections"].to_list()) == {"every kind"} and q["definition"].str.starts_with("start").all()
+    pub_figs = {f.key: f.estimate for f in r.figures if f.key.startswith("publisher_check_")}
+    assert sorted(e.n for e in pub_figs.values()) == sorted(q["n"].to_list())
+    sentence = next(f for f in r.findings if f.startswith("Reproducing the publisher"))
+    for row in q.iter_rows(named=True):
+        assert f"{row['mean']:.1f} (" in sentence and f"n = {row['n']:,})" in sentence
+    assert "n = 94" not in sentence and "do not reproduce both" in sentence
+    t21 = q.filter(pl.col("period").str.starts_with("2021") & pl.col("definition").str.contains("school holidays")).row(0, named=True)
+    t18 = q.filter(pl.col("period").str.starts_with("2018") & pl.col("definition").str.contains("school holidays")).row(0, named=True)
+    assert t21["reproduces"] and not t18["reproduces"] and t18["n"] > t21["n"] > 100
+    # the key findings quoting a share beyond the target say in the sentence when it is unverified (38 for 2024/25; 19/28 CIF)
+    assert "unverified publication target" in r.findings[0] and "38 working days is NOT verified" in r.findings[0]
+    cif = next(f for f in r.findings if f.startswith("Counted from the last day"))
+    assert "19 and 28 working days are NOT verified" in cif
 
 
 def test_outcome_within_era(result: AuditResult) -> None:
@@ -228,3 +272,13 @@ def test_length_by_type_era_and_outcome_counts_working_days_on_site(tmp_path: Pa
     assert row("era", "eif_2019")["n"] == 3 and row("era and outcome", "eif_2019: Good")["n"] == 2
     fig = {f.key: f for f in r.figures}["mean_length_working_days_graded"]
     assert (fig.estimate.value, fig.estimate.n) == (pytest.approx(5 / 3), 3)
+
+
+def test_a_share_beyond_an_unverified_target_says_so_in_its_sentence() -> None:
+    # maps/publication_targets.csv: 38 verified for 2020-2024 only; 30 (2019/20), 38 for 2024/25, 19 and 28 (CIF) not
+    assert timing.unverified_targets("eif_2019", "38") == []
+    assert timing.unverified_targets("eif_2019", "30, 38") == [30]
+    assert timing.unverified_targets("eif_2024", "38") == [38]
+    assert timing.unverified_targets("cif_2015", "19, 28") == [19, 28]
+    assert "NOT verified" in timing.target_caveat("cif_2015", "19, 28") and "19 and 28 working days are" in timing.target_caveat("cif_2015", "19, 28")
+    assert "NOT verified" not in timing.target_caveat("eif_2019", "38")

@@ -124,7 +124,26 @@ def test_output_reads_in_a_60_column_terminal(warehouse: Path, tmp_path: Path) -
         run(*args)
     info = run("info", *wh)
     assert "report_card" not in info and "files loaded:" in info
+    assert "ofsted_latest" not in info and "Ofsted state-funded schools" in info  # layouts by their titles
+    assert "judgement:" not in info
     history = run("history", "109778", *wh)
     assert "Education inspection framework (2019-2024)" in history and "eif_2019" not in history
     assert "Overall effectiveness: " in history and "overall_effectiveness" not in history
     assert "Safeguarding: effective" in history and "Safeguarding effective?" not in history
+
+
+def test_field_and_layout_words() -> None:
+    """The words `info` and the dashboard's data page print for a conflict field and a layout."""
+    from evenhand import maps
+
+    assert maps.field_label("judgement:early_years") == "early years judgement"
+    assert maps.field_label("laestab_at_time") == "LAESTAB at time"
+    assert maps.field_label("publication_date") == "publication date"
+    assert maps.layout_title("ofsted_latest_eif").startswith("Ofsted state-funded schools: latest inspections")
+    assert maps.layout_title(None) == "(no layout recognised)"
+
+
+def test_only_takes_several_audits_with_commas(warehouse: Path) -> None:
+    """`--only timing,safeguarding` is read as two audits; an unknown name among them is named."""
+    r = CliRunner().invoke(app, ["audit", "--only", "headline,horoscope", "--warehouse", str(warehouse)])
+    assert r.exit_code == 2 and "unknown audit(s) horoscope;" in r.output

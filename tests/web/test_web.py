@@ -197,6 +197,8 @@ def test_data_page_lists_provenance(client: TestClient) -> None:
     t = client.get("/data").text
     assert "official_as-at-2025-08-31.csv" in t
     assert re.search(r"<code title=\"[0-9a-f]{64}\">", t)
+    # each file's layout by its title from maps/layouts.toml (the code only as a tooltip)
+    assert "Ofsted state-funded schools: latest inspections" in t and ">ofsted latest eif<" not in t
 
 
 def test_export_download_only_listed_files(warehouse: Path) -> None:

@@ -414,6 +414,20 @@ def _chart(st: pl.DataFrame) -> dict[str, Any] | None:
     return charts.chart_spec(chart)
 
 
+def _by_source_text(rows: list[tuple[str, str, dict[str, Any] | None]]) -> str:
+    """The rate from outstanding to inadequate by where the pair is held (REFEREE 3: samples
+    selected differently are shown apart before they are pooled)."""
+    words = {PAIR_FILE: "both in the snapshot school-level file", PAIR_MIXED: "one in the history and one in that file",
+             PAIR_OTHER: "other (an inspection held only in another file, such as the 2020 management information)"}
+    bits = [f"{words.get(label, label)}, {row['to_inadequate']:,} of {row['n']:,} "
+            f"({describe(wilson(row['to_inadequate'], row['n']), 'share')})"
+            for label, _, row in rows if row]
+    if not bits:
+        return ""
+    return ("Apart by where the pair is held, which selects the pairs differently, the share next judged inadequate is: "
+            + "; ".join(bits) + ", so the pooled rate is a mixture of these, not one rate. ")
+
+
 def _p_text(p: float) -> str:
     return "p < 0.0001" if p < 1e-4 else f"p = {num(p, 4)}"
 
@@ -445,10 +459,19 @@ def run(ctx: AuditContext) -> AuditResult:
         return r.row(0, named=True) if r.height else None
 
     from_o, from_g = crow("starting grade", "all pairs", "1"), crow("starting grade", "all pairs", "2")
+    # the samples are selected differently (the history: schools open around 2018; the files: each school's latest
+    # two graded inspections): the rate from outstanding is given apart by where the pair is held, not only pooled
+    o_by_source = [(label, key, crow("where the pair is held", label, "1"))
+                   for label, key in ((PAIR_HISTORY, "history"), (PAIR_FILE, "file"), (PAIR_MIXED, "mixed"), (PAIR_OTHER, "other"))]
     figures: list[Figure] = []
     if from_o:
         figures.append(Figure("outstanding_to_inadequate_from_outstanding", "Inadequate next, among pairs starting outstanding",
                               wilson(from_o["to_inadequate"], from_o["n"]), "share"))
+        for label, key, row in o_by_source:
+            if row:
+                figures.append(Figure(f"outstanding_to_inadequate_from_outstanding_{key}",
+                                      f"Inadequate next, among pairs starting outstanding, {label}",
+                                      wilson(row["to_inadequate"], row["n"]), "share"))
         figures.append(Figure("cliff_edge_from_outstanding", "Two or more grades worse, among pairs starting outstanding",
                               wilson(from_o["cliff_edges"], from_o["n"]), "share"))
     if from_g:
@@ -542,7 +565,9 @@ def run(ctx: AuditContext) -> AuditResult:
             f"Pairs starting outstanding are a median {num(med_o.value, 1)} years apart (outstanding schools were exempt from "
             f"routine inspection 2012-2020, so most were re-inspected only when risk was flagged), and {n_o2i_hist:,} of the "
             f"{o2i_pairs.height:,} outstanding-to-inadequate pairs have at least one inspection from the 2005-2020 history (its schools "
-            "are those open around 2018). The data support that "
+            "are those open around 2018). "
+            + _by_source_text(o_by_source)
+            + "The data support that "
             "falls from outstanding to inadequate happen, but the rate describes schools selected for re-inspection after a "
             "long gap, not the risk facing a typical outstanding school."
         )
@@ -550,8 +575,11 @@ def run(ctx: AuditContext) -> AuditResult:
     if recent.height:
         r = recent.row(recent.height - 1, named=True)
         findings.append(
-            f"For pairs whose later inspection was under the {maps.era_label(r['to_era'])}: {describe(wilson(r['unchanged'], r['n']), 'share')} "
-            f"unchanged; {r['cliff_edge']:,} cliff edges ({describe(wilson(r['cliff_edge'], r['n']), 'share')})."
+            f"For pairs whose later inspection was under the {maps.era_label(r['to_era'])}, pooled over every comparable pair "
+            "the files hold (all phases, the history and both school-level files; not like for like between frameworks, for "
+            "which see the frameworks audit's same-grade figure on one file's primary and secondary schools): "
+            f"{describe(wilson(r['unchanged'], r['n']), 'share')} unchanged; {r['cliff_edge']:,} cliff edges "
+            f"({describe(wilson(r['cliff_edge'], r['n']), 'share')})."
         )
     qoe = div_all.filter(pl.col("judgement") == "quality_of_education")
     if qoe.height:

@@ -315,12 +315,13 @@ def by_block(flagged: pl.DataFrame, eras: tuple[str, ...] = BLOCK_ERAS) -> pl.Da
     return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
-def inadequate_with_safeguarding(flagged: pl.DataFrame, era: str = "eif_2019") -> tuple[int, int]:
+def inadequate_with_safeguarding(flagged: pl.DataFrame, era: str = "eif_2019", snapshot_only: bool = True) -> tuple[int, int]:
     """(inadequate overall judgements of the era with a safeguarding judgement, of which not
-    effective): in either block of the snapshot file (``snapshot_block``), each inspection once;
-    every inspection where the frame has no blocks."""
+    effective): with ``snapshot_only``, in either block of the snapshot file (``snapshot_block``),
+    each inspection once; otherwise (and where the frame has no blocks) every inspection of the
+    frame, each once: the frame of the pooled safeguarding-limited counts (every loaded file)."""
     part = flagged.filter((pl.col("era") == era) & pl.col("safeguarding_recorded") & (pl.col("overall_effectiveness") == "4"))
-    if "snapshot_block" in part.columns:
+    if snapshot_only and "snapshot_block" in part.columns:
         part = part.filter(pl.col("snapshot_block").is_not_null())
     return part.height, int(part["safeguarding_not_effective"].sum()) if part.height else 0
 
@@ -335,6 +336,9 @@ def run(ctx: AuditContext) -> AuditResult:
     vis = visibility(flagged)
     n_inad, k_inad = inadequate_with_safeguarding(flagged)
     inad_share = wilson(k_inad, n_inad)
+    # the same count on the frame of the pooled safeguarding-limited figures (every loaded file, each inspection once)
+    n_inad_all, k_inad_all = inadequate_with_safeguarding(flagged, snapshot_only=False)
+    inad_share_all = wilson(k_inad_all, n_inad_all)
     unclassifiable = s.n_not_effective - s.n_not_effective_classifiable
     era_names = {"cif_2015": "common inspection framework (2015-2019)", "eif_2019": "education inspection framework (2019-2024)",
                  "eif_2024": "EIF without overall grade (2024-2025)", "report_card_2025": "report cards (2025-)"}
@@ -348,6 +352,10 @@ def run(ctx: AuditContext) -> AuditResult:
         figures.append(Figure(f"not_effective_{r['era']}_{key}", f"Safeguarding not effective, {era_names.get(r['era'], r['era'])}, {r['block']} of {snap_text}", e, "share"))
     figures.append(Figure("eif_inadequate_safeguarding_not_effective", "Education inspection framework (2019-2024): inadequate overall judgements where safeguarding was not effective",
                           inad_share, "share"))
+    figures.append(Figure("eif_inadequate_safeguarding_not_effective_all_files",
+                          "Education inspection framework (2019-2024), every loaded file (each inspection once; the frame of the "
+                          "safeguarding-limited counts): inadequate overall judgements where safeguarding was not effective",
+                          inad_share_all, "share"))
     figures += [
         Figure("not_effective_rate", "Pooled over blocks and eras (not a national rate): graded inspections where safeguarding was not effective", s.not_effective_rate, "share"),
         Figure("limited_among_not_effective", "Safeguarding-limited, among safeguarding-not-effective inspections", s.limited_among_not_effective, "share"),
@@ -393,19 +401,27 @@ def run(ctx: AuditContext) -> AuditResult:
         (
             f"{s.n_limited:,} of those {s.n_not_effective:,} were safeguarding-limited: inadequate overall or "
             f"for leadership while quality of education, behaviour and attitudes and personal development "
-            f"were all good or better ({describe(s.limited_among_not_effective, 'share')}; "
-            f"{describe(s.limited_among_classifiable_not_effective, 'share')} of the "
-            f"{s.n_not_effective_classifiable:,} that carry all three education judgements)."
+            f"were all good or better: {describe(s.limited_among_classifiable_not_effective, 'share')} of the "
+            f"{s.n_not_effective_classifiable:,} that carry all three education judgements and so can be; "
+            f"{describe(s.limited_among_not_effective, 'share')} of all {s.n_not_effective:,}, {unclassifiable:,} of which "
+            "cannot be by definition."
         ),
     ]
     # what the data show on the claim (first: the evidence pack's key finding)
+    # the headline's denominator is the inspections that CAN be safeguarding-limited (all three education
+    # judgements); the other not-effective ones are context; the inadequate count beside it is on the same frame
     findings.insert(0, (
         "On the claim that schools are failed on a safeguarding technicality while their education is good, the data show "
-        f"that it happens but rarely: {s.n_limited:,} of the {s.n_not_effective:,} graded inspections that found safeguarding not "
-        "effective were inadequate overall or for leadership while every education judgement was good or better "
-        f"({describe(s.limited_among_not_effective, 'share')})"
-        + (f", while safeguarding was not effective in {k_inad:,} of {n_inad:,} inadequate judgements under the education "
-           "inspection framework" if n_inad else "")
+        f"that it happens but rarely: of the {s.n_not_effective_classifiable:,} graded inspections that found safeguarding not "
+        "effective and carry all three education judgements (the only ones that can be safeguarding-limited), "
+        f"{s.n_limited:,} were inadequate overall or for leadership while every education judgement was good or better "
+        f"({describe(s.limited_among_classifiable_not_effective, 'share')})"
+        + (f"; the other {unclassifiable:,} of the {s.n_not_effective:,} found not effective have no quality of education, "
+           "behaviour and attitudes or personal development grade (inspections before September 2019, or report cards) and "
+           "cannot be classified" if unclassifiable else f"; that is every one of the {s.n_not_effective:,} found not effective")
+        + (f". In the same frame (every loaded file, each inspection once), safeguarding was not effective in {k_inad_all:,} of "
+           f"{n_inad_all:,} inadequate judgements under the education inspection framework (2019-2024) "
+           f"({describe(inad_share_all, 'share')})" if n_inad_all else "")
         + ". Whether a finding was a 'technicality' the files cannot test: they hold the judgement, not its reasons."
     ))
     if tr.height:
@@ -455,7 +471,9 @@ def run(ctx: AuditContext) -> AuditResult:
                    "Which inspections survive into each block depends on their outcome (a school found wanting is re-inspected "
                    "soon), and the ratings history carries no safeguarding judgement, so earlier inspections are missing",
             denominator="inspections of the era in that block with a safeguarding judgement; for the inadequate share, inadequate "
-                        "overall judgements of the era with a safeguarding judgement",
+                        "overall judgements of the era with a safeguarding judgement (in the snapshot file, or in every loaded file where "
+                        "the finding says so); for the safeguarding-limited share, the safeguarding-not-effective inspections with all "
+                        "three education judgements (every loaded file, each inspection once), the only ones that can be safeguarding-limited",
         ),
     }
     return AuditResult(

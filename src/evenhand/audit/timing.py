@@ -98,13 +98,23 @@ DELAY_DEFINITIONS: tuple[tuple[str, str], ...] = (
 PUBLISHER_TOLERANCE = 0.5  # working days: a published whole-number average is matched to its rounding
 
 
+#: The one rule of the publisher check, the same for every period: inspections of every kind (as
+#: Ofsted's averages are: its note does not restrict them to graded inspections), counted from the
+#: start date (the only date every period gives: no loaded file has end dates after August 2020),
+#: under both ways of counting working days. The finding and the figures quote exactly these rows.
+PUBLISHER_KIND = "every kind"
+PUBLISHER_BASIS = "start"
+
+
 def publisher_check(df: pl.DataFrame) -> pl.DataFrame:
     """Ofsted's own published average delays (maps/published_delay_averages.csv) beside ours for
     inspections that started in the same period, under each definition of a delay
     (:data:`DELAY_DEFINITIONS`), for graded inspections and for every kind: n, mean with a t
-    interval, and whether the mean is within :data:`PUBLISHER_TOLERANCE` of the published figure
-    (the sources are in the map and the method text, not repeated on every row).
-    ``df``: the delays frame (start_date, kind and the four working-day columns). Pure."""
+    interval, whether the mean is within :data:`PUBLISHER_TOLERANCE` of the published figure, and
+    ``quoted``: the row is under the one stated rule (:data:`PUBLISHER_KIND`, from the
+    :data:`PUBLISHER_BASIS` date) that the finding and the figures quote (the other rows are shown
+    for context, never chosen period by period). ``df``: the delays frame (start_date, kind and
+    the four working-day columns). Pure."""
     rows: list[dict[str, Any]] = []
     for pub in maps.published_delay_averages():
         period = df.filter(pl.col("start_date").is_between(pub.inspections_from, pub.inspections_to))
@@ -117,38 +127,48 @@ def publisher_check(df: pl.DataFrame) -> pl.DataFrame:
                 rows.append({"period": f"{pub.inspections_from.isoformat()} to {pub.inspections_to.isoformat()}",
                              "published_average": pub.average_working_days, "definition": label, "inspections": kind_label,
                              "n": m.n, "mean": m.value, "low": m.low, "high": m.high,
-                             "reproduces": abs(m.value - pub.average_working_days) <= PUBLISHER_TOLERANCE})
+                             "reproduces": abs(m.value - pub.average_working_days) <= PUBLISHER_TOLERANCE,
+                             "quoted": kind_label == PUBLISHER_KIND and label.startswith(PUBLISHER_BASIS)})
     schema = {"period": pl.String, "published_average": pl.Float64, "definition": pl.String, "inspections": pl.String,
-              "n": pl.Int64, "mean": pl.Float64, "low": pl.Float64, "high": pl.Float64, "reproduces": pl.Boolean}
+              "n": pl.Int64, "mean": pl.Float64, "low": pl.Float64, "high": pl.Float64, "reproduces": pl.Boolean,
+              "quoted": pl.Boolean}
     return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
+def _mean_text(r: dict[str, Any]) -> str:
+    return (f"{r['mean']:.1f} ("
+            + (f"{r['low']:.1f} to {r['high']:.1f}; " if r["low"] is not None and r["high"] is not None else "no interval; ")
+            + f"n = {r['n']:,})")
+
+
 def publisher_sentence(check: pl.DataFrame) -> str | None:
-    """One finding: each published average beside ours under the plain and the term-time
-    definitions (inspections of every kind, as Ofsted's average is; from the end where the files
-    give end dates, which only graded inspections have)."""
-    parts = []
-    for period in check["period"].unique(maintain_order=True).to_list():
-        g = check.filter((pl.col("period") == period) & (pl.col("inspections") == "every kind"))
-        if g.height == 0:
-            continue
-        pub = g["published_average"][0]
-        end = g.filter(pl.col("definition").str.starts_with("end"))
-        use = end if end.height else g.filter(pl.col("definition").str.starts_with("start"))
-        bits = [f"{r['mean']:.1f} ("
-                + (f"{r['low']:.1f} to {r['high']:.1f}; " if r["low"] is not None and r["high"] is not None else "no interval; ")
-                + f"n = {r['n']:,}) counting {r['definition']}"
-                for r in use.iter_rows(named=True)]
-        parts.append(f"for inspections of {period.replace(' to ', ' - ')} Ofsted published an average of {pub:g} working days; "
-                     f"the inspections of that period in the loaded files {'with an end date ' if end.height else ''}give "
-                     + " and ".join(bits))
-    if not parts:
+    """One finding on the rows ``quoted`` in the check (one rule for every period: inspections of
+    every kind, from the start date, both ways of counting): each published average beside ours,
+    then which of them match and which do not. It never picks a kind or a counting rule per period."""
+    q = check.filter(pl.col("quoted"))
+    if q.height == 0:
         return None
-    return ("Reproducing the publisher: " + "; ".join(parts) + ". Ofsted's averages are matched only when school holidays are "
-            "left out as well as weekends and bank holidays (Ofsted does not usually publish in school holidays); its note "
-            "does not state its counting rule, so this is a consistent reading, not a confirmation. The 2021 figure can be compared "
-            "only from the start date (no loaded file gives end dates after August 2020), which adds the inspection's own one or "
-            "two days, so the comparable figure is a day or two below the one shown. The reports of a period that were not yet "
+    parts: list[str] = []
+    matched: list[str] = []
+    missed: list[str] = []
+    for period in q["period"].unique(maintain_order=True).to_list():
+        g = q.filter(pl.col("period") == period)
+        pub = g["published_average"][0]
+        label = period.replace(" to ", " - ")
+        bits = [f"{_mean_text(r)} counting {r['definition'].removeprefix('start to publication, ')}" for r in g.iter_rows(named=True)]
+        parts.append(f"for {label} Ofsted published {pub:g}; the loaded files give " + " and ".join(bits))
+        for r in g.iter_rows(named=True):
+            short = "school holidays left out" if "school holidays" in r["definition"] else "weekends and bank holidays left out"
+            (matched if r["reproduces"] else missed).append(f"{label} with {short} ({r['mean']:.1f} against {pub:g})")
+    verdict = (("Matched (within half a day): " + "; ".join(matched) + ". " if matched else "Matched under this rule: none. ")
+               + ("Not matched: " + "; ".join(missed) + "." if missed else ""))
+    return ("Reproducing the publisher, under one rule for every period (inspections of every kind, as Ofsted's averages "
+            "are, counted from the start date, the only date both periods give; the rows are the ones marked 'quoted' in the "
+            "publisher table): " + "; ".join(parts) + ". " + verdict
+            + " So the files do not reproduce both of Ofsted's averages under one counting rule: leaving school holidays out "
+            "comes closest in both periods, but Ofsted's note does not state its counting rule, and other kinds or counting "
+            "rules (the table's other rows) are context, not a reproduction chosen period by period. Counting from the start "
+            "adds the inspection's own one or two days to a count from the end. The reports of a period that were not yet "
             "published when a file was taken are missing from it (its cut-off), and so are the inspections no longer among a "
             "school's latest two; both shorten the averages the files give.")
 
@@ -215,6 +235,24 @@ def _row(part: pl.DataFrame, dimension: str, group: str, kind: str) -> dict[str,
         "beyond_upper_bound": upper, "beyond_share_upper_bound": b2.value, "beyond_upper_low": b2.low, "beyond_upper_high": b2.high,
         "basis": basis,
     }
+
+
+def unverified_targets(era: str, targets: str | None) -> list[int]:
+    """The targets (working days) among ``targets`` (a row's "19, 28") that maps/publication_targets.csv
+    marks not verified for ``era``: a sentence quoting a share beyond them must say so."""
+    days = {int(t) for t in (targets or "").split(", ") if t.strip()}
+    return sorted({t.target_working_days for t in maps.publication_targets()
+                   if t.era == era and t.target_working_days in days and t.verified != "yes"})
+
+
+def target_caveat(era: str, targets: str | None) -> str:
+    """The words a finding puts beside a share beyond the target: whether the target is verified."""
+    bad = unverified_targets(era, targets)
+    if not bad:
+        return "a target Ofsted's own published words state (verified in the targets table)"
+    days = " and ".join(str(d) for d in bad)
+    return (f"the target{'s' if len(bad) > 1 else ''} of {days} working days {'are' if len(bad) > 1 else 'is'} NOT verified, "
+            "not found in Ofsted's own words for these inspections; the targets table says what was found")
 
 
 LENGTH_SCHEMA = {
@@ -355,7 +393,8 @@ def run(ctx: AuditContext) -> AuditResult:
         text = f"For graded inspections in the {era_label.get(r['group'], r['group'])} era, the median wait from the first day of the inspection to publication was {describe(e, 'working days')}"
         if r["n_with_target"]:
             b = Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"])
-            text += f"; {describe(b, 'share')} were published more than {r['target_working_days']} working days after {'the end' if r['basis'] == 'end' else 'the start less one working day (the target runs from the end; a school inspection lasts at most two days)'}"
+            text += (f"; {describe(b, 'share')} were published more than {r['target_working_days']} working days after {'the end' if r['basis'] == 'end' else 'the start less one working day (the target runs from the end; a school inspection lasts at most two days)'}"
+                     f" ({target_caveat(r['group'], r['target_working_days'])})")
         findings.append(text + ".")
     # the latest era whose graded inspections mostly have an end date: the delay as the targets count it
     end_eras = [r for r in era_rows if r["kind"] == "graded" and r["n_end"] >= SMALL_N and r["n_end"] >= r["n"] / 2]
@@ -366,7 +405,8 @@ def run(ctx: AuditContext) -> AuditResult:
                 f"{era_label.get(r['group'], r['group'])} era were published a median {describe(e, 'working days')} later")
         if r["n_with_target"]:
             b = Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"])
-            text += f"; {describe(b, 'share')} beyond the target of {r['target_working_days']} working days ({_basis_text(r)})"
+            text += (f"; {describe(b, 'share')} beyond the target of {r['target_working_days']} working days ({_basis_text(r)}; "
+                     f"{target_caveat(r['group'], r['target_working_days'])})")
         findings.append(text + ".")
     # outcomes within the EIF 2019 era (the last era with overall grades): slowest and fastest graded outcome
     eif = df.filter((pl.col("era") == "eif_2019") & (pl.col("kind") == "graded"))
@@ -489,25 +529,24 @@ def run(ctx: AuditContext) -> AuditResult:
         e = Estimate(r["median_working_days"], r["median_low"], r["median_high"], r["n"], method=ORDER_STAT)
         most = ""
         if r["n_with_target"]:
-            most = " most reports within the publication target" if r["beyond_share"] < 0.5 else " most reports beyond the publication target"
+            target_words = "publication target" if not unverified_targets(r["group"], r["target_working_days"]) else "unverified publication target"
+            most = f" most reports within the {target_words}" if r["beyond_share"] < 0.5 else f" most reports beyond the {target_words}"
         verdict = (f"On the claim that heads are left waiting for reports, the data show{most or ' the waits'}: graded "
                    f"inspections of the {era_label.get(r['group'], r['group'])} era were published a median "
                    f"{describe(e, 'working days')} after the first day of the inspection")
         if r["n_with_target"]:
             b = Estimate(r["beyond_share"], r["beyond_low"], r["beyond_high"], r["n_with_target"])
             verdict += (f", and {describe(b, 'share')} later than the target of {r['target_working_days']} working days "
-                        f"({_basis_text(r)}; the targets table says which targets are verified)")
+                        f"({_basis_text(r)}; {target_caveat(r['group'], r['target_working_days'])})")
         verdict += (". A wait is long for some, mostly over school holidays (below); whether inspectors have too little time "
                     "to substantiate their evidence the files cannot test: they hold only the days on site.")
         findings[0] = verdict  # it states the era's median and share beyond the target: the finding it replaces did
     publisher = publisher_check(df)
-    for r in publisher.filter(pl.col("inspections") == "graded").iter_rows(named=True):
-        if r["definition"].startswith("end") or not publisher.filter(
-                (pl.col("period") == r["period"]) & pl.col("definition").str.starts_with("end")).height:
-            key = "term" if "school holidays" in r["definition"] else "plain"
-            figures.append(Figure(f"publisher_check_{r['period'][:7].replace('-', '_')}_{r['definition'][:3]}_{key}",
-                                  f"Mean working days, graded inspections started {r['period']} ({r['definition']}); Ofsted published {r['published_average']:g}",
-                                  Estimate(r["mean"], r["low"], r["high"], r["n"], method=T_INTERVAL), "working days"))
+    for r in publisher.filter(pl.col("quoted")).iter_rows(named=True):  # the rows the finding quotes, no others
+        key = "term" if "school holidays" in r["definition"] else "plain"
+        figures.append(Figure(f"publisher_check_{r['period'][:7].replace('-', '_')}_{r['definition'][:3]}_{key}",
+                              f"Mean working days, inspections of every kind started {r['period']} ({r['definition']}); Ofsted published {r['published_average']:g}",
+                              Estimate(r["mean"], r["low"], r["high"], r["n"], method=T_INTERVAL), "working days"))
     sentence = publisher_sentence(publisher)
     if sentence:
         findings.append(sentence)
@@ -613,7 +652,8 @@ def run(ctx: AuditContext) -> AuditResult:
             "inspection too. School holidays are shown apart: the same counts with the typical school holidays of "
             "maps/school_holidays.csv also left out, by the term the inspection started in. Ofsted's own published average "
             "delays (maps/published_delay_averages.csv: " + "; ".join(sorted({p.source for p in maps.published_delay_averages()}))
-            + ") are set beside ours under each way of counting (the publisher table). " + timing_frames["main"].text()
+            + ") are set beside ours under each way of counting (the publisher table); the finding and the figures quote one "
+            "rule for every period, the rows marked 'quoted': inspections of every kind, from the start date. " + timing_frames["main"].text()
             + " " + timing_frames["age"].text()
         ),
         figures=figures,

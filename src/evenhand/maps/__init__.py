@@ -232,6 +232,23 @@ def area_label(area: str) -> str:
     return a.label if a else area.replace("_", " ").capitalize()
 
 
+def field_label(field: str) -> str:
+    """The words for a field named in meta.conflicts or meta.warnings: ``judgement:<area>`` is
+    that area's judgement (maps/areas.csv), any other field its name as words."""
+    if field.startswith("judgement:"):
+        return f"{area_label(field.split(':', 1)[1]).lower()} judgement"
+    upper = {"laestab", "urn", "la", "uid"}
+    return " ".join(w.upper() if w in upper else w for w in field.split("_"))
+
+
+def layout_title(layout: str | None) -> str:
+    """The title people read for a layout code (maps/layouts.toml); no layout is said as such."""
+    if not layout:
+        return "(no layout recognised)"
+    spec = layouts().get(layout)
+    return spec.title if spec else layout.replace("_", " ")
+
+
 def area_order(area: str) -> int:
     """Sort key: Ofsted's order of the areas; unknown areas last."""
     a = areas().get(area)

@@ -26,7 +26,7 @@ import polars as pl
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from evenhand import __version__
+from evenhand import __version__, maps
 from evenhand.audit.charts import to_svg
 from evenhand.audit.result import STAMP, Slot
 from evenhand.core.warehouse import frame
@@ -128,6 +128,7 @@ def environment(pages: str | None = None) -> Environment:
     env.globals["stamp"] = STAMP
     env.globals["synthetic"] = False
     env.filters["tenths"] = tenths
+    env.filters["layout_title"] = maps.layout_title
     return env
 
 

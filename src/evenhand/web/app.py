@@ -423,7 +423,7 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         files = wh.files()
         root = export_dir()
         exports = [(k, p.stat().st_size) for k, p in export_files().items()]
-        looked = ", ".join(shown_path(d) for d in dict.fromkeys(export_candidates))
+        looked = ", ".join(dict.fromkeys(shown_path(d) for d in export_candidates))  # each place said once, as shown
         build = {k: (shown_path(Path(v)) if k in PATH_KEYS else v) for k, v in wh.build_info().items()}
         return page("data.html", files=files, build=build, exports=exports, export_root=shown_path(root) if root else None,
                     export_looked=looked, datasette="evenhand.db" in {Path(k).name for k in export_files()})
