@@ -92,7 +92,7 @@ class Evenhand:
             raise EvenhandError(f"no warehouse at {self.path}: run 'evenhand build --raw DIR' first")
         self.sandboxed = sandboxed
         self._lock = threading.Lock()
-        self._expected: dict[Path | None, tuple[pl.DataFrame | None, str]] = {}
+        self._expected: dict[tuple[Path | None, Callable[[Path], str]], tuple[pl.DataFrame | None, str]] = {}
         try:
             if sandboxed:
                 self._db = duckdb.connect(":memory:", config=dict(OFFLINE))
@@ -286,21 +286,23 @@ class Evenhand:
 
     # --- a school's report ---------------------------------------------------------------------
 
-    def expected(self, audits: Path | None = None) -> tuple[pl.DataFrame | None, str]:
+    def expected(self, audits: Path | None = None, shown: Callable[[Path], str] = str) -> tuple[pl.DataFrame | None, str]:
         """The intake audit's 'expected' table for this warehouse and, when there is none, why:
         from ``audits`` (a folder written by ``evenhand audit --out``) or the audit folder beside
-        the warehouse; a table computed from other input files is refused. Read once per folder."""
+        the warehouse; a table computed from other input files is refused. Read once per folder.
+        ``shown`` writes a path into the reason (the dashboard passes one that hides local paths)."""
         from evenhand.present.report import find_expected
 
-        key = None if audits is None else Path(audits)
+        folder = None if audits is None else Path(audits)
+        key = (folder, shown)
         if key not in self._expected:
             with self.cursor() as cur:
-                self._expected[key] = find_expected(self.path, cur, key)
+                self._expected[key] = find_expected(self.path, cur, folder, shown)
         return self._expected[key]
 
     def school_report(self, urn: int, format: str = "html", inspection: str | None = None,
                       audits: Path | None = None, history: dict[str, Any] | None = None,
-                      page: Any = None) -> str | bytes | dict[str, Any]:
+                      page: Any = None, shown: Callable[[Path], str] = str) -> str | bytes | dict[str, Any]:
         """One school's report, as at the default snapshot: ``format="html"`` (text), ``"pdf"``
         (bytes) or ``"data"`` (the dict the report renders). ``inspection``: the contested
         inspection (start date or event id) whose expected judgement comes first; ``audits``: see
@@ -312,7 +314,7 @@ class Evenhand:
 
         if format not in ("html", "pdf", "data"):
             raise EvenhandError(f"format {format!r}: choose html, pdf or data")
-        table, why = self.expected(audits)
+        table, why = self.expected(audits, shown)
         with self.cursor() as cur:
             data: dict[str, Any] = school_report_data(cur, int(urn), expected=table, expected_reason=why or None,
                                                       inspection=inspection, history=history, page=page,

@@ -214,3 +214,16 @@ def test_estimate_to_dict_and_covers() -> None:
     assert est.width == pytest.approx(0.2)
     with pytest.raises(AttributeError):
         est.value = 1.0  # type: ignore[misc]
+
+
+def test_an_estimate_read_from_a_null_has_no_interval_not_a_none() -> None:
+    """A bound read from a table's null (a mean of one value has no t interval) is NaN, the one
+    way 'no interval' is said, so every formatter prints it (a None broke the national pack)."""
+    import math
+
+    from evenhand.audit.result import describe
+    from evenhand.stats.estimate import Estimate
+
+    e = Estimate(27.0, None, None, 1, method="t interval for the mean")  # type: ignore[arg-type]
+    assert math.isnan(e.low) and math.isnan(e.high) and e.value == 27.0
+    assert describe(e, "working days").startswith("27 working days")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -435,7 +435,8 @@ def audit_folders(warehouse: Path) -> list[Path]:
     return [here / "audit", here / "out" / "audit", up / "audit", up / "out" / "audit", here / "report", up / "report"]
 
 
-def find_expected(warehouse: Path, con: duckdb.DuckDBPyConnection, audits_dir: Path | None = None) -> tuple[pl.DataFrame | None, str]:
+def find_expected(warehouse: Path, con: duckdb.DuckDBPyConnection, audits_dir: Path | None = None,
+                  shown: Callable[[Path], str] = str) -> tuple[pl.DataFrame | None, str]:
     """The intake audit's 'expected' table for this warehouse and why there is none: from
     ``audits_dir`` when given, else from the first of :func:`audit_folders` that holds it. A
     table written from another warehouse (its input files' SHA-256 not all in this one's
@@ -452,12 +453,12 @@ def find_expected(warehouse: Path, con: duckdb.DuckDBPyConnection, audits_dir: P
 
             used = {str(i.get("sha256")) for i in json.loads(meta.read_text(encoding="utf-8")).get("inputs", [])}
             if used - loaded:
-                return None, (f"the intake audit results in {folder} were computed from other input files than this "
+                return None, (f"the intake audit results in {shown(folder)} were computed from other input files than this "
                               "warehouse's: run `evenhand audit` on this warehouse again")
         return table, ""
-    where = str(audits_dir) if audits_dir is not None else " or ".join(str(f) for f in folders[:2])
+    where = shown(audits_dir) if audits_dir is not None else " or ".join(dict.fromkeys(shown(f) for f in folders[:2]))
     return None, (f"the intake audit's results were not found in {where}: run "
-                  f"`evenhand audit --warehouse {warehouse} --out {folders[0]}` (a few minutes), then this report again")
+                  f"`evenhand audit --warehouse {shown(warehouse)} --out {shown(folders[0])}` (a few minutes), then this report again")
 
 
 def read_expected(audits_dir: Path | None) -> pl.DataFrame | None:

@@ -26,6 +26,13 @@ class Estimate:
     level: float = 0.95
     method: str = ""
 
+    def __post_init__(self) -> None:
+        # a value or bound read from a table's null (no interval could be made, e.g. a mean of one
+        # value) is NaN, the one way "no interval" is said; a None would break every formatter
+        for name in ("value", "low", "high"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, math.nan)
+
     def covers(self, truth: float) -> bool:
         """True when ``truth`` lies inside the closed interval [low, high]."""
         if math.isnan(self.low) or math.isnan(self.high):

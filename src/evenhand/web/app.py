@@ -38,7 +38,7 @@ from evenhand.stats.estimate import Estimate
 from evenhand.web import charts as web_charts
 from evenhand.web import school as shared
 from evenhand.web.security import SecurityHeaders
-from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Store, clean_query
+from evenhand.web.store import SEARCH_LIMIT, AuditPage, AuditStore, Store, clean_query, shown_path
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
@@ -460,15 +460,6 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
 
 #: meta.build keys that hold a local path (shown without the folders above it)
 PATH_KEYS = frozenset({"raw", "raw_dir", "warehouse", "audits", "out"})
-
-
-def shown_path(p: Path) -> str:
-    """A local folder as a page may show it: a relative path as given, an absolute one by its
-    last two parts only (no absolute path of this machine leaks into a page)."""
-    if not p.is_absolute():
-        return str(p)
-    parts = [x for x in p.parts if x != p.anchor]
-    return "…/" + "/".join(parts[-2:]) if parts else "the root folder"
 
 
 def filesize(n: int | None) -> str:

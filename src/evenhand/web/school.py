@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from evenhand.derive.school_pages import SchoolPage
 from evenhand.present.report import environment, html_to_pdf, school_html
-from evenhand.web.store import Store
+from evenhand.web.store import Store, shown_path
 
 
 def report_data(wh: Store, urn: int, audits_dir: Path | None, history: dict[str, Any] | None = None,
@@ -18,7 +18,7 @@ def report_data(wh: Store, urn: int, audits_dir: Path | None, history: dict[str,
     """The school report's data for ``urn`` (Evenhand.school_report, as the CLI), reusing its
     ``history`` JSON and its precomputed ``page`` when given."""
     wh.maybe_reload()
-    data = wh.eh.school_report(urn, "data", audits=audits_dir, history=history, page=page)
+    data = wh.eh.school_report(urn, "data", audits=audits_dir, history=history, page=page, shown=shown_path)
     assert isinstance(data, dict)
     return data
 

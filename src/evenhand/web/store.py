@@ -308,3 +308,12 @@ class AuditStore:
 
 
 __all__ = ["SEARCH_LIMIT", "AuditPage", "AuditStore", "SchoolHit", "Store", "UnknownSchoolError", "clean_query"]
+
+
+def shown_path(p: Path) -> str:
+    """A local folder as a page may show it: a relative path as given, an absolute one by its
+    last two parts only (no absolute path of this machine leaks into a page)."""
+    if not p.is_absolute():
+        return str(p)
+    parts = [x for x in p.parts if x != p.anchor]
+    return "…/" + "/".join(parts[-2:]) if parts else "the root folder"
