@@ -213,56 +213,49 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
         report["expected"] = contest(report["expected"], report["timeline"], inspection)
         return report
 
-    def school_html(urn: int, inspection: str = "") -> str:
-        def make() -> str:
-            ctx = school_context(urn)
-            report = contested(ctx, urn, inspection)
-            h = ctx["h"]
-            by_event: dict[str, list[dict[str, Any]]] = {}
-            for c in h.get("context") or []:
-                by_event.setdefault(str(c.get("event_id")), []).append(c)
-            ctx_rows: list[dict[str, Any]] = []
-            ctx_date = ""
-            for ev in reversed(h.get("events") or []):
-                if ev.get("event_id") in by_event:
-                    ctx_rows, ctx_date = by_event[ev["event_id"]][:200], str(ev.get("start_date") or "")
-                    break
-            img = f"/school/{urn}/expected.svg" + (f"?inspection={inspection}" if inspection else "")
-            body = shared.shared_body(report, expected_img=img if has_expected_chart(report) else None)
-            head, tail = shared.split_before_timeline(body)
-            return str(
-                env.get_template("school.html").render(
-                    urn=urn, h=h, has_chart=ctx["has_chart"], inspection=inspection,
-                    audit_names=audits.names(), ctx_rows=ctx_rows, ctx_date=ctx_date,
-                    shared_body=body, shared_head=head, shared_tail=tail,
-                )
+    def render_school(urn: int, inspection: str) -> str:
+        """The school's dashboard page, built (not cached: see school_html)."""
+        ctx = school_context(urn)
+        report = contested(ctx, urn, inspection)
+        h = ctx["h"]
+        by_event: dict[str, list[dict[str, Any]]] = {}
+        for c in h.get("context") or []:
+            by_event.setdefault(str(c.get("event_id")), []).append(c)
+        ctx_rows: list[dict[str, Any]] = []
+        ctx_date = ""
+        for ev in reversed(h.get("events") or []):
+            if ev.get("event_id") in by_event:
+                ctx_rows, ctx_date = by_event[ev["event_id"]][:200], str(ev.get("start_date") or "")
+                break
+        img = f"/school/{urn}/expected.svg" + (f"?inspection={inspection}" if inspection else "")
+        body = shared.shared_body(report, expected_img=img if has_expected_chart(report) else None)
+        head, tail = shared.split_before_timeline(body)
+        return str(
+            env.get_template("school.html").render(
+                urn=urn, h=h, report_name=report["school"]["name"], has_chart=ctx["has_chart"], inspection=inspection,
+                audit_names=audits.names(), ctx_rows=ctx_rows, ctx_date=ctx_date,
+                shared_body=body, shared_head=head, shared_tail=tail,
             )
+        )
 
-        html: str = wh.cache.get(("school-html", urn, inspection), make)
+    def school_html(urn: int, inspection: str = "") -> str:
+        html: str = wh.cache.get(("school-html", urn, inspection), lambda: render_school(urn, inspection))
         return html
 
     def warm_up() -> None:
         """Build one school's page at start-up and throw it away (templates compiled, maps read,
         the pages' index and blocks in memory), so the first visitors of a news spike do not
-        queue behind that one-off work; no school's page is cached by it."""
+        queue behind that one-off work; no school's page is left cached by it."""
         try:
             with wh.cursor() as cur:
                 got = cur.execute("SELECT min(urn) FROM out.school_pages").fetchall()
             if not got or got[0][0] is None:
                 return
-            urn = int(got[0][0])
-            found = wh.page(urn)
-            if found is None:
-                return
-            page, h = found
-            report = shared.report_data(wh, urn, audits.dir, history=h, page=page)
-            body = shared.shared_body(report)
-            head, tail = shared.split_before_timeline(body)
-            env.get_template("school.html").render(
-                urn=urn, h=h, has_chart=has_timeline(report), inspection="", audit_names=audits.names(),
-                ctx_rows=[], ctx_date="", shared_body=body, shared_head=head, shared_tail=tail)
+            render_school(int(got[0][0]), "")
         except Exception as e:  # a warm-up that fails must not stop the dashboard: the page will say why
             log.warning("warm-up of the school page failed: %s", e)
+        finally:
+            wh.cache.clear()
 
     warm_up()
 

@@ -59,6 +59,10 @@ class LRU:
         with self._lock:
             return self._d.get(key)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._d:

@@ -1,0 +1,56 @@
+"""Every school the warehouse of ../shared/data names has a dashboard page: a seeded sample of
+the schools known only from their inspections (closed, with no row in any school-level file;
+8,711 of 31,732 on the shared data) and of the others, each answered 200 with the school's
+name (or its fallback, "URN N") in the title, as the CLI's report names it."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from fastapi.testclient import TestClient
+from markupsafe import escape
+
+from evenhand.core.pipeline import build_warehouse
+from evenhand.engine import Evenhand
+from evenhand.web import create_app
+from helpers import need_shared_data
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wh = tmp_path_factory.mktemp("every-page") / "evenhand.duckdb"
+    build_warehouse(need_shared_data(), wh)
+    return wh
+
+
+def _urns(warehouse: Path) -> tuple[list[int], list[int]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        only = [r[0] for r in con.execute(
+            "SELECT DISTINCT urn FROM core.events WHERE urn NOT IN (SELECT urn FROM core.schools) ORDER BY 1").fetchall()]
+        listed = [r[0] for r in con.execute(
+            "SELECT DISTINCT urn FROM core.events WHERE urn IN (SELECT urn FROM core.schools) ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    rng = random.Random(13)
+    return rng.sample(only, 40), rng.sample(listed, 20)
+
+
+def test_schools_known_only_from_their_inspections_have_pages(warehouse: Path) -> None:
+    only, listed = _urns(warehouse)
+    assert len(only) == 40  # the shared data has thousands of them: the sample is not empty
+    with Evenhand(warehouse) as eh:
+        names = {u: eh.school_report(u, format="data")["school"]["name"] for u in only + listed}
+    with TestClient(create_app(warehouse), raise_server_exceptions=True) as client:
+        for urn in only + listed:
+            r = client.get(f"/school/{urn}")
+            assert r.status_code == 200, urn
+            title = re.search(r"<title>(.*?) · Evenhand</title>", r.text)
+            assert title is not None, urn
+            assert title.group(1) == str(escape(names[urn])), urn
