@@ -92,6 +92,16 @@ def _utf16_without_bom(data: bytes) -> str | None:
 
 
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_UTF8_LEAD = re.compile(rb"[\xc2-\xf4]")  # every match of _UTF8_MULTIBYTE starts with one of these
+
+
+def has_utf8_multibyte(data: bytes) -> bool:
+    """Whether any valid UTF-8 multi-byte sequence occurs in ``data`` (as _UTF8_MULTIBYTE.search).
+
+    The alternation is tried only where a lead byte stands: a Windows-1252 file has few bytes
+    above 0x7f, and searching the alternation over every byte cost 0.1 s CPU per 2 MB file.
+    """
+    return any(_UTF8_MULTIBYTE.match(data, m.start()) for m in _UTF8_LEAD.finditer(data))
 
 
 def _where(data: bytes, pos: int) -> tuple[int, int, str]:
@@ -132,7 +142,7 @@ def decode_text(name: str, data: bytes) -> tuple[str, bytes, str]:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as e:
-            if _UTF8_MULTIBYTE.search(data):
+            if has_utf8_multibyte(data):
                 row, field_no, value = _where(data, e.start)
                 raise fail(
                     name,
