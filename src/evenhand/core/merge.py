@@ -129,16 +129,18 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
     else:  # pragma: no cover - file ids or rows beyond the integer key's range
         jud = judgements.join(occ.select("file_id", "_row", "block", "event_id", "_eid", "_prec"), on=["file_id", "_row", "block"], how="inner")
     jud = jud.sort("_prec")
-    area_code = _codes(jud["area"])
-    n_areas = len(area_code) + 1  # a null area: its own code
+    # _g orders as (event_id, area) sort, nulls first: event ids by dense rank (a null id 0),
+    # areas by their sorted codes from 1 (a null area 0); judgements_out is sorted on it
+    area_code = {a: k + 1 for a, k in _codes(jud["area"]).items()}
+    n_areas = len(area_code) + 1
     jud = jud.with_columns(
-        (pl.col("_eid") * n_areas + _coded("area", area_code).fill_null(len(area_code))).alias("_g")
+        (pl.col("_eid") * n_areas + _coded("area", area_code).fill_null(0)).alias("_g")
     )
     jagg = jud.group_by("_g", maintain_order=True).agg(
         pl.all().exclude(["_g", "_eid"]).first(),
         (pl.col("scale") + ":" + pl.col("code")).n_unique().alias("_n"),
         pl.len().alias("n_sources"),
-    ).drop("_g")
+    )
     jud = jud.drop("_g", "_eid")
     occ = occ.drop("_eid")
     jbad = jagg.filter(pl.col("_n") > 1).select("event_id", "area", (pl.col("scale") + ":" + pl.col("code")).alias("_kept"))
@@ -176,9 +178,9 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
         "event_id", "file_id", pl.col("_row").alias("row_number"), "block",
         "reported_urn", "relates_to_current_urn", "as_at",
     ).sort(["event_id", "file_id", "row_number"])
-    judgements_out = jagg.select(
+    judgements_out = jagg.sort("_g").select(  # the (event_id, area) order: see _g above
         "event_id", "area", "scale", "code", "label", "graded", "rank", "judgement_date", "raw_value",
-    ).sort(["event_id", "area"])
+    )
     return Merged(events, sources, judgements_out, conflicts.sort(["event_id", "field", "file_id", "row_number"]))
 
 
