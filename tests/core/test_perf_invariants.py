@@ -268,3 +268,20 @@ def test_judgement_merge_on_packed_keys_equals_the_join_on_three_columns() -> No
     assert got.judgements.height == 4  # A1 overall, A1 null area, B1 overall (the null block matched nothing), URN3 overall
     conflicts = got.conflicts.filter(pl.col("field").str.starts_with("judgement:"))
     assert sorted(conflicts["event_id"].unique().to_list()) == ["A1", "URN3-2021-01-01"]
+
+
+def test_byte_level_control_and_c1_checks_match_the_cell_searches() -> None:
+    """A CSV's bytes with no control byte (no C1 pair) have no cell with one: the per-column
+    searches the build then skips would have found nothing; with one, they run."""
+    import random
+
+    from evenhand.core.normalise import C1_PATTERN, CONTROL_CHARS
+    from evenhand.read.containers import c1_free, control_free
+
+    rng = random.Random(7)
+    alphabet = ["a", ",", "\t", "\r", "\u00e9", "\u0096", "\x00", "\x1b", "\x7f", "\u2013", "\u0085", "\x0c", " "]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+        cells = pl.Series([text])
+        assert control_free(text.encode()) == (not cells.str.contains(CONTROL_CHARS).any()), repr(text)
+        assert c1_free(text.encode()) == (not cells.str.contains(C1_PATTERN).any()), repr(text)
