@@ -1,8 +1,14 @@
 """Load test of `evenhand serve` on loopback: 20 concurrent clients for 30 s on school pages
 and search-as-you-type, reporting throughput, p50/p95/p99 latency and errors.
 
-The server runs in a subprocess (the real `evenhand serve` command, uvicorn, one worker) so the
-clients do not share its interpreter. Phases, in one run:
+The server runs in a subprocess (the real `evenhand serve` command, with --workers) so the
+clients do not share its interpreter. The clients are a minimal HTTP/1.1 keep-alive client on
+asyncio streams (--client raw, the default): on a 2-core machine the load generator shares the
+cores with the server, and httpx's client costs several milliseconds of CPU a request, enough to
+dominate every latency measured (--client httpx keeps it for comparison). The bench prints its
+own CPU per request, so the instrument's footprint is visible. The schools are sampled from
+every school with an inspection (core.events), closed schools known only from their
+inspections included, as a news link can point to any of them. Phases, in one run:
 
 1. baseline: /health for a few seconds (the cost of the stack itself; figures below are also
    given as ratios to its p95, so runs on different machines can be compared);
@@ -47,7 +53,8 @@ def sample(warehouse: Path, n: int, seed: int) -> tuple[list[int], list[str]]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         rows = con.execute(
-            "SELECT DISTINCT urn, school_name, postcode FROM core.schools WHERE urn IN (SELECT urn FROM core.events) ORDER BY urn"
+            """SELECT e.urn, coalesce(any_value(s.school_name), any_value(e.school_name), 'school') AS school_name, any_value(s.postcode)
+               FROM core.events e LEFT JOIN core.schools s USING (urn) GROUP BY e.urn ORDER BY e.urn"""
         ).fetchall()
     finally:
         con.close()
@@ -87,31 +94,113 @@ def summary(name: str, lat: list[float], errors: int, seconds: float) -> dict[st
     }
 
 
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: GET, status and body length.
+    Reconnects (once) when the server closed an idle connection before the request."""
+
+    def __init__(self, base: str) -> None:
+        url = httpx.URL(base)
+        self.host, self.port = str(url.host), int(url.port or 80)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> int:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        request = f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{extra}\r\n".encode()
+        for attempt in (0, 1):
+            fresh = self.writer is None
+            if fresh:
+                await self._connect()
+            assert self.reader is not None and self.writer is not None
+            try:
+                self.writer.write(request)
+                head = await self.reader.readuntil(b"\r\n\r\n")
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                if fresh or attempt:
+                    raise
+                continue  # the server closed the idle connection: once more on a new one
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+            if fields.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    await self.reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            else:
+                await self.reader.readexactly(int(fields.get("content-length", "0")))
+            if fields.get("connection", "").lower() == "close":
+                await self.close()
+            return status
+        raise ConnectionError("unreachable")
+
+
+class Client:
+    """The load generator's client: ``raw`` (RawConnection per task) or ``httpx``."""
+
+    def __init__(self, kind: str, base: str, clients: int, timeout: float) -> None:
+        self.kind, self.base = kind, base
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        self.http = httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) if kind == "httpx" else None
+
+    def connection(self) -> RawConnection | None:
+        return RawConnection(self.base) if self.http is None else None
+
+    async def get(self, conn: RawConnection | None, url: str, headers: dict[str, str] | None = None) -> bool:
+        try:
+            if conn is not None:
+                return await conn.get(url, headers) == 200
+            assert self.http is not None
+            return (await self.http.get(url, headers=headers)).status_code == 200
+        except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, ValueError):
+            if conn is not None:
+                await conn.close()
+            return False
+
+    async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+
+
+CLIENT = "raw"  # set by --client
+CPU_USED: list[tuple[float, int]] = []  # (this process's CPU seconds, requests) per phase
+
+
 async def run_clients(base: str, clients: int, seconds: float, make: object) -> tuple[dict[str, list[float]], dict[str, int], float]:
     lat: dict[str, list[float]] = {}
     err: dict[str, int] = {}
     stop = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    http = Client(CLIENT, base, clients, 30.0)
 
-    async def client(i: int, http: httpx.AsyncClient) -> None:
+    async def client(i: int) -> None:
         rng = random.Random(i)
+        conn = http.connection()
         while time.perf_counter() < stop:
             kind, url, headers = make(rng)  # type: ignore[operator]
             t = time.perf_counter()
-            try:
-                r = await http.get(url, headers=headers)
-                ok = r.status_code == 200
-            except httpx.HTTPError:
-                ok = False
+            ok = await http.get(conn, url, headers)
             dt = time.perf_counter() - t
             if ok:
                 lat.setdefault(kind, []).append(dt)
             else:
                 err[kind] = err.get(kind, 0) + 1
+        if conn is not None:
+            await conn.close()
 
-    t0 = time.perf_counter()
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as http:
-        await asyncio.gather(*(client(i, http) for i in range(clients)))
+    t0, c0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    await http.aclose()
+    CPU_USED.append((time.process_time() - c0, sum(len(v) for v in lat.values()) + sum(err.values())))
     return lat, err, time.perf_counter() - t0
 
 
@@ -122,23 +211,28 @@ async def cold_pass(base: str, clients: int, urns: list[int]) -> tuple[list[floa
     lat: list[float] = []
     errors = 0
 
-    async def worker(http: httpx.AsyncClient) -> None:
+    http = Client(CLIENT, base, clients, 120.0)
+    conns = [http.connection() for _ in range(clients)]
+    for conn in conns:  # connected before the clock starts, as the other phases' connections are
+        if conn is not None:
+            await conn._connect()
+
+    async def worker(conn: RawConnection | None) -> None:
         nonlocal errors
         while not queue.empty():
             u = queue.get_nowait()
             t = time.perf_counter()
-            try:
-                ok = (await http.get(f"/school/{u}")).status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
+            if await http.get(conn, f"/school/{u}"):
                 lat.append(time.perf_counter() - t)
             else:
                 errors += 1
+        if conn is not None:
+            await conn.close()
 
-    t0 = time.perf_counter()
-    async with httpx.AsyncClient(base_url=base, timeout=120.0) as http:
-        await asyncio.gather(*(worker(http) for _ in range(clients)))
+    t0, c0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker(c) for c in conns))
+    await http.aclose()
+    CPU_USED.append((time.process_time() - c0, len(lat) + errors))
     return lat, errors, time.perf_counter() - t0
 
 
@@ -153,7 +247,11 @@ def main() -> None:
     ap.add_argument("--search-share", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--client", choices=["raw", "httpx"], default="raw", help="the load generator's HTTP client (see above)")
+    ap.add_argument("--workers", type=int, default=None, help="evenhand serve --workers (default: the command's own default)")
     a = ap.parse_args()
+    global CLIENT
+    CLIENT = a.client
 
     urns, queries = sample(a.warehouse, a.schools, a.seed)
     port = free_port()
@@ -161,6 +259,8 @@ def main() -> None:
     cmd = [sys.executable, "-c", "from evenhand.cli import app; app()", "serve", "--host", "127.0.0.1", "--port", str(port), "--warehouse", str(a.warehouse)]
     if a.audits:
         cmd += ["--audits", str(a.audits)]
+    if a.workers is not None:
+        cmd += ["--workers", str(a.workers)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
@@ -206,7 +306,9 @@ def main() -> None:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} at the end (other work on the machine inflates every latency)")
-    print(f"evenhand serve on loopback: {a.clients} clients, {a.seconds:.0f} s mixed ({a.search_share:.0%} search), {len(urns)} schools, {len(queries)} queries")
+    used, made = sum(c for c, _ in CPU_USED), sum(n for _, n in CPU_USED)
+    print(f"load generator: {a.client} client, {1000 * used / max(made, 1):.2f} ms of its own CPU per request ({made} requests)")
+    print(f"evenhand serve on loopback (--workers {a.workers if a.workers is not None else 'default'}): {a.clients} clients, {a.seconds:.0f} s mixed ({a.search_share:.0%} search), {len(urns)} schools, {len(queries)} queries")
     print(f"{'kind':<50} {'req':>7} {'err':>4} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'p95/base':>8}")
     for r in results:
         ratio = float(r["p95_ms"]) / (1000 * base_p95) if base_p95 == base_p95 and base_p95 > 0 else float("nan")

@@ -221,3 +221,67 @@ def test_derivations_wait_for_the_core_tables_and_report_their_failure(tmp_path:
         con.close()
     assert waited  # every derivation outside EARLY_INPUTS asked
     assert set(EARLY_INPUTS) == {"derive_lineage"}
+
+
+def test_utf8_multibyte_check_matches_the_full_search() -> None:
+    """has_utf8_multibyte (tried only at lead bytes) says what the alternation's search says."""
+    import random
+
+    from evenhand.read.containers import _UTF8_MULTIBYTE, has_utf8_multibyte
+
+    rng = random.Random(13)
+    samples = [b"", b"plain ascii,1,2\n", "caf\u00e9".encode(), "caf\u00e9".encode("cp1252"), b"\xc2", b"\xe2\x82", b"\xf0\x9f\x98\x80",
+               b"\xf5\x80\x80\x80", b"\xc1\xbf"]
+    samples += [bytes(rng.choice(b"ab,\n\x80\xbf\xc2\xdf\xe0\xef\xf0\xf4\xf5\xe9") for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    for s in samples:
+        assert has_utf8_multibyte(s) == bool(_UTF8_MULTIBYTE.search(s)), s
+
+
+def test_judgement_merge_on_packed_keys_equals_the_join_on_three_columns() -> None:
+    """merge() joins judgements to their events and groups them on packed integer keys: the
+    result equals the join on (file_id, _row, block) and grouping on (event_id, area), nulls
+    included (a null block matches nothing; a null area is its own group)."""
+    from evenhand.core import merge as M
+
+    occ = pl.DataFrame({
+        "urn": [1, 1, 2, 2, 3], "file_id": [1, 2, 1, 2, 2], "_row": [2, 5, 3, 3, 9],
+        "block": ["graded", "graded", "graded", None, "ungraded"], "reported_urn": [1, 1, 2, 2, 3],
+        "as_at": [dt.date(2024, 8, 31), dt.date(2025, 8, 31), dt.date(2024, 8, 31), dt.date(2025, 8, 31), None],
+        "inspection_number": ["A1", "A1", "B1", "B1", None], "start_date": [dt.date(2020, 1, 1)] * 4 + [dt.date(2021, 1, 1)],
+    })
+    jud = pl.DataFrame({
+        "file_id": [1, 2, 2, 1, 2, 2, 2], "_row": [2, 5, 5, 3, 3, 9, 9],
+        "block": ["graded", "graded", "graded", "graded", None, "ungraded", "ungraded"],
+        "area": ["overall", "overall", None, "overall", "overall", "overall", "overall"],
+        "scale": ["s"] * 7, "code": ["1", "2", "3", "2", "2", "4", "3"], "label": ["x"] * 7, "graded": [True] * 7,
+        "rank": pl.Series([1] * 7, dtype=pl.Int16), "judgement_date": [None] * 7, "raw_value": ["r"] * 7,
+    }, schema_overrides={"judgement_date": pl.Date})
+    got = M.merge(occ, jud, {1: "a.csv", 2: "b.csv"})
+    # the plain route: the three-column join and the two-column grouping
+    keyed = M._keys(occ.with_columns([pl.lit(None, pl.String).alias(f) for f in M.EVENT_FIELDS if f not in occ.columns]))
+    keyed = keyed.sort(["as_at", "file_id", "_row"], descending=[True, False, False], nulls_last=True, maintain_order=True)
+    keyed = keyed.with_columns(pl.int_range(pl.len()).alias("_prec"))
+    plain = jud.join(keyed.select("file_id", "_row", "block", "event_id", "_prec"), on=["file_id", "_row", "block"], how="inner").sort("_prec")
+    want = plain.group_by(["event_id", "area"], maintain_order=True).agg(pl.all().exclude(["event_id", "area"]).first()).select(
+        "event_id", "area", "scale", "code", "label", "graded", "rank", "judgement_date", "raw_value").sort(["event_id", "area"])
+    assert got.judgements.equals(want)
+    assert got.judgements.height == 4  # A1 overall, A1 null area, B1 overall (the null block matched nothing), URN3 overall
+    conflicts = got.conflicts.filter(pl.col("field").str.starts_with("judgement:"))
+    assert sorted(conflicts["event_id"].unique().to_list()) == ["A1", "URN3-2021-01-01"]
+
+
+def test_byte_level_control_and_c1_checks_match_the_cell_searches() -> None:
+    """A CSV's bytes with no control byte (no C1 pair) have no cell with one: the per-column
+    searches the build then skips would have found nothing; with one, they run."""
+    import random
+
+    from evenhand.core.normalise import C1_PATTERN, CONTROL_CHARS
+    from evenhand.read.containers import c1_free, control_free
+
+    rng = random.Random(7)
+    alphabet = ["a", ",", "\t", "\r", "\u00e9", "\u0096", "\x00", "\x1b", "\x7f", "\u2013", "\u0085", "\x0c", " "]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+        cells = pl.Series([text])
+        assert control_free(text.encode()) == (not cells.str.contains(CONTROL_CHARS).any()), repr(text)
+        assert c1_free(text.encode()) == (not cells.str.contains(C1_PATTERN).any()), repr(text)

@@ -54,3 +54,9 @@ def test_schools_known_only_from_their_inspections_have_pages(warehouse: Path) -
             title = re.search(r"<title>(.*?) · Evenhand</title>", r.text)
             assert title is not None, urn
             assert title.group(1) == str(escape(names[urn])), urn
+            links = set(re.findall(rf'(?:src|href)="(/school/{urn}/[^"]*)"', r.text))
+            assert f"/school/{urn}/history.json" in links, urn
+            for link in links - {f"/school/{urn}/report.pdf"}:  # every chart and file the page links to
+                assert client.get(link.replace("&amp;", "&")).status_code == 200, link
+        pdf = client.get(f"/school/{only[0]}/report.pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), only[0]

@@ -21,13 +21,17 @@ class RawInput:
     columns: dict[str, str]  # canonical -> raw-layer column name
     headers: dict[str, str]  # canonical -> header as published (for messages)
     frame: pl.DataFrame  # raw layer: all text, with _row
+    c1_free: bool = False  # known to hold no C1 character (read.containers.Opened.c1_free): no search
 
     def canonical(self, wanted: list[str] | None = None) -> pl.DataFrame:
         """The mapped columns renamed to canonical names and cleaned (nulls, C1 characters)."""
         cols = [c for c in (wanted or list(self.columns)) if c in self.columns]
         df = self.frame.select([pl.col("_row")] + [pl.col(self.columns[c]).alias(c) for c in cols])
         # repairing C1 characters is costly; do it only in the columns that have any
-        has_c1 = df.select([pl.col(c).str.contains(C1_PATTERN).any().alias(c) for c in cols]).row(0, named=True)
+        if self.c1_free:
+            has_c1 = dict.fromkeys(cols, False)
+        else:
+            has_c1 = df.select([pl.col(c).str.contains(C1_PATTERN).any().alias(c) for c in cols]).row(0, named=True)
         return df.with_columns([clean_text(c, repair=bool(has_c1[c])) for c in cols])
 
     def collector(self) -> Collector:

@@ -271,7 +271,8 @@ def _build(
         names = [n for n in frame.columns if n != "_row"]
         columns = {canon: names[idx] for canon, idx in match.mapping.items()}
         header_of = {canon: headers[idx] for canon, idx in match.mapping.items()}
-        control_characters(frame, columns, header_of, c)
+        if loaded.opened is None or not loaded.opened.control_free:  # a CSV with no control byte has none in any cell
+            control_characters(frame, columns, header_of, c)
         mapped_idx = set(match.mapping.values())
         unmapped = [headers[k] for k in range(len(headers)) if k not in mapped_idx and headers[k].strip().casefold() not in PANDAS_INDEX_HEADERS]
         if unmapped:
@@ -297,7 +298,8 @@ def _build(
                            "flagged approximate in meta.files")
         rec.status, rec.publication, rec.rows_read, rec.rows_empty = "loaded", publication, frame.height, n_empty
         rec.unmapped_columns = unmapped
-        inp = RawInput(i, rel, layout, publication, as_at, columns, header_of, frame)
+        inp = RawInput(i, rel, layout, publication, as_at, columns, header_of, frame,
+                       c1_free=loaded.opened is not None and loaded.opened.c1_free)
         if as_at is None and layout.builder == "ofsted_events" and publication not in ("history_interchange", "history_scraped"):
             pub_cols = [c2 for c2 in columns if c2.endswith("publication_date")]
             c.warn("no as-at date in the title or file name: using the latest publication date in the file")

@@ -123,6 +123,7 @@ def environment(pages: str | None = None) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         finalize=cap_value,
+        auto_reload=False,  # package files: compiled once, not checked on disk at every page
     )
     env.globals["version"] = __version__
     env.globals["stamp"] = STAMP

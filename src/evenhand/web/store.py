@@ -85,15 +85,16 @@ def _file_signature(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def _open_indexed(path: Path) -> tuple[Evenhand, int, int]:
+def _open_indexed(path: Path) -> tuple[Evenhand, int, int, int]:
     """The warehouse opened sandboxed, with the search index built and SQL file access shut;
-    with the counts of open and of closed schools."""
+    with the counts of open and of closed schools, and of inspection events."""
     eh = Evenhand(Path(path), sandboxed=True)
     for sql in school_search.index_sql(eh.has_table("core.gias_links")):  # every school named, open or closed
         eh.con.execute(sql)
     eh.lock_down()
     counts = eh.con.execute("SELECT count(*) FILTER (NOT closed), count(*) FILTER (closed) FROM memory.main.school_index").fetchall()[0]
-    return eh, counts[0], counts[1]
+    events = eh.con.execute("SELECT count(*) FROM wh.core.events").fetchall()[0][0]
+    return eh, counts[0], counts[1], events
 
 
 class Store:
@@ -106,7 +107,7 @@ class Store:
         self._signature = _file_signature(Path(path)) if Path(path).is_file() else (0, 0, 0)
         # n_schools: open schools (the latest school-level files); n_closed: closed schools only
         # the inspection history names
-        self.eh, self.n_schools, self.n_closed = _open_indexed(Path(path))
+        self.eh, self.n_schools, self.n_closed, self.n_events = _open_indexed(Path(path))
         self.path = self.eh.path
         self.cache = LRU(1024)
         self.searches = LRU(2048)
@@ -142,14 +143,14 @@ class Store:
             if signature == self._signature:
                 return False
             try:
-                eh, n_schools, n_closed = _open_indexed(self.path)
+                eh, n_schools, n_closed, n_events = _open_indexed(self.path)
             except (EvenhandError, duckdb.Error) as e:
                 log.warning("the warehouse changed but cannot be opened yet (%s): still serving the previous one", e)
                 return False
             for old in self._retired:  # two reloads ago: no request still uses it
                 old.close()
             self._retired = [self.eh]
-            self.eh, self.n_schools, self.n_closed, self._signature = eh, n_schools, n_closed, signature
+            self.eh, self.n_schools, self.n_closed, self.n_events, self._signature = eh, n_schools, n_closed, n_events, signature
             self.cache = LRU(1024)
             self.searches = LRU(2048)
             self.generation += 1
@@ -173,8 +174,9 @@ class Store:
         return self.eh.has_table(qualified)
 
     def health(self) -> dict[str, Any]:
-        got = self.rows("SELECT count(*) AS n FROM core.events")
-        return {"status": "ok", "warehouse": self.path.name, "schools": self.n_schools, "events": got[0]["n"]}
+        """The warehouse being served and its counts (taken when it was opened: it is read-only)."""
+        self.maybe_reload()
+        return {"status": "ok", "warehouse": self.path.name, "schools": self.n_schools, "events": self.n_events}
 
     def search(self, q: str | None) -> list[SchoolHit]:
         """Schools whose name contains ``q``, whose URN is ``q`` or whose postcode starts with it."""
