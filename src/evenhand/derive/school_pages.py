@@ -1,17 +1,19 @@
-"""One school's page, precomputed at build time: ``out.school_pages`` (docs/decisions/1310-school-pages-precomputed.md).
+"""One school's page, precomputed at build time: ``out.school_pages`` (docs/decisions/1310-school-pages-precomputed.md,
+1320-school-pages-compressed.md).
 
 Everything a school's report and its dashboard page show that does not depend on the request
-is computed here, for every URN at once, in set-wise SQL: the school's details, every
-inspection as ``evenhand history URN --json`` gives it (judgements, sources, conflicts), the
-lineage, the per-event facts (out.timing, out.event_flags, out.transitions), the latest
-judgement as at the newest file, the similar-school distribution, the context over the years
-and the files used. One row per URN, in URN order, each part a JSON document; a page is one
-point lookup (:func:`read_page`) and the rest is labelling and formatting
+is computed here, for every URN at once: the school's details, every inspection as
+``evenhand history URN --json`` gives it (judgements, sources, conflicts), the lineage, the
+per-event facts (out.timing, out.event_flags, out.transitions), the latest judgement as at the
+newest file, the similar-school distribution, the context over the years and the files used.
+DuckDB does the joins and rules set-wise; Polars nests the rows and encodes the JSON. One row
+per URN, in URN order: one JSON object (its lists of rows columnar), Zstandard-compressed; a
+page is one point lookup (:func:`read_page`) and the rest is labelling and formatting
 (:mod:`evenhand.present.school`).
 
-The per-URN queries these replace are kept as the second route:
-:func:`evenhand.query.history_from_core` (the history JSON), held equal to this table for every
-URN of the test warehouses.
+Second routes, in the tests: :func:`evenhand.query.history_from_core` (the per-URN queries
+for the history JSON), held equal to every page of the test warehouses, and the previous
+one-statement SQL build (tests/derive/school_pages_sql.py), held equal part by part.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import polars as pl
+import pyarrow as pa
 
-from evenhand.core.warehouse import table_names
+from evenhand.core.warehouse import frame, table_names
 from evenhand.derive.lineage import replace_table
 from evenhand.errors import InputError, Problem
 from evenhand.metadata import out_tables as O
@@ -44,153 +48,243 @@ def _columns(con: duckdb.DuckDBPyConnection, qualified: str, drop: tuple[str, ..
     return [str(r[0]) for r in rows if str(r[0]) not in drop]
 
 
-def _struct(alias: str, cols: list[str]) -> str:
-    return "struct_pack(" + ", ".join(f'"{c}" := {alias}."{c}"' for c in cols) + ")"
+NEEDED = ("core.events", "core.judgements", "core.event_sources", "core.schools", "meta.files", "meta.conflicts",
+          "out.lineage", "out.lineage_links", "out.predecessors", "out.timing", "out.event_flags", "out.transitions",
+          "out.latest_as_at")
 
 
-def _sql(con: duckdb.DuckDBPyConnection) -> str:
-    ev_cols = _columns(con, "core.events")
-    j_cols = _columns(con, "core.judgements", ("event_id",))
+# --- building every page ---------------------------------------------------------------------
+#
+# DuckDB does the relational work (joins, windows, arg_max) and returns flat rows; Polars
+# nests them and encodes the JSON (DuckDB's nested aggregates and to_json cost several times
+# more). A list of rows is stored "columnar": one JSON object of equal-length arrays, a key
+# once per list rather than once per row (the keys were more than half of the pages' bytes);
+# :func:`rows` turns it back into the list of objects the readers see
+# (docs/decisions/1320-school-pages-compressed.md).
+
+
+def _json(expr: pl.Expr) -> pl.Expr:
+    """The JSON text of a value (a list, a struct, ...): Polars encodes structs only, so wrap it."""
+    return pl.struct(expr.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
+
+
+def _doc(cols: list[str]) -> pl.Expr:
+    """The JSON object of ``cols``, in that order."""
+    return pl.struct([pl.col(c) for c in cols]).struct.json_encode()
+
+
+def _columnar(df: pl.DataFrame, key: str, order: list[str], cols: list[str], name: str) -> pl.DataFrame:
+    """Per ``key``, the rows of ``cols`` in ``order`` (ascending, nulls last, as DuckDB's ORDER
+    BY) as one list column per field: ``name.field`` (see :func:`_pack`)."""
+    return (
+        df.sort([key, *order], nulls_last=True, maintain_order=True)
+        .group_by(key, maintain_order=True)
+        .agg([pl.col(c).alias(f"{name}.{c}") for c in cols])
+    )
+
+
+def _pack(df: pl.DataFrame, name: str, cols: list[str]) -> pl.DataFrame:
+    """The ``name.field`` list columns as one struct ``name``; null where a left join found no
+    rows (:func:`rows` reads null as none)."""
+    parts = [f"{name}.{c}" for c in cols]
+    packed = pl.struct([pl.col(p).alias(c) for p, c in zip(parts, cols, strict=True)])
+    return df.with_columns(pl.when(pl.col(parts[0]).is_not_null()).then(packed).alias(name)).drop(parts)
+
+
+def _empty_list(df: pl.DataFrame, col: str) -> pl.Expr:
+    return pl.col(col).fill_null(pl.lit([], dtype=df.schema[col]))
+
+
+def _nested(df: pl.DataFrame, key: str, order: list[str], cols: list[str], name: str, on: str, into: pl.DataFrame) -> pl.DataFrame:
+    """``into`` with ``name``: the columnar rows of ``df`` whose ``key`` equals its ``on``."""
+    got = _columnar(df, key, order, cols, name).rename({key: on})
+    return _pack(into.join(got, on=on, how="left"), name, cols)
+
+
+EVENT_PARTS: dict[str, tuple[str, ...]] = {
+    "judgements": ("area", "scale", "code", "label", "graded", "rank", "judgement_date", "raw_value"),
+    "sources": ("file", "row_number", "block", "reported_urn", "relates_to_current_urn", "as_at"),
+    "conflicts": ("field", "value", "file", "row_number", "kept"),
+}
+
+
+def _events(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(ids, hist): the (page_urn, event_id) pairs of every page, and each page's events
+    (columnar) exactly as query.history_from_core gives them."""
+    ev = frame(con, "SELECT * FROM core.events")
+    flat = {
+        "judgements": frame(con, "SELECT * FROM core.judgements"),
+        "sources": frame(con, """SELECT s.event_id, f.path AS file, s.row_number, s.block, s.reported_urn, s.relates_to_current_urn, s.as_at
+                                 FROM core.event_sources s JOIN meta.files f USING (file_id)"""),
+        "conflicts": frame(con, """SELECT c.event_id, c.field, c.value, f.path AS file, c.row_number, c.kept
+                                   FROM meta.conflicts c JOIN meta.files f USING (file_id)"""),
+    }
+    doc = ev
+    for name, part_cols in EVENT_PARTS.items():
+        if [c for c in flat[name].columns if c != "event_id"] != list(part_cols):
+            raise InputError([Problem(f"table for {name}", None, None, None, f"columns {flat[name].columns} are not event_id + {part_cols}")])
+        doc = _nested(flat[name], "event_id", list(part_cols), list(part_cols), name, "event_id", doc)
+    ids = pl.concat([  # (core.event_sources itself: a source's file need not be in meta.files)
+        ev.select(pl.col("urn").alias("page_urn"), "event_id"),
+        frame(con, "SELECT reported_urn AS page_urn, event_id FROM core.event_sources WHERE reported_urn IS NOT NULL"),
+    ]).unique()
+    cols = [*ev.columns, *EVENT_PARTS]
+    hist = _columnar(ids.join(doc, on="event_id"), "page_urn", ["start_date", "event_id"], cols, "events")
+    hist = _pack(hist.rename({"page_urn": "urn"}), "events", cols)
+    return ids, hist.select("urn", _json(pl.col("events")).alias("events"))
+
+
+_RELATED = ("urn", "steps", "in_lineage", "carries", "school_name", "lineage_id", "link_kind", "link_relation", "link_source", "link_note", "events")
+_OTHER_EVENTS = ("event_id", "kind", "era", "start_date", "publication_date", "category_of_concern", "overall_scale", "overall_code", "overall_label")
+
+
+def _lineage(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(lineage, preds, members): each URN's lineage JSON (query._lineage for every URN; its
+    lists columnar), its predecessors (urn, pred) and the URNs of its lineage (urn, member)."""
+    lin = frame(con, "SELECT * FROM out.lineage")
+    related = frame(con, """
+        WITH rel AS (
+            SELECT urn AS me, 'predecessor' AS side, predecessor_urn AS other, steps, same_lineage, true AS carries FROM out.predecessors
+            UNION ALL SELECT predecessor_urn, 'successor', urn, steps, same_lineage, true FROM out.predecessors
+            UNION ALL SELECT successor_urn, 'predecessor', predecessor_urn, 1, chained, carries FROM out.lineage_links
+            UNION ALL SELECT predecessor_urn, 'successor', successor_urn, 1, chained, carries FROM out.lineage_links
+        ),
+        one AS (
+            SELECT me, side, other AS urn, min(steps) AS steps, bool_or(same_lineage) AS in_lineage, bool_or(carries) AS carries
+            FROM rel GROUP BY ALL
+        )
+        SELECT one.me, one.side, one.urn, one.steps, one.in_lineage, one.carries, l.school_name, l.lineage_id,
+               coalesce(k1.kind, k2.kind) AS link_kind, coalesce(k1.relation, k2.relation) AS link_relation,
+               coalesce(k1.source, k2.source) AS link_source, coalesce(k1.note, k2.note) AS link_note
+        FROM one
+        LEFT JOIN out.lineage l ON l.urn = one.urn
+        LEFT JOIN out.lineage_links k1 ON one.side = 'predecessor' AND k1.predecessor_urn = one.urn AND k1.successor_urn = one.me
+        LEFT JOIN out.lineage_links k2 ON one.side = 'successor' AND k2.successor_urn = one.urn AND k2.predecessor_urn = one.me
+    """)
+    other = frame(con, """
+        SELECT e.urn, e.event_id, e.kind, e.era, e.start_date, e.publication_date, e.category_of_concern,
+               j.scale AS overall_scale, j.code AS overall_code, j.label AS overall_label
+        FROM core.events e
+        LEFT JOIN core.judgements j ON j.event_id = e.event_id AND j.area = 'overall_effectiveness'
+        WHERE e.urn IN (SELECT urn FROM out.predecessors UNION SELECT predecessor_urn FROM out.predecessors
+                        UNION SELECT successor_urn FROM out.lineage_links UNION SELECT predecessor_urn FROM out.lineage_links)
+    """)
+    related = _nested(other, "urn", ["start_date", "event_id"], list(_OTHER_EVENTS), "events", "urn", related)
+    ucols = ["urn", "position", "role", "school_name", "n_events"]
+    doc = _nested(lin, "lineage_id", ["position", "urn"], ucols, "urns", "lineage_id", lin)
+    for side, name in (("predecessor", "predecessors"), ("successor", "successors")):
+        doc = _nested(related.filter(pl.col("side") == side), "me", ["steps", "urn"], list(_RELATED), name, "urn", doc)
+    for c in ("merged_from", "merged_into", "split_from", "split_into", "other_links"):
+        doc = doc.with_columns(_empty_list(doc, c))
+    doc = doc.with_columns(flags=pl.struct(["merge", "split", "merged_from", "merged_into", "split_from", "split_into", "other_links", "notes"]))
+    out = doc.select("urn", _doc(["lineage_id", "position", "role", "urns", "flags", "predecessors", "successors"]).alias("lineage"))
+    preds = (related.filter(pl.col("side") == "predecessor").select(pl.col("me").alias("urn"), pl.col("urn").alias("pred"))
+             .unique().join(lin.select("urn"), on="urn", how="semi"))
+    members = lin.select("urn", "lineage_id").join(lin.select(pl.col("urn").alias("member"), "lineage_id"), on="lineage_id").drop("lineage_id")
+    return out, preds, members
+
+
+FACT_COLS: tuple[str, ...] = (
+    "event_id", "inspection_length_days", "inspection_length_working_days", "end_to_publication_days", "start_to_publication_days",
+    "publication_delay_working_days", "publication_delay_from", "safeguarding_limited", "safeguarding_not_met",
+    "cliff_edge", "overall_change", "publication_target_working_days", "publication_target_source",
+    "publication_target_level", "beyond_target", "transition",
+)
+
+
+def _facts(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, preds: pl.DataFrame) -> pl.DataFrame:
+    """Each page's facts (columnar): per event it shows (its own, reported, and its predecessors' own)."""
+    per_event = frame(con, """
+        SELECT e.event_id, e.urn,
+               t.inspection_length_days, t.inspection_length_working_days, t.end_to_publication_days, t.start_to_publication_days,
+               f.publication_delay_working_days, f.publication_delay_from, f.safeguarding_limited, f.safeguarding_not_met,
+               f.cliff_edge, f.overall_change, f.publication_target_working_days, f.publication_target_source,
+               f.publication_target_level, f.beyond_target,
+               tr.to_event_id IS NOT NULL AS _has_tr, tr.from_label, tr.to_label, tr.from_start_date, tr.to_scale
+        FROM core.events e
+        LEFT JOIN out.timing t ON t.event_id = e.event_id
+        LEFT JOIN out.event_flags f ON f.event_id = e.event_id
+        LEFT JOIN (SELECT * FROM out.transitions QUALIFY row_number() OVER (PARTITION BY to_event_id ORDER BY to_start_date DESC, from_event_id DESC) = 1) tr
+               ON tr.to_event_id = e.event_id
+    """)
+    per_event = per_event.with_columns(
+        transition=pl.when(pl.col("_has_tr")).then(pl.struct(["from_label", "to_label", "from_start_date", "to_scale"]))
+    )
+    shown = pl.concat([
+        ids,
+        preds.join(per_event.select(pl.col("urn").alias("pred"), "event_id"), on="pred").select(pl.col("urn").alias("page_urn"), "event_id"),
+    ]).unique()
+    got = _columnar(shown.join(per_event.drop("urn"), on="event_id"), "page_urn", ["event_id"], list(FACT_COLS), "facts")
+    got = _pack(got.rename({"page_urn": "urn"}), "facts", list(FACT_COLS))
+    return got.select("urn", _json(pl.col("facts")).alias("facts"))
+
+
+CONTEXT_COLS: tuple[str, ...] = ("measure", "academic_year", "value", "value_text", "suppression")
+
+
+def _context(con: duckdb.DuckDBPyConnection, pages: pl.DataFrame, preds: pl.DataFrame, members: pl.DataFrame,
+             have_context: bool) -> pl.DataFrame:
+    """Each page's context JSON: DfE measures of its lineage's and predecessors' URNs by year
+    (columnar rows), and their files."""
+    lone = pages.join(members.select("urn").unique(), on="urn", how="anti").select("urn", pl.col("urn").alias("u"))
+    cu = (pl.concat([members.rename({"member": "u"}), preds.rename({"pred": "u"})]).join(pages, on="urn", how="semi"))
+    cu = pl.concat([cu, lone]).unique().rename({"urn": "page_urn", "u": "urn"})
+    measures = ", ".join("'" + m + "'" for m in CONTEXT_MEASURE_NAMES)
+    rows = pl.DataFrame(schema={"page_urn": pl.Int64, "measure": pl.String, "academic_year": pl.String, "value": pl.Float64,
+                                "value_text": pl.String, "suppression": pl.String})
+    files = pl.DataFrame(schema={"urn": pl.Int64, "path": pl.String})
+    if have_context:
+        con.register("_page_ctx_urns", cu.to_arrow())
+        try:
+            # a value over none, the newest file's, and in one file the school's own URN's (then the
+            # highest URN): the per-URN query this replaced left a tie between two URNs of one file to chance
+            rows = frame(con, f"""
+                SELECT cu.page_urn, c.measure, c.academic_year,
+                       arg_max(c.value, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value,
+                       arg_max(c.value_text, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value_text,
+                       arg_max(c.suppression, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS suppression
+                FROM _page_ctx_urns cu JOIN core.context c ON c.urn = cu.urn
+                WHERE c.measure IN ({measures}) AND c.academic_year IS NOT NULL
+                GROUP BY ALL""")
+        finally:
+            con.unregister("_page_ctx_urns")
+        files = frame(con, f"SELECT DISTINCT c.urn, f.path FROM core.context c JOIN meta.files f USING (file_id) WHERE c.measure IN ({measures})")
+    doc = _nested(rows, "page_urn", ["measure", "academic_year"], list(CONTEXT_COLS), "rows", "urn", pages)
+    fl = (cu.join(files, on="urn").select("page_urn", "path").unique().sort(["page_urn", "path"])
+          .group_by("page_urn", maintain_order=True).agg(pl.col("path").alias("files")).rename({"page_urn": "urn"}))
+    doc = doc.join(fl, on="urn", how="left")
+    doc = doc.with_columns(_empty_list(doc, "files"))
+    return doc.select("urn", _doc(["rows", "files"]).alias("context"))
+
+
+def _small(con: duckdb.DuckDBPyConnection) -> list[pl.DataFrame]:
+    """The small parts: school, school_files, fallback, latest (Polars-encoded), and
+    similar_schools and report_card (DuckDB's to_json: a size band's edges include infinity)."""
     sch_cols = _columns(con, "core.schools", ("file_id", "row_number"))
     lat_cols = _columns(con, "out.latest_as_at")
-    measures = ", ".join("'" + m + "'" for m in CONTEXT_MEASURE_NAMES)
-    return f"""
+    school = frame(con, """SELECT urn AS _urn, * EXCLUDE (file_id, row_number) FROM core.schools
+                           QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC) = 1""")
+    files = frame(con, """SELECT s.urn, list(DISTINCT f.path ORDER BY f.path) AS files
+                          FROM core.schools s JOIN meta.files f ON f.file_id = s.file_id GROUP BY 1""")
+    fallback = frame(con, """SELECT urn, f.school_name, f.school_type FROM (
+                                 SELECT urn, first(struct_pack(school_name := school_name, school_type := school_type)
+                                                   ORDER BY start_date DESC NULLS LAST) AS f
+                                 FROM core.events GROUP BY 1)""")
+    latest = frame(con, """SELECT x.urn AS _urn, x.*, f.as_at AS file_as_at
+                           FROM out.latest_as_at x LEFT JOIN meta.files f ON f.file_id = x.open_in_file_id
+                           QUALIFY row_number() OVER (PARTITION BY x.urn ORDER BY x.as_at DESC) = 1""")
+    return [
+        school.select(pl.col("_urn").alias("urn"), _doc(sch_cols).alias("school")),
+        files.select("urn", _json(pl.col("files")).alias("school_files")),
+        fallback.select("urn", _doc(["school_name", "school_type"]).alias("fallback")),
+        latest.select(pl.col("_urn").alias("urn"), _doc([*lat_cols, "file_as_at"]).alias("latest")),
+        frame(con, _GROUP_SQL),
+    ]
+
+
+# similar schools and report-card comparisons: one statement, its JSON by DuckDB (infinite edges)
+_GROUP_SQL = """
 WITH
--- every inspection as the history JSON gives it (query.history_from_core)
--- list_sort sorts structs field by field: (area, scale, code, ...) as history's ORDER BY area; an ordered
--- aggregate (list(... ORDER BY ...)) costs several times more
-j AS (SELECT event_id, list_sort(list({_struct('x', j_cols)})) AS l FROM core.judgements x GROUP BY 1),
-s AS (
-    SELECT s.event_id, list_sort(list(struct_pack(file := f.path, row_number := s.row_number, block := s.block,
-                                        reported_urn := s.reported_urn, relates_to_current_urn := s.relates_to_current_urn,
-                                        as_at := s.as_at))) AS l
-    FROM core.event_sources s JOIN meta.files f USING (file_id) GROUP BY 1
-),
-c AS (
-    SELECT c.event_id, list_sort(list(struct_pack(field := c.field, value := c.value, file := f.path, row_number := c.row_number, kept := c.kept))) AS l
-    FROM meta.conflicts c JOIN meta.files f USING (file_id) GROUP BY 1
-),
-doc AS (
-    SELECT e.event_id, e.urn, e.start_date,
-           to_json(struct_insert({_struct('e', ev_cols)},
-                                 judgements := coalesce(j.l, []), sources := coalesce(s.l, []), conflicts := coalesce(c.l, []))) AS doc
-    FROM core.events e LEFT JOIN j USING (event_id) LEFT JOIN s USING (event_id) LEFT JOIN c USING (event_id)
-),
-ids AS (
-    SELECT urn AS page_urn, event_id FROM core.events
-    UNION
-    SELECT reported_urn, event_id FROM core.event_sources WHERE reported_urn IS NOT NULL
-),
-pages AS (SELECT page_urn AS urn FROM ids UNION SELECT urn FROM core.schools),
-hist AS (
-    SELECT ids.page_urn AS urn,
-           to_json(list_transform(list_sort(list(struct_pack(d := doc.start_date, i := doc.event_id, doc := doc.doc)), 'ASC', 'NULLS LAST'), lambda x: x.doc)) AS events
-    FROM ids JOIN doc USING (event_id) GROUP BY 1
-),
-school AS (
-    SELECT urn, to_json({_struct('x', sch_cols)}) AS school
-    FROM core.schools x
-    QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC) = 1
-),
-school_files AS (
-    SELECT s.urn, to_json(list(DISTINCT f.path ORDER BY f.path)) AS files
-    FROM core.schools s JOIN meta.files f ON f.file_id = s.file_id GROUP BY 1
-),
-fallback AS (
-    SELECT urn, to_json(first(struct_pack(school_name := school_name, school_type := school_type)
-                              ORDER BY start_date DESC NULLS LAST)) AS fallback
-    FROM core.events GROUP BY 1
-),
--- the lineage (query._lineage for every URN)
-lin_urns AS (
-    SELECT lineage_id, list(struct_pack(urn := urn, position := position, role := role, school_name := school_name, n_events := n_events)
-                            ORDER BY position NULLS LAST, urn) AS urns
-    FROM out.lineage GROUP BY 1
-),
-rel AS (
-    SELECT urn AS me, 'predecessor' AS side, predecessor_urn AS other, steps, same_lineage, true AS carries FROM out.predecessors
-    UNION ALL SELECT predecessor_urn, 'successor', urn, steps, same_lineage, true FROM out.predecessors
-    UNION ALL SELECT successor_urn, 'predecessor', predecessor_urn, 1, chained, carries FROM out.lineage_links
-    UNION ALL SELECT predecessor_urn, 'successor', successor_urn, 1, chained, carries FROM out.lineage_links
-),
-one AS (
-    SELECT me, side, other AS urn, min(steps) AS steps, bool_or(same_lineage) AS in_lineage, bool_or(carries) AS carries
-    FROM rel GROUP BY ALL
-),
-other_events AS (
-    SELECT e.urn, list(struct_pack(event_id := e.event_id, kind := e.kind, era := e.era, start_date := e.start_date,
-                                   publication_date := e.publication_date, category_of_concern := e.category_of_concern,
-                                   overall_scale := j.scale, overall_code := j.code, overall_label := j.label)
-                       ORDER BY e.start_date, e.event_id) AS events
-    FROM core.events e
-    LEFT JOIN core.judgements j ON j.event_id = e.event_id AND j.area = 'overall_effectiveness'
-    WHERE e.urn IN (SELECT urn FROM one)
-    GROUP BY 1
-),
-related AS (
-    SELECT one.me, one.side, one.steps,
-           struct_pack(urn := one.urn, steps := one.steps, in_lineage := one.in_lineage, carries := one.carries,
-                       school_name := l.school_name, lineage_id := l.lineage_id,
-                       link_kind := coalesce(k1.kind, k2.kind), link_relation := coalesce(k1.relation, k2.relation),
-                       link_source := coalesce(k1.source, k2.source), link_note := coalesce(k1.note, k2.note),
-                       events := coalesce(oe.events, [])) AS r,
-           one.urn
-    FROM one
-    LEFT JOIN out.lineage l ON l.urn = one.urn
-    LEFT JOIN out.lineage_links k1 ON one.side = 'predecessor' AND k1.predecessor_urn = one.urn AND k1.successor_urn = one.me
-    LEFT JOIN out.lineage_links k2 ON one.side = 'successor' AND k2.successor_urn = one.urn AND k2.predecessor_urn = one.me
-    LEFT JOIN other_events oe ON oe.urn = one.urn
-),
-rel_lists AS (
-    SELECT me,
-           coalesce(list(r ORDER BY steps, urn) FILTER (WHERE side = 'predecessor'), []) AS predecessors,
-           coalesce(list(r ORDER BY steps, urn) FILTER (WHERE side = 'successor'), []) AS successors,
-           coalesce(list(urn) FILTER (WHERE side = 'predecessor'), []) AS pred_urns
-    FROM related GROUP BY 1
-),
-lineage AS (
-    SELECT l.urn, to_json(struct_pack(
-               lineage_id := l.lineage_id, position := l.position, role := l.role, urns := u.urns,
-               flags := struct_pack(merge := l.merge, split := l.split,
-                                    merged_from := coalesce(l.merged_from, []), merged_into := coalesce(l.merged_into, []),
-                                    split_from := coalesce(l.split_from, []), split_into := coalesce(l.split_into, []),
-                                    other_links := coalesce(l.other_links, []), notes := l.notes),
-               predecessors := coalesce(r.predecessors, []), successors := coalesce(r.successors, []))) AS lineage,
-           list_transform(u.urns, lambda x: x.urn) AS lineage_urns, coalesce(r.pred_urns, []) AS pred_urns
-    FROM out.lineage l JOIN lin_urns u USING (lineage_id) LEFT JOIN rel_lists r ON r.me = l.urn
-),
--- the facts of every event a report shows: its history's and its predecessors' own
-shown AS (
-    SELECT page_urn AS urn, event_id FROM ids
-    UNION
-    SELECT l.urn, e.event_id FROM lineage l, unnest(l.pred_urns) AS p(pred) JOIN core.events e ON e.urn = p.pred
-),
-facts AS (
-    SELECT shown.urn, to_json(list_sort(list(struct_pack(
-               event_id := shown.event_id,
-               inspection_length_days := t.inspection_length_days, inspection_length_working_days := t.inspection_length_working_days,
-               end_to_publication_days := t.end_to_publication_days, start_to_publication_days := t.start_to_publication_days,
-               publication_delay_working_days := f.publication_delay_working_days, publication_delay_from := f.publication_delay_from,
-               safeguarding_limited := f.safeguarding_limited, safeguarding_not_met := f.safeguarding_not_met,
-               cliff_edge := f.cliff_edge, overall_change := f.overall_change,
-               publication_target_working_days := f.publication_target_working_days, publication_target_source := f.publication_target_source,
-               publication_target_level := f.publication_target_level, beyond_target := f.beyond_target,
-               transition := CASE WHEN tr.to_event_id IS NOT NULL THEN struct_pack(
-                   from_label := tr.from_label, to_label := tr.to_label, from_start_date := tr.from_start_date, to_scale := tr.to_scale) END
-           )))) AS facts
-    FROM shown
-    LEFT JOIN out.timing t ON t.event_id = shown.event_id
-    LEFT JOIN out.event_flags f ON f.event_id = shown.event_id
-    LEFT JOIN (SELECT * FROM out.transitions QUALIFY row_number() OVER (PARTITION BY to_event_id ORDER BY to_start_date DESC, from_event_id DESC) = 1) tr
-           ON tr.to_event_id = shown.event_id
-    GROUP BY 1
-),
--- the latest judgement as at the newest file (out.latest_as_at), with that file's date
-latest AS (
-    SELECT x.urn, to_json(struct_insert({_struct('x', lat_cols)}, file_as_at := f.as_at)) AS latest
-    FROM out.latest_as_at x LEFT JOIN meta.files f ON f.file_id = x.open_in_file_id
-    QUALIFY row_number() OVER (PARTITION BY x.urn ORDER BY x.as_at DESC) = 1
-),
 -- similar schools: open schools of the same phase, IDACI quintile and size band (a fifth of the
 -- phase by pupils) at their latest graded inspection as at the newest file, this school excluded
 p AS (
@@ -229,29 +323,6 @@ sim AS (
            ON self.urn = me.urn AND self.phase = me.phase AND self.idaci_quintile = me.idaci_quintile AND self.band = me.band
     GROUP BY me.urn
 ),
--- the context over the years: DfE measures of the school's lineage and its predecessors
-ctx_urns AS (
-    SELECT pages.urn AS page_urn, u AS urn
-    FROM pages LEFT JOIN lineage l USING (urn),
-         unnest(CASE WHEN l.urn IS NULL THEN [pages.urn] ELSE list_distinct(l.lineage_urns || l.pred_urns) END) AS t(u)
-),
-ctx AS (
-    -- a value over none, the newest file's, and in one file the school's own URN's (then the
-    -- highest URN): the per-URN query this replaces left a tie between two URNs of one file to chance
-    SELECT cu.page_urn, c.measure, c.academic_year,
-           arg_max(c.value, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value,
-           arg_max(c.value_text, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value_text,
-           arg_max(c.suppression, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS suppression
-    FROM ctx_urns cu JOIN core.context c ON c.urn = cu.urn
-    WHERE c.measure IN ({measures}) AND c.academic_year IS NOT NULL
-    GROUP BY ALL
-),
-ctx_rows AS (
-    SELECT page_urn AS urn, list(struct_pack(measure := measure, academic_year := academic_year, value := value,
-                                             value_text := value_text, suppression := suppression)
-                                 ORDER BY measure, academic_year) AS rows
-    FROM ctx GROUP BY 1
-),
 -- report-card schools (their latest graded inspection, in any file, a report card) compared with
 -- report-card schools only: per area and five-point grade, how many of the others were given it
 rc AS (
@@ -272,28 +343,36 @@ report_card AS (
     FROM rc LEFT JOIN rc_cells c ON true
     LEFT JOIN core.judgements own ON own.event_id = rc.event_id AND own.area = c.area AND own.code = c.code AND own.scale = 'report_card_5'
     GROUP BY rc.urn
-),
-ctx_files AS (
-    SELECT cu.page_urn AS urn, list(DISTINCT f.path ORDER BY f.path) AS files
-    FROM ctx_urns cu JOIN core.context c ON c.urn = cu.urn JOIN meta.files f ON f.file_id = c.file_id
-    WHERE c.measure IN ({measures})
-    GROUP BY 1
 )
-SELECT pages.urn, school.school, coalesce(hist.events, '[]') AS events, lineage.lineage,
-       coalesce(facts.facts, '[]') AS facts, latest.latest, sim.similar_schools,
-       to_json(struct_pack(rows := coalesce(ctx_rows.rows, []), files := coalesce(ctx_files.files, []))) AS context,
-       coalesce(school_files.files, '[]') AS school_files, fallback.fallback, report_card.report_card
-FROM pages
-LEFT JOIN school USING (urn) LEFT JOIN hist USING (urn) LEFT JOIN lineage USING (urn) LEFT JOIN facts USING (urn)
-LEFT JOIN latest USING (urn) LEFT JOIN sim USING (urn) LEFT JOIN ctx_rows USING (urn) LEFT JOIN ctx_files USING (urn)
-LEFT JOIN school_files USING (urn) LEFT JOIN fallback USING (urn) LEFT JOIN report_card USING (urn)
-ORDER BY pages.urn
+
+SELECT coalesce(sim.urn, report_card.urn) AS urn, sim.similar_schools::VARCHAR AS similar_schools, report_card.report_card::VARCHAR AS report_card
+FROM sim FULL JOIN report_card USING (urn)
 """
 
+#: the parts of a page, in order (the JSON object's keys); a part missing for a URN is null
+#: (events and facts: none; :func:`rows` reads null as no rows), school_files []
+PARTS: tuple[str, ...] = ("school", "events", "lineage", "facts", "latest", "similar_schools", "context", "school_files", "fallback", "report_card")
+_DEFAULTS = {"school_files": "[]"}
+#: how a page is compressed (pyarrow's codec name): Zstandard compresses the pages' JSON about 3.5x
+#: at ~170 MB/s here; LZ4 twice as fast, 2.5x, a warehouse larger than before (decision 1320)
+CODEC = "zstd"
+#: pages compressed and written per chunk of URNs (bounds the build's memory)
+_CHUNK = 4096
 
-NEEDED = ("core.events", "core.judgements", "core.event_sources", "core.schools", "meta.files", "meta.conflicts",
-          "out.lineage", "out.lineage_links", "out.predecessors", "out.timing", "out.event_flags", "out.transitions",
-          "out.latest_as_at")
+
+def pages_json(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every page's JSON text: (urn, page), in URN order."""
+    ids, hist = _events(con)
+    schools = frame(con, "SELECT DISTINCT urn FROM core.schools")
+    pages = pl.concat([ids.select(pl.col("page_urn").alias("urn")), schools]).unique().sort("urn")
+    lineage, preds, members = _lineage(con)
+    out = pages
+    for part in [hist, lineage, _facts(con, ids, preds), _context(con, pages, preds, members, "core.context" in table_names(con)), *_small(con)]:
+        out = out.join(part, on="urn", how="left")
+    text = pl.lit("{")
+    for i, name in enumerate(PARTS):
+        text = text + pl.lit(("," if i else "") + f'"{name}":') + pl.col(name).fill_null(_DEFAULTS.get(name, "null"))
+    return out.select("urn", (text + "}").alias("page")).sort("urn")
 
 
 def derive_school_pages(con: duckdb.DuckDBPyConnection) -> None:
@@ -302,21 +381,26 @@ def derive_school_pages(con: duckdb.DuckDBPyConnection) -> None:
     if any(t not in have for t in NEEDED):
         replace_table(con, O.SCHOOL_PAGES, None)
         return
-    sql = _sql(con)
-    if "core.context" not in have:  # a warehouse without DfE context: no context rows
-        sql = sql.replace("JOIN core.context c ON", "JOIN (SELECT NULL::BIGINT AS urn, NULL::VARCHAR AS measure, NULL::VARCHAR AS academic_year, "
-                          "NULL::DOUBLE AS value, NULL::VARCHAR AS value_text, NULL::VARCHAR AS suppression, NULL::BIGINT AS file_id WHERE false) c ON")
-    # written by INSERT ... SELECT into the declared table (its DDL from the metadata): the pages
-    # are a few hundred MB of JSON text, not worth a round trip through Polars; the one check
-    # validate() would add (the primary key) is made here
+    pages = pages_json(con)
+    if pages["urn"].is_duplicated().any():
+        raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, "rows share a primary key")])
     replace_table(con, O.SCHOOL_PAGES, None)
-    con.execute(f"INSERT INTO {O.SCHOOL_PAGES.qualified} {sql}")
-    dup = con.execute(f"SELECT count(*) - count(DISTINCT urn) FROM {O.SCHOOL_PAGES.qualified}").fetchall()[0][0]
-    if dup:
-        raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, f"{dup} rows share a primary key")])
+    # each page a Zstandard frame, in a column stored as it is: DuckDB's own string compression
+    # (FSST) of the pages' JSON cost more than building them (docs/decisions/1320)
+    for start in range(0, pages.height, _CHUNK):
+        chunk = pages.slice(start, _CHUNK)
+        raw = chunk["page"].cast(pl.Binary).to_list()
+        packed = pl.DataFrame(
+            {"urn": chunk["urn"], "page": [pa.compress(b, codec=CODEC, asbytes=True) for b in raw], "page_bytes": [len(b) for b in raw]},
+            schema=O.SCHOOL_PAGES.polars_schema(),
+        )
+        con.register("_school_pages_chunk", packed.to_arrow())
+        try:
+            con.execute(f"INSERT INTO {O.SCHOOL_PAGES.qualified} SELECT * FROM _school_pages_chunk")
+        finally:
+            con.unregister("_school_pages_chunk")
     # the one index in the warehouse (docs/decisions/0003 leaves keys unindexed): a page is read
-    # by its URN, and without the index DuckDB decompresses the JSON of a whole vector of pages
-    # (2,048 rows, megabytes) to return one; built in milliseconds on 33,000 rows
+    # by its URN; built in milliseconds on 33,000 rows
     con.execute(f"CREATE INDEX school_pages_urn ON {O.SCHOOL_PAGES.qualified} (urn)")
 
 
@@ -340,25 +424,45 @@ class SchoolPage:
     report_card: dict[str, Any] | None = None
 
 
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+def rows(columnar: dict[str, list[Any]] | None) -> list[dict[str, Any]]:
+    """A columnar list of rows (one array per field, see the build) as the list of objects; null: none."""
+    if not columnar:
+        return []
+    keys = list(columnar)
+    return [dict(zip(keys, vals, strict=True)) for vals in zip(*columnar.values(), strict=True)]
+
+
+def _events_of(columnar: dict[str, list[Any]] | None) -> list[dict[str, Any]]:
+    out = rows(columnar)
+    for e in out:
+        for part in EVENT_PARTS:
+            e[part] = rows(e[part])
+    return out
+
+
+def _lineage_of(lin: dict[str, Any] | None) -> dict[str, Any] | None:
+    if lin is None:
+        return None
+    lin["urns"] = rows(lin["urns"])
+    for side in ("predecessors", "successors"):
+        lin[side] = [{**r, "events": rows(r["events"])} for r in rows(lin[side])]
+    return lin
 
 
 def read_pages(con: duckdb.DuckDBPyConnection, urns: list[int]) -> dict[int, SchoolPage]:
     """The pages of ``urns`` (those that exist): one indexed point lookup each."""
-    rows = []
-    for u in dict.fromkeys(int(u) for u in urns):
-        rows += con.execute(
-            "SELECT urn, school, events, lineage, facts, latest, similar_schools, context, school_files, fallback, report_card "
-            "FROM out.school_pages WHERE urn = ?",
-            [u],
-        ).fetchall()
     out = {}
-    for r in rows:
-        out[int(r[0])] = SchoolPage(
-            urn=int(r[0]), school=_loads(r[1]), events=_loads(r[2]), lineage=_loads(r[3]),
-            facts={f["event_id"]: f for f in _loads(r[4])}, latest=_loads(r[5]), similar=_loads(r[6]),
-            context=_loads(r[7]), school_files=_loads(r[8]), fallback=_loads(r[9]), report_card=_loads(r[10]),
+    for u in dict.fromkeys(int(u) for u in urns):
+        got = con.execute("SELECT page, page_bytes FROM out.school_pages WHERE urn = ?", [u]).fetchall()
+        if not got:
+            continue
+        d = json.loads(pa.decompress(got[0][0], decompressed_size=got[0][1], codec=CODEC, asbytes=True))
+        ctx = d["context"]
+        out[u] = SchoolPage(
+            urn=u, school=d["school"], events=_events_of(d["events"]), lineage=_lineage_of(d["lineage"]),
+            facts={f["event_id"]: f for f in rows(d["facts"])}, latest=d["latest"], similar=d["similar_schools"],
+            context={"rows": rows(ctx["rows"]), "files": ctx["files"]}, school_files=d["school_files"],
+            fallback=d["fallback"], report_card=d["report_card"],
         )
     return out
 
@@ -369,7 +473,7 @@ def read_page(con: duckdb.DuckDBPyConnection, urn: int) -> SchoolPage | None:
 
 def has_pages(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the warehouse has out.school_pages (built by this version)."""
-    rows = con.execute(
+    got = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'out' AND table_name = 'school_pages' AND database_name = current_database()"
     ).fetchall()
-    return bool(rows[0][0])
+    return bool(got[0][0])

@@ -340,22 +340,30 @@ SCHOOL_PAGES = Table(
     "out",
     "One school's page, precomputed: one row per URN (every URN with a school row or an "
     "inspection), in URN order, with everything its report and dashboard page show that does "
-    "not depend on the request, each part a JSON document built from the tables it names; a "
-    "page is one lookup, and the report only labels and formats "
-    "(docs/decisions/1310-school-pages-precomputed.md). A presentation cache of other tables: "
-    "not exported.",
+    "not depend on the request, as one JSON document (Zstandard-compressed) built from the tables it "
+    "names; a page is one lookup, and the report only labels and formats "
+    "(docs/decisions/1310-school-pages-precomputed.md, 1320-school-pages-compressed.md). "
+    "A presentation cache of other tables: not exported.",
     (
         Field("urn", "int", "Unique reference number", nullable=False),
-        Field("school", "text", "JSON: the school's latest core.schools row (without file_id, row_number), as `evenhand history URN --json` gives it; null when no school-level file lists the URN"),
-        Field("events", "text", "JSON array: every inspection of the URN (its own, and those reported under it), as `evenhand history URN --json` gives them (core.events with judgements, sources and conflicts)", nullable=False),
-        Field("lineage", "text", "JSON: the URN's lineage as `evenhand history URN --json` gives it (out.lineage, out.predecessors, out.lineage_links); null without an out.lineage row"),
-        Field("facts", "text", "JSON array: per event the report shows (its own, reported and its predecessors' own), the facts decided at build time: out.timing lengths and delays, out.event_flags flags and targets, the out.transitions step into it", nullable=False),
-        Field("latest", "text", "JSON: the URN's out.latest_as_at row at its latest as-at date, with file_as_at (the as-at date of the file that shows it open)"),
-        Field("similar_schools", "text", "JSON: the similar-school distribution (same phase, IDACI quintile and size band; this school excluded): as_at, size band and its edges, counts per latest overall judgement; null when the school's phase, IDACI quintile or pupils are not in the files or no open school of its phase has pupils"),
-        Field("context", "text", "JSON: DfE context measures of the school's lineage and predecessors by academic year (core.context: value, text, suppression; the newest file's value where two give one) and the files they come from", nullable=False),
-        Field("school_files", "text", "JSON array: the school-level files that list the URN (meta.files paths)", nullable=False),
-        Field("fallback", "text", "JSON: name and type of the URN's latest inspection (core.events), for a URN no school-level file lists"),
-        Field("report_card", "text", "JSON, for a report-card school (its latest graded inspection in any file a report card): how the other report-card schools were graded, per area and five-point grade (core.judgements), and how many report-card schools the files hold; null for other schools"),
+        Field("page", "blob",
+              "The page: a Zstandard frame of a JSON object (read it with evenhand.derive.school_pages.read_page; each list of rows in it is columnar: an object of equal-length arrays) with the parts "
+              "school (the school's latest core.schools row without file_id, row_number, as `evenhand history URN --json` "
+              "gives it; null when no school-level file lists the URN); events (every inspection of the URN, its own and "
+              "those reported under it, as `evenhand history URN --json` gives them: core.events with judgements, sources "
+              "and conflicts); lineage (as `evenhand history URN --json` gives it: out.lineage, out.predecessors, "
+              "out.lineage_links; null without an out.lineage row); facts (per event the report shows, its own, reported "
+              "and its predecessors' own: out.timing lengths and delays, out.event_flags flags and targets, the "
+              "out.transitions step into it); latest (the URN's out.latest_as_at row at its latest as-at date, with "
+              "file_as_at, the as-at date of the file that shows it open); similar_schools (same phase, IDACI quintile "
+              "and size band, this school excluded: as_at, size band and its edges, counts per latest overall judgement; "
+              "null when the school's phase, IDACI quintile or pupils are not in the files); context (DfE measures of "
+              "the school's lineage and predecessors by academic year from core.context, the newest file's value where "
+              "two give one, and the files); school_files (the school-level files that list the URN); fallback (name "
+              "and type of the URN's latest inspection, for a URN no school-level file lists); report_card (for a "
+              "report-card school: how the other report-card schools were graded per area and five-point grade)",
+              nullable=False, compression="uncompressed"),
+        Field("page_bytes", "int", "Length of the page's JSON text (the frame's decompressed size)", unit="bytes", nullable=False),
     ),
     primary_key=("urn",),
 )

@@ -18,6 +18,7 @@ TYPES: dict[str, tuple[str, pl.DataType]] = {
     "date": ("DATE", pl.Date()),
     "bool": ("BOOLEAN", pl.Boolean()),
     "text[]": ("VARCHAR[]", pl.List(pl.String())),
+    "blob": ("BLOB", pl.Binary()),
 }
 
 
@@ -31,6 +32,8 @@ class Field:
     unit: str | None = None
     #: "schema.table.field" this field's values are found in (a foreign key; exported as such)
     references: str | None = None
+    #: DuckDB storage compression of the column (``USING COMPRESSION``); None: DuckDB chooses
+    compression: str | None = None
 
     def allowed_values(self) -> tuple[str, ...] | None:
         if self.allowed is None:
@@ -67,6 +70,8 @@ class Table:
         cols = []
         for f in self.fields:
             col = f'"{f.name}" {TYPES[f.type][0]}'
+            if f.compression:
+                col += f" USING COMPRESSION {f.compression}"
             if not f.nullable:
                 col += " NOT NULL"
             allowed = f.allowed_values()

@@ -55,6 +55,7 @@ FRICTIONLESS_TYPES: dict[str, dict[str, str]] = {
     "date": {"type": "date"},
     "bool": {"type": "boolean"},
     "text[]": {"type": "array"},
+    "blob": {"type": "string"},  # (out.school_pages only, which is not exported)
 }
 
 
@@ -263,7 +264,7 @@ def _flat(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(out)
 
 
-SQLITE_TYPES = {"text": "TEXT", "int": "INTEGER", "smallint": "INTEGER", "float": "REAL", "date": "TEXT", "bool": "INTEGER", "text[]": "TEXT"}
+SQLITE_TYPES = {"text": "TEXT", "int": "INTEGER", "smallint": "INTEGER", "float": "REAL", "date": "TEXT", "bool": "INTEGER", "text[]": "TEXT", "blob": "BLOB"}
 # the columns people filter on in Datasette get an index (unless the primary key starts with it)
 SQLITE_INDEXED = ("urn", "event_id")
 
