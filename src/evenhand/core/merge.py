@@ -119,8 +119,8 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
 
     # judgements: one per event and area, from the highest-precedence source. The join and
     # the grouping run on one integer key each (a source row: file, row, block; an event and
-    # area), not on several columns with strings: the same rows, in the same order, at half
-    # the cost (docs/decisions/1710-build-packed-keys.md)
+    # area), not on several columns with strings: the same rows, in the same order, at about
+    # two thirds of the cost (docs/decisions/1710-build-packed-keys.md)
     occ = occ.with_columns(pl.col("event_id").rank("dense").cast(pl.Int64).fill_null(0).alias("_eid"))  # a null id: 0
     block_code = _codes(pl.concat([occ["block"], judgements["block"]]))
     if _fits_source_key(occ, block_code) and _fits_source_key(judgements, block_code):

@@ -174,7 +174,6 @@ def _parsed_stylesheet() -> tuple[Any, Any]:
     with the font configuration it was parsed for."""
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
-
     fonts = FontConfiguration()
     return CSS(string=stylesheet(), font_config=fonts), fonts
 
@@ -188,6 +187,9 @@ def html_to_pdf(html: str) -> bytes:
     document; the PDF is the same."""
     from weasyprint import HTML
 
+    from evenhand.present import svg_text
+
+    svg_text.install()  # chart labels drawn as one run each, not letter by letter (svg_text.py)
     inline = f"<style>{stylesheet()}</style>"
     with _PDF_LOCK:
         if inline in html:

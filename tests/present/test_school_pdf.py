@@ -1,0 +1,199 @@
+"""The school PDF as its reader sees it after the speed work (issue 13): chart labels drawn as
+one run each at the place WeasyPrint's letter-by-letter drawing puts them, text the PDF route
+leaves to WeasyPrint untouched, the judgements' bullets where an outside marker sits, the
+inspections table at its fixed column widths and inside the page's margins."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+from report_fixture import FROZEN, build_fixture_warehouse
+from test_pack_layout import past_right_margin
+
+from evenhand.core.warehouse import connect
+from evenhand.present import svg_text
+from evenhand.present.report import _parsed_stylesheet, html_to_pdf, render, school_html, stylesheet
+from evenhand.present.school import school_report_data
+
+LABELS_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120" font-family="DejaVu Sans, Verdana, sans-serif">
+<text x="10" y="20" font-size="15" text-anchor="start" font-weight="bold" fill="#1A1A1A">Graded inspections over time</text>
+<text x="200" y="50" font-size="10" text-anchor="middle" fill="#404040">AVA Type 2016</text>
+<text x="390" y="80" font-size="11" text-anchor="end" fill="#1A1A1A">Requires improvement / Satisfactory</text>
+</svg>"""
+
+PER_LETTER_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120" font-family="DejaVu Sans">
+<text x="10 30 50" y="20" font-size="12">abc</text>
+<text x="10" y="60" dx="0 4 8" font-size="12">def</text>
+<text x="10" y="90" letter-spacing="3" font-size="12">spaced</text>
+</svg>"""
+
+
+def shows(pdf: bytes) -> list[tuple[str, float, float]]:
+    """Every word of the PDF with where it starts (x, y of its box in points; poppler's
+    pdftotext, which follows the charts' form XObjects), in reading order."""
+    return [(w, x0, y) for w, x0, _, y in boxes(pdf)]
+
+
+def boxes(pdf: bytes) -> list[tuple[str, float, float, float]]:
+    """Every word of the PDF: text, left and right x, top y (points)."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    out = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    return [(html.unescape(w), round(float(x0), 3), round(float(x1), 3), round(float(y), 3))
+            for x0, y, x1, w in re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)<', out)]
+
+
+def text_operators(pdf: bytes) -> int:
+    """How many text-showing operators (Tj, TJ) the PDF's streams hold."""
+    reader = PdfReader(io.BytesIO(pdf))
+    numbers = {n for table in reader.xref.values() for n in table} | set(reader.xref_objStm)
+    count = 0
+    for number in sorted(numbers):
+        obj = reader.get_object(number)
+        if obj is not None and hasattr(obj, "get_data"):
+            count += len(re.findall(rb"[\])]\s*T[Jj]\b", obj.get_data()))
+    return count
+
+
+def letter_by_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WeasyPrint's own SVG text drawing for the rest of the test."""
+    import weasyprint.svg as wsvg
+
+    svg_text.install()
+    original = svg_text._INSTALLED["original"]
+    monkeypatch.setitem(wsvg.TAGS, "text", original)
+    monkeypatch.setitem(wsvg.TAGS, "tspan", original)
+    monkeypatch.setattr(wsvg, "text", original)
+
+
+def page(svg: str) -> str:
+    return f"<!DOCTYPE html><html><body><figure>{svg}</figure></body></html>"
+
+
+def test_chart_labels_are_one_run_each_where_the_letters_were(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_pdf = html_to_pdf(page(LABELS_SVG))
+    with monkeypatch.context() as m:
+        letter_by_letter(m)
+        slow_pdf = html_to_pdf(page(LABELS_SVG))
+    labels = ["Graded inspections over time", "AVA Type 2016", "Requires improvement / Satisfactory"]
+    assert text_operators(fast_pdf) == len(labels)  # one run of glyphs per label
+    assert text_operators(slow_pdf) == sum(len(label.replace(" ", "")) for label in labels)  # WeasyPrint's own: one per letter
+    fast, slow = boxes(fast_pdf), boxes(slow_pdf)
+    assert [w for w, *_ in fast] == [w for w, *_ in slow] == " ".join(labels).split()
+    for label, anchor in zip(labels, ("start", "middle", "end"), strict=True):
+        ours, theirs = ([b for b in bs if b[0] in label.split()] for bs in (fast, slow))
+        assert {round(y) for *_, y in ours} == {round(y) for *_, y in theirs}  # the same line
+        start_a, end_a, start_b, end_b = ours[0][1], ours[-1][2], theirs[0][1], theirs[-1][2]
+        # the anchored point is where WeasyPrint puts it; the font's kerning (AV, VA, Ty) may
+        # make a label a point narrower than its letters laid out one by one
+        anchored = {"start": (start_a, start_b), "middle": ((start_a + end_a) / 2, (start_b + end_b) / 2), "end": (end_a, end_b)}
+        assert abs(anchored[anchor][0] - anchored[anchor][1]) < 0.2, (label, anchor)
+        assert abs((end_a - start_a) - (end_b - start_b)) < 2.5, label
+
+
+def test_text_placed_letter_by_letter_is_left_to_weasyprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    ours = shows(html_to_pdf(page(PER_LETTER_SVG)))
+    with monkeypatch.context() as m:
+        letter_by_letter(m)
+        theirs = shows(html_to_pdf(page(PER_LETTER_SVG)))
+    assert ours == theirs
+    assert text_operators(html_to_pdf(page(PER_LETTER_SVG))) == len("abcdefspaced")
+
+
+def test_install_leaves_a_different_weasyprint_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import weasyprint.svg as wsvg
+
+    def other(svg: Any, node: Any, font_size: float) -> None:
+        raise AssertionError("not called")
+
+    monkeypatch.setattr(svg_text, "_INSTALLED", {})
+    monkeypatch.setitem(wsvg.TAGS, "text", other)
+    assert svg_text.install() is False
+    assert wsvg.TAGS["text"] is other
+    assert svg_text._INSTALLED == {}
+
+
+def test_simple_means_one_place_and_no_per_letter_attribute() -> None:
+    from xml.etree import ElementTree
+
+    def node(xml: str) -> Any:
+        element = ElementTree.fromstring(xml)
+
+        class Node:
+            text = element.text
+            attrib = element.attrib
+
+        return Node()
+
+    assert svg_text.simple(node('<text x="1" y="2">ab</text>'))
+    assert svg_text.simple(node("<text>ab</text>"))
+    assert not svg_text.simple(node('<text x="1 5" y="2">ab</text>'))
+    assert not svg_text.simple(node('<text x="1" y="2" rotate="30">ab</text>'))
+    assert not svg_text.simple(node('<text x="1" y="2" textLength="40">ab</text>'))
+    assert not svg_text.simple(node('<text x="1" y="2"></text>'))
+
+
+BULLETS = """<table class="eh-timeline"><thead><tr><th>started</th><th>published</th><th>inspection</th><th>judgements</th></tr></thead>
+<tbody><tr><td>1 May 2020</td><td>2 June 2020</td><td>Graded inspection</td><td><ul class="eh-judgements">
+<li>Overall effectiveness: <strong>Requires improvement</strong> <span class="eh-scale">[4-point]</span></li>
+<li>Leadership and management: <strong>Good</strong> <span class="eh-scale">[4-point]</span></li>
+<li>Quality of education, a much longer area name that wraps: <strong>Good</strong></li></ul></td></tr></tbody></table>"""
+
+
+def test_judgement_bullets_sit_where_an_outside_marker_does() -> None:
+    inside = html_to_pdf(render("base.html", generated=FROZEN).replace("<footer>", BULLETS + "<footer>", 1))
+    outside_rule = "<style>ul.eh-judgements li { list-style-position: outside !important; text-indent: 0 !important; }</style>"
+    outside = html_to_pdf(render("base.html", generated=FROZEN).replace("</head>", outside_rule + "</head>", 1)
+                          .replace("<footer>", BULLETS + "<footer>", 1))
+    a, b = sorted(shows(inside), key=lambda s: (s[2], s[1])), sorted(shows(outside), key=lambda s: (s[2], s[1]))
+    assert [w for w, _, _ in a] == [w for w, _, _ in b]
+    assert [w for w, _, _ in a].count("•") == 3
+    for (word, xa, ya), (_, xb, yb) in zip(a, b, strict=True):
+        assert abs(xa - xb) < 0.05 and abs(ya - yb) < 0.05, word
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_fixture_warehouse(tmp_path_factory.mktemp("school_pdf"))
+
+
+def school_page(warehouse: Path, urn: int) -> str:
+    con = connect(warehouse, read_only=True)
+    try:
+        return school_html(school_report_data(con, urn), generated=FROZEN)
+    finally:
+        con.close()
+
+
+def test_school_pdf_stays_inside_the_margins(warehouse: Path) -> None:
+    for urn in (109778, 100001, 100010):
+        assert past_right_margin(html_to_pdf(school_page(warehouse, urn))) == [], urn
+
+
+def test_inspections_table_has_fixed_columns_in_the_pdf(warehouse: Path) -> None:
+    from weasyprint import HTML
+
+    css, fonts = _parsed_stylesheet()
+    html = school_page(warehouse, 109778).replace(f"<style>{stylesheet()}</style>", "", 1)
+    doc = HTML(string=html, base_url=None).render(stylesheets=[css], font_config=fonts)
+
+    def tables(box: Any) -> Any:
+        if type(box).__name__ == "TableBox" and box.element is not None and box.element.get("class") == "eh-timeline":
+            yield box
+        for child in getattr(box, "children", None) or []:
+            yield from tables(child)
+
+    table = next(t for p in doc.pages for t in tables(p._page_box))
+    assert table.style["table_layout"] == "fixed"
+    shares = [w / table.width for w in table.column_widths]
+    for share, declared in zip(shares[:3], (0.23, 0.22, 0.18), strict=True):
+        assert declared <= share < declared + 0.03  # the declared width and the cell's padding
+    assert shares[3] > 0.3  # the judgements get the rest
