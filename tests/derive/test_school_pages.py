@@ -16,8 +16,8 @@ from school_pages_sql import old_pages
 from tiny_warehouse import GOOD, INADEQUATE, OUTSTANDING, RI, D, Tiny
 
 from evenhand.derive.pipeline import derive_all
-from evenhand.errors import EvenhandError
 from evenhand.derive.school_pages import read_page, read_pages
+from evenhand.errors import EvenhandError
 from evenhand.present.school import school_report_data
 from evenhand.query import history, history_from_core
 
