@@ -20,7 +20,14 @@ from test_pack_layout import past_right_margin
 
 from evenhand.core.warehouse import connect
 from evenhand.present import svg_text
-from evenhand.present.report import _parsed_stylesheet, html_to_pdf, render, school_html, stylesheet
+from evenhand.present.report import (
+    _parsed_stylesheet,
+    html_to_pdf,
+    render,
+    resolve_root_vars,
+    school_html,
+    stylesheet,
+)
 from evenhand.present.school import school_report_data
 
 LABELS_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120" font-family="DejaVu Sans, Verdana, sans-serif">
@@ -141,23 +148,35 @@ def test_simple_means_one_place_and_no_per_letter_attribute() -> None:
     assert not svg_text.simple(node('<text x="1" y="2"></text>'))
 
 
-BULLETS = """<table class="eh-timeline"><thead><tr><th>started</th><th>published</th><th>inspection</th><th>judgements</th></tr></thead>
+BULLETS = """<article class="eh-school"><table class="eh-timeline"><thead><tr><th>started</th><th>published</th><th>inspection</th><th>judgements</th></tr></thead>
 <tbody><tr><td>1 May 2020</td><td>2 June 2020</td><td>Graded inspection</td><td><ul class="eh-judgements">
 <li>Overall effectiveness: <strong>Requires improvement</strong> <span class="eh-scale">[4-point]</span></li>
 <li>Leadership and management: <strong>Good</strong> <span class="eh-scale">[4-point]</span></li>
-<li>Quality of education, a much longer area name that wraps: <strong>Good</strong></li></ul></td></tr></tbody></table>"""
+<li>Quality of education, a much longer area name that wraps: <strong>Good</strong></li></ul></td></tr></tbody></table>
+<section id="caveats"><h2>Caveats</h2><ul><li>A caveat long enough to wrap onto a second line of the page, so that its hanging indent is
+checked as well as its bullet, which sits in the margin of the list.</li><li>A short one.</li></ul>
+<ul class="eh-small"><li>shared/data/some_file.csv (inspections)</li></ul></section></article>"""
 
 
 def test_judgement_bullets_sit_where_an_outside_marker_does() -> None:
     inside = html_to_pdf(render("base.html", generated=FROZEN).replace("<footer>", BULLETS + "<footer>", 1))
-    outside_rule = "<style>ul.eh-judgements li { list-style-position: outside !important; text-indent: 0 !important; }</style>"
+    outside_rule = "<style>article.eh-school ul > li { list-style-position: outside !important; text-indent: 0 !important; }</style>"
     outside = html_to_pdf(render("base.html", generated=FROZEN).replace("</head>", outside_rule + "</head>", 1)
                           .replace("<footer>", BULLETS + "<footer>", 1))
     a, b = sorted(shows(inside), key=lambda s: (s[2], s[1])), sorted(shows(outside), key=lambda s: (s[2], s[1]))
     assert [w for w, _, _ in a] == [w for w, _, _ in b]
-    assert [w for w, _, _ in a].count("•") == 3
+    assert [w for w, _, _ in a].count("•") == 6
     for (word, xa, ya), (_, xb, yb) in zip(a, b, strict=True):
         assert abs(xa - xb) < 0.05 and abs(ya - yb) < 0.05, word
+
+
+def test_pdf_stylesheet_has_the_root_colours_in_place_of_var() -> None:
+    css = ":root { --ink: #1a1a1a; --rule: #c8c8c8; } th { border-bottom: 1px solid var(--rule); color: var(--ink); }"
+    assert resolve_root_vars(css).endswith("th { border-bottom: 1px solid #c8c8c8; color: #1a1a1a; }")
+    # a fallback or a name :root does not set is left to the renderer
+    assert resolve_root_vars("p { color: var(--ink, red); background: var(--none); }") == "p { color: var(--ink, red); background: var(--none); }"
+    assert resolve_root_vars(":root { --a: red; } p { color: var(--a, blue); border-color: var(--b); }").endswith("p { color: var(--a, blue); border-color: var(--b); }")
+    assert "var(" not in resolve_root_vars(stylesheet())
 
 
 @pytest.fixture(scope="module")
