@@ -17,6 +17,7 @@ from tiny_warehouse import GOOD, INADEQUATE, OUTSTANDING, RI, D, Tiny
 
 from evenhand.derive.pipeline import derive_all
 from evenhand.derive.school_pages import read_page, read_pages
+from evenhand.errors import EvenhandError
 from evenhand.present.school import school_report_data
 from evenhand.query import history, history_from_core
 
@@ -124,6 +125,14 @@ def test_a_warehouse_without_pages_is_read_by_the_per_urn_queries(tmp_path: Path
     assert plain(history(con, 140001)) == want
     with pytest.raises(Exception, match="build it again"):
         school_report_data(con, 140001)
+    # a table as builds before decision 1320 wrote it (one JSON text column per part): the same
+    con.execute("CREATE TABLE out.school_pages (urn BIGINT, school VARCHAR, events VARCHAR)")
+    con.execute("INSERT INTO out.school_pages VALUES (140001, NULL, '[]')")
+    assert plain(history(con, 140001)) == want
+    with pytest.raises(EvenhandError, match="build it again"):
+        school_report_data(con, 140001)
+    with pytest.raises(EvenhandError, match="build it again"):
+        read_page(con, 140001)
     con.close()
 
 

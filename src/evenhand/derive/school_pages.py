@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from evenhand.core.warehouse import frame, table_names
 from evenhand.derive.lineage import replace_table
-from evenhand.errors import InputError, Problem
+from evenhand.errors import EvenhandError, InputError, Problem
 from evenhand.metadata import out_tables as O
 
 #: Context measures a school's report shows over the years (labels and formats: present.school).
@@ -453,7 +453,10 @@ def read_pages(con: duckdb.DuckDBPyConnection, urns: list[int]) -> dict[int, Sch
     """The pages of ``urns`` (those that exist): one indexed point lookup each."""
     out = {}
     for u in dict.fromkeys(int(u) for u in urns):
-        got = con.execute("SELECT page, page_bytes FROM out.school_pages WHERE urn = ?", [u]).fetchall()
+        try:
+            got = con.execute("SELECT page, page_bytes FROM out.school_pages WHERE urn = ?", [u]).fetchall()
+        except duckdb.BinderException as e:  # out.school_pages of an older build: one JSON text column per part
+            raise EvenhandError(f"{OLDER}: {e}") from e
         if not got:
             continue
         d = json.loads(pa.decompress(got[0][0], decompressed_size=got[0][1], codec=CODEC, asbytes=True))
@@ -471,9 +474,14 @@ def read_page(con: duckdb.DuckDBPyConnection, urn: int) -> SchoolPage | None:
     return read_pages(con, [urn]).get(int(urn))
 
 
+OLDER = "the warehouse was built by an older Evenhand (out.school_pages without its page column): build it again"
+
+
 def has_pages(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the warehouse has out.school_pages (built by this version)."""
+    """Whether the warehouse has out.school_pages as this version writes it (its ``page``
+    column: a warehouse built before decision 1320 has one JSON text column per part)."""
     got = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'out' AND table_name = 'school_pages' AND database_name = current_database()"
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'out' AND table_name = 'school_pages' AND column_name = 'page' "
+        "AND database_name = current_database()"
     ).fetchall()
     return bool(got[0][0])
