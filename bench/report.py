@@ -69,7 +69,7 @@ def school(con: object, urn: int, repeat: int) -> bool:
     def pdf() -> object:
         return html_to_pdf(school_html(school_report_data(con, urn)))  # type: ignore[arg-type]
 
-    pdf_t = median_time(pdf, max(1, repeat // 2))
+    pdf_t = median_time(pdf, repeat)
     pdf_cpu = CPU[id(pdf)]
     html_ok = html_t <= HTML_TARGET_RATIO * base
     pdf_ok = pdf_t <= PDF_TARGET_S
