@@ -36,6 +36,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -261,7 +262,10 @@ def main() -> None:
         cmd += ["--audits", str(a.audits)]
     if a.workers is not None:
         cmd += ["--workers", str(a.workers)]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # the server's messages go to a file, not a pipe nobody reads: a full pipe would stop the
+    # server at its 64 KB-th byte of logging (a worker's tracebacks), and the bench with it
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed after the server stops, below
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.time() + 120
         while True:
@@ -271,7 +275,8 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             if server.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+                log.seek(0)
+                raise SystemExit(f"server did not start: {log.read().decode(errors='replace')[-4000:]}")
             time.sleep(0.2)
 
         results = []
@@ -301,6 +306,12 @@ def main() -> None:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.seek(0)
+        logged = log.read().decode(errors="replace")
+        log.close()
+    errors_logged = logged.count("Exception in ASGI application")
+    if errors_logged:
+        print(f"the server logged {errors_logged} exception(s); the last lines:\n{logged[-3000:]}")
 
     import os
 

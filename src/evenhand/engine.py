@@ -187,6 +187,15 @@ class Evenhand:
         with self.cursor() as cur:
             return table_names(cur)
 
+    @cached_property
+    def has_pages(self) -> bool:
+        """Whether out.school_pages is as this version writes it (derive.school_pages.has_pages),
+        asked once: the warehouse is read-only."""
+        from evenhand.derive.school_pages import has_pages
+
+        with self.cursor() as cur:
+            return has_pages(cur)
+
     def has_table(self, qualified: str) -> bool:
         """Whether ``schema.table`` exists in the warehouse (the one such check)."""
         return qualified in self._table_names

@@ -143,3 +143,24 @@ def test_a_connection_that_never_sends_a_request_is_closed(warehouse: Path) -> N
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_a_warehouse_with_school_pages_of_an_older_build_says_rebuild(tmp_path: Path) -> None:
+    """out.school_pages as builds before decision 1320 wrote it (one JSON column per part):
+    every school page says the warehouse needs rebuilding (503), not 'something went wrong'."""
+    import duckdb
+
+    raw = tmp_path / "raw"
+    write(raw / "os.csv", csv_text(os_headers(), [caversham_like()]))
+    wh = tmp_path / "evenhand.duckdb"
+    build_warehouse(raw, wh)
+    con = duckdb.connect(str(wh))
+    con.execute("DROP TABLE out.school_pages")
+    con.execute("CREATE TABLE out.school_pages (urn BIGINT, school VARCHAR, events VARCHAR)")
+    con.execute("INSERT INTO out.school_pages VALUES (109778, NULL, '[]')")
+    con.close()
+    with TestClient(create_app(wh), raise_server_exceptions=True) as c:
+        r = c.get("/school/109778")
+        assert r.status_code == 503
+        assert "This warehouse needs rebuilding" in r.text and "evenhand build" in r.text
+        assert c.get("/health").status_code == 200

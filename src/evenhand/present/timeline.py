@@ -37,6 +37,26 @@ def _text(x: float, y: float, s: str, size: int = 11, anchor: str = "start", wei
             f'fill="{fill}">{escape(s)}</text>')
 
 
+#: about the widest a label of 11 px text may be left of the plot (DejaVu Sans averages under
+#: 0.6 em a character); a longer level label is drawn on two lines rather than cut by the edge
+LABEL_CHARS = int((LEFT - 16) / (0.6 * 11))
+
+
+def _level_label(y: float, label: str) -> list[str]:
+    """A level's label, right-aligned left of the plot; on two lines (split after " / ", else at
+    the space nearest the middle) when it is too long for the room, e.g. "Requires improvement /
+    Satisfactory", whose start the edge of the chart used to cut off."""
+    if len(label) <= LABEL_CHARS or " " not in label:
+        return [_text(LEFT - 8, y + 4, label, 11, anchor="end")]
+    if " / " in label:
+        cut = label.index(" / ") + 2
+    else:
+        spaces = [i for i, c in enumerate(label) if c == " "]
+        cut = min(spaces, key=lambda i: abs(i - len(label) / 2))
+    first, second = label[:cut].rstrip(), label[cut:].strip()
+    return [_text(LEFT - 8, y - 2, first, 11, anchor="end"), _text(LEFT - 8, y + 10, second, 11, anchor="end")]
+
+
 def _panel(top: float, title: str, subtitle: str | None, levels: list[str], colours: dict[str, str],
            points: list[dict[str, Any]], lo: dt.date, hi: dt.date, step: int, lines: bool) -> tuple[list[str], float]:
     """One panel: its title, level rows, year axis and points; returns the SVG parts and its bottom."""
@@ -58,7 +78,7 @@ def _panel(top: float, title: str, subtitle: str | None, levels: list[str], colo
     for lv in levels:  # level labels and grid lines
         y = y_of(lv)
         out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="{GRID}" stroke-width="1"/>')
-        out.append(_text(LEFT - 8, y + 4, lv, 11, anchor="end"))
+        out.extend(_level_label(y, lv))
     out.append(f'<line x1="{LEFT}" y1="{bottom:.1f}" x2="{WIDTH - RIGHT}" y2="{bottom:.1f}" stroke="{MUTED}" stroke-width="1"/>')
     for year in range(lo.year, hi.year + 1, step):  # the year axis
         x = x_of(dt.date(year, 1, 1))

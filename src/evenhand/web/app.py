@@ -186,6 +186,9 @@ def create_app(warehouse: Path | str, audits_dir: Path | str | None = None, open
 
     def school_context(urn: int) -> dict[str, Any]:
         def make() -> dict[str, Any] | None:
+            if not wh.eh.has_pages:  # a warehouse built by an older Evenhand: say so, on every school page
+                raise PageError(503, "This warehouse needs rebuilding", "It was built by an older version of Evenhand, whose school pages this "
+                                "version cannot read. Run evenhand build again, then reload this page.")
             got = wh.page(urn)  # the precomputed page: one lookup; the rest is labelling
             if got is None:
                 return None

@@ -197,8 +197,8 @@ class Store:
         """The school's precomputed page (out.school_pages, one lookup) and its history JSON
         without the per-event context rows (only /history.json shows those: :meth:`history`);
         None for a URN the warehouse does not hold."""
-        if not self.eh.has_table("out.school_pages"):
-            raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages): build it again")
+        if not self.eh.has_pages:
+            raise EvenhandError("the warehouse was built by an older Evenhand (no out.school_pages as this version writes it): build it again")
         with self.cursor() as cur:
             page = read_page(cur, urn)
         if page is None:
