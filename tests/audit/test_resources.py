@@ -210,19 +210,14 @@ def test_no_planted_income_effect_is_found() -> None:
 
 
 @pytest.mark.integration
-def test_real_data(tmp_path: Path) -> None:
+def test_real_data(shared_warehouse: Path) -> None:
     """The clean frame on the real files, and its headline odds ratio recomputed by a plain
     second route: SQL over core.context and core.events, quintiles by numpy, the model by
     statsmodels directly."""
     import numpy as np
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-    from evenhand.core.pipeline import build_warehouse
-    from helpers import need_shared_data
-
-    wh = tmp_path / "wh.duckdb"
-    build_warehouse(need_shared_data(), wh)
-    con = duckdb.connect(str(wh), read_only=True)
+    con = duckdb.connect(str(shared_warehouse), read_only=True)
     try:
         r = resources.run(AuditContext(con=con, as_at=dt.date(2025, 8, 31)))
         plain = con.sql(

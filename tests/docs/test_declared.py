@@ -15,7 +15,7 @@ from evenhand import maps
 from evenhand.core.pipeline import build_warehouse
 from evenhand.core.warehouse import connect
 from evenhand.metadata import TABLES
-from helpers import csv_text, graded, need_shared_data, os_headers, school, write
+from helpers import csv_text, graded, os_headers, school, write
 
 ROOT = Path(__file__).resolve().parents[2]
 DICTIONARY = ROOT / "docs" / "data-dictionary.md"
@@ -54,9 +54,8 @@ def test_a_built_warehouse_holds_only_declared_documented_tables(tmp_path: Path)
 
 
 @pytest.mark.integration
-def test_the_real_warehouse_holds_only_declared_documented_tables(tmp_path: Path) -> None:
-    build_warehouse(need_shared_data(), tmp_path / "w.duckdb")
-    check_declared_and_documented(tmp_path / "w.duckdb")
+def test_the_real_warehouse_holds_only_declared_documented_tables(shared_warehouse: Path) -> None:
+    check_declared_and_documented(shared_warehouse)
 
 
 def test_every_map_reader_parses_its_file() -> None:

@@ -9,7 +9,6 @@ import duckdb
 import pytest
 
 from evenhand import maps
-from evenhand.core.pipeline import build_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -58,11 +57,8 @@ def need_data() -> Path:
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = need_data()
-    wh = tmp_path_factory.mktemp("dfe") / "evenhand.duckdb"
-    build_warehouse(data, wh)  # strict: any bad value in any file fails the build
-    return wh
+def warehouse(shared_warehouse: Path) -> Path:
+    return shared_warehouse  # built strictly: any bad value in any file fails the build
 
 
 def sql(wh: Path, q: str) -> list[tuple]:

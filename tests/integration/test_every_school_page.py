@@ -14,19 +14,15 @@ import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from evenhand.core.pipeline import build_warehouse
 from evenhand.engine import Evenhand
 from evenhand.web import create_app
-from helpers import need_shared_data
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wh = tmp_path_factory.mktemp("every-page") / "evenhand.duckdb"
-    build_warehouse(need_shared_data(), wh)
-    return wh
+def warehouse(shared_warehouse: Path) -> Path:
+    return shared_warehouse
 
 
 def _urns(warehouse: Path) -> tuple[list[int], list[int]]:

@@ -10,18 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from evenhand.core.pipeline import build_warehouse
-from helpers import need_shared_data
 from one_definition import FLAG_KEYS, disagreements, national, open_read_only, reports
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wh = tmp_path_factory.mktemp("one-definition") / "evenhand.duckdb"
-    build_warehouse(need_shared_data(), wh)
-    return wh
+def warehouse(shared_warehouse: Path) -> Path:
+    return shared_warehouse
 
 
 def test_national_audits_and_school_reports_agree(warehouse: Path) -> None:

@@ -7,18 +7,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from evenhand.core.pipeline import build_warehouse
 from helpers import history, need_shared_data
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = need_shared_data()
-    wh = tmp_path_factory.mktemp("wh") / "evenhand.duckdb"
-    build_warehouse(data, wh)
-    return wh
+def warehouse(shared_warehouse: Path) -> Path:
+    return shared_warehouse
 
 
 def sql(wh: Path, q: str) -> list[tuple]:
