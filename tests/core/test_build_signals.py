@@ -158,3 +158,21 @@ def test_sigkill_at_random_points_leaves_a_warehouse_that_opens(tmp_path: Path) 
             assert digest(wh) == before, f"killed at {delay:.2f} s before the swap: the previous warehouse must be unchanged"
     build_warehouse(raw, wh)
     assert beside(wh) == sorted({wh.name, *raw_folder_in_use(wh)})
+
+
+def test_a_signal_while_threads_start_is_raised_after_they_started() -> None:
+    """Starting a pool's thread is not interrupted half-way (Python's Thread.start would leave
+    the new thread failing with a KeyError traceback): the signal is raised when the block ends."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from evenhand.core.guard import BuildInterrupted, signals_held, stop_on_signals
+
+    reached_end = False
+    with stop_on_signals(), ThreadPoolExecutor(max_workers=1) as pool:
+        with pytest.raises(BuildInterrupted, match="SIGTERM"), signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here: recorded, not raised
+            fut = pool.submit(lambda: 42)
+            reached_end = True
+        assert fut.result() == 42
+    assert reached_end

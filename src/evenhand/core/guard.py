@@ -291,6 +291,24 @@ def hold_signals() -> None:
     _held = []
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """A stop signal inside the block is raised at its end, not inside it: for starting threads
+    (``ThreadPoolExecutor.submit``). An exception raised by a signal handler while Python's
+    ``Thread.start`` runs leaves the new thread failing with a KeyError traceback on stderr.
+    Within :func:`hold_signals` already, a no-op."""
+    if _held is not None:
+        yield
+        return
+    hold_signals()
+    try:
+        yield
+    except BaseException:
+        release_signals(raise_pending=False)
+        raise
+    release_signals()
+
+
 def release_signals(raise_pending: bool = True, swapped: bool = False) -> None:
     """End :func:`hold_signals`; a signal that came meanwhile is raised now (``swapped``: after
     the new warehouse was swapped in)."""

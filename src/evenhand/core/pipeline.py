@@ -217,7 +217,8 @@ def _build(
     # opening, recognising and parsing files is independent work: a small thread pool reads
     # ahead (Polars' CSV reader and calamine release the GIL); results are used in file order
     readers = ThreadPoolExecutor(max_workers=BUILD_THREADS, thread_name_prefix="evenhand-read")
-    loads = [readers.submit(_load, p, r) if p.suffix.lower() in DATA_SUFFIXES else None for p, r in zip(paths, rels, strict=True)]
+    with guard.signals_held():  # submit starts the pool's threads: a signal is raised after, not during
+        loads = [readers.submit(_load, p, r) if p.suffix.lower() in DATA_SUFFIXES else None for p, r in zip(paths, rels, strict=True)]
     for i, (path, rel, load) in enumerate(zip(paths, rels, loads, strict=True), start=1):
         if progress:
             progress(f"reading {rel}", i, len(paths))
@@ -327,7 +328,8 @@ def _build(
     pool_exits: list[ThreadPoolExecutor] = []
     try:
         guard.release_signals()
-        raw_written = {name: pool.submit(write_raw_parquet, raw_dir, name, frames) for name, frames in raw_frames.items()}
+        with guard.signals_held():
+            raw_written = {name: pool.submit(write_raw_parquet, raw_dir, name, frames) for name, frames in raw_frames.items()}
         raw_frames.clear()
         # build every recognised file
         ofsted_out: list[ofsted_events.OfstedOutput] = []
@@ -340,7 +342,8 @@ def _build(
         # ContextVar) and results are taken in file order, so the output does not change
         builders = ThreadPoolExecutor(max_workers=BUILD_THREADS, thread_name_prefix="evenhand-build")
         pool_exits.append(builders)
-        built = [builders.submit(contextvars.copy_context().run, _run_builder, inp, c) for inp, c in inputs]
+        with guard.signals_held():
+            built = [builders.submit(contextvars.copy_context().run, _run_builder, inp, c) for inp, c in inputs]
         for k, ((inp, c), fut) in enumerate(zip(inputs, built, strict=True), start=1):
             if progress:
                 progress(f"building {inp.name}", k, len(inputs))
@@ -423,7 +426,8 @@ def _build(
             insert_many(con, [j for j in jobs if j[0].qualified in early])
             writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-late-insert")
             pool_exits.append(writer)
-            late = writer.submit(insert_many, con, [j for j in jobs if j[0].qualified not in early])
+            with guard.signals_held():
+                late = writer.submit(insert_many, con, [j for j in jobs if j[0].qualified not in early])
             clock.lap("write core (lineage inputs)")  # the other core tables are written alongside derive
             for layout_name, written in raw_written.items():
                 create_raw_view(con, layout_name, written.result())

@@ -95,7 +95,10 @@ def insert_many(con: duckdb.DuckDBPyConnection, jobs: Sequence[tuple[Table, pl.D
             cur.close()
 
     with ThreadPoolExecutor(max_workers=INSERT_THREADS, thread_name_prefix="evenhand-insert") as pool:
-        futures = [pool.submit(run, t, df) for t, df in jobs]
+        from evenhand.core.guard import signals_held
+
+        with signals_held():  # submit starts the pool's threads: a signal is raised after, not during
+            futures = [pool.submit(run, t, df) for t, df in jobs]
         for f in futures:
             f.result()
 

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import duckdb
 
+from evenhand.core.guard import signals_held
 from evenhand.derive.as_at import derive_latest_as_at
 from evenhand.derive.event_context import derive_event_context
 from evenhand.derive.facts import derive_event_flags, derive_snapshot_schools
@@ -94,6 +95,7 @@ def derive_all(
         for derivation in DERIVATIONS:
             name = derivation.__name__
             needs = NEEDS.get(name, tuple(futures))
-            futures[name] = pool.submit(run, derivation, [futures[n] for n in needs if n in futures])
+            with signals_held():  # submit may start a thread: a stop signal is raised after, not during
+                futures[name] = pool.submit(run, derivation, [futures[n] for n in needs if n in futures])
         for f in futures.values():
             f.result()
