@@ -120,6 +120,10 @@ class Plain:
 
     # --- events -------------------------------------------------------------------------------
 
+    def page_urns(self) -> set[int]:
+        """Every URN with a page: a school-level row, an inspection, or one reported under it."""
+        return set(self.by_urn) | set(self.reported) | set(self.schools_of)
+
     def event_ids(self, urn: int) -> list[str]:
         ids = set(self.by_urn.get(urn, [])) | self.reported.get(urn, set())
         return sorted(ids, key=lambda i: key(self.events[i]["start_date"], i))
@@ -312,14 +316,15 @@ class Plain:
 COMPARED = ("events", "lineage", "context", "similar_schools", "report_card")
 
 
-def differences(con: duckdb.DuckDBPyConnection, urns: list[int]) -> list[tuple[int, str, Any, Any]]:
+def differences(con: duckdb.DuckDBPyConnection, urns: list[int], route: Plain | None = None) -> list[tuple[int, str, Any, Any]]:
     """(urn, part, plain route, page) for every part where this route and the page differ:
     events and lineage as ``Evenhand.history`` gives them, the rest as ``read_pages`` reads them
-    (its columnar lists turned back into rows by ``school_pages.rows``)."""
+    (its columnar lists turned back into rows by ``school_pages.rows``). ``route``: this route
+    over the warehouse, already read (with the context rows of ``urns``)."""
     from evenhand.derive.school_pages import read_pages
     from evenhand.query import history
 
-    p = Plain(con, urns)
+    p = route or Plain(con, urns)
     open_rows, cuts, rc = p.open_schools(), p.cuts(), p.report_cards()
     pages = read_pages(con, urns)
     out = []
