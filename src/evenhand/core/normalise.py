@@ -57,7 +57,7 @@ def clean_text(col: str, repair: bool = True) -> pl.Expr:
     e = pl.col(col).str.strip_chars()
     if repair:
         e = e.str.replace_many(list(_C1.keys()), list(_C1.values()))
-    return pl.when(e.is_in(NULL_TOKENS)).then(None).otherwise(e).alias(col)
+    return e.replace(list(NULL_TOKENS), None).alias(col)  # (as when(is_in).then(None), one pass less)
 
 
 def integer_text(col: str) -> pl.Expr:

@@ -99,7 +99,12 @@ def _type_label(df: pl.DataFrame, col: str, header: str, c: Collector) -> pl.Ser
         " ".join(x.split()).lower(): code.label
         for code in maps.codes() if code.scale == col for x in (code.code, code.label, *code.aliases)
     }
-    out = df.select(_type_key(pl.col(col)).replace_strict(labels, default=None, return_dtype=pl.String).alias(col)).to_series()
+    # a column holds a few dozen distinct values: each is keyed and looked up once
+    values = df[col].drop_nulls().unique()
+    found = values.to_frame().select(_type_key(pl.col(col)).replace_strict(labels, default=None, return_dtype=pl.String)).to_series()
+    readable = found.is_not_null()
+    out = (df[col].replace_strict(values.filter(readable), found.filter(readable), default=None, return_dtype=pl.String)
+           if readable.any() else pl.Series(col, [None] * df.height, dtype=pl.String))
     bad = df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & out.is_null())
     if bad.height:
         known = sorted({code.label for code in maps.codes() if code.scale == col})
