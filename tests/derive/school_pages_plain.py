@@ -17,7 +17,11 @@ rows, following the rules as the docs state them, not as derive/school_pages.py 
   phase cut into fifths by pupils (inverted-CDF quantiles), counted by IDACI quintile, size band
   and latest overall judgement, the school itself taken out of its own cell (decision 1310);
 - report card: schools whose latest graded inspection in any file is a report card, counted per
-  area and five-point grade, the school itself taken out (decision 1310 point 7).
+  area and five-point grade, the school itself taken out (decision 1310 point 7);
+- and the small parts as the data dictionary states them (out.school_pages ``page``): the
+  school's latest school-level row, the files that list it, its out.latest_as_at row at its latest
+  date with that file's date, the name and type of its latest inspection, and the facts of every
+  event its report shows (its own, reported and its predecessors' own).
 """
 
 from __future__ import annotations
@@ -112,6 +116,14 @@ class Plain:
         for s in self.schools:
             self.schools_of[s["urn"]].append(s)
         self.latest = table(con, "out.latest_as_at")
+        self.latest_of: dict[int, list[Row]] = defaultdict(list)
+        for r in self.latest:
+            self.latest_of[r["urn"]].append(r)
+        self.timing = {r["event_id"]: r for r in table(con, "out.timing")}
+        self.flags = {r["event_id"]: r for r in table(con, "out.event_flags")}
+        self.steps_into: dict[str, list[Row]] = defaultdict(list)
+        for r in table(con, "out.transitions"):
+            self.steps_into[r["to_event_id"]].append(r)
         self.context: dict[int, list[Row]] = defaultdict(list)
         if has(con, "core.context"):
             wanted = None if urns is None else {u for urn in urns for u in self.context_urns(urn)}
@@ -309,11 +321,68 @@ class Plain:
                           for (a, c, lab), k in sorted(counts.items(), key=lambda x: key(*x[0]))]}
 
 
+# --- the school, its files, its latest judgement, the fallback name, the facts -------------
+
+    def school_of(self, urn: int) -> Row | None:
+        row = self.newest_school_row(urn)
+        return None if row is None else without(row, "file_id", "row_number")
+
+    def school_files_of(self, urn: int) -> list[str]:
+        return sorted({self.files[s["file_id"]]["path"] for s in self.schools_of.get(urn, []) if s["file_id"] in self.files})
+
+    def latest_of_urn(self, urn: int) -> Row | None:
+        """The URN's out.latest_as_at row at its latest as-at date, with the as-at date of the
+        file that shows it open."""
+        rows = self.latest_of.get(urn, [])
+        if not rows:
+            return None
+        newest = max(r["as_at"] for r in rows)
+        top = [r for r in rows if r["as_at"] == newest]
+        assert len(top) == 1, ("two out.latest_as_at rows of one URN and date", urn, newest)
+        f = self.files.get(top[0]["open_in_file_id"])
+        return {**top[0], "file_as_at": f and f["as_at"]}
+
+    def fallback_of(self, urn: int) -> Row | None:
+        """Name and type of the URN's latest inspection (by start date; an unknown date last)."""
+        evs = [self.events[i] for i in self.by_urn.get(urn, [])]
+        if not evs:
+            return None
+        dated = [e for e in evs if e["start_date"] is not None]
+        pool = [e for e in dated if e["start_date"] == max(d["start_date"] for d in dated)] if dated else evs
+        got = {(e["school_name"], e["school_type"]) for e in pool}
+        if len(got) > 1:  # the rule leaves this open: say so rather than choose
+            return {"ambiguous": sorted(got, key=lambda x: key(*x))}
+        name, kind = got.pop()
+        return {"school_name": name, "school_type": kind}
+
+    def facts_of(self, urn: int) -> list[Row]:
+        """Per event the report shows (its own, those reported under it, and its lineage
+        predecessors' own), in event id order: timing, flags and the transition into it."""
+        shown = set(self.event_ids(urn))
+        if urn in self.lineage:
+            for r in self.related(urn, "predecessor"):
+                shown |= set(self.by_urn.get(r["urn"], []))
+        out = []
+        for eid in sorted(shown):
+            t, f = self.timing.get(eid, {}), self.flags.get(eid, {})
+            steps = sorted(self.steps_into.get(eid, []), key=lambda r: key(r["to_start_date"], r["from_event_id"]))
+            tr = steps[-1] if steps else None  # the newest step into the event
+            out.append({
+                "event_id": eid,
+                **{c: t.get(c) for c in ("inspection_length_days", "inspection_length_working_days", "end_to_publication_days",
+                                         "start_to_publication_days")},
+                **{c: f.get(c) for c in ("publication_delay_working_days", "publication_delay_from", "safeguarding_limited",
+                                         "safeguarding_not_met", "cliff_edge", "overall_change", "publication_target_working_days",
+                                         "publication_target_source", "publication_target_level", "beyond_target")},
+                "transition": tr and {c: tr[c] for c in ("from_label", "to_label", "from_start_date", "to_scale")},
+            })
+        return out
+
+
 # --- the comparison ---------------------------------------------------------------------------
 
-#: the parts compared: (history's events, history's lineage, the page's context, similar-school
-#: cells and report-card counts)
-COMPARED = ("events", "lineage", "context", "similar_schools", "report_card")
+#: the parts compared: every part of a page (school, events and lineage as the history gives them)
+COMPARED = ("school", "events", "lineage", "facts", "latest", "similar_schools", "context", "school_files", "fallback", "report_card")
 
 
 def differences(con: duckdb.DuckDBPyConnection, urns: list[int], route: Plain | None = None) -> list[tuple[int, str, Any, Any]]:
@@ -331,10 +400,15 @@ def differences(con: duckdb.DuckDBPyConnection, urns: list[int], route: Plain | 
     for urn in urns:
         page = pages.get(urn)
         h = plain(history(con, urn))
-        got = {"events": h["events"], "lineage": h["lineage"],
-               "context": plain(page.context) if page else None, "similar_schools": plain(page.similar) if page else None,
-               "report_card": plain(page.report_card) if page else None}
-        want = {"events": plain(p.history_events(urn)), "lineage": plain(p.lineage_of(urn)), "context": plain(p.context_of(urn)),
-                "similar_schools": plain(p.similar_of(urn, cuts, open_rows)), "report_card": plain(p.report_card_of(urn, rc))}
-        out += [(urn, part, want[part], got[part]) for part in COMPARED if want[part] != got[part]]
+        got = {"school": h["school"], "events": h["events"], "lineage": h["lineage"]}
+        if page is not None:
+            got |= {"facts": sorted(page.facts.values(), key=lambda f: f["event_id"]), "latest": page.latest,
+                    "similar_schools": page.similar, "context": page.context, "school_files": page.school_files,
+                    "fallback": page.fallback, "report_card": page.report_card}
+        got = {k: plain(v) for k, v in got.items()}
+        want = {"school": p.school_of(urn), "events": p.history_events(urn), "lineage": p.lineage_of(urn), "facts": p.facts_of(urn),
+                "latest": p.latest_of_urn(urn), "similar_schools": p.similar_of(urn, cuts, open_rows), "context": p.context_of(urn),
+                "school_files": p.school_files_of(urn), "fallback": p.fallback_of(urn), "report_card": p.report_card_of(urn, rc)}
+        want = {k: plain(v) for k, v in want.items()}
+        out += [(urn, part, want[part], got.get(part)) for part in COMPARED if want[part] != got.get(part)]
     return out

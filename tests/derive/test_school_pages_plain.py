@@ -2,7 +2,8 @@
 tables read into Python, the documented rules applied row by row, none of derive/school_pages.py's
 SQL or helpers), held equal part by part to ``Evenhand.history`` and ``read_pages`` for every URN
 of the test warehouses of test_school_pages.py: the events with their judgements, sources and
-conflicts, the lineage, the context rule and the similar-school and report-card cells."""
+conflicts, the lineage, the context rule, the similar-school and report-card cells, and the
+small parts (school, files, latest, fallback, facts)."""
 
 from __future__ import annotations
 
@@ -53,8 +54,11 @@ def test_the_plain_route_sees_a_page_that_does_not_follow_the_tables(tmp_path: P
         con.execute("UPDATE core.judgements SET label = 'Changed' WHERE event_id = 'E3'")
         con.execute("UPDATE out.lineage_links SET note = 'changed' WHERE successor_urn = 140001")
         con.execute("UPDATE core.context SET value = 0.5 WHERE file_id = 905 AND measure = 'progress8'")
+        con.execute("UPDATE out.timing SET inspection_length_days = 99 WHERE event_id = 'E1'")
+        con.execute("UPDATE core.schools SET pupils = 1 WHERE urn = 140001")
         got = {(u, part) for u, part, _, _ in differences(con, [140001, 100001])}
-        assert {(140001, "events"), (140001, "lineage"), (100001, "lineage"), (140001, "context")} <= got
+        assert {(140001, "events"), (140001, "lineage"), (100001, "lineage"), (140001, "context"),
+                (140001, "facts"), (100001, "facts"), (140001, "school")} <= got
         assert {part for _, part in got} <= set(COMPARED)
     finally:
         con.close()
