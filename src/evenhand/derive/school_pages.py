@@ -130,7 +130,12 @@ def _events(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]
         frame(con, "SELECT reported_urn AS page_urn, event_id FROM core.event_sources WHERE reported_urn IS NOT NULL"),
     ]).unique()
     cols = [*ev.columns, *EVENT_PARTS]
-    hist = _columnar(ids.join(doc, on="event_id"), "page_urn", ["start_date", "event_id"], cols, "events")
+    # the (page, event) pairs sorted first, then the documents joined in that order: sorting the
+    # joined documents (nested lists) gathered them all once more
+    order = (ids.join(ev.select("event_id", "start_date"), on="event_id")
+             .sort(["page_urn", "start_date", "event_id"], nulls_last=True).drop("start_date"))
+    hist = (order.join(doc, on="event_id", maintain_order="left").group_by("page_urn", maintain_order=True)
+            .agg([pl.col(c).alias(f"events.{c}") for c in cols]))
     hist = _pack(hist.rename({"page_urn": "urn"}), "events", cols)
     return ids, hist.select("urn", _json(pl.col("events")).alias("events"))
 
@@ -360,67 +365,81 @@ SELECT coalesce(sim.urn, report_card.urn) AS urn, sim.similar_schools::VARCHAR A
 FROM sim FULL JOIN report_card USING (urn)
 """
 
-#: the parts of a page, in the order the JSON object gives them: every part but the facts (the
-#: head, known once out.latest_as_at is), then the facts (the tail, known once out.event_flags is);
-#: a part missing for a URN is null (events and facts: none; :func:`rows` reads null as no rows),
-#: school_files []
-HEAD_PARTS: tuple[str, ...] = ("school", "events", "lineage", "latest", "similar_schools", "context", "school_files", "fallback", "report_card")
-TAIL_PARTS: tuple[str, ...] = ("facts",)
-PARTS: tuple[str, ...] = HEAD_PARTS + TAIL_PARTS
+#: the parts of a page, in the order the JSON object gives them, in three runs each known at
+#: another point of the build: the parts from core tables alone, those that read out.lineage and
+#: out.latest_as_at, and the facts (out.event_flags); a part missing for a URN is null (events and
+#: facts: none; :func:`rows` reads null as no rows), school_files []
+SEGMENTS: tuple[tuple[str, ...], ...] = (
+    ("school", "events", "school_files", "fallback"),
+    ("lineage", "latest", "similar_schools", "context", "report_card"),
+    ("facts",),
+)
+PARTS: tuple[str, ...] = tuple(p for seg in SEGMENTS for p in seg)
 _DEFAULTS = {"school_files": "[]"}
 #: how a page is compressed (pyarrow's codec name): Zstandard compresses the pages' JSON about 3.5x
 #: at ~170 MB/s here; LZ4 twice as fast, 2.5x, a warehouse larger than before (decision 1320). A page
-#: is two Zstandard frames, head and tail, one after the other: it decompresses to their texts joined
+#: is one Zstandard frame per run of SEGMENTS, one after the other: it decompresses to their texts
+#: joined, one JSON object (decision 1330)
 CODEC = "zstd"
 #: pages compressed and written per chunk of URNs (bounds the build's memory)
 _CHUNK = 4096
 _CORE_INPUTS = ("core.events", "core.judgements", "core.event_sources", "core.schools", "meta.files", "meta.conflicts")
 
 
-def _text(df: pl.DataFrame, parts: tuple[str, ...], first: bool, last: bool) -> pl.Expr:
-    """The JSON text of ``parts`` of a page, as a run of the page's object (its braces when first or last)."""
-    text = pl.lit("{" if first else "")
-    for i, name in enumerate(parts):
-        text = text + pl.lit(("," if i or not first else "") + f'"{name}":') + pl.col(name).fill_null(_DEFAULTS.get(name, "null"))
-    return text + "}" if last else text
-
-
-def _compress(text: pl.Series) -> tuple[list[bytes], list[int]]:
-    """Each text as one Zstandard frame, and its length in bytes (pyarrow releases the GIL while it compresses)."""
-    codec = pa.Codec(CODEC)
-    frames: list[bytes] = []
-    sizes: list[int] = []
-    for start in range(0, text.len(), _CHUNK):
-        raw = text.slice(start, _CHUNK).cast(pl.Binary).to_list()
-        frames += [codec.compress(b, asbytes=True) for b in raw]
-        sizes += [len(b) for b in raw]
-    return frames, sizes
+def _text(df: pl.DataFrame, k: int) -> pl.Expr:
+    """The JSON text of the parts of ``SEGMENTS[k]``: its run of the page's object (with the
+    opening brace in the first, the closing one in the last)."""
+    text = pl.lit("{" if k == 0 else "")
+    for i, name in enumerate(SEGMENTS[k]):
+        text = text + pl.lit(("," if i or k else "") + f'"{name}":') + pl.col(name).fill_null(_DEFAULTS.get(name, "null"))
+    return text + "}" if k == len(SEGMENTS) - 1 else text
 
 
 class PageBuild:
-    """The pages of one build, part by part: each part is computed (and the head compressed) as
-    soon as the tables it reads are written, so that most of the work runs beside the other
-    derivations (derive/pipeline.py runs each method as a derivation; decision 1330):
+    """The pages of one build, part by part: each run of parts (SEGMENTS) is computed and
+    compressed as soon as the tables it reads are written, so that most of the work runs beside
+    the other derivations (derive/pipeline.py runs each method as a derivation; decision 1330):
 
-    - :meth:`derive_page_events` (core tables only): the pages' URNs, events, school, files, fallback;
+    - :meth:`derive_page_events` (core tables only): the pages' URNs; school, events, school_files,
+      fallback, compressed;
     - :meth:`derive_page_lineage` (out.lineage ...): the lineage, the context, which events' facts each page shows;
-    - :meth:`derive_page_latest` (out.latest_as_at): latest, similar schools, report card, then the
-      head's text, compressed;
-    - :meth:`derive_school_pages` (out.timing, out.event_flags, out.transitions): the facts, the
-      tail, and out.school_pages written.
+    - :meth:`derive_page_latest` (out.latest_as_at): latest, similar schools, report card; with
+      the lineage and context, compressed;
+    - :meth:`derive_school_pages` (out.timing, out.event_flags, out.transitions): the facts,
+      compressed, and out.school_pages written.
 
-    Each method reads only what its predecessors in that list left; a build whose warehouse lacks
-    a table of NEEDED writes an empty out.school_pages, as before.
+    Each method reads only what its predecessors in that list left; a warehouse that lacks a
+    table of NEEDED gets an empty out.school_pages, as before.
     """
 
     def __init__(self) -> None:
         self.skip = False
         self.parts: dict[str, pl.DataFrame] = {}
+        self.frames: list[list[bytes]] = []  # per run of SEGMENTS, per URN of self.urns
+        self.sizes: list[list[int]] = []
 
     def _missing(self, con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> bool:
         have = table_names(con)
         self.skip = self.skip or any(t not in have for t in tables)
         return self.skip
+
+    def _segment(self, k: int) -> None:
+        """Compress the run ``SEGMENTS[k]`` of every page (its parts leave self.parts)."""
+        out = self.urns.to_frame()
+        for name in SEGMENTS[k]:
+            out = out.join(self.parts.pop(name), on="urn", how="left")
+        out = out.select("urn", _text(out, k).alias("text")).sort("urn")
+        if not out["urn"].equals(self.urns):
+            raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, f"a part of {SEGMENTS[k]} has rows that share a URN")])
+        codec = pa.Codec(CODEC)  # it releases the GIL while it compresses
+        frames: list[bytes] = []
+        sizes: list[int] = []
+        for start in range(0, out.height, _CHUNK):
+            raw = out["text"].slice(start, _CHUNK).cast(pl.Binary).to_list()
+            frames += [codec.compress(b, asbytes=True) for b in raw]
+            sizes += [len(b) for b in raw]
+        self.frames.append(frames)
+        self.sizes.append(sizes)
 
     def derive_page_events(self, con: duckdb.DuckDBPyConnection) -> None:
         if self._missing(con, _CORE_INPUTS):
@@ -429,8 +448,10 @@ class PageBuild:
         schools = frame(con, "SELECT DISTINCT urn FROM core.schools")
         self.ids = ids
         self.pages = pl.concat([ids.select(pl.col("page_urn").alias("urn")), schools]).unique().sort("urn")
+        self.urns = self.pages["urn"]
         self.parts["events"] = hist
         self.parts.update(_core_small(con))
+        self._segment(0)
 
     def derive_page_lineage(self, con: duckdb.DuckDBPyConnection) -> None:
         if self._missing(con, ("out.lineage", "out.lineage_links", "out.predecessors")):
@@ -443,35 +464,26 @@ class PageBuild:
         if self._missing(con, ("out.latest_as_at",)):
             return
         self.parts.update(_latest_small(con))
-        out = self.pages
-        for name in HEAD_PARTS:
-            out = out.join(self.parts.pop(name), on="urn", how="left")
-        out = out.select("urn", _text(out, HEAD_PARTS, first=True, last=False).alias("head")).sort("urn")
-        self.urns = out["urn"]
-        self.head, self.head_bytes = _compress(out["head"])
+        self._segment(1)
 
     def derive_school_pages(self, con: duckdb.DuckDBPyConnection) -> None:
         """out.school_pages: one row per URN with everything its page shows (see the module)."""
         if self._missing(con, NEEDED):
             replace_table(con, O.SCHOOL_PAGES, None)
             return
-        facts = _facts(con, self.shown)
-        tail = self.urns.to_frame().join(facts, on="urn", how="left")
-        tail = tail.select("urn", _text(tail, TAIL_PARTS, first=False, last=True).alias("tail")).sort("urn")
-        if not tail["urn"].equals(self.urns):
-            raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, "the head and tail of the pages are not of the same URNs")])
-        frames, sizes = _compress(tail["tail"])
+        self.parts["facts"] = _facts(con, self.shown)
+        self._segment(2)
         if self.urns.is_duplicated().any():
             raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, "rows share a primary key")])
         replace_table(con, O.SCHOOL_PAGES, None)
-        # each page two Zstandard frames, in a column stored as it is: DuckDB's own string compression
-        # (FSST) of the pages' JSON cost more than building them (docs/decisions/1320)
+        # each page its runs' Zstandard frames, in a column stored as it is: DuckDB's own string
+        # compression (FSST) of the pages' JSON cost more than building them (docs/decisions/1320)
         for start in range(0, self.urns.len(), _CHUNK):
             stop = start + _CHUNK
             packed = pl.DataFrame(
                 {"urn": self.urns.slice(start, _CHUNK),
-                 "page": [h + t for h, t in zip(self.head[start:stop], frames[start:stop], strict=True)],
-                 "page_bytes": [h + t for h, t in zip(self.head_bytes[start:stop], sizes[start:stop], strict=True)]},
+                 "page": [b"".join(f) for f in zip(*(fr[start:stop] for fr in self.frames), strict=True)],
+                 "page_bytes": [sum(n) for n in zip(*(sz[start:stop] for sz in self.sizes), strict=True)]},
                 schema=O.SCHOOL_PAGES.polars_schema(),
             )
             con.register("_school_pages_chunk", packed.to_arrow())
@@ -479,28 +491,14 @@ class PageBuild:
                 con.execute(f"INSERT INTO {O.SCHOOL_PAGES.qualified} SELECT * FROM _school_pages_chunk")
             finally:
                 con.unregister("_school_pages_chunk")
+        self.frames, self.sizes = [], []
         # the one index in the warehouse (docs/decisions/0003 leaves keys unindexed): a page is read
         # by its URN; built in milliseconds on 33,000 rows
         con.execute(f"CREATE INDEX school_pages_urn ON {O.SCHOOL_PAGES.qualified} (urn)")
 
     def steps(self) -> list[Callable[[duckdb.DuckDBPyConnection], None]]:
-        """The parts in the order they may run (each after the ones before it)."""
+        """The parts in an order they may run in (each after the ones before it)."""
         return [self.derive_page_events, self.derive_page_lineage, self.derive_page_latest, self.derive_school_pages]
-
-
-def pages_json(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Every page's JSON text: (urn, page), in URN order (the head and tail of :class:`PageBuild`
-    joined, uncompressed; for tests and measurements)."""
-    b = PageBuild()
-    for step in b.steps()[:-1]:
-        step(con)
-    if b.skip:
-        return pl.DataFrame(schema={"urn": pl.Int64, "page": pl.String})
-    codec = pa.Codec(CODEC)
-    head = [codec.decompress(h, decompressed_size=n, asbytes=True) for h, n in zip(b.head, b.head_bytes, strict=True)]
-    facts = b.urns.to_frame().join(_facts(con, b.shown), on="urn", how="left")
-    tail = facts.select("urn", _text(facts, TAIL_PARTS, first=False, last=True).alias("tail")).sort("urn")
-    return pl.DataFrame({"urn": b.urns, "page": [h.decode() + t for h, t in zip(head, tail["tail"], strict=True)]})
 
 
 def derive_school_pages(con: duckdb.DuckDBPyConnection) -> None:
