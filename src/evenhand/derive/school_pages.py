@@ -19,6 +19,7 @@ one-statement SQL build (tests/derive/school_pages_sql.py), held equal part by p
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -405,8 +406,8 @@ class PageBuild:
     - :meth:`derive_page_lineage` (out.lineage ...): the lineage, the context, which events' facts each page shows;
     - :meth:`derive_page_latest` (out.latest_as_at): latest, similar schools, report card; with
       the lineage and context, compressed;
-    - :meth:`derive_school_pages` (out.timing, out.event_flags, out.transitions): the facts,
-      compressed, and out.school_pages written.
+    - :meth:`derive_page_facts` (out.timing, out.event_flags, out.transitions): the facts, compressed;
+    - :meth:`derive_school_pages`: each page's frames joined, out.school_pages written.
 
     Each method reads only what its predecessors in that list left; a warehouse that lacks a
     table of NEEDED gets an empty out.school_pages, as before.
@@ -415,19 +416,31 @@ class PageBuild:
     def __init__(self) -> None:
         self.skip = False
         self.parts: dict[str, pl.DataFrame] = {}
-        self.frames: list[list[bytes]] = []  # per run of SEGMENTS, per URN of self.urns
-        self.sizes: list[list[int]] = []
+        self.frames: dict[int, list[bytes]] = {}  # per run of SEGMENTS, per URN of self.urns
+        self.sizes: dict[int, list[int]] = {}
+        self._claimed: set[int] = set()
+        self._lock = threading.Lock()
 
     def _missing(self, con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> bool:
         have = table_names(con)
         self.skip = self.skip or any(t not in have for t in tables)
         return self.skip
 
-    def _segment(self, k: int) -> None:
-        """Compress the run ``SEGMENTS[k]`` of every page (its parts leave self.parts)."""
+    def _compress_ready(self) -> None:
+        """Compress every run of SEGMENTS whose parts are all built (they leave self.parts); two
+        steps that run side by side never claim the same run."""
+        with self._lock:
+            todo = [k for k, seg in enumerate(SEGMENTS) if k not in self._claimed and all(p in self.parts for p in seg)]
+            self._claimed.update(todo)
+            got = {k: [self.parts.pop(p) for p in SEGMENTS[k]] for k in todo}
+        for k in todo:
+            self._segment(k, got[k])
+
+    def _segment(self, k: int, parts: list[pl.DataFrame]) -> None:
+        """Compress the run ``SEGMENTS[k]`` of every page from its ``parts`` (frames of urn and the part)."""
         out = self.urns.to_frame()
-        for name in SEGMENTS[k]:
-            out = out.join(self.parts.pop(name), on="urn", how="left")
+        for part in parts:
+            out = out.join(part, on="urn", how="left")
         out = out.select("urn", _text(out, k).alias("text")).sort("urn")
         if not out["urn"].equals(self.urns):
             raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, f"a part of {SEGMENTS[k]} has rows that share a URN")])
@@ -438,8 +451,8 @@ class PageBuild:
             raw = out["text"].slice(start, _CHUNK).cast(pl.Binary).to_list()
             frames += [codec.compress(b, asbytes=True) for b in raw]
             sizes += [len(b) for b in raw]
-        self.frames.append(frames)
-        self.sizes.append(sizes)
+        with self._lock:
+            self.frames[k], self.sizes[k] = frames, sizes
 
     def derive_page_events(self, con: duckdb.DuckDBPyConnection) -> None:
         if self._missing(con, _CORE_INPUTS):
@@ -451,7 +464,7 @@ class PageBuild:
         self.urns = self.pages["urn"]
         self.parts["events"] = hist
         self.parts.update(_core_small(con))
-        self._segment(0)
+        self._compress_ready()
 
     def derive_page_lineage(self, con: duckdb.DuckDBPyConnection) -> None:
         if self._missing(con, ("out.lineage", "out.lineage_links", "out.predecessors")):
@@ -459,20 +472,27 @@ class PageBuild:
         self.parts["lineage"], preds, members = _lineage(con)
         self.parts["context"] = _context(con, self.pages, preds, members, "core.context" in table_names(con))
         self.shown = _shown(con, self.ids, preds)
+        self._compress_ready()
 
     def derive_page_latest(self, con: duckdb.DuckDBPyConnection) -> None:
         if self._missing(con, ("out.latest_as_at",)):
             return
         self.parts.update(_latest_small(con))
-        self._segment(1)
+        self._compress_ready()
+
+    def derive_page_facts(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._missing(con, ("out.timing", "out.event_flags", "out.transitions")):
+            return
+        self.parts["facts"] = _facts(con, self.shown)
+        self._compress_ready()
 
     def derive_school_pages(self, con: duckdb.DuckDBPyConnection) -> None:
         """out.school_pages: one row per URN with everything its page shows (see the module)."""
         if self._missing(con, NEEDED):
             replace_table(con, O.SCHOOL_PAGES, None)
             return
-        self.parts["facts"] = _facts(con, self.shown)
-        self._segment(2)
+        if sorted(self.frames) != list(range(len(SEGMENTS))):
+            raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, None, None, f"parts {sorted(self.frames)} of the pages built, not all")])
         if self.urns.is_duplicated().any():
             raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, "rows share a primary key")])
         replace_table(con, O.SCHOOL_PAGES, None)
@@ -482,8 +502,8 @@ class PageBuild:
             stop = start + _CHUNK
             packed = pl.DataFrame(
                 {"urn": self.urns.slice(start, _CHUNK),
-                 "page": [b"".join(f) for f in zip(*(fr[start:stop] for fr in self.frames), strict=True)],
-                 "page_bytes": [sum(n) for n in zip(*(sz[start:stop] for sz in self.sizes), strict=True)]},
+                 "page": [b"".join(f) for f in zip(*(self.frames[k][start:stop] for k in range(len(SEGMENTS))), strict=True)],
+                 "page_bytes": [sum(n) for n in zip(*(self.sizes[k][start:stop] for k in range(len(SEGMENTS))), strict=True)]},
                 schema=O.SCHOOL_PAGES.polars_schema(),
             )
             con.register("_school_pages_chunk", packed.to_arrow())
@@ -491,14 +511,14 @@ class PageBuild:
                 con.execute(f"INSERT INTO {O.SCHOOL_PAGES.qualified} SELECT * FROM _school_pages_chunk")
             finally:
                 con.unregister("_school_pages_chunk")
-        self.frames, self.sizes = [], []
+        self.frames, self.sizes = {}, {}
         # the one index in the warehouse (docs/decisions/0003 leaves keys unindexed): a page is read
         # by its URN; built in milliseconds on 33,000 rows
         con.execute(f"CREATE INDEX school_pages_urn ON {O.SCHOOL_PAGES.qualified} (urn)")
 
     def steps(self) -> list[Callable[[duckdb.DuckDBPyConnection], None]]:
         """The parts in an order they may run in (each after the ones before it)."""
-        return [self.derive_page_events, self.derive_page_lineage, self.derive_page_latest, self.derive_school_pages]
+        return [self.derive_page_events, self.derive_page_lineage, self.derive_page_latest, self.derive_page_facts, self.derive_school_pages]
 
 
 def derive_school_pages(con: duckdb.DuckDBPyConnection) -> None:
