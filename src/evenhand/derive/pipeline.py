@@ -40,10 +40,11 @@ def derivations() -> list[Derivation]:
         derive_timing,  # out.timing (needs out.latest_as_at)
         derive_event_context,  # out.event_context (needs out.predecessors; empty without core.context)
         derive_event_flags,  # out.event_flags (needs out.event_lineage, out.transitions, out.timing)
+        derive_snapshot_schools,  # out.snapshot_schools (needs out.snapshots, out.predecessors)
+        # (before the page parts that wait for page_events: a free thread starts it rather than wait)
         pages.derive_page_lineage,  # the pages' lineage, context, facts shown (needs out.lineage ...)
         pages.derive_page_latest,  # the pages' latest, similar schools, report card (needs out.latest_as_at)
         pages.derive_page_facts,  # the pages' facts (needs out.event_flags, out.timing, out.transitions)
-        derive_snapshot_schools,  # out.snapshot_schools (needs out.snapshots, out.predecessors)
         pages.derive_school_pages,  # out.school_pages: every page's parts joined, written
     ]
 
@@ -61,8 +62,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "derive_event_context": ("derive_lineage",),
     "derive_event_flags": ("derive_transitions", "derive_timing"),
     "derive_page_lineage": ("derive_lineage", "derive_page_events"),
-    "derive_page_latest": ("derive_latest_as_at", "derive_page_lineage"),
     "derive_snapshot_schools": ("derive_lineage", "derive_snapshots"),
+    "derive_page_latest": ("derive_latest_as_at", "derive_page_lineage"),
     "derive_page_facts": ("derive_event_flags", "derive_transitions", "derive_timing", "derive_page_lineage"),
     "derive_school_pages": ("derive_page_events", "derive_page_latest", "derive_page_facts"),
 }
