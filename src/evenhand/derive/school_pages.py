@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from evenhand.core.warehouse import frame, table_names
+from evenhand.derive.event_context import provisional
 from evenhand.derive.lineage import replace_table
 from evenhand.errors import EvenhandError, InputError, Problem
 from evenhand.metadata import out_tables as O
@@ -236,16 +237,20 @@ def _context(con: duckdb.DuckDBPyConnection, pages: pl.DataFrame, preds: pl.Data
     if have_context:
         con.register("_page_ctx_urns", cu.to_arrow())
         try:
-            # a value over none, the newest file's, and in one file the school's own URN's (then the
-            # highest URN): the per-URN query this replaced left a tie between two URNs of one file to chance
+            # one row of core.context per measure and year, every field from that row: a value over
+            # none, a final file over a provisional one and then the newest file (out.event_context's
+            # rule for the same table), and in one file the school's own URN's (then the highest URN):
+            # the per-URN query this replaced left a tie between two URNs of one file to chance
+            rank = (f"(c.value IS NOT NULL OR c.value_text IS NOT NULL, NOT {provisional('f.path')}, c.file_id, "
+                    "c.urn = cu.page_urn, c.urn)")
             rows = frame(con, f"""
-                SELECT cu.page_urn, c.measure, c.academic_year,
-                       arg_max(c.value, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value,
-                       arg_max(c.value_text, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value_text,
-                       arg_max(c.suppression, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS suppression
-                FROM _page_ctx_urns cu JOIN core.context c ON c.urn = cu.urn
-                WHERE c.measure IN ({measures}) AND c.academic_year IS NOT NULL
-                GROUP BY ALL""")
+                SELECT page_urn, measure, academic_year, pick.value AS value, pick.value_text AS value_text,
+                       pick.suppression AS suppression
+                FROM (SELECT cu.page_urn, c.measure, c.academic_year,
+                             arg_max(struct_pack(value := c.value, value_text := c.value_text, suppression := c.suppression), {rank}) AS pick
+                      FROM _page_ctx_urns cu JOIN core.context c ON c.urn = cu.urn LEFT JOIN meta.files f ON f.file_id = c.file_id
+                      WHERE c.measure IN ({measures}) AND c.academic_year IS NOT NULL
+                      GROUP BY ALL)""")
         finally:
             con.unregister("_page_ctx_urns")
         files = frame(con, f"SELECT DISTINCT c.urn, f.path FROM core.context c JOIN meta.files f USING (file_id) WHERE c.measure IN ({measures})")
