@@ -182,7 +182,7 @@ def test_a_killed_builds_raw_folder_goes_at_the_next_build(tmp_path: Path) -> No
 
 
 def test_parallel_derivations_equal_serial_ones(tmp_path: Path) -> None:
-    from evenhand.derive.pipeline import DERIVATIONS
+    from evenhand.derive.pipeline import derivations
 
     write(tmp_path / "raw" / "os.csv", csv_text(os_headers(), [caversham_like(), caversham_like(100001)]))
     wh = tmp_path / "evenhand.duckdb"
@@ -192,7 +192,7 @@ def test_parallel_derivations_equal_serial_ones(tmp_path: Path) -> None:
         names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'out' ORDER BY 1").fetchall()]
         assert "event_context" in names and "timing" in names
         before = {n: con.sql(f"SELECT * FROM out.{n}").pl() for n in names}
-        for derivation in DERIVATIONS:  # one after another, on one connection
+        for derivation in derivations():  # one after another, on one connection
             derivation(con)
         for n in names:
             after = con.sql(f"SELECT * FROM out.{n}").pl()

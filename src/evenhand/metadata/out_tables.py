@@ -347,7 +347,7 @@ SCHOOL_PAGES = Table(
     (
         Field("urn", "int", "Unique reference number", nullable=False),
         Field("page", "blob",
-              "The page: a Zstandard frame of a JSON object (read it with evenhand.derive.school_pages.read_page; each list of rows in it is columnar: an object of equal-length arrays) with the parts "
+              "The page: a JSON object, Zstandard-compressed (a frame per run of its parts, decision 1330; read it with evenhand.derive.school_pages.read_page; each list of rows in it is columnar: an object of equal-length arrays) with the parts "
               "school (the school's latest core.schools row without file_id, row_number, as `evenhand history URN --json` "
               "gives it; null when no school-level file lists the URN); events (every inspection of the URN, its own and "
               "those reported under it, as `evenhand history URN --json` gives them: core.events with judgements, sources "
