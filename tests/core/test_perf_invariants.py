@@ -438,3 +438,23 @@ def test_field_counts_on_bytes_equal_the_line_by_line_count() -> None:
         spans += want is None
         assert (got is None and want is None) or (got is not None and want is not None and got.equals(want) and got.schema == want.schema), rest
     assert 50 < spans < 550  # both outcomes were met
+
+
+def test_empty_rows_found_column_by_column_equal_the_all_columns_test() -> None:
+    """_drop_empty looks at a column only in the rows blank in every column before it: the
+    rows kept and the count dropped equal the test of every cell of every row."""
+    import random
+
+    from evenhand.core.pipeline import _drop_empty
+
+    rng = random.Random(17)
+    cells = [None, "", " ", "\t", "\u00a0", "x", " 1 ", "NULL"]
+    for trial in range(200):
+        n, k = rng.randint(0, 25), rng.randint(1, 4)
+        weights = [6, 3, 2, 1, 1, 1, 1, 1] if trial % 2 else [1] * len(cells)
+        frame = pl.DataFrame({f"c{j}": pl.Series([rng.choices(cells, weights)[0] for _ in range(n)], dtype=pl.String) for j in range(k)})
+        frame = frame.with_row_index("_row", offset=2).with_columns(pl.col("_row").cast(pl.Int64))
+        empty = pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in frame.columns if c != "_row"])
+        want = frame.filter(~empty)
+        got, dropped = _drop_empty(frame)
+        assert got.equals(want) and dropped == frame.height - want.height

@@ -141,8 +141,15 @@ def _drop_empty(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     cols = [c for c in frame.columns if c != "_row"]
     if not cols:
         return frame, 0
-    empty = pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in cols])
-    kept = frame.filter(~empty)
+    # a row is empty when every cell is null or only whitespace: each column is looked at
+    # only in the rows blank in every column before it (after the first few columns, none)
+    blank = pl.Series("_i", range(frame.height), dtype=pl.UInt32)
+    for c in cols:
+        cells = frame[c].gather(blank)
+        blank = blank.filter(cells.is_null() | (cells.str.strip_chars() == ""))
+        if blank.len() == 0:
+            return frame, 0
+    kept = frame.filter(pl.Series([True] * frame.height).scatter(blank, False))
     return kept, frame.height - kept.height
 
 
