@@ -182,7 +182,7 @@ def test_a_killed_builds_raw_folder_goes_at_the_next_build(tmp_path: Path) -> No
 
 
 def test_parallel_derivations_equal_serial_ones(tmp_path: Path) -> None:
-    from evenhand.derive.pipeline import DERIVATIONS
+    from evenhand.derive.pipeline import derivations
 
     write(tmp_path / "raw" / "os.csv", csv_text(os_headers(), [caversham_like(), caversham_like(100001)]))
     wh = tmp_path / "evenhand.duckdb"
@@ -192,7 +192,7 @@ def test_parallel_derivations_equal_serial_ones(tmp_path: Path) -> None:
         names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'out' ORDER BY 1").fetchall()]
         assert "event_context" in names and "timing" in names
         before = {n: con.sql(f"SELECT * FROM out.{n}").pl() for n in names}
-        for derivation in DERIVATIONS:  # one after another, on one connection
+        for derivation in derivations():  # one after another, on one connection
             derivation(con)
         for n in names:
             after = con.sql(f"SELECT * FROM out.{n}").pl()
@@ -285,3 +285,156 @@ def test_byte_level_control_and_c1_checks_match_the_cell_searches() -> None:
         cells = pl.Series([text])
         assert control_free(text.encode()) == (not cells.str.contains(CONTROL_CHARS).any()), repr(text)
         assert c1_free(text.encode()) == (not cells.str.contains(C1_PATTERN).any()), repr(text)
+
+
+
+def _plain_resolve(long: pl.DataFrame, c: object) -> pl.DataFrame:
+    """The plain route for code resolution: every row joined to every candidate code, sorted
+    (valid first, the area's scale order, the code table's order), the first kept; unknown
+    values reported per area in row order."""
+    from evenhand import maps
+    from evenhand.core.normalise import Collector, code_lookup, value_key
+
+    assert isinstance(c, Collector)
+    d = pl.col("judgement_date")
+    valid = d.is_null() | ((pl.col("valid_from").is_null() | (d >= pl.col("valid_from"))) & (pl.col("valid_to").is_null() | (d <= pl.col("valid_to"))))
+    j = long.with_columns(value_key("raw_value")).join(code_lookup().with_row_index("_cand"), on=["area", "value_key"], how="left", maintain_order="left")
+    for (area,), grp in j.filter(pl.col("scale").is_null()).group_by("area", maintain_order=True):
+        allowed = sorted({r.label for sc in maps.areas()[str(area)].scales for r in maps.codes() if r.scale == sc})
+        c.fail_rows(grp.select("_row", pl.col("raw_value").alias("value")), str(area), f"unknown code for {area} (known: {', '.join(allowed)})")
+    j = j.filter(pl.col("scale").is_not_null()).with_columns(valid.alias("_valid"))
+    j = j.sort(["_jid", "_valid", "priority", "_cand"], descending=[False, True, False, False], maintain_order=True)
+    return j.group_by("_jid", maintain_order=True).first().select(
+        "_jid", "_row", "area", "raw_value", "judgement_date", "scale", "code", "label", "rank", "graded")
+
+
+def test_code_resolution_on_distinct_pairs_equals_the_row_by_row_join() -> None:
+    """resolve_codes matches each (area, raw value) pair once and chooses between candidates
+    once per (pair, date): the result equals the plain row-by-row join (null dates, dates
+    either side of a code's validity, an area with two scales, unknown values), and the
+    problems name the same rows, columns and values."""
+    import random
+
+    from evenhand.core.normalise import Collector, resolve_codes
+
+    rng = random.Random(11)
+    values = {
+        "overall_effectiveness": ["1", "2", "3", "4", "3.0", "Grade 3", "Satisfactory", "requires  improvement", "9", "NJ", "7", "x"],
+        "early_years": ["1", "2", "3", "Exceptional", "Needs attention", "8", "5"],
+        "safeguarding_effective": ["Yes", "no", "N", "maybe"],
+    }
+    dates = [None, dt.date(2010, 5, 1), dt.date(2012, 8, 31), dt.date(2012, 9, 1), dt.date(2024, 9, 2), dt.date(2025, 11, 10), dt.date(2026, 1, 5)]
+    for n in (0, 5, 600):
+        rows = []
+        for r in range(n):
+            area = rng.choice(list(values))
+            rows.append({"_row": r + 2, "area": area, "raw_value": rng.choice(values[area]), "judgement_date": rng.choice(dates)})
+        long = pl.DataFrame(rows, schema={"_row": pl.Int64, "area": pl.String, "raw_value": pl.String, "judgement_date": pl.Date}).with_row_index("_jid")
+        pairs = long.select("area", "raw_value").unique(maintain_order=True)
+        keyed = long.join(pairs.with_row_index("_key"), on=["area", "raw_value"], how="left", maintain_order="left")
+        got_c, want_c = Collector("f.csv", 1), Collector("f.csv", 1)
+        got = resolve_codes(keyed, pairs, got_c, {})
+        want = _plain_resolve(long, want_c)
+        assert got.equals(want) and got.schema == want.schema
+        assert got_c.problems == want_c.problems and got_c.problem_total == want_c.problem_total
+        if n == 600:
+            assert 0 < got_c.problem_total < n  # unknown values were there to find ...
+            assert {"Satisfactory", "Requires improvement", "Outstanding", "Exceptional"} <= set(got["label"].to_list())
+            assert got_c.warnings  # ... and 'Satisfactory' after August 2012 (kept, with a warning)
+
+
+def test_typed_columns_read_as_the_plain_route_and_name_the_same_bad_cells() -> None:
+    """to_int casts first and takes the 'n.0' regex only when a value fails; to_date tries a
+    later format only while values are unread: the values and every problem (row, column,
+    value, message) equal the plain route's (the regex on every cell, every format on every cell)."""
+    import random
+
+    from evenhand import maps
+    from evenhand.core.normalise import (
+        _TWO_DIGIT_YEAR,
+        URN_MAX,
+        Collector,
+        integer_text,
+        is_urn,
+        to_date,
+        to_int,
+    )
+
+    def plain_int(df: pl.DataFrame, col: str, c: Collector) -> pl.Series:
+        parsed = df.select(integer_text(col).cast(pl.Int64, strict=False)).to_series()
+        c.fail_rows(df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & parsed.is_null()), col, "not a whole number")
+        if is_urn(col):
+            wrong = df.select("_row", pl.col(col).alias("value")).filter(parsed.is_not_null() & ~parsed.is_between(1, URN_MAX))
+            c.fail_rows(wrong, col, f"not a URN (a whole number from 1 to {URN_MAX:,}, at most six digits)")
+            parsed = pl.select(pl.when(parsed.is_between(1, URN_MAX)).then(parsed)).to_series()
+        return parsed
+
+    def plain_date(df: pl.DataFrame, col: str, formats: tuple[str, ...], c: Collector) -> pl.Series:
+        s = pl.col(col)
+        two = s.str.contains(_TWO_DIGIT_YEAR).fill_null(False)
+        attempts = [s.str.to_date(f, strict=False) for f in formats] + [s.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)]
+        parsed = df.select(pl.when(two).then(None).otherwise(pl.coalesce(attempts)).alias(col)).to_series()
+        values = df.select("_row", s.alias("value"), two.alias("_two"))
+        c.fail_rows(values.filter(pl.col("_two")), col, "a two-digit year: write the year in full (e.g. 01/09/2011), as the official files do")
+        shown = " or ".join(f.replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy") for f in formats)
+        c.fail_rows(values.filter(pl.col("value").is_not_null() & ~pl.col("_two") & parsed.is_null()), col, f"not a date (expected {shown})")
+        rng_ = maps.date_range(col)
+        latest = dt.date(dt.date.today().year + rng_.years_ahead, 12, 31)
+        inside = parsed.is_between(rng_.earliest, latest)
+        c.fail_rows(values.filter(parsed.is_not_null() & ~inside), col, f"a date outside {rng_.earliest.isoformat()} to {latest.isoformat()}: {rng_.why}")
+        return pl.select(pl.when(inside).then(parsed).alias(col)).to_series()
+
+    rng = random.Random(5)
+    ints = ["1", "42", "100000", "2.0", "-3.00", "+4", "1e3", "2.5", "four hundred", "99999999999999999999", None, "07", "10977x", "0"]
+    dates = ["01/09/2011", "1-9-2011", "2011-09-01", "2011-09-01 00:00:00", "31/02/2023", "01/09/11", "yesterday", None, "15/07/1850"]
+    fmts = ("%d/%m/%Y", "%d-%m-%Y")
+    seen: set[str] = set()
+    for trial in range(60):
+        n = rng.randint(1, 40)
+        pool_i = ints if trial % 3 else ["5", "6.0", "7"]  # some columns mixed, some all plain or all 'n.0'
+        pool_d = dates if trial % 3 else rng.choice([["01/09/2011", "02/10/2012"], ["1-9-2011", "01/09/2011"], [None]])
+        df = pl.DataFrame({"_row": list(range(2, n + 2)), "urn": [rng.choice(pool_i) for _ in range(n)],
+                           "pupils": [rng.choice(pool_i) for _ in range(n)], "start_date": [rng.choice(pool_d) for _ in range(n)]},
+                          schema={"_row": pl.Int64, "urn": pl.String, "pupils": pl.String, "start_date": pl.String})
+        for col in ("urn", "pupils"):
+            got_c, want_c = Collector("f.csv", 1), Collector("f.csv", 1)
+            assert to_int(df, col, col, pl.Int64, got_c).to_list() == plain_int(df, col, want_c).to_list()
+            assert got_c.problems == want_c.problems and got_c.problem_total == want_c.problem_total
+            seen.update(p.message.split(" (")[0].split(":")[0] for p in got_c.problems)
+        got_c, want_c = Collector("f.csv", 1), Collector("f.csv", 1)
+        got = to_date(df, "start_date", "start_date", fmts, got_c)
+        want = plain_date(df, "start_date", fmts, want_c)
+        assert got.to_list() == want.to_list() and got.dtype == want.dtype == pl.Date
+        assert got_c.problems == want_c.problems and got_c.problem_total == want_c.problem_total
+        seen.update(p.message.split(" (")[0].split(":")[0] for p in got_c.problems)
+    # every kind of problem was met
+    assert seen == {"not a whole number", "not a URN", "a two-digit year", "not a date", "a date outside 1992-09-01 to " + f"{dt.date.today().year + 1}-12-31"}
+
+
+def test_field_counts_on_bytes_equal_the_line_by_line_count() -> None:
+    """field_counts counts commas on the bytes (quoted sections taken out by pairing quotes,
+    blank lines left out, None when a quoted value spans lines): the same frame as counting
+    each decoded line with its quoted sections removed."""
+    import random
+
+    from evenhand.read.containers import field_counts
+
+    def plain(rest: bytes, first_row: int) -> pl.DataFrame | None:
+        lines = pl.Series("l", rest.decode("utf-8", errors="replace").split("\n")).str.strip_suffix("\r")
+        frame = pl.DataFrame({"l": lines}).with_row_index("_row", offset=first_row).with_columns(pl.col("_row").cast(pl.Int64))
+        if frame.select((pl.col("l").str.count_matches('"') % 2 == 1).any()).item():
+            return None
+        unquoted = pl.col("l").str.replace_all('"[^"]*"', "")
+        return frame.filter(pl.col("l").str.strip_chars() != "").select("_row", (unquoted.str.count_matches(",", literal=True) + 1).alias("fields"))
+
+    rng = random.Random(3)
+    pieces = ["a", "1", ",", ",", '"', '"x,y"', " ", "\t", "\r", "\n", "\n", "\u00a0", "\u3000", "\u00e9", ",,"]
+    spans = 0
+    for trial in range(600):
+        rest = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))).encode()
+        if trial % 2:  # quotes kept even per line in half the cases, so that counting happens
+            rest = b"\n".join(line if line.count(b'"') % 2 == 0 else line + b'"' for line in rest.split(b"\n"))
+        got, want = field_counts(rest, 2), plain(rest, 2)
+        spans += want is None
+        assert (got is None and want is None) or (got is not None and want is not None and got.equals(want) and got.schema == want.schema), rest
+    assert 50 < spans < 550  # both outcomes were met

@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 
+from evenhand.derive.event_context import provisional
 from evenhand.derive.school_pages import CONTEXT_MEASURE_NAMES
 
 PARTS = ("school", "events", "lineage", "facts", "latest", "similar_schools", "context", "school_files", "fallback", "report_card")
@@ -225,15 +226,16 @@ ctx_urns AS (
          unnest(CASE WHEN l.urn IS NULL THEN [pages.urn] ELSE list_distinct(l.lineage_urns || l.pred_urns) END) AS t(u)
 ),
 ctx AS (
-    -- a value over none, the newest file's, and in one file the school's own URN's (then the
-    -- highest URN): the per-URN query this replaces left a tie between two URNs of one file to chance
-    SELECT cu.page_urn, c.measure, c.academic_year,
-           arg_max(c.value, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value,
-           arg_max(c.value_text, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value_text,
-           arg_max(c.suppression, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS suppression
-    FROM ctx_urns cu JOIN core.context c ON c.urn = cu.urn
-    WHERE c.measure IN ({measures}) AND c.academic_year IS NOT NULL
-    GROUP BY ALL
+    -- one row per measure and year, all its fields from it: a value over none, a final file over a
+    -- provisional one, then the newest file, and in one file the school's own URN's (then the highest URN)
+    SELECT page_urn, measure, academic_year, pick.value AS value, pick.value_text AS value_text, pick.suppression AS suppression
+    FROM (SELECT cu.page_urn, c.measure, c.academic_year,
+                 arg_max(struct_pack(value := c.value, value_text := c.value_text, suppression := c.suppression),
+                         (c.value IS NOT NULL OR c.value_text IS NOT NULL, NOT {provisional('cf.path')}, c.file_id,
+                          c.urn = cu.page_urn, c.urn)) AS pick
+          FROM ctx_urns cu JOIN core.context c ON c.urn = cu.urn LEFT JOIN meta.files cf ON cf.file_id = c.file_id
+          WHERE c.measure IN ({measures}) AND c.academic_year IS NOT NULL
+          GROUP BY ALL)
 ),
 ctx_rows AS (
     SELECT page_urn AS urn, list(struct_pack(measure := measure, academic_year := academic_year, value := value,

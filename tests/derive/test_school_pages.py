@@ -16,7 +16,7 @@ from school_pages_sql import old_pages
 from tiny_warehouse import GOOD, INADEQUATE, OUTSTANDING, RI, D, Tiny
 
 from evenhand.derive.pipeline import derive_all
-from evenhand.derive.school_pages import read_page, read_pages
+from evenhand.derive.school_pages import derive_school_pages, read_page, read_pages
 from evenhand.errors import EvenhandError
 from evenhand.present.school import school_report_data
 from evenhand.query import history, history_from_core
@@ -171,5 +171,47 @@ def test_every_part_of_every_page_equals_the_one_statement_build(tmp_path: Path)
         # the fixture's pages carry facts and similar-school cells to compare
         pages = read_pages(con, every_urn(con))
         assert any(p.facts for p in pages.values()) and any(p.similar and p.similar["cells"] for p in pages.values())
+    finally:
+        con.close()
+
+
+#: context rows for the academy 140001 of the lineage warehouse that the page must choose
+#: between: DfE's final KS4 file (905) and its provisional one (908, a higher file id), which
+#: share a layout; a value in one file, only a suppression in the other
+KS4_FILES = """INSERT INTO meta.files (file_id, path, sha256, bytes, status) VALUES
+    (905, 'dfe/performance-tables_2018-19_england_ks4final.csv', 'a', 1, 'loaded'),
+    (908, 'dfe/performance-tables_2018-19_england_ks4provisional.csv', 'b', 1, 'loaded')"""
+KS4_ROWS = """INSERT INTO core.context (file_id, row_number, urn, academic_year, measure, value, value_text, suppression) VALUES
+    (905, 2, 140001, '2018/19', 'progress8', 0.30, NULL, NULL),
+    (908, 2, 140001, '2018/19', 'progress8', 0.25, NULL, NULL),
+    (905, 3, 140001, '2018/19', 'attainment8', 48.1, NULL, NULL),
+    (908, 3, 140001, '2018/19', 'attainment8', NULL, NULL, 'not applicable'),
+    (905, 4, 100001, '2018/19', 'ks2_maths_progress', NULL, NULL, 'small number suppressed'),
+    (906, 8, 100001, '2018/19', 'ks2_maths_progress', 1.5, NULL, NULL)"""
+
+
+def with_ks4_files(tmp: Path) -> duckdb.DuckDBPyConnection:
+    con = lineages(tmp)
+    con.execute(KS4_FILES)
+    con.execute(KS4_ROWS)
+    derive_school_pages(con)
+    return con
+
+
+def test_the_context_rule_final_file_then_newest_then_own_urn_one_row_each(tmp_path: Path) -> None:
+    """The page's context: per measure and year one row of core.context, all its fields from that
+    row: a value beats none, a final file beats a provisional one, then the newest file; in one
+    file the school's own URN (decisions 0400-timing-and-context, 1310; out.event_context)."""
+    con = with_ks4_files(tmp_path)
+    try:
+        page = read_page(con, 140001)
+        assert page is not None
+        got = {(r["measure"], r["academic_year"]): r for r in page.context["rows"]}
+        assert got[("progress8", "2018/19")]["value"] == 0.30  # final, not the provisional file
+        # the final file's value, and no suppression reason taken from the provisional row
+        assert (got[("attainment8", "2018/19")]["value"], got[("attainment8", "2018/19")]["suppression"]) == (48.1, None)
+        # a value in an older file beats a suppression in a newer one (the predecessor's URN)
+        assert (got[("ks2_maths_progress", "2018/19")]["value"], got[("ks2_maths_progress", "2018/19")]["suppression"]) == (1.5, None)
+        assert got[("fsm_pct", "2018/19")]["value"] == 21.5 and got[("pupils", "2018/19")]["value"] == 210  # newest file; own URN
     finally:
         con.close()

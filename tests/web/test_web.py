@@ -289,8 +289,19 @@ def test_serve_refuses_a_missing_warehouse(tmp_path: Path) -> None:
 
     from evenhand.cli import app
 
-    r = CliRunner().invoke(app, ["serve", "--warehouse", str(tmp_path / "none.duckdb")])
-    assert r.exit_code == 2 and "no warehouse" in r.output
+    # one worker builds the app in this process; several only check the file here (each worker
+    # opens its own): the same message either way, before any server starts
+    for workers in ("1", "2"):
+        r = CliRunner().invoke(app, ["serve", "--warehouse", str(tmp_path / "none.duckdb"), "--workers", workers])
+        assert r.exit_code == 2 and "no warehouse" in r.output, (workers, r.output)
+    junk = tmp_path / "junk.duckdb"
+    junk.write_text("not a database")
+    outputs = set()
+    for workers in ("1", "2"):
+        r = CliRunner().invoke(app, ["serve", "--warehouse", str(junk), "--workers", workers])
+        assert r.exit_code == 2 and "Traceback" not in r.output and str(junk) in r.output.replace("\n", ""), (workers, r.output)
+        outputs.add(r.output)
+    assert len(outputs) == 1, outputs
     r = CliRunner().invoke(app, ["serve", "--warehouse", str(tmp_path / "none.duckdb"), "--audits", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "no such folder" in r.output
 

@@ -36,6 +36,7 @@ def serve(
     """
     from evenhand.web import create_app
     from evenhand.web.server import default_workers, run, run_workers
+    from evenhand.web.store import check_warehouse
 
     if audits is not None and not audits.is_dir():
         _fail(EvenhandError(f"--audits {audits}: no such folder (write one with 'evenhand audit --out {audits}')"))
@@ -45,14 +46,16 @@ def serve(
         return
     n = workers or default_workers()
     try:
-        web = create_app(warehouse, audits, open_data)  # with several workers: each opens its own, this one checks first
+        # one worker: this process serves the app; several: each worker opens its own, so this
+        # process only checks that the warehouse opens (the same messages, no search index)
+        web = create_app(warehouse, audits, open_data) if n == 1 else None
+        if web is None:
+            check_warehouse(warehouse)
     except EvenhandError as e:
         _fail(e)
         return
     err.print(escape(f"Evenhand dashboard on http://{host}:{port}/  (warehouse {warehouse}; {n} worker{'s' if n > 1 else ''}; Ctrl+C to stop)"), highlight=False)
-    if n == 1:
+    if web is not None:
         run(web, host=host, port=port)
         return
-    web.state.warehouse.close()
-    del web
     run_workers(warehouse, audits, open_data, host=host, port=port, workers=n)

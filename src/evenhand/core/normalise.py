@@ -57,7 +57,7 @@ def clean_text(col: str, repair: bool = True) -> pl.Expr:
     e = pl.col(col).str.strip_chars()
     if repair:
         e = e.str.replace_many(list(_C1.keys()), list(_C1.values()))
-    return pl.when(e.is_in(NULL_TOKENS)).then(None).otherwise(e).alias(col)
+    return e.replace(list(NULL_TOKENS), None).alias(col)  # (as when(is_in).then(None), one pass less)
 
 
 def integer_text(col: str) -> pl.Expr:
@@ -76,7 +76,11 @@ def is_urn(col: str) -> bool:
 
 
 def to_int(df: pl.DataFrame, col: str, raw_header: str, out: Any, c: Collector) -> pl.Series:
-    parsed = df.select(integer_text(col).cast(out, strict=False)).to_series()
+    # integer_text only rewrites 'n.0' (which a plain cast refuses) to 'n': cast first, and
+    # take the regex over the column only when some value failed the plain cast
+    parsed = df[col].cast(out, strict=False)
+    if (df[col].is_not_null() & parsed.is_null()).any():
+        parsed = df.select(integer_text(col).cast(out, strict=False)).to_series()
     bad = df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & parsed.is_null())
     c.fail_rows(bad, raw_header, "not a whole number")
     if is_urn(col):
@@ -94,8 +98,18 @@ def to_date(df: pl.DataFrame, col: str, raw_header: str, formats: tuple[str, ...
     attempts = [s.str.to_date(f, strict=False) for f in formats]
     # dates stored natively in spreadsheets arrive as ISO text, possibly with a time
     attempts.append(s.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
-    parsed = df.select(pl.when(two_digit).then(None).otherwise(pl.coalesce(attempts)).alias(col)).to_series()
-    values = df.select("_row", s.alias("value"), two_digit.alias("_two"))
+    # the first format that reads a value wins (coalesce of the attempts in order); a format
+    # is tried over the column only while some value is still unread (a null reads as null
+    # in every format, so skipping a later one changes nothing)
+    first = df.select(attempts[0].alias(col), s.is_not_null().alias("_v"), two_digit.alias("_two"))
+    parsed, present, two = first[col], first["_v"], first["_two"]
+    for attempt in attempts[1:]:
+        if not (present & parsed.is_null() & ~two).any():
+            break
+        parsed = df.select(pl.coalesce(pl.lit(parsed), attempt).alias(col)).to_series()
+    if two.any():
+        parsed = pl.select(pl.when(pl.lit(two)).then(None).otherwise(pl.lit(parsed)).alias(col)).to_series()
+    values = df.select("_row", s.alias("value")).with_columns(two)
     c.fail_rows(values.filter(pl.col("_two")), raw_header, "a two-digit year: write the year in full (e.g. 01/09/2011), as the official files do")
     bad = values.filter(pl.col("value").is_not_null() & ~pl.col("_two") & parsed.is_null())
     shown = " or ".join(f.replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy") for f in formats)
@@ -176,16 +190,33 @@ def value_key(col: str) -> pl.Expr:
     return integer_text(col).str.replace_all(r"\s+", " ").str.to_lowercase().alias("value_key")
 
 
-def resolve_codes(long: pl.DataFrame, c: Collector, headers: dict[str, str]) -> pl.DataFrame:
+PICKED = ("scale", "code", "label", "rank", "graded", "valid_from", "valid_to", "priority")
+
+
+def resolve_codes(long: pl.DataFrame, pairs: pl.DataFrame, c: Collector, headers: dict[str, str]) -> pl.DataFrame:
     """Resolve (area, raw_value, judgement_date) to (scale, code, label) with validity dates.
 
-    ``long`` has columns _row, _jid (unique per row), area, raw_value, judgement_date.
+    ``long`` has columns _jid (unique per row, increasing), _row, area, raw_value,
+    judgement_date and _key: the row's (area, raw_value) as an index into ``pairs`` (its
+    distinct pairs, columns area and raw_value, one row each). The result has long's columns
+    but _key, then scale, code, label, rank and graded, in long's row order.
     A value no code table knows for that area is a problem naming the raw column.
     A label used outside its validity (e.g. 'Satisfactory' after 31 August 2012) is kept, with a warning.
+
+    A row's code depends only on its pair, and on its date where the pair has several
+    candidate codes (e.g. '3': 'Satisfactory' to August 2012, 'Requires improvement' after):
+    the pairs (a few dozen) are matched to the code table once, and the rows of a pair with
+    several candidates are chosen between once per distinct date. Among the candidates the
+    valid one comes first, then the area's scale order, then the code table's order.
     """
-    lk = code_lookup()
-    j = long.with_columns(value_key("raw_value")).join(lk, on=["area", "value_key"], how="left")
-    unknown = j.filter(pl.col("scale").is_null())
+    lk = code_lookup().with_row_index("_cand")
+    keyed = pairs.select("area", "raw_value").with_row_index("_key")
+    cand = keyed.with_columns(value_key("raw_value")).join(lk, on=["area", "value_key"], how="inner").sort("_key", "_cand")
+    n_of = keyed.select("_key").join(cand.group_by("_key").agg(pl.len().alias("_n")), on="_key", how="left", maintain_order="left")
+    n_of_key = n_of["_n"].fill_null(0)
+    key = long["_key"]
+    row_n = n_of_key.gather(key)
+    unknown = long.filter(row_n == 0)
     for area, grp in unknown.group_by("area", maintain_order=True):
         allowed = sorted({r.label for s in maps.areas()[str(area[0])].scales for r in maps.codes() if r.scale == s})
         c.fail_rows(
@@ -193,14 +224,33 @@ def resolve_codes(long: pl.DataFrame, c: Collector, headers: dict[str, str]) -> 
             headers.get(str(area[0]), str(area[0])),
             f"unknown code for {area[0]} (known: {', '.join(allowed)})",
         )
-    j = j.filter(pl.col("scale").is_not_null())
     d = pl.col("judgement_date")
     valid = (
         d.is_null()
         | ((pl.col("valid_from").is_null() | (d >= pl.col("valid_from"))) & (pl.col("valid_to").is_null() | (d <= pl.col("valid_to"))))
     )
-    j = j.with_columns(valid.alias("valid")).sort(["_jid", "valid", "priority"], descending=[False, True, False])
-    best = j.group_by("_jid", maintain_order=True).first()
+    # the decisions: one row per pair with one candidate, then one per (pair, date) of the others
+    single = cand.filter(pl.col("_key").is_in(n_of.filter(pl.col("_n") == 1)["_key"].implode()))
+    decisions = [single.select(PICKED)]
+    decision_of_key = pl.Series("_d", [None] * keyed.height, dtype=pl.UInt32).scatter(single["_key"], pl.Series(range(single.height), dtype=pl.UInt32))
+    idx = decision_of_key.gather(key)
+    several = row_n > 1
+    if several.any():
+        dated = long.filter(several).select("_key", "judgement_date")
+        chosen = (
+            dated.unique()
+            .join(cand.select("_key", "_cand", *PICKED), on="_key", how="inner")
+            .with_columns(valid.alias("_valid"))
+            .sort(["_key", "judgement_date", "_valid", "priority", "_cand"], descending=[False, False, True, False, False])
+            .group_by(["_key", "judgement_date"], maintain_order=True).first()
+            .with_row_index("_d", offset=single.height)
+        )
+        at = dated.join(chosen.select("_key", "judgement_date", "_d"), on=["_key", "judgement_date"], how="left",
+                        nulls_equal=True, maintain_order="left")["_d"]
+        idx = idx.scatter(several.arg_true(), at)
+        decisions.append(chosen.select(PICKED))
+    picked = pl.concat(decisions)[idx]
+    best = pl.concat([long.drop("_key"), picked], how="horizontal").filter(row_n > 0).with_columns(valid.alias("valid"))
     outside = best.filter(~pl.col("valid"))
     if outside.height:
         for (area, label), grp in outside.group_by(["area", "label"], maintain_order=True):
@@ -213,7 +263,7 @@ def resolve_codes(long: pl.DataFrame, c: Collector, headers: dict[str, str]) -> 
                 row=int(first["_row"]),
                 count=grp.height,
             )
-    return best.drop(["value_key", "valid_from", "valid_to", "priority", "valid"])
+    return best.drop(["valid_from", "valid_to", "priority", "valid"])
 
 
 def era_expr(date_col: str) -> pl.Expr:

@@ -99,7 +99,12 @@ def _type_label(df: pl.DataFrame, col: str, header: str, c: Collector) -> pl.Ser
         " ".join(x.split()).lower(): code.label
         for code in maps.codes() if code.scale == col for x in (code.code, code.label, *code.aliases)
     }
-    out = df.select(_type_key(pl.col(col)).replace_strict(labels, default=None, return_dtype=pl.String).alias(col)).to_series()
+    # a column holds a few dozen distinct values: each is keyed and looked up once
+    values = df[col].drop_nulls().unique()
+    found = values.to_frame().select(_type_key(pl.col(col)).replace_strict(labels, default=None, return_dtype=pl.String)).to_series()
+    readable = found.is_not_null()
+    out = (df[col].replace_strict(values.filter(readable), found.filter(readable), default=None, return_dtype=pl.String)
+           if readable.any() else pl.Series(col, [None] * df.height, dtype=pl.String))
     bad = df.select("_row", pl.col(col).alias("value")).filter(pl.col("value").is_not_null() & out.is_null())
     if bad.height:
         known = sorted({code.label for code in maps.codes() if code.scale == col})
@@ -173,23 +178,27 @@ def _block(
     if not j_cols:
         return occ, pl.DataFrame()
     keep_rows = sub.filter(has_event)
-    long = keep_rows.select(["_row", *j_cols]).unpivot(index="_row", on=j_cols, variable_name="area", value_name="raw_value")
-    long = long.with_columns(pl.col("area").str.slice(2)).filter(pl.col("raw_value").is_not_null())
-    jdate_cols = [k for k in sub.columns if k.startswith("jdate.")]
-    starts = occ.select("_row", "start_date")
-    long = long.join(starts, on="_row", how="left")
-    if jdate_cols:
-        jd_frame = pl.DataFrame({"_row": sub["_row"]}).with_columns(
-            [to_date(sub, k, bh[k], inp.layout.date_formats, c).alias(k) for k in jdate_cols]
-        )
-        jd = jd_frame.unpivot(index="_row", on=jdate_cols, variable_name="area", value_name="jdate").with_columns(pl.col("area").str.slice(6))
-        long = long.join(jd, on=["_row", "area"], how="left").with_columns(
-            pl.coalesce(["jdate", "start_date"]).alias("judgement_date")
-        ).drop("jdate")
-    else:
-        long = long.with_columns(pl.col("start_date").alias("judgement_date"))
-    long = long.drop("start_date").with_row_index("_jid")
+    jdates = {k[len("jdate."):]: to_date(sub, k, bh[k], inp.layout.date_formats, c).filter(has_event)
+              for k in sub.columns if k.startswith("jdate.")}
+    start = occ["start_date"]
+    # one area after another (the order of an unpivot), each row's judgement date its own
+    # or the event's start; each (area, raw value) pair gets an index into ``pairs``
+    pieces, pair_frames, n_pairs = [], [], 0
+    for k in j_cols:
+        area = k[2:]
+        when = pl.select(pl.coalesce(pl.lit(jdates[area]), pl.lit(start))).to_series() if area in jdates else start
+        piece = pl.DataFrame({"_row": keep_rows["_row"], "raw_value": keep_rows[k], "judgement_date": when.alias("judgement_date")})
+        piece = piece.filter(pl.col("raw_value").is_not_null())
+        values = piece["raw_value"].unique(maintain_order=True)
+        keys = pl.Series(range(n_pairs, n_pairs + values.len()), dtype=pl.UInt32)
+        pieces.append(piece.select(
+            "_row", pl.lit(area, pl.String).alias("area"), "raw_value", "judgement_date",
+            (pl.col("raw_value").replace_strict(values, keys, return_dtype=pl.UInt32) if values.len() else pl.lit(None, pl.UInt32)).alias("_key"),
+        ))
+        pair_frames.append(pl.DataFrame({"area": [area] * values.len(), "raw_value": values}, schema={"area": pl.String, "raw_value": pl.String}))
+        n_pairs += values.len()
+    long = pl.concat(pieces).with_row_index("_jid")
     headers = {k[2:]: bh[k] for k in j_cols}
-    resolved = resolve_codes(long, c, headers)
+    resolved = resolve_codes(long, pl.concat(pair_frames), c, headers)
     resolved = resolved.with_columns(pl.lit(inp.file_id).alias("file_id"), pl.lit(block).alias("block")).drop("_jid")
     return occ, resolved

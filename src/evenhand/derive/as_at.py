@@ -94,38 +94,52 @@ def latest_for_open(
     con: duckdb.DuckDBPyConnection, open_sql: str, as_at: dt.date, published_within_months: int = 1
 ) -> pl.DataFrame:
     """The rows of out.latest_as_at for the schools ``open_sql`` returns (urn, school_name,
-    phase, local_authority, open_in_file_id; it may use $1 for the date): the one rule for
-    "the latest inspection Ofsted carries for a school as at a date" (module docstring), used by
-    out.latest_as_at and out.snapshot_schools."""
+    phase, local_authority, open_in_file_id; it may use $1 for the date), as at one date: the
+    rule of :func:`latest_for_open_sets` for one set of open schools."""
+    sets_sql = f"SELECT $1::DATE AS as_at, 0::BIGINT AS open_set, * FROM ({open_sql})"
+    df = latest_for_open_sets(con, sets_sql, [as_at], published_within_months)
+    return O.LATEST_AS_AT.conform(df)
+
+
+def latest_for_open_sets(
+    con: duckdb.DuckDBPyConnection, open_sql: str, params: list[object] | None = None,
+    published_within_months: int = 1,
+) -> pl.DataFrame:
+    """The one rule for "the latest inspection Ofsted carries for a school as at a date" (module
+    docstring), for any number of sets of open schools at once: ``open_sql`` (with ``params``
+    as $1, $2, ...) returns (as_at, open_set, urn, school_name, phase, local_authority,
+    open_in_file_id), one row per (open_set, urn), each set open as at its ``as_at``. Returns
+    the columns of out.latest_as_at plus ``open_set``, ordered by open_set then urn.
+    out.latest_as_at (one set) and out.snapshot_schools (one set per snapshot file) use it."""
+    months = len(params or []) + 1
     df = frame(
         con,
         """
         WITH open AS (
         """
         + open_sql
-        + """
-        ),
-        ev AS (
-            SELECT event_id, urn, kind, era, start_date, publication_date, category_of_concern,
-                   coalesce(converted_to_graded, false) AS converted_to_graded
-            FROM core.events
-            WHERE start_date <= $1
-              AND (publication_date IS NULL OR publication_date <= $1 + to_months($2))
+        + f"""
         ),
         cand AS (
-            SELECT o.urn, e.*, 0 AS steps
-            FROM open o JOIN ev e ON e.urn = o.urn
+            SELECT o.open_set, o.as_at AS d, o.urn, e.event_id, e.kind, e.start_date,
+                   coalesce(e.converted_to_graded, false) AS converted_to_graded, 0 AS steps
+            FROM open o JOIN core.events e ON e.urn = o.urn
+            WHERE e.start_date <= o.as_at
+              AND (e.publication_date IS NULL OR e.publication_date <= o.as_at + to_months(${months}))
             UNION ALL
-            SELECT o.urn, e.*, p.steps
+            SELECT o.open_set, o.as_at, o.urn, e.event_id, e.kind, e.start_date,
+                   coalesce(e.converted_to_graded, false), p.steps
             FROM open o JOIN out.predecessors p ON p.urn = o.urn
-                        JOIN ev e ON e.urn = p.predecessor_urn
+                        JOIN core.events e ON e.urn = p.predecessor_urn
+            WHERE e.start_date <= o.as_at
+              AND (e.publication_date IS NULL OR e.publication_date <= o.as_at + to_months(${months}))
         ),
         graded AS (
-            SELECT urn AS school, arg_max(event_id, (steps = 0, start_date, event_id)) AS graded_event_id
-            FROM cand c WHERE kind IN ('graded', 'report_card') GROUP BY urn
+            SELECT open_set, urn AS school, arg_max(event_id, (steps = 0, start_date, event_id)) AS graded_event_id
+            FROM cand c WHERE kind IN ('graded', 'report_card') GROUP BY open_set, urn
         ),
         g AS (
-            SELECT gr.school, e.event_id AS graded_event_id, e.urn AS graded_urn, e.kind AS graded_kind,
+            SELECT gr.open_set, gr.school, e.event_id AS graded_event_id, e.urn AS graded_urn, e.kind AS graded_kind,
                    e.era AS graded_era, e.start_date AS graded_start_date,
                    e.publication_date AS graded_publication_date, e.category_of_concern,
                    j.scale AS overall_scale, j.code AS overall_code, j.label AS overall_label
@@ -133,20 +147,21 @@ def latest_for_open(
             LEFT JOIN core.judgements j ON j.event_id = e.event_id AND j.area = 'overall_effectiveness'
         ),
         ungraded AS (
-            SELECT c.urn AS school, arg_max(c.event_id, (c.start_date, c.steps = 0, c.event_id)) AS ungraded_event_id
-            FROM cand c LEFT JOIN g ON g.school = c.urn
+            SELECT c.open_set, c.urn AS school,
+                   arg_max(c.event_id, (c.start_date, c.steps = 0, c.event_id)) AS ungraded_event_id
+            FROM cand c LEFT JOIN g ON g.open_set = c.open_set AND g.school = c.urn
             WHERE (c.kind = 'ungraded' OR c.converted_to_graded)
               AND (g.graded_start_date IS NULL OR c.start_date >= g.graded_start_date)
-            GROUP BY c.urn
+            GROUP BY c.open_set, c.urn
         ),
         u AS (
-            SELECT un.school, e.event_id AS ungraded_event_id, e.urn AS ungraded_urn,
+            SELECT un.open_set, un.school, e.event_id AS ungraded_event_id, e.urn AS ungraded_urn,
                    e.start_date AS ungraded_start_date, e.publication_date AS ungraded_publication_date,
                    j.code AS ungraded_outcome_code, j.label AS ungraded_outcome_label
             FROM ungraded un JOIN core.events e ON e.event_id = un.ungraded_event_id
             LEFT JOIN core.judgements j ON j.event_id = e.event_id AND j.area = 'ungraded_outcome'
         )
-        SELECT $1 AS as_at, o.urn, o.school_name, o.phase, o.local_authority, o.open_in_file_id,
+        SELECT o.as_at, o.open_set, o.urn, o.school_name, o.phase, o.local_authority, o.open_in_file_id,
                l.lineage_id,
                g.graded_event_id, g.graded_urn, g.graded_kind, g.graded_era, g.graded_start_date,
                g.graded_publication_date, g.overall_scale, g.overall_code, g.overall_label,
@@ -155,16 +170,16 @@ def latest_for_open(
                u.ungraded_event_id, u.ungraded_urn, u.ungraded_start_date, u.ungraded_publication_date,
                u.ungraded_outcome_code, u.ungraded_outcome_label,
                coalesce(u.ungraded_urn <> o.urn, false) AS ungraded_carried,
-               datediff('day', g.graded_start_date, $1) AS age_of_latest_graded_days
+               datediff('day', g.graded_start_date, o.as_at) AS age_of_latest_graded_days
         FROM open o
-        LEFT JOIN g ON g.school = o.urn
-        LEFT JOIN u ON u.school = o.urn
+        LEFT JOIN g ON g.open_set = o.open_set AND g.school = o.urn
+        LEFT JOIN u ON u.open_set = o.open_set AND u.school = o.urn
         LEFT JOIN out.lineage l ON l.urn = o.urn
-        ORDER BY o.urn
+        ORDER BY o.open_set, o.urn
         """,
-        [as_at, published_within_months],
+        [*(params or []), published_within_months],
     )
-    return O.LATEST_AS_AT.conform(df)
+    return df
 
 
 def default_as_at(con: duckdb.DuckDBPyConnection) -> dt.date | None:

@@ -29,6 +29,14 @@ from evenhand.metadata import out_tables as O
 CONTEXT = "core.context"
 
 
+def provisional(path: str) -> str:
+    """SQL: whether the file at ``path`` (an expression, e.g. ``f.path``) holds provisional
+    results: DfE publishes provisional results before the final ones in the same layout, and only
+    the file's name says which it is ("...ks4provisional..."). The one rule for every reader of
+    core.context (here, and the school pages' context over the years)."""
+    return f"coalesce(lower({path}) LIKE '%provisional%', false)"
+
+
 def derive_event_context(con: duckdb.DuckDBPyConnection) -> None:
     if not has_table(con, CONTEXT):
         replace_table(con, O.EVENT_CONTEXT, None)
@@ -43,16 +51,16 @@ def derive_event_context(con: duckdb.DuckDBPyConnection) -> None:
     # says which it is (its name: "...ks4provisional..."). The final file wins on the same year.
     if "file_id" in cols and has_table(con, "meta.files"):
         files_join = "LEFT JOIN meta.files mf ON mf.file_id = c.file_id"
-        provisional = "coalesce(lower(mf.path) LIKE '%provisional%', false)"
+        is_provisional = provisional("mf.path")
     else:
-        files_join, provisional = "", "false"
+        files_join, is_provisional = "", "false"
     df = frame(
         con,
         f"""
         WITH ctx AS (  -- one row per school, measure and year: a value beats a suppression, a final
                        -- file beats a provisional one, then the later file
             SELECT c.urn, c.measure, TRY_CAST(substr(c.academic_year, 1, 4) AS INTEGER) AS y,
-                   arg_max(c.rowid, (c.value IS NOT NULL OR {value_text} IS NOT NULL, NOT {provisional},
+                   arg_max(c.rowid, (c.value IS NOT NULL OR {value_text} IS NOT NULL, NOT {is_provisional},
                                      {file_id})) AS rid
             FROM {CONTEXT} c {files_join}
             WHERE c.urn IS NOT NULL AND c.measure IS NOT NULL AND c.academic_year IS NOT NULL

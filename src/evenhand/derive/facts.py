@@ -8,7 +8,8 @@
 - ``out.snapshot_schools``: per snapshot (out.snapshots: an Ofsted school-level file with an
   as-at date), one row per school the file shows open, with the latest graded and ungraded
   inspection Ofsted carries for it as at that date (own, or a predecessor's), by the same
-  rule as out.latest_as_at (:func:`evenhand.derive.as_at.latest_for_open`).
+  rule as out.latest_as_at (:func:`evenhand.derive.as_at.latest_for_open_sets`), every snapshot in
+  one query.
 
 The national audits, a school's report and the dashboard read these tables; none decides a
 flag itself.
@@ -173,29 +174,29 @@ def derive_event_flags(con: duckdb.DuckDBPyConnection) -> None:
 # --- per snapshot ---------------------------------------------------------------------------
 
 
+#: per snapshot file (out.snapshots), the schools it shows open: one open set per file
+_SNAPSHOT_OPEN_SQL = """
+    SELECT n.as_at, s.file_id AS open_set, s.urn,
+           arg_max(s.school_name, s.row_number) AS school_name, arg_max(s.phase, s.row_number) AS phase,
+           arg_max(s.local_authority, s.row_number) AS local_authority, max(s.file_id) AS open_in_file_id
+    FROM core.schools s JOIN out.snapshots n ON n.file_id = s.file_id
+    GROUP BY n.as_at, s.file_id, s.urn
+"""
+
+
 def snapshot_schools(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
     """Compute out.snapshot_schools: for each row of out.snapshots, the schools its file
     shows open, with their latest inspections as at its date (reads out.snapshots,
-    core.schools, core.events, core.judgements, out.predecessors, out.lineage)."""
-    from evenhand.derive.as_at import latest_for_open
+    core.schools, core.events, core.judgements, out.predecessors, out.lineage), every
+    snapshot in one query of the one rule (:func:`evenhand.derive.as_at.latest_for_open_sets`)."""
+    from evenhand.derive.as_at import latest_for_open_sets
 
     snaps = frame(con, "SELECT as_at, file_id, national, coverage FROM out.snapshots ORDER BY as_at, file_id")
     if snaps.height == 0:
         return None
-    parts = []
-    for as_at, file_id, national, coverage in snaps.iter_rows():
-        open_sql = f"""
-            SELECT urn, arg_max(school_name, row_number) AS school_name, arg_max(phase, row_number) AS phase,
-                   arg_max(local_authority, row_number) AS local_authority, max(file_id) AS open_in_file_id
-            FROM core.schools WHERE file_id = {int(file_id)} GROUP BY urn
-        """
-        df = latest_for_open(con, open_sql, as_at)
-        parts.append(df.with_columns(
-            pl.lit(file_id, dtype=pl.Int64).alias("file_id"),
-            pl.lit(national, dtype=pl.Boolean).alias("national"),
-            pl.lit(coverage, dtype=pl.String).alias("coverage"),
-        ))
-    return O.SNAPSHOT_SCHOOLS.conform(pl.concat(parts, how="diagonal_relaxed"))
+    df = latest_for_open_sets(con, _SNAPSHOT_OPEN_SQL).rename({"open_set": "file_id"})
+    df = df.join(snaps.select("file_id", "national", "coverage"), on="file_id", how="left")
+    return O.SNAPSHOT_SCHOOLS.conform(df.sort("as_at", "file_id", "urn"))
 
 
 def derive_snapshot_schools(con: duckdb.DuckDBPyConnection) -> None:

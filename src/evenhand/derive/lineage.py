@@ -28,6 +28,7 @@ Method (docs/decisions/0400-lineage.md):
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -67,39 +68,39 @@ def register(con: duckdb.DuckDBPyConnection, name: str, df: pl.DataFrame) -> Non
 
 
 def components(nodes: pl.Series, edges: pl.DataFrame, a: str = "a", b: str = "b") -> pl.DataFrame:
-    """Weakly connected components: ``node -> comp`` (the smallest node of its component).
+    """Weakly connected components: ``node -> comp`` (the smallest node of its component),
+    one row per distinct node of ``nodes``, sorted by node.
 
-    Min-label propagation with pointer jumping, vectorised in Polars; converges in about
-    log(diameter) rounds.
+    Only edges with both ends among ``nodes`` connect (a null node is its own component, comp
+    null). Union-find with the smaller root kept, so each root is its component's smallest
+    node: the graphs are tens of thousands of edges, where a plain loop costs a few
+    milliseconds (min-label propagation in Polars took rounds of joins and sorts: 0.17 s CPU
+    against 0.07 on the Ofsted set).
     """
-    label = pl.DataFrame({"node": nodes.unique().sort()}).with_columns(comp=pl.col("node"))
+    uniq = nodes.unique().sort()
     if edges.height == 0:
-        return label
-    und = pl.concat(
-        [edges.select(pl.col(a).alias("x"), pl.col(b).alias("y")), edges.select(pl.col(b).alias("x"), pl.col(a).alias("y"))]
-    ).unique()
-    for _ in range(MAX_STEPS):
-        nb = (
-            und.join(label, left_on="y", right_on="node")
-            .group_by("x")
-            .agg(pl.col("comp").min().alias("nb"))
-        )
-        new = (
-            label.join(nb, left_on="node", right_on="x", how="left")
-            .with_columns(comp=pl.min_horizontal("comp", "nb"))
-            .drop("nb")
-        )
-        # pointer jumping: take the label of your label
-        new = (
-            new.join(new.rename({"node": "c2", "comp": "cc"}), left_on="comp", right_on="c2", how="left")
-            .with_columns(comp=pl.min_horizontal("comp", "cc"))
-            .drop("cc")
-            .sort("node")
-        )
-        if new.equals(label):
-            return new
-        label = new
-    raise RuntimeError("lineage components did not converge")  # pragma: no cover
+        return pl.DataFrame({"node": uniq}).with_columns(comp=pl.col("node"))
+    known = set(uniq.drop_nulls().to_list())
+    parent: dict[Any, Any] = {}  # only the nodes an edge touches; any other node is its own root
+
+    def find(x: Any) -> Any:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for x, y in zip(edges[a].to_list(), edges[b].to_list(), strict=True):
+        if x not in known or y not in known:  # a null end is never known
+            continue
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            lo, hi = (rx, ry) if rx < ry else (ry, rx)
+            parent[hi] = lo
+    touched = list(parent)
+    comp = uniq.replace(touched, [find(n) for n in touched]) if touched else uniq
+    return pl.DataFrame({"node": uniq, "comp": comp.alias("comp")})
 
 
 def closure(edges: pl.DataFrame) -> pl.DataFrame:

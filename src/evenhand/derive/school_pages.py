@@ -19,6 +19,8 @@ one-statement SQL build (tests/derive/school_pages_sql.py), held equal part by p
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ import polars as pl
 import pyarrow as pa
 
 from evenhand.core.warehouse import frame, table_names
+from evenhand.derive.event_context import provisional
 from evenhand.derive.lineage import replace_table
 from evenhand.errors import EvenhandError, InputError, Problem
 from evenhand.metadata import out_tables as O
@@ -129,7 +132,12 @@ def _events(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]
         frame(con, "SELECT reported_urn AS page_urn, event_id FROM core.event_sources WHERE reported_urn IS NOT NULL"),
     ]).unique()
     cols = [*ev.columns, *EVENT_PARTS]
-    hist = _columnar(ids.join(doc, on="event_id"), "page_urn", ["start_date", "event_id"], cols, "events")
+    # the (page, event) pairs sorted first, then the documents joined in that order: sorting the
+    # joined documents (nested lists) gathered them all once more
+    order = (ids.join(ev.select("event_id", "start_date"), on="event_id")
+             .sort(["page_urn", "start_date", "event_id"], nulls_last=True).drop("start_date"))
+    hist = (order.join(doc, on="event_id", maintain_order="left").group_by("page_urn", maintain_order=True)
+            .agg([pl.col(c).alias(f"events.{c}") for c in cols]))
     hist = _pack(hist.rename({"page_urn": "urn"}), "events", cols)
     return ids, hist.select("urn", _json(pl.col("events")).alias("events"))
 
@@ -192,10 +200,16 @@ FACT_COLS: tuple[str, ...] = (
 )
 
 
-def _facts(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, preds: pl.DataFrame) -> pl.DataFrame:
-    """Each page's facts (columnar): per event it shows (its own, reported, and its predecessors' own)."""
+def _shown(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, preds: pl.DataFrame) -> pl.DataFrame:
+    """(page_urn, event_id): the events whose facts each page shows (its own, reported, and its predecessors' own)."""
+    own = frame(con, "SELECT urn AS pred, event_id FROM core.events")
+    return pl.concat([ids, preds.join(own, on="pred").select(pl.col("urn").alias("page_urn"), "event_id")]).unique()
+
+
+def _facts(con: duckdb.DuckDBPyConnection, shown: pl.DataFrame) -> pl.DataFrame:
+    """Each page's facts (columnar): per event it shows (:func:`_shown`)."""
     per_event = frame(con, """
-        SELECT e.event_id, e.urn,
+        SELECT e.event_id,
                t.inspection_length_days, t.inspection_length_working_days, t.end_to_publication_days, t.start_to_publication_days,
                f.publication_delay_working_days, f.publication_delay_from, f.safeguarding_limited, f.safeguarding_not_met,
                f.cliff_edge, f.overall_change, f.publication_target_working_days, f.publication_target_source,
@@ -210,11 +224,7 @@ def _facts(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, preds: pl.DataFram
     per_event = per_event.with_columns(
         transition=pl.when(pl.col("_has_tr")).then(pl.struct(["from_label", "to_label", "from_start_date", "to_scale"]))
     )
-    shown = pl.concat([
-        ids,
-        preds.join(per_event.select(pl.col("urn").alias("pred"), "event_id"), on="pred").select(pl.col("urn").alias("page_urn"), "event_id"),
-    ]).unique()
-    got = _columnar(shown.join(per_event.drop("urn"), on="event_id"), "page_urn", ["event_id"], list(FACT_COLS), "facts")
+    got = _columnar(shown.join(per_event, on="event_id"), "page_urn", ["event_id"], list(FACT_COLS), "facts")
     got = _pack(got.rename({"page_urn": "urn"}), "facts", list(FACT_COLS))
     return got.select("urn", _json(pl.col("facts")).alias("facts"))
 
@@ -236,16 +246,20 @@ def _context(con: duckdb.DuckDBPyConnection, pages: pl.DataFrame, preds: pl.Data
     if have_context:
         con.register("_page_ctx_urns", cu.to_arrow())
         try:
-            # a value over none, the newest file's, and in one file the school's own URN's (then the
-            # highest URN): the per-URN query this replaced left a tie between two URNs of one file to chance
+            # one row of core.context per measure and year, every field from that row: a value over
+            # none, a final file over a provisional one and then the newest file (out.event_context's
+            # rule for the same table), and in one file the school's own URN's (then the highest URN):
+            # the per-URN query this replaced left a tie between two URNs of one file to chance
+            rank = (f"(c.value IS NOT NULL OR c.value_text IS NOT NULL, NOT {provisional('f.path')}, c.file_id, "
+                    "c.urn = cu.page_urn, c.urn)")
             rows = frame(con, f"""
-                SELECT cu.page_urn, c.measure, c.academic_year,
-                       arg_max(c.value, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value,
-                       arg_max(c.value_text, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS value_text,
-                       arg_max(c.suppression, (c.value IS NOT NULL, c.file_id, c.urn = cu.page_urn, c.urn)) AS suppression
-                FROM _page_ctx_urns cu JOIN core.context c ON c.urn = cu.urn
-                WHERE c.measure IN ({measures}) AND c.academic_year IS NOT NULL
-                GROUP BY ALL""")
+                SELECT page_urn, measure, academic_year, pick.value AS value, pick.value_text AS value_text,
+                       pick.suppression AS suppression
+                FROM (SELECT cu.page_urn, c.measure, c.academic_year,
+                             arg_max(struct_pack(value := c.value, value_text := c.value_text, suppression := c.suppression), {rank}) AS pick
+                      FROM _page_ctx_urns cu JOIN core.context c ON c.urn = cu.urn LEFT JOIN meta.files f ON f.file_id = c.file_id
+                      WHERE c.measure IN ({measures}) AND c.academic_year IS NOT NULL
+                      GROUP BY ALL)""")
         finally:
             con.unregister("_page_ctx_urns")
         files = frame(con, f"SELECT DISTINCT c.urn, f.path FROM core.context c JOIN meta.files f USING (file_id) WHERE c.measure IN ({measures})")
@@ -257,11 +271,9 @@ def _context(con: duckdb.DuckDBPyConnection, pages: pl.DataFrame, preds: pl.Data
     return doc.select("urn", _doc(["rows", "files"]).alias("context"))
 
 
-def _small(con: duckdb.DuckDBPyConnection) -> list[pl.DataFrame]:
-    """The small parts: school, school_files, fallback, latest (Polars-encoded), and
-    similar_schools and report_card (DuckDB's to_json: a size band's edges include infinity)."""
+def _core_small(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """The small parts from core tables alone: school, school_files, fallback (Polars-encoded)."""
     sch_cols = _columns(con, "core.schools", ("file_id", "row_number"))
-    lat_cols = _columns(con, "out.latest_as_at")
     school = frame(con, """SELECT urn AS _urn, * EXCLUDE (file_id, row_number) FROM core.schools
                            QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC) = 1""")
     files = frame(con, """SELECT s.urn, list(DISTINCT f.path ORDER BY f.path) AS files
@@ -270,16 +282,26 @@ def _small(con: duckdb.DuckDBPyConnection) -> list[pl.DataFrame]:
                                  SELECT urn, first(struct_pack(school_name := school_name, school_type := school_type)
                                                    ORDER BY start_date DESC NULLS LAST) AS f
                                  FROM core.events GROUP BY 1)""")
+    return {
+        "school": school.select(pl.col("_urn").alias("urn"), _doc(sch_cols).alias("school")),
+        "school_files": files.select("urn", _json(pl.col("files")).alias("school_files")),
+        "fallback": fallback.select("urn", _doc(["school_name", "school_type"]).alias("fallback")),
+    }
+
+
+def _latest_small(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """The small parts that read out.latest_as_at: latest (Polars-encoded), and similar_schools and
+    report_card (DuckDB's to_json: a size band's edges include infinity)."""
+    lat_cols = _columns(con, "out.latest_as_at")
     latest = frame(con, """SELECT x.urn AS _urn, x.*, f.as_at AS file_as_at
                            FROM out.latest_as_at x LEFT JOIN meta.files f ON f.file_id = x.open_in_file_id
                            QUALIFY row_number() OVER (PARTITION BY x.urn ORDER BY x.as_at DESC) = 1""")
-    return [
-        school.select(pl.col("_urn").alias("urn"), _doc(sch_cols).alias("school")),
-        files.select("urn", _json(pl.col("files")).alias("school_files")),
-        fallback.select("urn", _doc(["school_name", "school_type"]).alias("fallback")),
-        latest.select(pl.col("_urn").alias("urn"), _doc([*lat_cols, "file_as_at"]).alias("latest")),
-        frame(con, _GROUP_SQL),
-    ]
+    group = frame(con, _GROUP_SQL)
+    return {
+        "latest": latest.select(pl.col("_urn").alias("urn"), _doc([*lat_cols, "file_as_at"]).alias("latest")),
+        "similar_schools": group.select("urn", "similar_schools"),
+        "report_card": group.select("urn", "report_card"),
+    }
 
 
 # similar schools and report-card comparisons: one statement, its JSON by DuckDB (infinite edges)
@@ -349,59 +371,165 @@ SELECT coalesce(sim.urn, report_card.urn) AS urn, sim.similar_schools::VARCHAR A
 FROM sim FULL JOIN report_card USING (urn)
 """
 
-#: the parts of a page, in order (the JSON object's keys); a part missing for a URN is null
-#: (events and facts: none; :func:`rows` reads null as no rows), school_files []
-PARTS: tuple[str, ...] = ("school", "events", "lineage", "facts", "latest", "similar_schools", "context", "school_files", "fallback", "report_card")
+#: the parts of a page, in the order the JSON object gives them, in runs each compressed as soon as
+#: its parts are built: every part but the facts (known once out.latest_as_at is), then the facts
+#: (out.event_flags), so the two are compressed side by side; a part missing for a URN is null
+#: (events and facts: none; :func:`rows` reads null as no rows), school_files []. Each run is one
+#: Zstandard frame: a run of its own costs ~15% more bytes (measured: three runs 90 MB, two 83 MB,
+#: one 78 MB on the Ofsted set)
+SEGMENTS: tuple[tuple[str, ...], ...] = (
+    ("school", "events", "school_files", "fallback", "lineage", "latest", "similar_schools", "context", "report_card"),
+    ("facts",),
+)
+PARTS: tuple[str, ...] = tuple(p for seg in SEGMENTS for p in seg)
 _DEFAULTS = {"school_files": "[]"}
 #: how a page is compressed (pyarrow's codec name): Zstandard compresses the pages' JSON about 3.5x
-#: at ~170 MB/s here; LZ4 twice as fast, 2.5x, a warehouse larger than before (decision 1320)
+#: at ~170 MB/s here; LZ4 twice as fast, 2.5x, a warehouse larger than before (decision 1320). A page
+#: is one Zstandard frame per run of SEGMENTS, one after the other: it decompresses to their texts
+#: joined, one JSON object (decision 1330)
 CODEC = "zstd"
 #: pages compressed and written per chunk of URNs (bounds the build's memory)
 _CHUNK = 4096
+_CORE_INPUTS = ("core.events", "core.judgements", "core.event_sources", "core.schools", "meta.files", "meta.conflicts")
 
 
-def pages_json(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Every page's JSON text: (urn, page), in URN order."""
-    ids, hist = _events(con)
-    schools = frame(con, "SELECT DISTINCT urn FROM core.schools")
-    pages = pl.concat([ids.select(pl.col("page_urn").alias("urn")), schools]).unique().sort("urn")
-    lineage, preds, members = _lineage(con)
-    out = pages
-    for part in [hist, lineage, _facts(con, ids, preds), _context(con, pages, preds, members, "core.context" in table_names(con)), *_small(con)]:
-        out = out.join(part, on="urn", how="left")
-    text = pl.lit("{")
-    for i, name in enumerate(PARTS):
-        text = text + pl.lit(("," if i else "") + f'"{name}":') + pl.col(name).fill_null(_DEFAULTS.get(name, "null"))
-    return out.select("urn", (text + "}").alias("page")).sort("urn")
+def _text(df: pl.DataFrame, k: int) -> pl.Expr:
+    """The JSON text of the parts of ``SEGMENTS[k]``: its run of the page's object (with the
+    opening brace in the first, the closing one in the last)."""
+    text = pl.lit("{" if k == 0 else "")
+    for i, name in enumerate(SEGMENTS[k]):
+        text = text + pl.lit(("," if i or k else "") + f'"{name}":') + pl.col(name).fill_null(_DEFAULTS.get(name, "null"))
+    return text + "}" if k == len(SEGMENTS) - 1 else text
+
+
+class PageBuild:
+    """The pages of one build, part by part: each run of parts (SEGMENTS) is computed and
+    compressed as soon as the tables it reads are written, so that most of the work runs beside
+    the other derivations (derive/pipeline.py runs each method as a derivation; decision 1330):
+
+    - :meth:`derive_page_events` (core tables only): the pages' URNs; school, events, school_files, fallback;
+    - :meth:`derive_page_lineage` (out.lineage ...): the lineage, the context, which events' facts each page shows;
+    - :meth:`derive_page_latest` (out.latest_as_at): latest, similar schools, report card; then
+      every part but the facts, compressed;
+    - :meth:`derive_page_facts` (out.timing, out.event_flags, out.transitions): the facts, compressed;
+    - :meth:`derive_school_pages`: each page's frames joined, out.school_pages written.
+
+    Each method reads only what its predecessors in that list left; a warehouse that lacks a
+    table of NEEDED gets an empty out.school_pages, as before.
+    """
+
+    def __init__(self) -> None:
+        self.skip = False
+        self.parts: dict[str, pl.DataFrame] = {}
+        self.frames: dict[int, list[bytes]] = {}  # per run of SEGMENTS, per URN of self.urns
+        self.sizes: dict[int, list[int]] = {}
+        self._claimed: set[int] = set()
+        self._lock = threading.Lock()
+
+    def _missing(self, con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> bool:
+        have = table_names(con)
+        self.skip = self.skip or any(t not in have for t in tables)
+        return self.skip
+
+    def _compress_ready(self) -> None:
+        """Compress every run of SEGMENTS whose parts are all built (they leave self.parts); two
+        steps that run side by side never claim the same run."""
+        with self._lock:
+            todo = [k for k, seg in enumerate(SEGMENTS) if k not in self._claimed and all(p in self.parts for p in seg)]
+            self._claimed.update(todo)
+            got = {k: [self.parts.pop(p) for p in SEGMENTS[k]] for k in todo}
+        for k in todo:
+            self._segment(k, got[k])
+
+    def _segment(self, k: int, parts: list[pl.DataFrame]) -> None:
+        """Compress the run ``SEGMENTS[k]`` of every page from its ``parts`` (frames of urn and the part)."""
+        out = self.urns.to_frame()
+        for part in parts:
+            out = out.join(part, on="urn", how="left")
+        out = out.select("urn", _text(out, k).alias("text")).sort("urn")
+        if not out["urn"].equals(self.urns):
+            raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, f"a part of {SEGMENTS[k]} has rows that share a URN")])
+        codec = pa.Codec(CODEC)  # it releases the GIL while it compresses
+        frames: list[bytes] = []
+        sizes: list[int] = []
+        for start in range(0, out.height, _CHUNK):
+            raw = out["text"].slice(start, _CHUNK).cast(pl.Binary).to_list()
+            frames += [codec.compress(b, asbytes=True) for b in raw]
+            sizes += [len(b) for b in raw]
+        with self._lock:
+            self.frames[k], self.sizes[k] = frames, sizes
+
+    def derive_page_events(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._missing(con, _CORE_INPUTS):
+            return
+        ids, hist = _events(con)
+        schools = frame(con, "SELECT DISTINCT urn FROM core.schools")
+        self.ids = ids
+        self.pages = pl.concat([ids.select(pl.col("page_urn").alias("urn")), schools]).unique().sort("urn")
+        self.urns = self.pages["urn"]
+        self.parts["events"] = hist
+        self.parts.update(_core_small(con))
+        self._compress_ready()
+
+    def derive_page_lineage(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._missing(con, ("out.lineage", "out.lineage_links", "out.predecessors")):
+            return
+        self.parts["lineage"], preds, members = _lineage(con)
+        self.parts["context"] = _context(con, self.pages, preds, members, "core.context" in table_names(con))
+        self.shown = _shown(con, self.ids, preds)
+        self._compress_ready()
+
+    def derive_page_latest(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._missing(con, ("out.latest_as_at",)):
+            return
+        self.parts.update(_latest_small(con))
+        self._compress_ready()
+
+    def derive_page_facts(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._missing(con, ("out.timing", "out.event_flags", "out.transitions")):
+            return
+        self.parts["facts"] = _facts(con, self.shown)
+        self._compress_ready()
+
+    def derive_school_pages(self, con: duckdb.DuckDBPyConnection) -> None:
+        """out.school_pages: one row per URN with everything its page shows (see the module)."""
+        if self._missing(con, NEEDED):
+            replace_table(con, O.SCHOOL_PAGES, None)
+            return
+        if sorted(self.frames) != list(range(len(SEGMENTS))):
+            raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, None, None, f"parts {sorted(self.frames)} of the pages built, not all")])
+        if self.urns.is_duplicated().any():
+            raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, "rows share a primary key")])
+        replace_table(con, O.SCHOOL_PAGES, None)
+        # each page its runs' Zstandard frames, in a column stored as it is: DuckDB's own string
+        # compression (FSST) of the pages' JSON cost more than building them (docs/decisions/1320)
+        for start in range(0, self.urns.len(), _CHUNK):
+            stop = start + _CHUNK
+            packed = pl.DataFrame(
+                {"urn": self.urns.slice(start, _CHUNK),
+                 "page": [b"".join(f) for f in zip(*(self.frames[k][start:stop] for k in range(len(SEGMENTS))), strict=True)],
+                 "page_bytes": [sum(n) for n in zip(*(self.sizes[k][start:stop] for k in range(len(SEGMENTS))), strict=True)]},
+                schema=O.SCHOOL_PAGES.polars_schema(),
+            )
+            con.register("_school_pages_chunk", packed.to_arrow())
+            try:
+                con.execute(f"INSERT INTO {O.SCHOOL_PAGES.qualified} SELECT * FROM _school_pages_chunk")
+            finally:
+                con.unregister("_school_pages_chunk")
+        self.frames, self.sizes = {}, {}
+        # the one index in the warehouse (docs/decisions/0003 leaves keys unindexed): a page is read
+        # by its URN; built in milliseconds on 33,000 rows
+        con.execute(f"CREATE INDEX school_pages_urn ON {O.SCHOOL_PAGES.qualified} (urn)")
+
+    def steps(self) -> list[Callable[[duckdb.DuckDBPyConnection], None]]:
+        """The parts in an order they may run in (each after the ones before it)."""
+        return [self.derive_page_events, self.derive_page_lineage, self.derive_page_latest, self.derive_page_facts, self.derive_school_pages]
 
 
 def derive_school_pages(con: duckdb.DuckDBPyConnection) -> None:
-    """out.school_pages: one row per URN with everything its page shows (see the module)."""
-    have = table_names(con)
-    if any(t not in have for t in NEEDED):
-        replace_table(con, O.SCHOOL_PAGES, None)
-        return
-    pages = pages_json(con)
-    if pages["urn"].is_duplicated().any():
-        raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, "rows share a primary key")])
-    replace_table(con, O.SCHOOL_PAGES, None)
-    # each page a Zstandard frame, in a column stored as it is: DuckDB's own string compression
-    # (FSST) of the pages' JSON cost more than building them (docs/decisions/1320)
-    for start in range(0, pages.height, _CHUNK):
-        chunk = pages.slice(start, _CHUNK)
-        raw = chunk["page"].cast(pl.Binary).to_list()
-        packed = pl.DataFrame(
-            {"urn": chunk["urn"], "page": [pa.compress(b, codec=CODEC, asbytes=True) for b in raw], "page_bytes": [len(b) for b in raw]},
-            schema=O.SCHOOL_PAGES.polars_schema(),
-        )
-        con.register("_school_pages_chunk", packed.to_arrow())
-        try:
-            con.execute(f"INSERT INTO {O.SCHOOL_PAGES.qualified} SELECT * FROM _school_pages_chunk")
-        finally:
-            con.unregister("_school_pages_chunk")
-    # the one index in the warehouse (docs/decisions/0003 leaves keys unindexed): a page is read
-    # by its URN; built in milliseconds on 33,000 rows
-    con.execute(f"CREATE INDEX school_pages_urn ON {O.SCHOOL_PAGES.qualified} (urn)")
+    """out.school_pages: one row per URN with everything its page shows (see the module), every part in turn."""
+    for step in PageBuild().steps():
+        step(con)
 
 
 # --- reading one page -------------------------------------------------------------------------

@@ -149,8 +149,14 @@ def read_snapshots(con: duckdb.DuckDBPyConnection) -> list[Snapshot]:
 def derive_school_latest(con: duckdb.DuckDBPyConnection) -> None:
     """out.school_latest: each URN's newest row in core.schools (the one tie-break)."""
     cols = ", ".join(T.SCHOOL_LATEST.column_names)
+    # newest as_at (a row without one is older than any dated row), then file, then row; the
+    # key (file_id, row_number) is unique, so the pick is the same as a window's row_number() = 1
+    # over (as_at DESC NULLS LAST, file_id DESC, row_number DESC), at a third of its cost
     df = frame(con, f"""
-        SELECT {cols} FROM core.schools
-        QUALIFY row_number() OVER (PARTITION BY urn ORDER BY as_at DESC NULLS LAST, file_id DESC, row_number DESC) = 1
+        WITH newest AS (
+            SELECT arg_max(rowid, (coalesce(as_at, DATE '0001-01-01'), file_id, row_number)) AS rid
+            FROM core.schools GROUP BY urn
+        )
+        SELECT {cols} FROM core.schools s SEMI JOIN newest n ON n.rid = s.rowid
         ORDER BY urn""")
     replace_table(con, T.SCHOOL_LATEST, df)

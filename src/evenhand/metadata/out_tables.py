@@ -347,7 +347,7 @@ SCHOOL_PAGES = Table(
     (
         Field("urn", "int", "Unique reference number", nullable=False),
         Field("page", "blob",
-              "The page: a Zstandard frame of a JSON object (read it with evenhand.derive.school_pages.read_page; each list of rows in it is columnar: an object of equal-length arrays) with the parts "
+              "The page: a JSON object, Zstandard-compressed (a frame per run of its parts, decision 1330; read it with evenhand.derive.school_pages.read_page; each list of rows in it is columnar: an object of equal-length arrays) with the parts "
               "school (the school's latest core.schools row without file_id, row_number, as `evenhand history URN --json` "
               "gives it; null when no school-level file lists the URN); events (every inspection of the URN, its own and "
               "those reported under it, as `evenhand history URN --json` gives them: core.events with judgements, sources "
@@ -358,8 +358,9 @@ SCHOOL_PAGES = Table(
               "file_as_at, the as-at date of the file that shows it open); similar_schools (same phase, IDACI quintile "
               "and size band, this school excluded: as_at, size band and its edges, counts per latest overall judgement; "
               "null when the school's phase, IDACI quintile or pupils are not in the files); context (DfE measures of "
-              "the school's lineage and predecessors by academic year from core.context, the newest file's value where "
-              "two give one, and the files); school_files (the school-level files that list the URN); fallback (name "
+              "the school's lineage and predecessors by academic year from core.context, one row per measure and year "
+              "where several give one: a value over none, a final file over a provisional one, then the newest file, "
+              "in one file the school's own URN; and the files); school_files (the school-level files that list the URN); fallback (name "
               "and type of the URN's latest inspection, for a URN no school-level file lists); report_card (for a "
               "report-card school: how the other report-card schools were graded per area and five-point grade)",
               nullable=False, compression="uncompressed"),

@@ -288,16 +288,46 @@ def unique_names(headers: list[str]) -> list[str]:
 
 def field_counts(rest: bytes, first_row: int) -> pl.DataFrame | None:
     """(_row, fields) of each non-blank line of CSV bytes, counted with quoted sections taken
-    out; None when a quoted value spans lines (then rows are not lines)."""
-    lines = pl.Series("l", rest.decode("utf-8", errors="replace").split("\n")).str.strip_suffix("\r")
-    frame = pl.DataFrame({"l": lines}).with_row_index("_row", offset=first_row).with_columns(pl.col("_row").cast(pl.Int64))
-    if frame.select((pl.col("l").str.count_matches('"') % 2 == 1).any()).item():
+    out; None when a quoted value spans lines (then rows are not lines).
+
+    Counted on the bytes (``rest`` is UTF-8, where a line feed, quote or comma byte is always
+    that character): a line with an odd number of quotes means a value spans lines; with
+    every line even, the quotes of a line pair up in order and a comma between the two quotes
+    of a pair is inside a quoted section. A line is blank when it is empty once whitespace is
+    stripped (Unicode whitespace, as ``str.strip_chars``); only a line with no comma and no
+    quote can be, and only such lines are decoded and looked at.
+    """
+    import numpy as np
+
+    arr = np.frombuffer(rest, dtype=np.uint8)
+    nl = np.flatnonzero(arr == 0x0A)
+    starts = np.concatenate(([0], nl + 1))
+    ends = np.concatenate((nl, [arr.size]))  # each line is arr[starts[k]:ends[k]]
+    quotes = np.flatnonzero(arr == 0x22)
+    q_before_end = np.searchsorted(quotes, ends)
+    q_per_line = np.diff(np.concatenate(([0], q_before_end)))
+    if (q_per_line % 2 == 1).any():
         return None
-    quoted = pl.col("l").str.contains('"', literal=True)
-    unquoted = pl.when(quoted).then(pl.col("l").str.replace_all('"[^"]*"', "")).otherwise(pl.col("l"))
-    return frame.filter(pl.col("l").str.strip_chars() != "").select(
-        "_row", (unquoted.str.count_matches(",", literal=True) + 1).alias("fields")
-    )
+    commas = np.flatnonzero(arr == 0x2C)
+    per_line = np.diff(np.concatenate(([0], np.searchsorted(commas, ends))))
+    # quotes pair up within each line (1st with 2nd, 3rd with 4th ...): take out the commas
+    # between the quotes of each pair, from the pair's line
+    opening, closing = quotes[0::2], quotes[1::2]
+    inside = np.searchsorted(commas, closing) - np.searchsorted(commas, opening)
+    per_line = per_line - np.bincount(np.searchsorted(nl, opening), weights=inside, minlength=per_line.size).astype(np.int64)
+    fields = per_line + 1
+    # a line with a comma or a quote is not blank; the others (few, in a file of several
+    # columns) are decoded and stripped
+    keep = (fields > 1) | (q_per_line > 0)
+    unsure = np.flatnonzero(~keep)
+    if unsure.size:
+        lines = pl.Series("l", [rest[starts[k]:ends[k]].decode("utf-8", errors="replace") for k in unsure]).str.strip_suffix("\r")
+        keep[unsure] = (lines.str.strip_chars() != "").to_numpy()
+    rows = np.flatnonzero(keep)
+    return pl.DataFrame({
+        "_row": pl.Series(rows + first_row, dtype=pl.Int64),
+        "fields": pl.Series(fields[rows], dtype=pl.UInt32),
+    })
 
 
 def read_grid(opened: Opened, header_index: int, sheet: str | None, short_rows_allowed: bool = True) -> tuple[list[str], pl.DataFrame]:

@@ -95,7 +95,7 @@ def default_workers() -> int:
     return max(1, min(4, cpus))
 
 
-def _options(header_timeout: float) -> dict[str, Any]:
+def _options() -> dict[str, Any]:
     return {
         "log_level": "warning", "access_log": False, "server_header": False, "timeout_keep_alive": KEEP_ALIVE,
         "limit_concurrency": MAX_CONNECTIONS, "timeout_graceful_shutdown": 5,
@@ -107,7 +107,7 @@ def run(app: Any, host: str, port: int, header_timeout: float = HEADER_TIMEOUT) 
     import uvicorn
 
     protocol = type("EvenhandH11Protocol", (GuardedH11Protocol,), {"header_timeout": header_timeout})
-    uvicorn.run(app, host=host, port=port, http=protocol, **_options(header_timeout))
+    uvicorn.run(app, host=host, port=port, http=protocol, **_options())
 
 
 def worker_app() -> Any:
@@ -129,4 +129,4 @@ def run_workers(warehouse: Path, audits: Path | None, open_data: Path | None, ho
         "open_data": str(Path(open_data).resolve()) if open_data else None, "header_timeout": header_timeout,
     })
     uvicorn.run("evenhand.web.server:worker_app", factory=True, host=host, port=port, workers=workers,
-                http="evenhand.web.server:GuardedH11Protocol", **_options(header_timeout))
+                http="evenhand.web.server:GuardedH11Protocol", **_options())

@@ -97,6 +97,13 @@ def _open_indexed(path: Path) -> tuple[Evenhand, int, int, int]:
     return eh, counts[0], counts[1], events
 
 
+def check_warehouse(path: Path) -> None:
+    """Open the warehouse the way a worker does and close it again: the same clear error
+    (:class:`EvenhandError`) for a missing or unreadable file, without building a search index
+    that nobody would use (``evenhand serve --workers N`` checks once before its workers start)."""
+    Evenhand(Path(path), sandboxed=True).close()
+
+
 class Store:
     """The dashboard's read-only view of one warehouse: an :class:`Evenhand` opened sandboxed
     (the one way in), a search index and page caches. A rebuild swaps a new file in at the
