@@ -1,13 +1,15 @@
 """Bench: one school's report (data, HTML, PDF) and the national evidence pack, from a warm warehouse.
 
-    .venv/bin/python bench/report.py --warehouse warehouse/evenhand.duckdb [--urn 109778 ...] [--repeat 5] [--no-national]
+    .venv/bin/python bench/report.py --warehouse warehouse/evenhand.duckdb [--urn 109778 ...] [--largest 1] [--repeat 5] [--no-national]
 
 Targets (issue 13): a school's HTML (its data and the rendered page with its timeline chart)
 at most 5x the baseline, a single-URN ``SELECT`` of the school's events
 (``SELECT * FROM core.events WHERE urn = ?``) on the same connection; its PDF at most 1 s.
 Each figure is the median of --repeat runs on one open connection (warm: the first run is
 discarded), all measured in this one run, so the ratios compare across machines and loads;
-the absolute PDF time only on this one. The national pack is timed once: running the audits,
+the absolute PDF time only on this one. Beside the --urn schools (typical reports) it times the
+school with the largest precomputed page (--largest N: the N largest; the longest report, the
+PDF's worst case). The national pack is timed once: running the audits,
 then rendering (HTML, PDF, tables), reported separately.
 
 Before/after: run it with PYTHONPATH pointing at the older tree on a warehouse it built, and
@@ -86,18 +88,34 @@ def school(con: object, urn: int, repeat: int) -> bool:
     return html_ok and pdf_ok
 
 
+def largest_pages(con: object, n: int) -> list[tuple[int, int]]:
+    """The ``n`` schools with the largest precomputed pages, largest first, as (URN, bytes)."""
+    if n <= 0:
+        return []
+    rows = con.execute("SELECT urn, page_bytes FROM out.school_pages ORDER BY page_bytes DESC, urn LIMIT ?", [n]).fetchall()  # type: ignore[attr-defined]
+    return [(int(u), int(b)) for u, b in rows]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--warehouse", type=Path, default=Path("warehouse") / "evenhand.duckdb")
     ap.add_argument("--urn", type=int, nargs="+", default=[109778])
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--largest", type=int, default=1, metavar="N",
+                    help="also time the N schools with the largest precomputed pages (out.school_pages.page_bytes: "
+                         "the longest reports, e.g. 26 inspections across a lineage), after --urn; 0: none (default 1)")
     ap.add_argument("--no-national", action="store_true")
     args = ap.parse_args()
 
     con = connect(args.warehouse, read_only=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} at the start")
-    for urn in args.urn:
+    urns = list(args.urn)
+    for urn, size in largest_pages(con, args.largest):
+        print(f"school {urn}: among the {args.largest} largest school pages ({size:,} bytes), the worst case")
+        if urn not in urns:
+            urns.append(urn)
+    for urn in urns:
         school(con, urn, args.repeat)
 
     if not args.no_national:

@@ -22,6 +22,7 @@ from evenhand.core.warehouse import connect
 from evenhand.present import svg_text
 from evenhand.present.report import (
     _parsed_stylesheet,
+    gc_paused,
     html_to_pdf,
     render,
     resolve_root_vars,
@@ -216,3 +217,40 @@ def test_inspections_table_has_fixed_columns_in_the_pdf(warehouse: Path) -> None
     for share, declared in zip(shares[:3], (0.23, 0.22, 0.18), strict=True):
         assert declared <= share < declared + 0.03  # the declared width and the cell's padding
     assert shares[3] > 0.3  # the judgements get the rest
+
+
+def test_the_collector_does_not_run_while_weasyprint_renders(warehouse: Path) -> None:
+    """html_to_pdf pauses Python's cyclic collector for the render and frees what the render
+    left with one young collection after it (decision 1730): no collection of the whole heap,
+    and the collector as it was before (on stays on, off stays off, also after an error)."""
+    import gc
+
+    html = school_page(warehouse, 109778)
+    html_to_pdf(html)  # warm: imports and the parsed stylesheet
+    seen: list[tuple[str, int]] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            seen.append((phase, info["generation"]))
+
+    gc.collect()  # the young generation's count starts at 0: nothing due before the render
+    gc.callbacks.append(note)
+    try:
+        assert gc.isenabled()
+        pdf = html_to_pdf(html)
+        assert gc.isenabled()
+        assert seen == [("start", 0)]  # the one young collection after the render; with the collector on: dozens
+        gc.disable()
+        try:
+            html_to_pdf(html)
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        assert seen == [("start", 0)]  # off stays off: nothing collected
+        with pytest.raises(RuntimeError), gc_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a render failed")
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(note)
+    assert pdf.startswith(b"%PDF") and past_right_margin(pdf) == []
