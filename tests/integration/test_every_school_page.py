@@ -56,3 +56,26 @@ def test_schools_known_only_from_their_inspections_have_pages(warehouse: Path) -
                 assert client.get(link.replace("&amp;", "&")).status_code == 200, link
         pdf = client.get(f"/school/{only[0]}/report.pdf")
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), only[0]
+
+
+def test_a_school_no_file_names_is_not_summarised_by_its_urn_twice(warehouse: Path) -> None:
+    """1,515 closed schools are known only from inspections that give no name: the summary says
+    no file names them (it used to read "URN 133285 has URN 133285."); a named one keeps its name."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        nameless = [r[0] for r in con.execute("""
+            SELECT DISTINCT urn FROM core.events WHERE urn NOT IN (SELECT urn FROM core.schools)
+            AND urn NOT IN (SELECT urn FROM core.events WHERE school_name IS NOT NULL) ORDER BY urn LIMIT 5""").fetchall()]
+        named = con.execute("SELECT urn, school_name FROM core.events WHERE school_name IS NOT NULL AND urn NOT IN (SELECT urn FROM core.schools) ORDER BY urn LIMIT 1").fetchall()[0]
+    finally:
+        con.close()
+    assert nameless
+    eh = Evenhand(warehouse)
+    try:
+        for urn in nameless:
+            first = eh.school_report(urn, format="data")["summary"][0]
+            assert first == f"No file Evenhand holds gives the name, phase, type or local authority of URN {urn}.", first
+        first = eh.school_report(named[0], format="data")["summary"][0]
+        assert first.startswith(str(named[1])) and f"URN {named[0]}" in first, first
+    finally:
+        eh.close()

@@ -535,7 +535,7 @@ def school_report_data(
     raw_school = hist["school"] or {}
     if not raw_school:
         fb = page.fallback or {}
-        raw_school = {"school_name": fb.get("school_name") or f"URN {urn}", "school_type": fb.get("school_type")}
+        raw_school = {"school_name": fb.get("school_name") or unnamed(urn), "school_type": fb.get("school_type")}
     lineage = hist.get("lineage") or {}
     lineage_urns = [int(u["urn"]) for u in lineage.get("urns", [])] or [urn]
     pred_urns = {int(p["urn"]) for p in lineage.get("predecessors", [])}
@@ -662,7 +662,7 @@ def school_report_data(
 
     school = {
         "urn": urn,
-        "name": raw_school.get("school_name") or f"URN {urn}",
+        "name": raw_school.get("school_name") or unnamed(urn),
         "phase": raw_school.get("phase"),
         "type": raw_school.get("school_type"),
         "local_authority": raw_school.get("local_authority"),
@@ -747,13 +747,23 @@ def _caveats(timeline: list[dict[str, Any]], similar: dict[str, Any]) -> list[st
     return c
 
 
+def unnamed(urn: object) -> str:
+    """What a school is called when no file gives its name."""
+    return f"URN {urn}"
+
+
 def summary_sentences(data: dict[str, Any]) -> list[str]:
     """A plain-English summary generated from the data."""
     s = data["school"]
     tl = data["timeline"]
     out: list[str] = []
     desc = ", ".join(x for x in (s.get("phase") and s["phase"].lower() + " school", s.get("type"), s.get("local_authority") and "in " + s["local_authority"]) if x)
-    out.append(f"{s['name']} (URN {s['urn']}) is a {desc}." if desc else f"{s['name']} has URN {s['urn']}.")
+    if desc:
+        out.append(f"{s['name']} (URN {s['urn']}) is a {desc}.")
+    elif s["name"] != unnamed(s["urn"]):
+        out.append(f"{s['name']} has URN {s['urn']}.")
+    else:  # a closed school that only its inspections name, and they give no name
+        out.append(f"No file Evenhand holds gives the name, phase, type or local authority of URN {s['urn']}.")
     graded = [r for r in tl if r["kind"] in ("graded", "report_card")]
     if tl:
         first = tl[0]["start_text"]
