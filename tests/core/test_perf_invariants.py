@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -458,3 +459,53 @@ def test_empty_rows_found_column_by_column_equal_the_all_columns_test() -> None:
         want = frame.filter(~empty)
         got, dropped = _drop_empty(frame)
         assert got.equals(want) and dropped == frame.height - want.height
+
+
+@pytest.mark.parametrize(("failing", "raised"), [
+    ({"core.schools", "core.events"}, "core.schools"),  # written during the merge, first in job order
+    ({"core.event_sources", "core.schools"}, "core.schools"),
+    ({"core.events", "core.event_sources"}, "core.events"),
+    ({"core.event_sources"}, "core.event_sources"),
+])
+def test_tables_written_during_the_merge_report_failures_in_job_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: set[str], raised: str
+) -> None:
+    """core.schools (and core.gias_links) are written while the merge runs: a failed insert is
+    still reported as a build that wrote every table after the merge would report it (the
+    first failure in job order), and the previous warehouse is kept."""
+    from evenhand.core import warehouse
+
+    write(tmp_path / "raw" / "os.csv", csv_text(os_headers(), [caversham_like()]))
+    wh = tmp_path / "wh" / "evenhand.duckdb"
+    build_warehouse(tmp_path / "raw", wh)
+    kept = wh.read_bytes()
+    plain = warehouse.insert
+
+    def insert(con: duckdb.DuckDBPyConnection, table: Table, df: pl.DataFrame) -> None:
+        if table.qualified in failing:
+            raise RuntimeError(f"insert into {table.qualified} failed")
+        plain(con, table, df)
+
+    monkeypatch.setattr(warehouse, "insert", insert)
+    with pytest.raises(RuntimeError, match=f"^insert into {re.escape(raised)} failed$"):
+        build_warehouse(tmp_path / "raw", wh)
+    assert wh.read_bytes() == kept
+    assert sorted(p.name for p in wh.parent.iterdir() if ".building-" in p.name) == []
+
+
+def test_insert_each_returns_every_failure_in_job_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evenhand.core import warehouse
+
+    con = warehouse.connect()
+    jobs = [(t, pl.DataFrame()) for t in (T.FILES, T.WARNINGS, T.CONFLICTS)]
+
+    def insert(con: duckdb.DuckDBPyConnection, table: Table, df: pl.DataFrame) -> None:
+        if table is not T.WARNINGS:
+            raise ValueError(table.qualified)
+
+    monkeypatch.setattr(warehouse, "insert", insert)
+    errors = warehouse.insert_each(con, jobs)
+    assert [str(e) if e else None for e in errors] == ["meta.files", None, "meta.conflicts"]
+    with pytest.raises(ValueError, match=r"^meta\.files$"):
+        warehouse.insert_many(con, jobs)
+    con.close()

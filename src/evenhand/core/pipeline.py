@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from evenhand.core.warehouse import (
     create,
     create_raw_view,
     insert,
+    insert_each,
     insert_many,
     new_raw_folder,
     write_raw_parquet,
@@ -226,113 +227,126 @@ def _build(
     readers = ThreadPoolExecutor(max_workers=BUILD_THREADS, thread_name_prefix="evenhand-read")
     with guard.signals_held():  # submit starts the pool's threads: a signal is raised after, not during
         loads = [readers.submit(_load, p, r) if p.suffix.lower() in DATA_SUFFIXES else None for p, r in zip(paths, rels, strict=True)]
-    for i, (path, rel, load) in enumerate(zip(paths, rels, loads, strict=True), start=1):
-        if progress:
-            progress(f"reading {rel}", i, len(paths))
-        rec = FileRecord(file_id=i, path=rel)
-        records.append(rec)
-        if load is None:
-            rec.message = "not a data file type"
-            rec.sha256, rec.bytes = _digest(path)
-            continue
-        loaded = load.result()
-        if loaded.opened is not None:
-            opened = loaded.opened
-            rec.sha256, rec.bytes, rec.container, rec.encoding = opened.sha256, len(opened.data), opened.container, opened.encoding
-        if loaded.error is None and loaded.match is None:
-            rec.message = "header matches no known layout"
-            continue
-        if loaded.match is not None:
-            match = loaded.match
-            rec.layout, rec.sheet, rec.header_row = match.layout.name, match.sheet, match.header_index + 1
-        if loaded.error is not None:
-            e = loaded.error
-            (rec.sha256, rec.bytes), rec.status = _digest(path), "rejected"
-            rec.message = "; ".join(p.message for p in e.problems)
-            problems.extend(e.problems)
-            problem_total += e.total
-            continue
-        assert loaded.match is not None and loaded.frame is not None
-        match, headers, frame, n_empty = loaded.match, loaded.headers, loaded.frame, loaded.n_empty
-        if loaded.opened is not None and title_says_synthetic(loaded.opened.top, match.header_index):
-            synthetic_files.append(rel)
-        layout = match.layout
-        c = Collector(rel, i)
-        # duplicates a mapped column has are reported by the matcher (match.ambiguous) below
-        _check_headers(headers, c, skip={h for _, h1, h2 in match.ambiguous for h in (h1, h2)})
-        if loaded.opened is not None and loaded.opened.short_rows:
-            short = pl.DataFrame(loaded.opened.short_rows, schema={"_row": pl.Int64, "fields": pl.Int64}, orient="row")
-            for (n,), grp in short.group_by("fields", maintain_order=True):
-                c.fail_rows(grp.select("_row", pl.lit(f"{n} of {len(headers)} fields").alias("value")), headers[int(n)],
-                            f"the row ends before this column (fewer fields than the header's {len(headers)}): a cut or damaged row")
-        if match.missing_required:
-            shown = ", ".join(repr(layout.columns[m].shown) for m in match.missing_required)
-            c.fail_file(f"recognised as {layout.name} but required column(s) missing: {shown}", column=shown)
-        for canon, h1, h2 in match.ambiguous:
-            c.fail_file(
-                f"columns {h1!r} and {h2!r} both read as {layout.columns[canon].shown!r} ({canon}) once headers are "
-                "normalised (case, spaces, dots and underscores; maps/headers.toml): rename or remove one of them",
-                column=f"{h1} / {h2}",
-            )
-        if frame.height == 0:
-            c.fail_file(f"recognised as {layout.name} but has a header and no data rows: an incomplete download or export?")
-        names = [n for n in frame.columns if n != "_row"]
-        columns = {canon: names[idx] for canon, idx in match.mapping.items()}
-        header_of = {canon: headers[idx] for canon, idx in match.mapping.items()}
-        if loaded.opened is None or not loaded.opened.control_free:  # a CSV with no control byte has none in any cell
-            control_characters(frame, columns, header_of, c)
-        mapped_idx = set(match.mapping.values())
-        unmapped = [headers[k] for k in range(len(headers)) if k not in mapped_idx and headers[k].strip().casefold() not in PANDAS_INDEX_HEADERS]
-        if unmapped:
-            c.warn(f"{len(unmapped)} column(s) no map knows, kept in the raw layer: {', '.join(unmapped)}", count=len(unmapped))
-            if layout.builder == "ofsted_events":
-                _check_renamed(unmapped, layout, match.mapping, c)
-        publication = layout.publication_default
-        for canon, pub in layout.publication_if_present.items():
-            if canon in match.mapping:
-                publication = pub
-        as_at, source = None, None
-        for text in match.title_lines:
-            as_at = as_at or as_at_from_text(text)
-        if as_at:
-            source = "title"
-        else:
-            as_at, approximate = dated_file_name(path.name)
-            if as_at is not None:
-                source = "file name"
-                rec.as_at_approximate = approximate
-                if approximate:
-                    c.warn(f"the file name gives only a month: as-at date read as {as_at.isoformat()} (the first of that month), "
-                           "flagged approximate in meta.files")
-        rec.status, rec.publication, rec.rows_read, rec.rows_empty = "loaded", publication, frame.height, n_empty
-        rec.unmapped_columns = unmapped
-        inp = RawInput(i, rel, layout, publication, as_at, columns, header_of, frame,
-                       c1_free=loaded.opened is not None and loaded.opened.c1_free)
-        if as_at is None and layout.builder == "ofsted_events" and publication not in ("history_interchange", "history_scraped"):
-            pub_cols = [c2 for c2 in columns if c2.endswith("publication_date")]
-            c.warn("no as-at date in the title or file name: using the latest publication date in the file")
-            source = "latest date in file"
-            dates = []
-            for pc in pub_cols:
-                from evenhand.core.normalise import to_date
+    # each recognised file is built as soon as it is read, in a second small pool, so that
+    # building overlaps the reading of the files after it. Files are built independently
+    # (Polars releases the GIL); each task runs in a copy of this context (academic-year
+    # options are a ContextVar) and results are taken in file order, so the output does
+    # not change
+    builders = ThreadPoolExecutor(max_workers=BUILD_THREADS, thread_name_prefix="evenhand-build")
+    built: list[Future[ofsted_events.OfstedOutput | pl.DataFrame | None]] = []
+    try:
+        for i, (path, rel, load) in enumerate(zip(paths, rels, loads, strict=True), start=1):
+            if progress:
+                progress(f"reading {rel}", i, len(paths))
+            rec = FileRecord(file_id=i, path=rel)
+            records.append(rec)
+            if load is None:
+                rec.message = "not a data file type"
+                rec.sha256, rec.bytes = _digest(path)
+                continue
+            loaded = load.result()
+            if loaded.opened is not None:
+                opened = loaded.opened
+                rec.sha256, rec.bytes, rec.container, rec.encoding = opened.sha256, len(opened.data), opened.container, opened.encoding
+            if loaded.error is None and loaded.match is None:
+                rec.message = "header matches no known layout"
+                continue
+            if loaded.match is not None:
+                match = loaded.match
+                rec.layout, rec.sheet, rec.header_row = match.layout.name, match.sheet, match.header_index + 1
+            if loaded.error is not None:
+                e = loaded.error
+                (rec.sha256, rec.bytes), rec.status = _digest(path), "rejected"
+                rec.message = "; ".join(p.message for p in e.problems)
+                problems.extend(e.problems)
+                problem_total += e.total
+                continue
+            assert loaded.match is not None and loaded.frame is not None
+            match, headers, frame, n_empty = loaded.match, loaded.headers, loaded.frame, loaded.n_empty
+            if loaded.opened is not None and title_says_synthetic(loaded.opened.top, match.header_index):
+                synthetic_files.append(rel)
+            layout = match.layout
+            c = Collector(rel, i)
+            # duplicates a mapped column has are reported by the matcher (match.ambiguous) below
+            _check_headers(headers, c, skip={h for _, h1, h2 in match.ambiguous for h in (h1, h2)})
+            if loaded.opened is not None and loaded.opened.short_rows:
+                short = pl.DataFrame(loaded.opened.short_rows, schema={"_row": pl.Int64, "fields": pl.Int64}, orient="row")
+                for (n,), grp in short.group_by("fields", maintain_order=True):
+                    c.fail_rows(grp.select("_row", pl.lit(f"{n} of {len(headers)} fields").alias("value")), headers[int(n)],
+                                f"the row ends before this column (fewer fields than the header's {len(headers)}): a cut or damaged row")
+            if match.missing_required:
+                shown = ", ".join(repr(layout.columns[m].shown) for m in match.missing_required)
+                c.fail_file(f"recognised as {layout.name} but required column(s) missing: {shown}", column=shown)
+            for canon, h1, h2 in match.ambiguous:
+                c.fail_file(
+                    f"columns {h1!r} and {h2!r} both read as {layout.columns[canon].shown!r} ({canon}) once headers are "
+                    "normalised (case, spaces, dots and underscores; maps/headers.toml): rename or remove one of them",
+                    column=f"{h1} / {h2}",
+                )
+            if frame.height == 0:
+                c.fail_file(f"recognised as {layout.name} but has a header and no data rows: an incomplete download or export?")
+            names = [n for n in frame.columns if n != "_row"]
+            columns = {canon: names[idx] for canon, idx in match.mapping.items()}
+            header_of = {canon: headers[idx] for canon, idx in match.mapping.items()}
+            if loaded.opened is None or not loaded.opened.control_free:  # a CSV with no control byte has none in any cell
+                control_characters(frame, columns, header_of, c)
+            mapped_idx = set(match.mapping.values())
+            unmapped = [headers[k] for k in range(len(headers)) if k not in mapped_idx and headers[k].strip().casefold() not in PANDAS_INDEX_HEADERS]
+            if unmapped:
+                c.warn(f"{len(unmapped)} column(s) no map knows, kept in the raw layer: {', '.join(unmapped)}", count=len(unmapped))
+                if layout.builder == "ofsted_events":
+                    _check_renamed(unmapped, layout, match.mapping, c)
+            publication = layout.publication_default
+            for canon, pub in layout.publication_if_present.items():
+                if canon in match.mapping:
+                    publication = pub
+            as_at, source = None, None
+            for text in match.title_lines:
+                as_at = as_at or as_at_from_text(text)
+            if as_at:
+                source = "title"
+            else:
+                as_at, approximate = dated_file_name(path.name)
+                if as_at is not None:
+                    source = "file name"
+                    rec.as_at_approximate = approximate
+                    if approximate:
+                        c.warn(f"the file name gives only a month: as-at date read as {as_at.isoformat()} (the first of that month), "
+                               "flagged approximate in meta.files")
+            rec.status, rec.publication, rec.rows_read, rec.rows_empty = "loaded", publication, frame.height, n_empty
+            rec.unmapped_columns = unmapped
+            inp = RawInput(i, rel, layout, publication, as_at, columns, header_of, frame,
+                           c1_free=loaded.opened is not None and loaded.opened.c1_free)
+            if as_at is None and layout.builder == "ofsted_events" and publication not in ("history_interchange", "history_scraped"):
+                pub_cols = [c2 for c2 in columns if c2.endswith("publication_date")]
+                c.warn("no as-at date in the title or file name: using the latest publication date in the file")
+                source = "latest date in file"
+                dates = []
+                for pc in pub_cols:
+                    from evenhand.core.normalise import to_date
 
-                dates.append(to_date(inp.canonical([pc]), pc, header_of[pc], layout.date_formats, Collector(rel, i)).max())
-            found = [d for d in dates if isinstance(d, dt.date)]
-            as_at = max(found) if found else None
-            inp.as_at = as_at
-        rec.as_at, rec.as_at_source = as_at, source
-        raw_frames.setdefault(layout.name, []).append(frame.rename({n: n for n in names}).with_columns(pl.lit(i, pl.Int64).alias("_file_id")))
-        inputs.append((inp, c))
-
-    readers.shutdown(wait=True)
-    clock.lap("read and recognise files")
-    # the raw layer goes to Parquet in a background thread while the rest of the build runs
-    # (Polars releases the GIL); the warehouse gets views over it (build/warehouse.py)
-    guard.hold_signals()  # a signal while the folder is made is raised inside the try below
-    raw_dir = new_raw_folder(target)
+                    dates.append(to_date(inp.canonical([pc]), pc, header_of[pc], layout.date_formats, Collector(rel, i)).max())
+                found = [d for d in dates if isinstance(d, dt.date)]
+                as_at = max(found) if found else None
+                inp.as_at = as_at
+            rec.as_at, rec.as_at_source = as_at, source
+            raw_frames.setdefault(layout.name, []).append(frame.rename({n: n for n in names}).with_columns(pl.lit(i, pl.Int64).alias("_file_id")))
+            inputs.append((inp, c))
+            with guard.signals_held():  # submit may start a thread: a signal is raised after, not during
+                built.append(builders.submit(contextvars.copy_context().run, _run_builder, inp, c))
+        readers.shutdown(wait=True)
+        clock.lap("read and recognise files")  # (the builds of the files read first overlap it)
+        # the raw layer goes to Parquet in a background thread while the rest of the build runs
+        # (Polars releases the GIL); the warehouse gets views over it (build/warehouse.py)
+        guard.hold_signals()  # a signal while the folder is made is raised inside the try below
+        raw_dir = new_raw_folder(target)
+    except BaseException:
+        readers.shutdown(wait=True, cancel_futures=True)
+        builders.shutdown(wait=True, cancel_futures=True)
+        raise
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-raw")
     finished = False
-    pool_exits: list[ThreadPoolExecutor] = []
+    pool_exits: list[ThreadPoolExecutor] = [builders]
     try:
         guard.release_signals()
         with guard.signals_held():
@@ -344,13 +358,6 @@ def _build(
         rejections: list[dict[str, object]] = []
         all_warnings: list[dict[str, object]] = []
         by_id = {r.file_id: r for r in records}
-        # files are built independently: a small thread pool overlaps them (Polars releases
-        # the GIL); each task runs in a copy of this context (academic-year options are a
-        # ContextVar) and results are taken in file order, so the output does not change
-        builders = ThreadPoolExecutor(max_workers=BUILD_THREADS, thread_name_prefix="evenhand-build")
-        pool_exits.append(builders)
-        with guard.signals_held():
-            built = [builders.submit(contextvars.copy_context().run, _run_builder, inp, c) for inp, c in inputs]
         for k, ((inp, c), fut) in enumerate(zip(inputs, built, strict=True), start=1):
             if progress:
                 progress(f"building {inp.name}", k, len(inputs))
@@ -397,19 +404,35 @@ def _build(
         occ = [o.occurrences for o in ofsted_out if o.occurrences.height]
         jud = [o.judgements for o in ofsted_out if o.judgements.height]
         file_names = {r.file_id: r.path for r in records}
-        merged = merge.merge(
-            pl.concat(occ, how="diagonal_relaxed") if occ else pl.DataFrame({"urn": pl.Series([], dtype=pl.Int64), "file_id": pl.Series([], dtype=pl.Int64), "_row": pl.Series([], dtype=pl.Int64), "block": pl.Series([], dtype=pl.String), "reported_urn": pl.Series([], dtype=pl.Int64), "as_at": pl.Series([], dtype=pl.Date)}),
-            pl.concat(jud, how="diagonal_relaxed") if jud else _empty_judgements(),
-            file_names,
-        )
         schools = [o.schools for o in ofsted_out if o.schools is not None]
-        clock.lap("merge events")
-
-        if progress:
-            progress("writing the warehouse", 1, 1)
+        links = gias.combine_links(table_out.pop("gias_links", []), {r.file_id: r.as_at for r in records})
         with atomic_build(target, raw_dir) as con:
             for t in T.TABLES:
                 create(con, t)
+            # the core tables the merge does not make are written while it runs (a cursor in
+            # a thread: DuckDB and Polars release the GIL); failures are reported below, in
+            # the order of all the jobs, as if every table had been written after the merge
+            ahead_jobs: list[tuple[Table, pl.DataFrame]] = []
+            if schools:
+                ahead_jobs.append((T.SCHOOLS, pl.concat(schools)))
+            if links.height:
+                ahead_jobs.append((T.GIAS_LINKS, links))
+            ahead_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-ahead-insert")
+            pool_exits.append(ahead_writer)
+            with guard.signals_held():
+                ahead = ahead_writer.submit(insert_each, con, ahead_jobs)
+            try:
+                merged = merge.merge(
+                    pl.concat(occ, how="diagonal_relaxed") if occ else pl.DataFrame({"urn": pl.Series([], dtype=pl.Int64), "file_id": pl.Series([], dtype=pl.Int64), "_row": pl.Series([], dtype=pl.Int64), "block": pl.Series([], dtype=pl.String), "reported_urn": pl.Series([], dtype=pl.Int64), "as_at": pl.Series([], dtype=pl.Date)}),
+                    pl.concat(jud, how="diagonal_relaxed") if jud else _empty_judgements(),
+                    file_names,
+                )
+            finally:
+                wait([ahead])  # the connection is not closed under a running insert
+            clock.lap("merge events")  # (with core.schools and core.gias_links written alongside)
+
+            if progress:
+                progress("writing the warehouse", 1, 1)
             # every table validated, then inserted; independent tables in parallel (cursors)
             jobs: list[tuple[Table, pl.DataFrame]] = [(T.FILES, pl.DataFrame(
                 [r.__dict__ for r in records], schema_overrides={"as_at": pl.Date, "unmapped_columns": pl.List(pl.String)},
@@ -420,21 +443,27 @@ def _build(
                 jobs.append((T.REJECTIONS, pl.DataFrame(rejections, infer_schema_length=None)))
             jobs.append((T.CONFLICTS, merged.conflicts))
             if schools:
-                jobs.append((T.SCHOOLS, pl.concat(schools)))
-            links = gias.combine_links(table_out.pop("gias_links", []), {r.file_id: r.as_at for r in records})
+                jobs.append(ahead_jobs[0])
             events = merge.fill_school_names(merged.events, schools, links)
             jobs += [(T.EVENTS, events), (T.EVENT_SOURCES, merged.event_sources), (T.JUDGEMENTS, merged.judgements)]
             if links.height:
-                jobs.append((T.GIAS_LINKS, links))
+                jobs.append(ahead_jobs[-1])
             for name, frames in sorted(table_out.items()):
                 jobs.append((T.table(name), pl.concat(frames, how="diagonal_relaxed")))
             # the tables lineage reads first, then lineage runs while the others are written
             early = {t for tables in EARLY_INPUTS.values() for t in tables}
-            insert_many(con, [j for j in jobs if j[0].qualified in early])
+            written_ahead = [t.qualified for t, _ in ahead_jobs]
+            errors = dict(zip(written_ahead, ahead.result(), strict=True))
+            rest = [j for j in jobs if j[0].qualified in early and j[0].qualified not in written_ahead]
+            errors.update(zip((t.qualified for t, _ in rest), insert_each(con, rest), strict=True))
+            for t, _ in jobs:  # the first failure in job order, as insert_many would raise it
+                if (error := errors.get(t.qualified)) is not None:
+                    raise error
+            done = early | set(written_ahead)
             writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evenhand-late-insert")
             pool_exits.append(writer)
             with guard.signals_held():
-                late = writer.submit(insert_many, con, [j for j in jobs if j[0].qualified not in early])
+                late = writer.submit(insert_many, con, [j for j in jobs if j[0].qualified not in done])
             clock.lap("write core (lineage inputs)")  # the other core tables are written alongside derive
             for layout_name, written in raw_written.items():
                 create_raw_view(con, layout_name, written.result())

@@ -86,6 +86,15 @@ def insert_many(con: duckdb.DuckDBPyConnection, jobs: Sequence[tuple[Table, pl.D
     """:func:`insert` each (table, frame), different tables in parallel on their own cursors
     (DuckDB appends to different tables concurrently; validation is Polars, off the GIL).
     The first failure in job order is raised, as a serial loop would."""
+    for error in insert_each(con, jobs):
+        if error is not None:
+            raise error
+
+
+def insert_each(con: duckdb.DuckDBPyConnection, jobs: Sequence[tuple[Table, pl.DataFrame]]) -> list[Exception | None]:
+    """As :func:`insert_many`, but every job's failure (or None) is returned in job order, not
+    raised: for a caller that writes some tables earlier and reports the first failure in
+    the order of all its jobs."""
 
     def run(table: Table, df: pl.DataFrame) -> None:
         cur = con.cursor()
@@ -99,8 +108,15 @@ def insert_many(con: duckdb.DuckDBPyConnection, jobs: Sequence[tuple[Table, pl.D
 
         with signals_held():  # submit starts the pool's threads: a signal is raised after, not during
             futures = [pool.submit(run, t, df) for t, df in jobs]
+        errors: list[Exception | None] = []
         for f in futures:
-            f.result()
+            try:
+                f.result()
+            except Exception as e:  # (a BaseException such as a stop signal is raised at once)
+                errors.append(e)
+            else:
+                errors.append(None)
+        return errors
 
 
 RAW_FOLDER_INFIX = ".raw-"
