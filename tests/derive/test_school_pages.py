@@ -16,7 +16,7 @@ from school_pages_sql import old_pages
 from tiny_warehouse import GOOD, INADEQUATE, OUTSTANDING, RI, D, Tiny
 
 from evenhand.derive.pipeline import derive_all
-from evenhand.derive.school_pages import derive_school_pages, read_page, read_pages
+from evenhand.derive.school_pages import derive_school_pages, has_pages, read_page, read_pages
 from evenhand.errors import EvenhandError
 from evenhand.present.school import school_report_data
 from evenhand.query import history, history_from_core
@@ -131,6 +131,43 @@ def test_a_warehouse_without_pages_is_read_by_the_per_urn_queries(tmp_path: Path
     assert plain(history(con, 140001)) == want
     with pytest.raises(EvenhandError, match="build it again"):
         school_report_data(con, 140001)
+    with pytest.raises(EvenhandError, match="build it again"):
+        read_page(con, 140001)
+    con.close()
+
+
+def test_pages_of_another_format_are_not_read(tmp_path: Path) -> None:
+    """A warehouse whose out.school_pages is in the previous stored format (decisions 1320/1330:
+    urn, page, page_bytes, files and texts written out on every page) or in another format number,
+    or without its page dictionary: has_pages is false (history takes the per-URN route) and
+    reading a page says "build it again", never a page read with the wrong dictionary."""
+    con = lineages(tmp_path)
+    assert has_pages(con)
+    want = plain(history(con, 140001))
+    page = read_page(con, 140001)
+    assert page is not None and page.events and page.events[-1]["judgements"]
+    # the previous format: no format column, no dictionary
+    con.execute("CREATE TABLE out.pages_v1 AS SELECT urn, page, page_bytes FROM out.school_pages")
+    con.execute("DROP TABLE out.school_pages")
+    con.execute("ALTER TABLE out.pages_v1 RENAME TO school_pages")
+    con.execute("DROP TABLE out.school_page_dictionary")
+    assert not has_pages(con)
+    assert plain(history(con, 140001)) == want
+    with pytest.raises(EvenhandError, match="build it again"):
+        read_page(con, 140001)
+    with pytest.raises(EvenhandError, match="build it again"):
+        school_report_data(con, 140001)
+    con.close()
+    # another format number, or a dictionary that is not there
+    (tmp_path / "b").mkdir()
+    con = lineages(tmp_path / "b")
+    con.execute("UPDATE out.school_pages SET format = format + 1")
+    assert not has_pages(con)
+    with pytest.raises(EvenhandError, match="build it again"):
+        read_page(con, 140001)
+    con.execute("UPDATE out.school_pages SET format = format - 1")
+    assert has_pages(con) and read_page(con, 140001) == page
+    con.execute("UPDATE out.school_pages SET dictionary_id = 'f' || dictionary_id")
     with pytest.raises(EvenhandError, match="build it again"):
         read_page(con, 140001)
     con.close()

@@ -18,6 +18,7 @@ one-statement SQL build (tests/derive/school_pages_sql.py), held equal part by p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -111,9 +112,28 @@ EVENT_PARTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _events(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(ids, hist): the (page_urn, event_id) pairs of every page, and each page's events
-    (columnar) exactly as query.history_from_core gives them."""
+#: a judgement's values that the warehouse's dictionary holds once per distinct combination (its
+#: "kind"): a page's judgement is its kind's number and its date (decision 1340)
+KIND_COLS: tuple[str, ...] = ("area", "scale", "code", "label", "graded", "rank", "raw_value")
+#: the stored columns of a page's judgements, sources and conflicts (a file is its number in the dictionary)
+STORED_PARTS: dict[str, tuple[str, ...]] = {
+    "judgements": ("kind", "judgement_date"),
+    "sources": EVENT_PARTS["sources"],
+    "conflicts": EVENT_PARTS["conflicts"],
+}
+
+
+def _numbered(values: pl.Series, name: str) -> pl.DataFrame:
+    """(``name``, value): the distinct non-null ``values`` numbered 0, 1, ... in sorted order (an
+    entry of the warehouse's page dictionary: ``value`` is the number's)."""
+    return values.drop_nulls().unique().sort().to_frame("value").with_row_index(name)
+
+
+def _events(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, pl.DataFrame]]:
+    """(ids, hist, dictionary): the (page_urn, event_id) pairs of every page, each page's events
+    (columnar) as query.history_from_core gives them but with each file as its number in the
+    dictionary and each judgement as its kind's number (KIND_COLS) and its date; and those
+    dictionary entries ("file": the paths, "kind": the kinds' values, in number order)."""
     ev = frame(con, "SELECT * FROM core.events")
     flat = {
         "judgements": frame(con, "SELECT * FROM core.judgements"),
@@ -122,11 +142,29 @@ def _events(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]
         "conflicts": frame(con, """SELECT c.event_id, c.field, c.value, f.path AS file, c.row_number, c.kept
                                    FROM meta.conflicts c JOIN meta.files f USING (file_id)"""),
     }
-    doc = ev
     for name, part_cols in EVENT_PARTS.items():
         if [c for c in flat[name].columns if c != "event_id"] != list(part_cols):
             raise InputError([Problem(f"table for {name}", None, None, None, f"columns {flat[name].columns} are not event_id + {part_cols}")])
-        doc = _nested(flat[name], "event_id", list(part_cols), list(part_cols), name, "event_id", doc)
+        # an event's rows in the order the history gives them (every column ascending, nulls last)
+        flat[name] = flat[name].sort(["event_id", *part_cols], nulls_last=True, maintain_order=True)
+    # the dictionary: every file a source, a conflict or an event's source_files names, every kind
+    src_files = ev.select("event_id", pl.col("source_files").alias("file"), pl.int_range(pl.len()).alias("_ev")).explode("file")
+    files = _numbered(pl.concat([flat["sources"]["file"], flat["conflicts"]["file"], src_files["file"]]), "file_no")
+    kinds = flat["judgements"].select(KIND_COLS).unique().sort(list(KIND_COLS), nulls_last=True).with_row_index("kind")
+
+    def numbered(df: pl.DataFrame) -> pl.DataFrame:
+        return (df.join(files, left_on="file", right_on="value", how="left", maintain_order="left")
+                .with_columns(pl.col("file_no").alias("file")).drop("file_no"))
+
+    flat["judgements"] = flat["judgements"].join(kinds, on=list(KIND_COLS), how="left", nulls_equal=True, maintain_order="left")
+    flat["sources"], flat["conflicts"] = numbered(flat["sources"]), numbered(flat["conflicts"])
+    # an event's source_files as numbers, in their order (an empty list stays empty: its one exploded row is null)
+    if ev.select(pl.col("source_files").list.eval(pl.element().is_null()).list.any().any()).item():
+        raise InputError([Problem("table core.events", None, "source_files", None, "a null in a list of source files")])
+    src_files = numbered(src_files).group_by("_ev", maintain_order=True).agg(pl.col("file").drop_nulls().alias("source_files"))
+    doc = ev.with_columns(source_files=src_files.sort("_ev")["source_files"])
+    for name, part_cols in STORED_PARTS.items():
+        doc = _nested(flat[name], "event_id", [], list(part_cols), name, "event_id", doc)
     ids = pl.concat([  # (core.event_sources itself: a source's file need not be in meta.files)
         ev.select(pl.col("urn").alias("page_urn"), "event_id"),
         frame(con, "SELECT reported_urn AS page_urn, event_id FROM core.event_sources WHERE reported_urn IS NOT NULL"),
@@ -139,7 +177,8 @@ def _events(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]
     hist = (order.join(doc, on="event_id", maintain_order="left").group_by("page_urn", maintain_order=True)
             .agg([pl.col(c).alias(f"events.{c}") for c in cols]))
     hist = _pack(hist.rename({"page_urn": "urn"}), "events", cols)
-    return ids, hist.select("urn", _json(pl.col("events")).alias("events"))
+    dictionary = {"file": files.select("value"), "kind": kinds.drop("kind")}
+    return ids, hist.select("urn", _json(pl.col("events")).alias("events")), dictionary
 
 
 _RELATED = ("urn", "steps", "in_lineage", "carries", "school_name", "lineage_id", "link_kind", "link_relation", "link_source", "link_note", "events")
@@ -206,8 +245,11 @@ def _shown(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, preds: pl.DataFram
     return pl.concat([ids, preds.join(own, on="pred").select(pl.col("urn").alias("page_urn"), "event_id")]).unique()
 
 
-def _facts(con: duckdb.DuckDBPyConnection, shown: pl.DataFrame) -> pl.DataFrame:
-    """Each page's facts (columnar): per event it shows (:func:`_shown`)."""
+def _facts(con: duckdb.DuckDBPyConnection, shown: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(facts, targets): each page's facts (columnar) per event it shows (:func:`_shown`), the
+    publication target's source (a quotation: the same few texts on every event) as its number in
+    the dictionary and the transition as the array of its TRANSITION_KEYS' values; and those texts
+    (the dictionary's "target", in number order)."""
     per_event = frame(con, """
         SELECT e.event_id,
                t.inspection_length_days, t.inspection_length_working_days, t.end_to_publication_days, t.start_to_publication_days,
@@ -221,12 +263,19 @@ def _facts(con: duckdb.DuckDBPyConnection, shown: pl.DataFrame) -> pl.DataFrame:
         LEFT JOIN (SELECT * FROM out.transitions QUALIFY row_number() OVER (PARTITION BY to_event_id ORDER BY to_start_date DESC, from_event_id DESC) = 1) tr
                ON tr.to_event_id = e.event_id
     """)
+    targets = _numbered(per_event["publication_target_source"], "target")
+    per_event = per_event.join(targets, left_on="publication_target_source", right_on="value", how="left", maintain_order="left")
     per_event = per_event.with_columns(
-        transition=pl.when(pl.col("_has_tr")).then(pl.struct(["from_label", "to_label", "from_start_date", "to_scale"]))
+        publication_target_source=pl.col("target"),
+        transition=pl.when(pl.col("_has_tr")).then(pl.concat_list([pl.col(c).cast(pl.String) for c in TRANSITION_KEYS])),
     )
     got = _columnar(shown.join(per_event, on="event_id"), "page_urn", ["event_id"], list(FACT_COLS), "facts")
     got = _pack(got.rename({"page_urn": "urn"}), "facts", list(FACT_COLS))
-    return got.select("urn", _json(pl.col("facts")).alias("facts"))
+    return got.select("urn", _json(pl.col("facts")).alias("facts")), targets.select("value")
+
+
+#: the keys of a fact's transition (stored as the array of their values; dates as ISO text)
+TRANSITION_KEYS: tuple[str, ...] = ("from_label", "to_label", "from_start_date", "to_scale")
 
 
 CONTEXT_COLS: tuple[str, ...] = ("measure", "academic_year", "value", "value_text", "suppression")
@@ -402,6 +451,28 @@ def _text(df: pl.DataFrame, k: int) -> pl.Expr:
     return text + "}" if k == len(SEGMENTS) - 1 else text
 
 
+#: the stored format of out.school_pages: 2 (decision 1340) numbers files, judgement kinds and
+#: publication-target texts through the warehouse's one page dictionary
+#: (out.school_page_dictionary); 1 (decisions 1320, 1330, no ``format`` column) wrote them out
+PAGE_FORMAT = 2
+#: the page dictionary's parts: files (a path per number), judgement kinds (KIND_COLS' values
+#: per number, columnar), publication-target sources (a text per number)
+DICTIONARY_PARTS: tuple[str, ...] = ("file", "kind", "target")
+
+
+def _dictionary_text(parts: dict[str, pl.DataFrame]) -> str:
+    """The page dictionary's JSON text: per part its values in number order (one column: an
+    array; several: an object of arrays)."""
+    if sorted(parts) != sorted(DICTIONARY_PARTS):
+        raise InputError([Problem(f"table {O.SCHOOL_PAGE_DICTIONARY.qualified}", None, None, None,
+                                  f"parts {sorted(parts)} of the page dictionary built, not {sorted(DICTIONARY_PARTS)}")])
+    out = {}
+    for name in DICTIONARY_PARTS:
+        df = parts[name]
+        out[name] = df.to_series().to_list() if df.width == 1 else df.to_dict(as_series=False)
+    return json.dumps(out, default=str)
+
+
 class PageBuild:
     """The pages of one build, part by part: each run of parts (SEGMENTS) is computed and
     compressed as soon as the tables it reads are written, so that most of the work runs beside
@@ -421,6 +492,7 @@ class PageBuild:
     def __init__(self) -> None:
         self.skip = False
         self.parts: dict[str, pl.DataFrame] = {}
+        self.dictionary: dict[str, pl.DataFrame] = {}  # the entries of the warehouse's page dictionary, per kind
         self.frames: dict[int, list[bytes]] = {}  # per run of SEGMENTS, per URN of self.urns
         self.sizes: dict[int, list[int]] = {}
         self._claimed: set[int] = set()
@@ -462,7 +534,8 @@ class PageBuild:
     def derive_page_events(self, con: duckdb.DuckDBPyConnection) -> None:
         if self._missing(con, _CORE_INPUTS):
             return
-        ids, hist = _events(con)
+        ids, hist, dictionary = _events(con)
+        self.dictionary.update(dictionary)
         schools = frame(con, "SELECT DISTINCT urn FROM core.schools")
         self.ids = ids
         self.pages = pl.concat([ids.select(pl.col("page_urn").alias("urn")), schools]).unique().sort("urn")
@@ -488,18 +561,22 @@ class PageBuild:
     def derive_page_facts(self, con: duckdb.DuckDBPyConnection) -> None:
         if self._missing(con, ("out.timing", "out.event_flags", "out.transitions")):
             return
-        self.parts["facts"] = _facts(con, self.shown)
+        self.parts["facts"], self.dictionary["target"] = _facts(con, self.shown)
         self._compress_ready()
 
     def derive_school_pages(self, con: duckdb.DuckDBPyConnection) -> None:
         """out.school_pages: one row per URN with everything its page shows (see the module)."""
         if self._missing(con, NEEDED):
+            replace_table(con, O.SCHOOL_PAGE_DICTIONARY, None)
             replace_table(con, O.SCHOOL_PAGES, None)
             return
         if sorted(self.frames) != list(range(len(SEGMENTS))):
             raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, None, None, f"parts {sorted(self.frames)} of the pages built, not all")])
         if self.urns.is_duplicated().any():
             raise InputError([Problem(f"table {O.SCHOOL_PAGES.qualified}", None, "urn", None, "rows share a primary key")])
+        text = _dictionary_text(self.dictionary)
+        dictionary_id = hashlib.sha256(text.encode()).hexdigest()[:16]
+        replace_table(con, O.SCHOOL_PAGE_DICTIONARY, pl.DataFrame({"dictionary_id": [dictionary_id], "dictionary": [text]}))
         replace_table(con, O.SCHOOL_PAGES, None)
         # each page its runs' Zstandard frames, in a column stored as it is: DuckDB's own string
         # compression (FSST) of the pages' JSON cost more than building them (docs/decisions/1320)
@@ -509,8 +586,9 @@ class PageBuild:
                 {"urn": self.urns.slice(start, _CHUNK),
                  "page": [b"".join(f) for f in zip(*(self.frames[k][start:stop] for k in range(len(SEGMENTS))), strict=True)],
                  "page_bytes": [sum(n) for n in zip(*(self.sizes[k][start:stop] for k in range(len(SEGMENTS))), strict=True)]},
-                schema=O.SCHOOL_PAGES.polars_schema(),
-            )
+            ).with_columns(format=pl.lit(PAGE_FORMAT), dictionary_id=pl.lit(dictionary_id))
+            schema = O.SCHOOL_PAGES.polars_schema()
+            packed = packed.select(list(schema)).cast(schema)  # type: ignore[arg-type]
             con.register("_school_pages_chunk", packed.to_arrow())
             try:
                 con.execute(f"INSERT INTO {O.SCHOOL_PAGES.qualified} SELECT * FROM _school_pages_chunk")
@@ -560,11 +638,65 @@ def rows(columnar: dict[str, list[Any]] | None) -> list[dict[str, Any]]:
     return [dict(zip(keys, vals, strict=True)) for vals in zip(*columnar.values(), strict=True)]
 
 
-def _events_of(columnar: dict[str, list[Any]] | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _Dictionary:
+    """The warehouse's page dictionary, parsed: what a page's numbers stand for."""
+
+    files: list[str]
+    kinds: list[tuple[Any, ...]]  # KIND_COLS' values
+    targets: list[str]
+
+
+#: page dictionaries met by this process, by id (a warehouse built again has another id)
+_DICTIONARIES: dict[str, _Dictionary] = {}
+
+
+def _dictionary(con: duckdb.DuckDBPyConnection, dictionary_id: str) -> _Dictionary:
+    got = _DICTIONARIES.get(dictionary_id)
+    if got is None:
+        try:
+            rows_ = con.execute(f"SELECT dictionary FROM {O.SCHOOL_PAGE_DICTIONARY.qualified} WHERE dictionary_id = ?", [dictionary_id]).fetchall()
+        except duckdb.CatalogException as e:
+            raise EvenhandError(f"{OLDER}: {e}") from e
+        if not rows_:
+            raise EvenhandError(f"{OLDER}: no page dictionary {dictionary_id} in {O.SCHOOL_PAGE_DICTIONARY.qualified}")
+        d = json.loads(rows_[0][0])
+        kinds = d["kind"]
+        got = _Dictionary(files=d["file"], kinds=list(zip(*(kinds[c] for c in KIND_COLS), strict=True)), targets=d["target"])
+        _DICTIONARIES[dictionary_id] = got
+    return got
+
+
+def _events_of(columnar: dict[str, list[Any]] | None, dic: _Dictionary) -> list[dict[str, Any]]:
+    """A page's events as the history gives them: its stored events (see :func:`_events`) with the
+    dictionary's files and judgement kinds for their numbers."""
+    files, kinds = dic.files, dic.kinds
     out = rows(columnar)
     for e in out:
-        for part in EVENT_PARTS:
-            e[part] = rows(e[part])
+        e["source_files"] = [files[i] for i in e["source_files"]]
+        j = e["judgements"]
+        e["judgements"] = [] if not j else [
+            {"area": k[0], "scale": k[1], "code": k[2], "label": k[3], "graded": k[4], "rank": k[5], "judgement_date": day, "raw_value": k[6]}
+            for k, day in zip((kinds[i] for i in j["kind"]), j["judgement_date"], strict=True)
+        ]
+        for part in ("sources", "conflicts"):
+            got = rows(e[part])
+            for r in got:
+                r["file"] = files[r["file"]]
+            e[part] = got
+    return out
+
+
+def _facts_of(columnar: dict[str, list[Any]] | None, dic: _Dictionary) -> dict[str, dict[str, Any]]:
+    """A page's facts by event id: its stored facts (see :func:`_facts`) with the dictionary's texts
+    for their numbers and each transition as an object."""
+    out = {}
+    for f in rows(columnar):
+        t = f["publication_target_source"]
+        f["publication_target_source"] = None if t is None else dic.targets[t]
+        if f["transition"] is not None:
+            f["transition"] = dict(zip(TRANSITION_KEYS, f["transition"], strict=True))
+        out[f["event_id"]] = f
     return out
 
 
@@ -582,16 +714,19 @@ def read_pages(con: duckdb.DuckDBPyConnection, urns: list[int]) -> dict[int, Sch
     out = {}
     for u in dict.fromkeys(int(u) for u in urns):
         try:
-            got = con.execute("SELECT page, page_bytes FROM out.school_pages WHERE urn = ?", [u]).fetchall()
-        except duckdb.BinderException as e:  # out.school_pages of an older build: one JSON text column per part
+            got = con.execute("SELECT page, page_bytes, format, dictionary_id FROM out.school_pages WHERE urn = ?", [u]).fetchall()
+        except duckdb.BinderException as e:  # out.school_pages of an older build (one JSON text column per part, or no format)
             raise EvenhandError(f"{OLDER}: {e}") from e
         if not got:
             continue
+        if got[0][2] != PAGE_FORMAT:
+            raise EvenhandError(f"{OLDER}: its pages are in format {got[0][2]}, this version reads format {PAGE_FORMAT}")
+        dic = _dictionary(con, got[0][3])
         d = json.loads(pa.decompress(got[0][0], decompressed_size=got[0][1], codec=CODEC, asbytes=True))
         ctx = d["context"]
         out[u] = SchoolPage(
-            urn=u, school=d["school"], events=_events_of(d["events"]), lineage=_lineage_of(d["lineage"]),
-            facts={f["event_id"]: f for f in rows(d["facts"])}, latest=d["latest"], similar=d["similar_schools"],
+            urn=u, school=d["school"], events=_events_of(d["events"], dic), lineage=_lineage_of(d["lineage"]),
+            facts=_facts_of(d["facts"], dic), latest=d["latest"], similar=d["similar_schools"],
             context={"rows": rows(ctx["rows"]), "files": ctx["files"]}, school_files=d["school_files"],
             fallback=d["fallback"], report_card=d["report_card"],
         )
@@ -602,14 +737,19 @@ def read_page(con: duckdb.DuckDBPyConnection, urn: int) -> SchoolPage | None:
     return read_pages(con, [urn]).get(int(urn))
 
 
-OLDER = "the warehouse was built by an older Evenhand (out.school_pages without its page column): build it again"
+OLDER = "the warehouse was built by an older Evenhand (out.school_pages not in the format this version reads): build it again"
 
 
 def has_pages(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the warehouse has out.school_pages as this version writes it (its ``page``
-    column: a warehouse built before decision 1320 has one JSON text column per part)."""
+    """Whether the warehouse has out.school_pages as this version writes it: pages of
+    PAGE_FORMAT (a warehouse built before decision 1320 has one JSON text column per part, one
+    built before decision 1340 no ``format`` column) and the page dictionary."""
     got = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'out' AND table_name = 'school_pages' AND column_name = 'page' "
-        "AND database_name = current_database()"
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'out' AND database_name = current_database() "
+        "AND ((table_name = 'school_pages' AND column_name IN ('page', 'format', 'dictionary_id')) "
+        "OR (table_name = 'school_page_dictionary' AND column_name = 'dictionary'))"
     ).fetchall()
-    return bool(got[0][0])
+    if got[0][0] != 4:
+        return False
+    formats = con.execute("SELECT DISTINCT format FROM out.school_pages").fetchall()
+    return all(f[0] == PAGE_FORMAT for f in formats)

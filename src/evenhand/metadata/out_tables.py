@@ -347,7 +347,7 @@ SCHOOL_PAGES = Table(
     (
         Field("urn", "int", "Unique reference number", nullable=False),
         Field("page", "blob",
-              "The page: a JSON object, Zstandard-compressed (a frame per run of its parts, decision 1330; read it with evenhand.derive.school_pages.read_page; each list of rows in it is columnar: an object of equal-length arrays) with the parts "
+              "The page: a JSON object, Zstandard-compressed (a frame per run of its parts, decision 1330; read it with evenhand.derive.school_pages.read_page; each list of rows in it is columnar: an object of equal-length arrays; files, judgement kinds and publication-target sources are numbers into out.school_page_dictionary, decision 1340) with the parts "
               "school (the school's latest core.schools row without file_id, row_number, as `evenhand history URN --json` "
               "gives it; null when no school-level file lists the URN); events (every inspection of the URN, its own and "
               "those reported under it, as `evenhand history URN --json` gives them: core.events with judgements, sources "
@@ -365,14 +365,32 @@ SCHOOL_PAGES = Table(
               "report-card school: how the other report-card schools were graded per area and five-point grade)",
               nullable=False, compression="uncompressed"),
         Field("page_bytes", "int", "Length of the page's JSON text (the frame's decompressed size)", unit="bytes", nullable=False),
+        Field("format", "int", "The page's stored format (evenhand.derive.school_pages.PAGE_FORMAT; a reader of another format asks for the warehouse to be built again)", nullable=False),
+        Field("dictionary_id", "text", "The out.school_page_dictionary row whose values the page's numbers stand for", nullable=False),
     ),
     primary_key=("urn",),
 )
 
+SCHOOL_PAGE_DICTIONARY = Table(
+    "school_page_dictionary",
+    "out",
+    "What the numbers in out.school_pages stand for, once for the warehouse rather than on every page "
+    "(docs/decisions/1340-school-pages-dictionary.md): one row per build. A presentation cache of other tables: not exported.",
+    (
+        Field("dictionary_id", "text", "The dictionary's id (the first 16 hex digits of the SHA-256 of its text), named by every page", nullable=False),
+        Field("dictionary", "text",
+              "A JSON object: file (the path of each file number: of an event's source_files, sources and conflicts, "
+              "in path order), kind (each judgement kind number's area, scale, code, label, graded, rank and raw_value, "
+              "columnar, as core.judgements gives them), target (each publication-target source number's text, "
+              "out.event_flags.publication_target_source)", nullable=False),
+    ),
+    primary_key=("dictionary_id",),
+)
+
 #: tables that are a cache of other tables (not in the open-data export)
-NOT_EXPORTED: tuple[str, ...] = ("out.school_pages",)
+NOT_EXPORTED: tuple[str, ...] = ("out.school_pages", "out.school_page_dictionary")
 
 OUT_TABLES: tuple[Table, ...] = (
     LINEAGE, LINEAGE_LINKS, PREDECESSORS, EVENT_LINEAGE, LATEST_AS_AT, TRANSITIONS, TIMING,
-    EVENT_CONTEXT, SNAPSHOTS, SNAPSHOT_SCHOOLS, EVENT_FLAGS, SCHOOL_PAGES,
+    EVENT_CONTEXT, SNAPSHOTS, SNAPSHOT_SCHOOLS, EVENT_FLAGS, SCHOOL_PAGES, SCHOOL_PAGE_DICTIONARY,
 )
