@@ -4,7 +4,8 @@
 
 Each tree runs in its own warm worker process (PYTHONPATH=<tree>) on the same warehouse, opened
 read-only; the worker renders one school's PDF the way bench/report.py times it (report data,
-HTML, PDF: ``html_to_pdf(school_html(school_report_data(con, urn)))``) and answers with its wall
+HTML, PDF: ``school_pdf(school_report_data(con, urn))``, or ``html_to_pdf(school_html(...))`` on a
+tree without school_pdf) and answers with its wall
 and CPU seconds. Runs alternate between the trees (which goes first alternates per round), so
 both meet the same load on a shared machine. The first run of each school in each worker is
 discarded (warm). Prints the median wall and CPU of --repeat runs per school and tree, their
@@ -28,12 +29,17 @@ import json, sys, time
 from evenhand.core.warehouse import connect
 from evenhand.present.report import html_to_pdf, school_html
 from evenhand.present.school import school_report_data
+try:
+    from evenhand.present.report import school_pdf
+except ImportError:  # a tree before decision 1740: the PDF was the HTML report's
+    def school_pdf(data):
+        return html_to_pdf(school_html(data))
 con = connect(sys.argv[1], read_only=True)
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
     urn = int(line)
     t, c = time.perf_counter(), time.process_time()
-    pdf = html_to_pdf(school_html(school_report_data(con, urn)))
+    pdf = school_pdf(school_report_data(con, urn))
     print(json.dumps({"wall": time.perf_counter() - t, "cpu": time.process_time() - c, "bytes": len(pdf)}), flush=True)
 """
 

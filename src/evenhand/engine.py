@@ -346,7 +346,7 @@ class Evenhand:
         :meth:`expected`. The CLI (`evenhand school`), the dashboard and the API all come here.
         ``history``/``page``: the school's history JSON and out.school_pages row when the caller
         has read them (the dashboard)."""
-        from evenhand.present.report import html_to_pdf, school_html
+        from evenhand.present.report import school_html, school_pdf
         from evenhand.present.school import school_report_data
 
         if format not in ("html", "pdf", "data"):
@@ -358,8 +358,7 @@ class Evenhand:
                                                       synthetic=self.synthetic)
         if format == "data":
             return data
-        html: str = school_html(data)
-        return html_to_pdf(html) if format == "pdf" else html
+        return school_pdf(data) if format == "pdf" else school_html(data)
 
 
 def open(path: Path | str = DEFAULT_WAREHOUSE) -> Evenhand:

@@ -1,7 +1,9 @@
 """The school PDF as its reader sees it after the speed work (issue 13): chart labels drawn as
 one run each at the place WeasyPrint's letter-by-letter drawing puts them, text the PDF route
 leaves to WeasyPrint untouched, the judgements' bullets where an outside marker sits, the
-inspections table at its fixed column widths and inside the page's margins."""
+inspections table at its fixed column widths and inside the page's margins; the PDF's print
+layout (decision 1740) shows every fact of every inspection the screen layout shows, the
+timeline drawn from an image where the inline chart was."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import io
 import re
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from report_fixture import FROZEN, build_fixture_warehouse
 from test_pack_layout import past_right_margin
 
 from evenhand.core.warehouse import connect
-from evenhand.present import svg_text
+from evenhand.present import report, svg_text
 from evenhand.present.report import (
     _parsed_stylesheet,
     gc_paused,
@@ -27,9 +30,11 @@ from evenhand.present.report import (
     render,
     resolve_root_vars,
     school_html,
+    school_pdf,
     stylesheet,
+    svg_image,
 )
-from evenhand.present.school import school_report_data
+from evenhand.present.school import school_report_data, timeline_svg
 
 LABELS_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="400" height="120" viewBox="0 0 400 120" font-family="DejaVu Sans, Verdana, sans-serif">
 <text x="10" y="20" font-size="15" text-anchor="start" font-weight="bold" fill="#1A1A1A">Graded inspections over time</text>
@@ -185,17 +190,160 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_fixture_warehouse(tmp_path_factory.mktemp("school_pdf"))
 
 
-def school_page(warehouse: Path, urn: int) -> str:
+def school_data(warehouse: Path, urn: int) -> dict[str, Any]:
     con = connect(warehouse, read_only=True)
     try:
-        return school_html(school_report_data(con, urn), generated=FROZEN)
+        return school_report_data(con, urn)
     finally:
         con.close()
 
 
-def test_school_pdf_stays_inside_the_margins(warehouse: Path) -> None:
+def school_page(warehouse: Path, urn: int, print_layout: bool = True) -> str:
+    """The HTML the school's PDF is made from (school_pdf), or with ``print_layout=False`` the report's HTML."""
+    return school_html(school_data(warehouse, urn), generated=FROZEN, print_layout=print_layout)
+
+
+def test_school_pdf_stays_inside_the_margins(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for full in (report.PRINT_FULL_ROWS, 1):  # 1: the older inspections' compact rows too
+        monkeypatch.setattr(report, "PRINT_FULL_ROWS", full)
+        for urn in (109778, 100001, 100010):
+            assert past_right_margin(school_pdf(school_data(warehouse, urn), generated=FROZEN)) == [], (urn, full)
+
+
+def row_texts(html: str) -> list[str]:
+    """The text WeasyPrint lays out in each body row of the inspections table, in order, without
+    whitespace (a row split over two pages is one row; a wrapped phrase still matches)."""
+    from weasyprint import HTML
+
+    css, fonts = _parsed_stylesheet()
+    doc = HTML(string=html.replace(f"<style>{stylesheet()}</style>", "", 1), base_url=None).render(
+        stylesheets=[css], font_config=fonts)
+    rows: dict[Any, list[str]] = {}
+
+    def walk(box: Any, table: bool, row: Any) -> None:
+        kind = type(box).__name__
+        if kind == "TableBox" and "eh-timeline" in (box.element.get("class") or ""):
+            table = True
+        if table and kind == "TableRowGroupBox" and box.element.tag != "tbody":
+            return  # the header, repeated on each page
+        if table and kind == "TableRowBox":
+            row = box.element
+            rows.setdefault(row, [])
+        if row is not None and kind == "TextBox":
+            rows[row].append(box.text)
+        for child in getattr(box, "children", None) or []:
+            walk(child, table, row)
+
+    for p in doc.pages:
+        walk(p._page_box, False, None)
+    return [re.sub(r"\s+", "", "".join(parts)) for parts in rows.values()]
+
+
+def pdf_words(pdf: bytes) -> list[str]:
+    """Every word of the PDF's text (poppler's pdftotext)."""
+    return [w for w, _, _ in shows(pdf)]
+
+
+def words_of(text: str) -> list[str]:
+    """Words without the punctuation between them (a line may break after a hyphen)."""
+    return [w for w in re.split(r"[\s;,-]+", text) if w]
+
+
+def inspection_facts(e: dict[str, Any]) -> list[str]:
+    """Every fact the inspections table shows for one inspection, as the reader reads it."""
+    facts = [e["start_text"], e["publication_text"], e["kind_label"], e["era_label"]]
+    if e["inspection_type"]:
+        facts.append(e["inspection_type"])
+    if e["length"]:
+        n, w = e["length"]["days"], e["length"]["working_days"]
+        facts.append(f"to {e['end_text']}: {n} day{'s' if n != 1 else ''} on site, {w} working day{'s' if w != 1 else ''}")
+    if e["delay"]:
+        facts.append(f"{e['delay']['working_days']} working days after the {e['delay']['from']}")
+    if e["late"]:
+        facts.append(f"beyond the {e['target_working_days']}-day target")
+    if e["other_urn"]:
+        facts.append(f"URN {e['urn']}" + (" (predecessor)" if e["predecessor"] else ""))
+    if e["category_label"]:
+        facts.append(e["category_label"])
+    if e["safeguarding_limited"]:
+        facts.append("safeguarding-limited")
+    if e["cliff_edge"]:
+        facts.append("cliff-edge drop")
+    facts += [f"{j['area_label']}: {j['label']}" for j in e["judgements"]] or ["no judgement recorded"]
+    return facts
+
+
+def with_every_kind_of_row(data: dict[str, Any]) -> dict[str, Any]:
+    """The fixture school's timeline with each feature a row can carry: a predecessor's URN, days
+    on site, a late report, a category of concern, both flags, a judgement on a second scale."""
+    tl = [dict(e, judgements=[dict(j) for j in e["judgements"]]) for e in data["timeline"]]
+    first, last = tl[0], tl[-1]
+    first.update(other_urn=True, urn=100999, predecessor=True, late=True, target_working_days=19,
+                 length={"days": 2, "working_days": 2}, end_text="2 May 2001", category_label="Special measures",
+                 safeguarding_limited=True, cliff_edge=True)
+    last["judgements"].append({"area": "x", "area_label": "Inclusion", "label": "Expected standard",
+                               "code": "3", "scale": "x", "scale_label": "report-card 5-point", "graded": True})
+    return dict(data, timeline=tl)
+
+
+def test_the_pdf_shows_every_fact_of_every_inspection(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PDF's print layout (decision 1740: plain marked text for tags, the scale once per
+    inspection, older inspections in small plain type) loses nothing the report shows: every
+    date, length, delay, URN, category, flag and judgement of every inspection is laid out in
+    that inspection's row, in full rows and in compact ones, with each inspection's scale, once or
+    beside a judgement on another scale; and every word of them is in the PDF's text."""
     for urn in (109778, 100001, 100010):
-        assert past_right_margin(html_to_pdf(school_page(warehouse, urn))) == [], urn
+        data = with_every_kind_of_row(school_data(warehouse, urn))
+        for full in (report.PRINT_FULL_ROWS, 1, 0):  # 0: every row compact; 1: the latest full
+            monkeypatch.setattr(report, "PRINT_FULL_ROWS", full)
+            html = school_html(data, generated=FROZEN, print_layout=True)
+            rows = row_texts(html)
+            assert len(rows) == len(data["timeline"]), (urn, full)
+            needed: Counter[str] = Counter()
+            for e, row in zip(data["timeline"], rows, strict=True):
+                facts = inspection_facts(e) + [f"[{x}]" for x in sorted({j["scale_label"] for j in e["judgements"]} - {""})]
+                for fact in facts:
+                    assert re.sub(r"\s+", "", fact) in row, (urn, full, e["start_text"], fact)
+                    needed.update(words_of(fact))
+            assert "Inclusion:Expectedstandard[report-card5-point]" in rows[-1]  # a second scale beside its judgement
+            have = Counter(words_of(" ".join(pdf_words(html_to_pdf(html)))))
+            assert not needed - have, (urn, full, needed - have)
+    # the report's own layout shows the same facts
+    data = with_every_kind_of_row(school_data(warehouse, 109778))
+    for e, row in zip(data["timeline"], row_texts(school_html(data, generated=FROZEN)), strict=True):
+        for fact in inspection_facts(e):
+            assert re.sub(r"\s+", "", fact) in row, fact
+
+
+def test_print_layout_has_fewer_boxes_and_the_same_report_on_screen(warehouse: Path) -> None:
+    """The PDF's HTML: no boxed tags, line breaks or bullet lists in the inspections table, the
+    timeline an image of inline data; the report's HTML (and so the dashboard's partial) as before."""
+    pdf_html, screen = school_page(warehouse, 109778), school_page(warehouse, 109778, print_layout=False)
+    table = pdf_html[pdf_html.index('<table class="eh-timeline eh-print">'):]
+    table = table[:table.index("</table>")]
+    assert "eh-tag" not in table and "<br>" not in table and "<ul" not in table and "<strong>" in table
+    assert '<figure class="eh-chart eh-timeline-chart"><img src="data:image/svg+xml;base64,' in pdf_html
+    assert "<svg" not in pdf_html[:pdf_html.index('<section id="similar">')]
+    assert '<table class="eh-timeline">' in screen and 'class="eh-tag"' in screen and "<ul class=\"eh-judgements\">" in screen
+    assert '<figure class="eh-chart eh-timeline-chart"><svg' in screen
+
+
+def test_the_timeline_image_draws_the_inline_chart(warehouse: Path) -> None:
+    """svg_image: the chart drawn from an <img> of inline data has the same words at the same
+    places as the inline SVG (within 0.05 pt), and the chart's title as its alt text."""
+    svg = timeline_svg(school_data(warehouse, 109778))
+    assert svg
+    img = svg_image(svg)
+    assert 'alt="Graded inspections over time, each on its own scale"' in img
+
+    def page(chart: str) -> str:
+        body = f'<figure class="eh-chart eh-timeline-chart">{chart}</figure>'
+        return render("base.html", generated=FROZEN).replace("<footer>", body + "<footer>", 1)
+
+    inline, image = shows(html_to_pdf(page(svg))), shows(html_to_pdf(page(str(img))))
+    assert [w for w, _, _ in image] == [w for w, _, _ in inline] and "Outstanding" in [w for w, _, _ in inline]
+    for (word, xa, ya), (_, xb, yb) in zip(image, inline, strict=True):
+        assert abs(xa - xb) < 0.05 and abs(ya - yb) < 0.05, word
 
 
 def test_inspections_table_has_fixed_columns_in_the_pdf(warehouse: Path) -> None:
@@ -206,7 +354,7 @@ def test_inspections_table_has_fixed_columns_in_the_pdf(warehouse: Path) -> None
     doc = HTML(string=html, base_url=None).render(stylesheets=[css], font_config=fonts)
 
     def tables(box: Any) -> Any:
-        if type(box).__name__ == "TableBox" and box.element is not None and box.element.get("class") == "eh-timeline":
+        if type(box).__name__ == "TableBox" and box.element is not None and "eh-timeline" in (box.element.get("class") or "").split():
             yield box
         for child in getattr(box, "children", None) or []:
             yield from tables(child)

@@ -76,7 +76,7 @@ def school(
     (add --inspection 2022-11-15 to put the expected judgement of that inspection first)
     """
     from evenhand.engine import Evenhand
-    from evenhand.present.report import html_to_pdf, school_html
+    from evenhand.present.report import school_html, school_pdf
     from evenhand.present.school import find_schools, unknown_school
 
     try:
@@ -93,13 +93,12 @@ def school(
                 raise EvenhandError(f"--format {fmt!r}: choose html or pdf")
             data = eh.school_report(int(urn), "data", inspection=inspection, audits=audits)  # as at the default snapshot
             assert isinstance(data, dict)
-        html = school_html(data)
         target = out_path or Path(f"school-{int(urn)}.{fmt}")
         target.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "pdf":
-            target.write_bytes(html_to_pdf(html))
+            target.write_bytes(school_pdf(data))
         else:
-            target.write_text(html, encoding="utf-8")
+            target.write_text(school_html(data), encoding="utf-8")
     except EvenhandError as e:
         _fail(e)
         return

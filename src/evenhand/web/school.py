@@ -9,7 +9,8 @@ from typing import Any
 from markupsafe import Markup
 
 from evenhand.derive.school_pages import SchoolPage
-from evenhand.present.report import environment, html_to_pdf, school_html
+from evenhand.present.report import environment
+from evenhand.present.report import school_pdf as report_pdf
 from evenhand.web.store import Store, shown_path
 
 
@@ -39,4 +40,4 @@ def split_before_timeline(body: Markup) -> tuple[Markup, Markup]:
 
 
 def school_pdf(data: dict[str, Any]) -> bytes:
-    return html_to_pdf(school_html(data))
+    return report_pdf(data)
