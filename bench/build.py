@@ -40,6 +40,7 @@ import duckdb
 import polars as pl
 
 from evenhand.core.pipeline import DATA_SUFFIXES, BuildSummary, build_warehouse, discover
+from evenhand.core.warehouse import BUILD_CHECKPOINT_THRESHOLD
 
 OFFLINE_CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -105,6 +106,7 @@ def write_floor(warehouse: Path, scratch: Path, schemas: tuple[str, ...] | None 
 
     def write() -> None:
         con = duckdb.connect(str(target), config=OFFLINE_CONFIG)
+        con.execute(f"SET checkpoint_threshold = '{BUILD_CHECKPOINT_THRESHOLD}'")  # as the build's connection
         for schema in sorted({name.split(".")[0] for name in data}):
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
