@@ -335,6 +335,7 @@ def _build(
             with guard.signals_held():  # submit may start a thread: a signal is raised after, not during
                 built.append(builders.submit(contextvars.copy_context().run, _run_builder, inp, c))
         readers.shutdown(wait=True)
+        loads.clear()  # each file's bytes: its frame is in its RawInput (memory: decision 1760)
         clock.lap("read and recognise files")  # (the builds of the files read first overlap it)
         # the raw layer goes to Parquet in a background thread while the rest of the build runs
         # (Polars releases the GIL); the warehouse gets views over it (build/warehouse.py)
@@ -394,6 +395,8 @@ def _build(
             elif result is not None:
                 table_out.setdefault(inp.layout.table or "", []).append(result)
 
+        inputs.clear()  # the files' raw text frames (the raw layer has them) and their builders' futures
+        built.clear()
         if problem_total and not lenient:
             raise InputError(problems, total=problem_total)
         guard.refuse_less(records, previous, allow_missing, raw)
@@ -429,6 +432,9 @@ def _build(
                 )
             finally:
                 wait([ahead])  # the connection is not closed under a running insert
+            ofsted_out.clear()  # the files' typed rows: merged now
+            occ.clear()
+            jud.clear()
             clock.lap("merge events")  # (with core.schools and core.gias_links written alongside)
 
             if progress:
@@ -464,6 +470,23 @@ def _build(
             pool_exits.append(writer)
             with guard.signals_held():
                 late = writer.submit(insert_many, con, [j for j in jobs if j[0].qualified not in done])
+            # what the summary reports, then the core frames let go: once written, the warehouse
+            # holds them, and the derivations read them there (memory at scale: decision 1760)
+            counts = {
+                "files": len(records),
+                "files_loaded": sum(r.status == "loaded" for r in records),
+                "schools_rows": sum(s.height for s in schools),
+                "schools": pl.concat([s.select("urn") for s in schools])["urn"].n_unique() if schools else 0,
+                "events": merged.events.height,
+                "judgements": merged.judgements.height,
+            }
+            kinds = dict(merged.events.group_by("kind").len().sort("kind").iter_rows()) if merged.events.height else {}
+            n_conflicts = merged.conflicts.select("event_id", "field").unique().height if merged.conflicts.height else 0
+            del merged, events, links, schools
+            jobs.clear()
+            rest.clear()
+            ahead_jobs.clear()
+            table_out.clear()
             clock.lap("write core (lineage inputs)")  # the other core tables are written alongside derive
             for layout_name, written in raw_written.items():
                 create_raw_view(con, layout_name, written.result())
@@ -484,18 +507,8 @@ def _build(
         finished = True  # swapped in: the new warehouse names raw_dir
         guard.release_signals(swapped=True)  # a stop signal held during the swap is reported now
         clock.lap("checkpoint and swap")
-        counts = {
-            "files": len(records),
-            "files_loaded": sum(r.status == "loaded" for r in records),
-            "schools_rows": sum(s.height for s in schools),
-            "schools": pl.concat([s.select("urn") for s in schools])["urn"].n_unique() if schools else 0,
-            "events": merged.events.height,
-            "judgements": merged.judgements.height,
-        }
-        kinds = dict(merged.events.group_by("kind").len().sort("kind").iter_rows()) if merged.events.height else {}
         return BuildSummary(
-            target, records, counts, kinds, len(all_warnings),
-            merged.conflicts.select("event_id", "field").unique().height if merged.conflicts.height else 0,
+            target, records, counts, kinds, len(all_warnings), n_conflicts,
             len(rejections), all_warnings, clock.times, previous, bool(synthetic_files), clock.cpu,
         )
     finally:
