@@ -94,6 +94,7 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
                      "laestab_at_time": pl.Int64, "converted_to_graded": pl.Boolean, "relates_to_current_urn": pl.Boolean}.get(f, pl.String)
             occurrences = occurrences.with_columns(pl.lit(None, dtype=dtype).alias(f))
     occ = _keys(occurrences)
+    del occurrences  # (the caller holds no other reference: the frames go as soon as they are copied)
     # maintain_order: within one row the blocks keep their order (maps/blocks.csv: the latest
     # graded block before the ungraded one), so a converted ungraded inspection takes the
     # graded block's dates, the same in every run
@@ -128,6 +129,7 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
         jud = judgements.with_columns(_source_key(block_code)).join(occ_key, on="_key", how="inner").drop("_key")
     else:  # pragma: no cover - file ids or rows beyond the integer key's range
         jud = judgements.join(occ.select("file_id", "_row", "block", "event_id", "_eid", "_prec"), on=["file_id", "_row", "block"], how="inner")
+    del judgements
     jud = jud.sort("_prec")
     # _g orders as (event_id, area) sort, nulls first: event ids by dense rank (a null id 0),
     # areas by their sorted codes from 1 (a null area 0); judgements_out is sorted on it
@@ -151,6 +153,7 @@ def merge(occurrences: pl.DataFrame, judgements: pl.DataFrame, file_names: dict[
                 "file_id", pl.col("_row").alias("row_number"), ((pl.col("scale") + ":" + pl.col("code")) == pl.col("_kept")).alias("kept"),
             )
         )
+    del jud
     conflicts = (
         pl.concat(conflict_frames)
         if conflict_frames

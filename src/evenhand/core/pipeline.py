@@ -335,7 +335,7 @@ def _build(
             with guard.signals_held():  # submit may start a thread: a signal is raised after, not during
                 built.append(builders.submit(contextvars.copy_context().run, _run_builder, inp, c))
         readers.shutdown(wait=True)
-        loads.clear()  # each file's bytes: its frame is in its RawInput (memory: decision 1760)
+        loads.clear()  # each file's bytes: its frame is in its RawInput (memory: decision 1780)
         clock.lap("read and recognise files")  # (the builds of the files read first overlap it)
         # the raw layer goes to Parquet in a background thread while the rest of the build runs
         # (Polars releases the GIL); the warehouse gets views over it (build/warehouse.py)
@@ -424,17 +424,15 @@ def _build(
             pool_exits.append(ahead_writer)
             with guard.signals_held():
                 ahead = ahead_writer.submit(insert_each, con, ahead_jobs)
+            ofsted_out.clear()  # the files' typed rows are held only by the merge from here (decision 1780)
             try:
                 merged = merge.merge(
-                    pl.concat(occ, how="diagonal_relaxed") if occ else pl.DataFrame({"urn": pl.Series([], dtype=pl.Int64), "file_id": pl.Series([], dtype=pl.Int64), "_row": pl.Series([], dtype=pl.Int64), "block": pl.Series([], dtype=pl.String), "reported_urn": pl.Series([], dtype=pl.Int64), "as_at": pl.Series([], dtype=pl.Date)}),
-                    pl.concat(jud, how="diagonal_relaxed") if jud else _empty_judgements(),
+                    _taken(occ, pl.DataFrame({"urn": pl.Series([], dtype=pl.Int64), "file_id": pl.Series([], dtype=pl.Int64), "_row": pl.Series([], dtype=pl.Int64), "block": pl.Series([], dtype=pl.String), "reported_urn": pl.Series([], dtype=pl.Int64), "as_at": pl.Series([], dtype=pl.Date)})),
+                    _taken(jud, _empty_judgements()),
                     file_names,
                 )
             finally:
                 wait([ahead])  # the connection is not closed under a running insert
-            ofsted_out.clear()  # the files' typed rows: merged now
-            occ.clear()
-            jud.clear()
             clock.lap("merge events")  # (with core.schools and core.gias_links written alongside)
 
             if progress:
@@ -471,7 +469,7 @@ def _build(
             with guard.signals_held():
                 late = writer.submit(insert_many, con, [j for j in jobs if j[0].qualified not in done])
             # what the summary reports, then the core frames let go: once written, the warehouse
-            # holds them, and the derivations read them there (memory at scale: decision 1760)
+            # holds them, and the derivations read them there (memory at scale: decision 1780)
             counts = {
                 "files": len(records),
                 "files_loaded": sum(r.status == "loaded" for r in records),
@@ -564,6 +562,13 @@ def _check_headers(headers: list[str], c: Collector, skip: set[str] | frozenset[
                         "rename or remove one", column=h.strip())
         else:
             seen[key] = k
+
+
+def _taken(frames: list[pl.DataFrame], empty: pl.DataFrame) -> pl.DataFrame:
+    """The frames concatenated, and the list emptied: the caller's reference is the only one."""
+    out = pl.concat(frames, how="diagonal_relaxed") if frames else empty
+    frames.clear()
+    return out
 
 
 def _empty_judgements() -> pl.DataFrame:
