@@ -38,6 +38,7 @@ from evenhand.audit.result import AuditContext, AuditResult, Slot, stamp_result
 from evenhand.core.warehouse import DEFAULT_WAREHOUSE, OFFLINE, table_names
 from evenhand.derive.snapshots import Snapshot, read_snapshots, snapshot_for
 from evenhand.errors import EvenhandError
+from evenhand.stats.blas import blas_one_thread
 
 #: the seed every audit uses unless told otherwise (same inputs and seed, same results)
 DEFAULT_SEED = 20230108
@@ -289,7 +290,7 @@ class Evenhand:
             raise EvenhandError(f"unknown audit(s) {', '.join(unknown)}; choose from: {', '.join(AUDITS)}")
         snap = self.snapshot(as_at)
         run = AuditRun(snapshot=snap, seed=seed, synthetic=self.synthetic, inputs=self.inputs(), slots=[])
-        with self._lock, self.cursor() as cur:
+        with self._lock, self.cursor() as cur, blas_one_thread():
             ctx = self.audit_context(cur, snap, seed)
             for i, name in enumerate(chosen, start=1):
                 if progress:

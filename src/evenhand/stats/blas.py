@@ -10,9 +10,10 @@ agree to ~1e-15). Decision: ``docs/decisions/0800-audit-performance.md``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 from threadpoolctl import ThreadpoolController
@@ -25,27 +26,38 @@ _active = 0  # estimator calls running (in any thread): the limit is process-wid
 _limiter: Any = None
 
 
+@contextlib.contextmanager
+def blas_one_thread() -> Iterator[None]:
+    """BLAS limited to one thread inside the block; the limit is lifted when the last block or
+    estimator call running in the process (in any thread, nested or not) ends."""
+    global _controller, _active, _limiter
+    with _lock:
+        if _active == 0:
+            if _controller is None:
+                # created on first use, once numpy and scipy have loaded their BLAS (each wheel
+                # brings its own OpenBLAS; a controller sees only the libraries already loaded)
+                import numpy  # noqa: F401
+                import scipy.linalg  # noqa: F401
+
+                _controller = ThreadpoolController()
+            _limiter = _controller.limit(limits=1, user_api="blas")
+        _active += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _active -= 1
+            if _active == 0 and _limiter is not None:
+                _limiter.restore_original_limits()
+                _limiter = None
+
+
 def one_blas_thread(fn: F) -> F:
-    """Run ``fn`` with BLAS limited to one thread; the limit is lifted when the last
-    estimator call running in the process (in any thread, nested or not) returns."""
+    """Run ``fn`` with BLAS limited to one thread (:func:`blas_one_thread`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        global _controller, _active, _limiter
-        with _lock:
-            if _active == 0:
-                if _controller is None:
-                    # created on first use, after numpy and scipy have loaded their BLAS
-                    _controller = ThreadpoolController()
-                _limiter = _controller.limit(limits=1, user_api="blas")
-            _active += 1
-        try:
+        with blas_one_thread():
             return fn(*args, **kwargs)
-        finally:
-            with _lock:
-                _active -= 1
-                if _active == 0 and _limiter is not None:
-                    _limiter.restore_original_limits()
-                    _limiter = None
 
     return cast(F, wrapper)
