@@ -386,7 +386,7 @@ def run(ctx: AuditContext) -> AuditResult:
                f"Share re-inspected (graded) by {ctx.as_at.isoformat()}")
     e_cens = add("re-inspection", "Not yet re-inspected (censored)", n - re.height, n, "share_not_reinspected",
                  f"Share not re-inspected by {ctx.as_at.isoformat()} (censored)")
-    next_counts = re.group_by("next_scale", "next_code", "next_label").len().sort(["next_scale", "next_code"], nulls_last=True)
+    next_counts = re.group_by("next_scale", "next_code", "next_label").len().sort(["next_scale", "next_code", "next_label"], nulls_last=True)
     for _scale, _code, label, k in next_counts.iter_rows():
         shown = label or "Overall effectiveness not recorded"
         slug = "".join(ch if ch.isalnum() else "_" for ch in shown.lower())
