@@ -156,20 +156,25 @@ class _RandomInterceptLogit:
     def _gsum(self, a: FloatArray) -> FloatArray:
         return np.asarray(np.add.reduceat(a, self.starts, axis=0))
 
+    def _rows(self, per_group: FloatArray) -> FloatArray:
+        """Each group's row of ``per_group`` repeated for its rows (rows are sorted by group):
+        the same values as ``per_group[self.g]``, without a gather."""
+        return np.repeat(per_group, self.sizes, axis=0)
+
     def _modes(self, eta: FloatArray, sigma: float) -> tuple[FloatArray, FloatArray]:
         """Posterior mode of each group's intercept and the curvature there."""
         u = self._u.copy()
         inv_s2 = 1.0 / (sigma * sigma)
         curv = np.ones(self.n_groups)
         for _ in range(100):
-            p = expit(eta + u[self.g])
+            p = expit(eta + self._rows(u))
             grad = self._gsum(self.y - p) - u * inv_s2
             curv = self._gsum(p * (1.0 - p)) + inv_s2
             step = grad / curv
             u = u + step
             if np.max(np.abs(step)) < 1e-10:
                 break
-        p = expit(eta + u[self.g])
+        p = expit(eta + self._rows(u))
         curv = self._gsum(p * (1.0 - p)) + inv_s2
         if np.all(np.isfinite(u)):
             self._u = u
@@ -184,7 +189,7 @@ class _RandomInterceptLogit:
         mode, curv = self._modes(eta, sigma)
         scale = math.sqrt(2.0) / np.sqrt(curv)
         u_nodes = mode[:, None] + scale[:, None] * self.nodes[None, :]  # (G, Q)
-        lin = eta[:, None] + u_nodes[self.g]  # (n, Q)
+        lin = eta[:, None] + self._rows(u_nodes)  # (n, Q)
         ll_rows = self.y[:, None] * lin - np.logaddexp(0.0, lin)
         h = (
             self._gsum(ll_rows)
@@ -200,7 +205,7 @@ class _RandomInterceptLogit:
         post_sd = np.sqrt(np.clip((post * u_nodes**2).sum(axis=1) - post_mean**2, 0.0, None))
         if not gradient:
             return loglik, np.zeros(0), post_mean, post_sd
-        resid = ((self.y[:, None] - expit(lin)) * post[self.g]).sum(axis=1)
+        resid = ((self.y[:, None] - expit(lin)) * self._rows(post)).sum(axis=1)
         grad_beta = self.x.T @ resid
         grad_ls = float(np.sum(post * (u_nodes**2 / (sigma * sigma) - 1.0)))
         return loglik, np.concatenate([grad_beta, [grad_ls]]), post_mean, post_sd
@@ -219,7 +224,7 @@ class _RandomInterceptLogit:
             return np.asarray((self.x * w[:, None]).T @ self.x)
         sigma = math.exp(log_sigma)
         mode, _ = self._modes(eta, sigma)
-        p = expit(eta + mode[self.g])
+        p = expit(eta + self._rows(mode))
         w = p * (1.0 - p)
         xw = self.x * w[:, None]
         total = xw.T @ self.x
