@@ -125,15 +125,7 @@ class DesignSpec:
         cols: list[npt.NDArray[np.float64]] = []
         for p in self.predictors:
             if p in self.categorical:
-                values = frame[p].to_numpy().astype(str)
-                known = {self.reference[p], *self.levels[p]}
-                unknown = sorted(set(values.tolist()) - known)
-                if unknown:
-                    raise ValueError(
-                        f"column {p!r}: level(s) {unknown} were not seen when the model was fitted"
-                    )
-                for lev in self.levels[p]:
-                    cols.append((values == lev).astype(np.float64))
+                cols.extend(self._indicators(frame[p], p))
             else:
                 x = frame[p].cast(pl.Float64).to_numpy().astype(np.float64)
                 if standardise:
@@ -142,6 +134,20 @@ class DesignSpec:
         if not cols:
             return np.zeros((n, 0))
         return np.column_stack(cols)
+
+    def _indicators(self, values: pl.Series, p: str) -> list[npt.NDArray[np.float64]]:
+        """One 0/1 column per non-reference level of the categorical ``p``. A text column without
+        nulls (as :meth:`recode` leaves it) is compared in Polars, anything else as numpy text
+        (the same 0/1 values; the Polars route skips converting every value to a numpy string)."""
+        known = {self.reference[p], *self.levels[p]}
+        text = None if values.dtype == pl.String and values.null_count() == 0 else values.to_numpy().astype(str)
+        seen = set(values.unique().to_list()) if text is None else set(text.tolist())
+        unknown = sorted(seen - known)
+        if unknown:
+            raise ValueError(f"column {p!r}: level(s) {unknown} were not seen when the model was fitted")
+        if text is None:
+            return [(values == lev).to_numpy().astype(np.float64) for lev in self.levels[p]]
+        return [(text == lev).astype(np.float64) for lev in self.levels[p]]
 
     def unscale(self) -> npt.NDArray[np.float64]:
         """Per-column factor turning a standardised coefficient into one per original unit."""
