@@ -115,16 +115,28 @@ def _eras(frame: pl.DataFrame, col: str) -> list[str]:
     return [e for e in ERA_ORDER if e in seen] + sorted(seen - set(ERA_ORDER))
 
 
+def _code_labels(sub: pl.DataFrame) -> dict[str, str]:
+    """Each grade code's label in these pairs (earlier and later inspections together): the
+    most frequent, ties to the first alphabetically (a code can carry two labels, e.g. a few
+    'Satisfactory' 3s among the 'Requires improvement' 3s of one era)."""
+    both = pl.concat([
+        sub.select(pl.col("from_code").alias("code"), pl.col("from_label").alias("label")),
+        sub.select(pl.col("to_code").alias("code"), pl.col("to_label").alias("label")),
+    ]).drop_nulls("code")
+    counts = both.group_by("code", "label").len().sort(["code", "len", "label"], descending=[False, True, False], nulls_last=True)
+    return dict(counts.unique("code", keep="first", maintain_order=True).select("code", "label").iter_rows())
+
+
 def transition_matrices(tr: pl.DataFrame) -> pl.DataFrame:
     """Per era of the later inspection: counts and row shares (Wilson) from each earlier
-    grade to each later grade. Labels are those of the codes in that era's rows."""
+    grade to each later grade. Labels are those of the codes in that era's rows (the most
+    frequent, :func:`_code_labels`)."""
     comp = _comparable(tr)
     parts = []
     for era in _eras(comp, "to_era"):
         sub = comp.filter(pl.col("to_era") == era)
         m = row_shares_from_pairs(sub, "from_code", "to_code", row_levels=CODES, col_levels=CODES)
-        labels = dict(sub.select("from_code", "from_label").unique().iter_rows())
-        labels.update(dict(sub.select("to_code", "to_label").unique().iter_rows()))
+        labels = _code_labels(sub)
         parts.append(
             m.with_columns(
                 pl.lit(era).alias("to_era"),
