@@ -202,13 +202,21 @@ def _delays(ctx: AuditContext) -> pl.DataFrame:
     return df
 
 
-def _summary(df: pl.DataFrame, dimension: str, column: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _groups(df: pl.DataFrame, column: str) -> list[tuple[Any, Any, pl.DataFrame]]:
+    """(group, kind, rows) for each pair of ``column`` and kind present, sorted by kind then
+    group (nulls last), the rows in their order: one pass over ``df``. A pair with a null has
+    no rows (as a filter on ``== null`` would give)."""
     keys = df.select(column, "kind").unique().sort(["kind", column], nulls_last=True)
-    for group, kind in keys.iter_rows():
-        part = df.filter((pl.col(column) == group) & (pl.col("kind") == kind))
-        out.append(_row(part, dimension, str(group), str(kind)))
-    return out
+    parts = df.partition_by([column, "kind"], as_dict=True, maintain_order=True)
+    empty = df.clear()
+    return [
+        (group, kind, empty if group is None or kind is None else parts[(group, kind)])
+        for group, kind in keys.iter_rows()
+    ]
+
+
+def _summary(df: pl.DataFrame, dimension: str, column: str) -> list[dict[str, Any]]:
+    return [_row(part, dimension, str(group), str(kind)) for group, kind, part in _groups(df, column)]
 
 
 def _row(part: pl.DataFrame, dimension: str, group: str, kind: str) -> dict[str, Any]:
@@ -269,9 +277,7 @@ def _length_summary(df: pl.DataFrame, dimension: str, column: str) -> list[dict[
     """Inspection length (calendar days inclusive, and working days on site) per group and kind."""
     out: list[dict[str, Any]] = []
     df = df.with_columns(pl.col(column).alias("_group"))
-    keys = df.select("_group", "kind").unique().sort(["kind", "_group"], nulls_last=True)
-    for group, kind in keys.iter_rows():
-        part = df.filter((pl.col("_group") == group) & (pl.col("kind") == kind))
+    for group, kind, part in _groups(df, "_group"):
         days, wd = part["inspection_length_days"].to_numpy(), part["length_wd"].to_numpy()
         med, mean = median_interval(days), mean_interval(days)
         wmed, wmean = median_interval(wd), mean_interval(wd)
