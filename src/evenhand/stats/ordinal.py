@@ -333,7 +333,7 @@ class OrdinalFit:
                 full = np.concatenate([zeros, dc, zeros], axis=1)
                 grad = np.diff(full, axis=1)  # (r, K_fitted, p)
                 probs = np.diff(np.column_stack([np.zeros(len(xb)), c, np.ones(len(xb))]), axis=1)
-                var = np.einsum("rkp,pq,rkq->rk", grad, v, grad)
+                var = _quadratic_forms(grad, v)
                 se = np.sqrt(np.clip(var, 0.0, None))
                 with np.errstate(divide="ignore", invalid="ignore"):
                     pc = np.clip(probs, 1e-300, 1.0 - 1e-16)
@@ -349,7 +349,7 @@ class OrdinalFit:
                 bhi[:, absent] = np.nan
                 low[r], high[r] = blo, bhi
                 if at_or_worse:
-                    var_c = np.einsum("rkp,pq,rkq->rk", dc, v, dc)
+                    var_c = _quadratic_forms(dc, v)
                     se_c = np.sqrt(np.clip(var_c, 0.0, None))
                     qc = np.clip(1.0 - c, 1e-300, 1.0 - 1e-16)
                     lq = np.log(qc / (1.0 - qc))
@@ -370,6 +370,14 @@ class OrdinalFit:
                     pl.Series(f"q_{cat}_high", q_hi[:, j]),
                 ]
         return pl.DataFrame(cols).with_columns(pl.all().fill_nan(None))
+
+
+def _quadratic_forms(g: FloatArray, v: FloatArray) -> FloatArray:
+    """``g[r, k] @ v @ g[r, k]`` for every (r, k): one matrix product, then a row-wise dot
+    (a three-operand ``einsum`` loops over all four indices: ~10x slower; the sums agree to
+    ~1e-15 relative)."""
+    gv = (g.reshape(-1, g.shape[-1]) @ v).reshape(g.shape)
+    return np.asarray(np.einsum("rkq,rkq->rk", gv, g))
 
 
 Engine = Literal["newton", "statsmodels"]
