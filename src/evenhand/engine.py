@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from evenhand.audit.registry import AUDITS, audit_function
+from evenhand.audit.registry import AUDITS, audit_function, prefetch
 from evenhand.audit.result import AuditContext, AuditResult, Slot, stamp_result
 from evenhand.core.warehouse import DEFAULT_WAREHOUSE, OFFLINE, table_names
 from evenhand.derive.snapshots import Snapshot, read_snapshots, snapshot_for
@@ -292,25 +292,46 @@ class Evenhand:
         run = AuditRun(snapshot=snap, seed=seed, synthetic=self.synthetic, inputs=self.inputs(), slots=[])
         with self._lock, self.cursor() as cur, blas_one_thread():
             ctx = self.audit_context(cur, snap, seed)
-            for i, name in enumerate(chosen, start=1):
-                if progress:
-                    progress(f"audit {name}", i, len(chosen))
-                t = time.perf_counter()
-                try:
-                    result = audit_function(name)(ctx)
-                    if self.synthetic:
-                        stamp_result(result)
-                    run.slots.append(Slot(name, result))
-                except EvenhandError as e:
-                    if not keep_going:
-                        raise
-                    run.slots.append(Slot(name, None, f"The audit cannot run on this warehouse: {e}"))
-                except Exception as e:
-                    if not keep_going:
-                        raise
-                    run.slots.append(Slot(name, None, f"The audit failed on this warehouse: {type(e).__name__}: {e}"))
-                run.timings[name] = time.perf_counter() - t
+            with self._reading_ahead(ctx, chosen):
+                self._run_slots(ctx, chosen, run, progress, keep_going)
         return run
+
+    @contextmanager
+    def _reading_ahead(self, ctx: AuditContext, names: Sequence[str]) -> Iterator[None]:
+        """The audits' warehouse reads (audit/registry.py LOADERS) made ahead on a second cursor
+        in a thread while the audits compute; joined before the block ends."""
+        cur = self.open_cursor()
+        stop = threading.Event()
+        reader = threading.Thread(target=prefetch, args=(ctx.on(cur), names, stop), name="evenhand-read-ahead", daemon=True)
+        reader.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            reader.join()
+            cur.close()
+
+    def _run_slots(self, ctx: AuditContext, chosen: Sequence[str], run: AuditRun, progress: Progress | None,
+                   keep_going: bool) -> None:
+        """Each audit in turn into ``run``: its slot and its time."""
+        for i, name in enumerate(chosen, start=1):
+            if progress:
+                progress(f"audit {name}", i, len(chosen))
+            t = time.perf_counter()
+            try:
+                result = audit_function(name)(ctx)
+                if self.synthetic:
+                    stamp_result(result)
+                run.slots.append(Slot(name, result))
+            except EvenhandError as e:
+                if not keep_going:
+                    raise
+                run.slots.append(Slot(name, None, f"The audit cannot run on this warehouse: {e}"))
+            except Exception as e:
+                if not keep_going:
+                    raise
+                run.slots.append(Slot(name, None, f"The audit failed on this warehouse: {type(e).__name__}: {e}"))
+            run.timings[name] = time.perf_counter() - t
 
     def audit(self, name: str, as_at: dt.date | str | None = None, seed: int = DEFAULT_SEED) -> AuditResult:
         """Run one audit (``evenhand audit --only NAME``) and return its result: ``figures``

@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,44 @@ class Frame:
                 f"Denominator: {self.denominator}.{notes}")
 
 
+class FrameCache:
+    """Answers by (SQL, parameters), each computed once however many threads ask: the first
+    asker runs the query, the others wait for it (and ask again themselves if it failed, so
+    that each caller sees its own error)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: dict[tuple[str, tuple[Any, ...]], pl.DataFrame] = {}
+        self._running: dict[tuple[str, tuple[Any, ...]], Future[pl.DataFrame]] = {}
+
+    def get(self, sql: str, params: list[Any] | None, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        key = (sql, tuple(params or ()))
+        with self._lock:
+            if key in self._done:
+                return self._done[key]
+            running = self._running.get(key)
+            if running is None:
+                mine: Future[pl.DataFrame] = Future()
+                self._running[key] = mine
+        if running is not None:
+            try:
+                return running.result()
+            except Exception:
+                return compute()
+        try:
+            value = compute()
+        except BaseException as exc:
+            with self._lock:
+                del self._running[key]
+            mine.set_exception(exc)
+            raise
+        with self._lock:
+            self._done[key] = value
+            del self._running[key]
+        mine.set_result(value)
+        return value
+
+
 @dataclass
 class AuditContext:
     """What an audit may use: a read-only warehouse connection, the as-at date and a seed."""
@@ -81,10 +122,9 @@ class AuditContext:
     coverage: str = "England"  # what the as-at file covers (out.snapshots): 'England', 'Leeds only'
     national: bool = True
     #: answers of :meth:`frame` by (sql, params): audits that ask the same question (the
-    #: graded-events frame of safeguarding, consistency and frameworks) read it once
-    _frames: dict[tuple[str, tuple[Any, ...]], pl.DataFrame] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    #: graded-events frame of safeguarding, consistency and frameworks) read it once; shared
+    #: with :meth:`on` contexts (the runner's prefetch thread)
+    _frames: FrameCache = field(default_factory=lambda: FrameCache(), repr=False, compare=False)
 
     @property
     def scope(self) -> str:
@@ -94,12 +134,13 @@ class AuditContext:
     def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         """The answer to ``sql`` as a Polars frame; the same question on the same context is
         answered from memory (the connection is read-only and Polars frames are immutable)."""
-        key = (sql, tuple(params or ()))
-        cached = self._frames.get(key)
-        if cached is None:
-            cached = self.con.sql(sql, params=params).pl() if params else self.con.sql(sql).pl()
-            self._frames[key] = cached
-        return cached
+        con = self.con
+        return self._frames.get(sql, params, lambda: con.sql(sql, params=params).pl() if params else con.sql(sql).pl())
+
+    def on(self, con: duckdb.DuckDBPyConnection) -> AuditContext:
+        """This context on another connection (a cursor of the same warehouse, for another
+        thread), sharing its answers."""
+        return replace(self, con=con)
 
     def has_table(self, qualified: str) -> bool:
         return has_table(self.con, qualified)
