@@ -41,7 +41,7 @@ LOADERS: dict[str, tuple[str, ...]] = {
     "resources": ("resources.warehouse_events", "resources.warehouse_context", "clusters.school_clusters"),
     "timing": ("timing._delays",),
     "consequences": ("consequences.inadequate_events",),
-    "frameworks": ("safeguarding.graded_events", "consistency.transitions"),
+    "frameworks": ("safeguarding.graded_events", "consistency.transitions", "frames.snapshot_rows"),
 }
 
 
