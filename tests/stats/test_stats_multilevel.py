@@ -7,11 +7,12 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from scipy.special import expit
 from stats_support import LargeFits, covers_log_wald
 
 from evenhand.simulate import NationParams, analysis_frame, simulate_nation
-from evenhand.stats import RegionVariation, fit_region_variation, latent_icc
-from evenhand.stats.multilevel import _RandomInterceptLogit
+from evenhand.stats import RegionVariation, fit_region_variation, latent_icc, multilevel
+from evenhand.stats.multilevel import _RandomInterceptLogit, softplus_and_expit
 
 
 def test_latent_icc_formula() -> None:
@@ -100,6 +101,46 @@ def test_quadrature_is_accurate_and_gradient_analytic() -> None:
         lo = model.evaluate((theta - e)[:2], (theta - e)[2])[0]
         numeric[i] = (hi - lo) / 2e-6
     assert grad == pytest.approx(numeric, rel=1e-4, abs=1e-4)
+
+
+def test_softplus_and_expit_match_the_library_functions() -> None:
+    """The evaluation kernel's one-exp route against numpy's logaddexp and scipy's expit, across
+    the whole float range (no overflow, no NaN), to a few units in the last place."""
+    lin = np.concatenate([
+        np.array([-1e308, -800.0, -745.0, -709.0, -40.0, -1e-300, 0.0, 1e-300, 40.0, 709.0, 800.0, 1e308]),
+        np.random.default_rng(0).normal(0.0, 5.0, (2_000, 9)).ravel(),
+    ])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # underflow to 0 is exact enough
+        softplus, p = softplus_and_expit(lin)
+    assert p is not None and np.all(np.isfinite(softplus)) and np.all(np.isfinite(p))
+    reference_sp, reference_p = np.logaddexp(0.0, lin), expit(lin)
+    assert np.all(np.abs(softplus - reference_sp) <= 4 * np.finfo(float).eps * np.maximum(1.0, np.abs(reference_sp)))
+    assert np.all(np.abs(p - reference_p) <= 4 * np.finfo(float).eps)
+    assert np.all((p >= 0.0) & (p <= 1.0))
+    assert softplus_and_expit(lin, want_expit=False)[1] is None
+
+
+def test_fit_is_the_same_with_the_library_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Second route: the fit with numpy's logaddexp and scipy's expit inside the likelihood gives
+    the same estimates, to the optimiser's tolerance on sigma (SIGMA_XTOL)."""
+    rng = np.random.default_rng(11)
+    n, groups = 4_000, 9
+    g = rng.integers(0, groups, n)
+    x = rng.standard_normal(n)
+    u = rng.normal(0.0, 0.4, groups)
+    y = rng.random(n) < 1 / (1 + np.exp(-(0.3 + 0.8 * x + u[g])))
+    frame = pl.DataFrame({"y": y, "region": [f"r{i}" for i in g], "x": x})
+    fast = fit_region_variation(frame, "y", "region", ["x"])
+    monkeypatch.setattr(
+        multilevel, "softplus_and_expit",
+        lambda lin, want_expit=True: (np.logaddexp(0.0, lin), expit(lin) if want_expit else None),
+    )
+    library = fit_region_variation(frame, "y", "region", ["x"])
+    tolerance = 10 * multilevel.SIGMA_XTOL
+    for a, b in ((fast.sigma, library.sigma), (fast.icc, library.icc)):
+        assert (a.value, a.low, a.high) == pytest.approx((b.value, b.low, b.high), abs=tolerance)
+    assert fast.log_likelihood == pytest.approx(library.log_likelihood, abs=1e-8)
+    assert fast.fixed_effects["x"].value == pytest.approx(library.fixed_effects["x"].value, rel=1e-6)
 
 
 def test_boolean_outcome_and_input_checks() -> None:

@@ -57,12 +57,32 @@ from evenhand.stats.design import level_text, prepare, text_expr
 from evenhand.stats.estimate import Estimate
 from evenhand.stats.intervals import z_value
 
-__all__ = ["RegionVariation", "fit_region_variation", "latent_icc"]
+__all__ = ["RegionVariation", "fit_region_variation", "latent_icc", "softplus_and_expit"]
 
 FloatArray = npt.NDArray[np.float64]
 LOGISTIC_VARIANCE = math.pi**2 / 3.0
 #: Below this sigma the random intercept is treated as absent (boundary fit).
 SIGMA_FLOOR = 1e-4
+#: Tolerances of the adjusted profile: the gradient norm of each inner fit of beta at a fixed
+#: sigma, and the bracket on sigma of its maximum and of each interval end.
+PROFILE_GTOL = 1e-6
+SIGMA_XTOL = 1e-5
+
+
+def softplus_and_expit(lin: FloatArray, want_expit: bool = True) -> tuple[FloatArray, FloatArray | None]:
+    """``log(1 + exp(lin))`` and ``expit(lin)`` from one ``exp(-|lin|)``, in vectorised ufuncs.
+
+    The same values as ``np.logaddexp(0, lin)`` and ``scipy.special.expit(lin)`` to within a
+    few units in the last place (absolute), for every finite ``lin``, at about a fifth of their
+    cost on a (rows x nodes) array: both of those are scalar loops, while ``exp``, ``log`` and
+    division are vectorised. No overflow: ``exp`` only sees values <= 0.
+    """
+    e = np.exp(-np.abs(lin))
+    d = 1.0 + e
+    softplus = np.maximum(lin, 0.0) + np.log(d)
+    if not want_expit:
+        return softplus, None
+    return softplus, np.exp(np.minimum(lin, 0.0)) / d
 
 
 def latent_icc(sigma: float) -> float:
@@ -190,7 +210,8 @@ class _RandomInterceptLogit:
         scale = math.sqrt(2.0) / np.sqrt(curv)
         u_nodes = mode[:, None] + scale[:, None] * self.nodes[None, :]  # (G, Q)
         lin = eta[:, None] + self._rows(u_nodes)  # (n, Q)
-        ll_rows = self.y[:, None] * lin - np.logaddexp(0.0, lin)
+        softplus, p_nodes = softplus_and_expit(lin, want_expit=gradient)
+        ll_rows = self.y[:, None] * lin - softplus
         h = (
             self._gsum(ll_rows)
             - u_nodes**2 / (2.0 * sigma * sigma)
@@ -205,7 +226,8 @@ class _RandomInterceptLogit:
         post_sd = np.sqrt(np.clip((post * u_nodes**2).sum(axis=1) - post_mean**2, 0.0, None))
         if not gradient:
             return loglik, np.zeros(0), post_mean, post_sd
-        resid = ((self.y[:, None] - expit(lin)) * self._rows(post)).sum(axis=1)
+        assert p_nodes is not None
+        resid = ((self.y[:, None] - p_nodes) * self._rows(post)).sum(axis=1)
         grad_beta = self.x.T @ resid
         grad_ls = float(np.sum(post * (u_nodes**2 / (sigma * sigma) - 1.0)))
         return loglik, np.concatenate([grad_beta, [grad_ls]]), post_mean, post_sd
@@ -430,7 +452,7 @@ def fit_region_variation(
                 warm["beta"],
                 jac=True,
                 method="BFGS",
-                options={"gtol": 1e-6, "hess_inv0": hess_inv0},
+                options={"gtol": PROFILE_GTOL, "hess_inv0": hess_inv0},
             )
         warm["beta"] = np.asarray(r.x, dtype=np.float64)
         value = -float(r.fun) - 0.5 * _logdet(model.info_beta(warm["beta"], log_s))
@@ -448,7 +470,7 @@ def fit_region_variation(
                 lambda v: -adjusted(v),
                 bounds=(0.0, upper),
                 method="bounded",
-                options={"xatol": 1e-5},
+                options={"xatol": SIGMA_XTOL},
             )
         sigma_adj = float(opt.x) if -float(opt.fun) > adjusted0 else 0.0
         if sigma_adj < SIGMA_FLOOR:
@@ -467,7 +489,7 @@ def fit_region_variation(
             low_sigma = (
                 0.0
                 if excess(lo) <= 0
-                else float(optimize.brentq(excess, lo, sigma_adj, xtol=1e-5, rtol=1e-5))
+                else float(optimize.brentq(excess, lo, sigma_adj, xtol=SIGMA_XTOL, rtol=SIGMA_XTOL))
             )
         warm["beta"] = beta_hat.copy()
         hi = max(2.0 * sigma_adj, 0.25)
@@ -479,7 +501,7 @@ def fit_region_variation(
             raise RuntimeError("no upper bracket for the profile interval")
         warm["beta"] = beta_hat.copy()
         start = max(sigma_adj, SIGMA_FLOOR)
-        high_sigma = float(optimize.brentq(excess, start, hi, xtol=1e-5, rtol=1e-5))
+        high_sigma = float(optimize.brentq(excess, start, hi, xtol=SIGMA_XTOL, rtol=SIGMA_XTOL))
     except (RuntimeError, ValueError) as exc:
         notes.append(f"the profile-likelihood interval could not be completed: {exc}")
 
