@@ -191,6 +191,7 @@ def main() -> int:
         child(args.warehouse, dt.date.fromisoformat(args.as_at), args.child, args.engine)
         return 0
 
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         wh = args.warehouse
@@ -247,7 +248,8 @@ def main() -> int:
                 for line in diffs[:40]:
                     print(f"  {line}")
         if hasattr(os, "getloadavg"):
-            print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+            print(f"load average at the start: {load_start:.1f}, at the end: {os.getloadavg()[0]:.1f} (fd5f019 fits on "
+                  "multi-threaded BLAS, so its time grows with the load: compare ratios measured at like loads)")
     return 0
 
 
