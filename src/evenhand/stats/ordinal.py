@@ -383,6 +383,11 @@ def _quadratic_forms(g: FloatArray, v: FloatArray) -> FloatArray:
 Engine = Literal["newton", "statsmodels"]
 #: Newton steps stop when no parameter moves more than this (log-odds scale).
 NEWTON_TOL = 1e-10
+#: The information matrix (minus the Hessian) counts as singular when its smallest eigenvalue is
+#: at most this share of its largest: a collinear design then fails the same way on every
+#: machine, not only where rounding leaves an eigenvalue of 1e-17 negative (real-data fits: 1e-5
+#: and up; two collinear columns: about 1e-17).
+HESSIAN_RCOND = 1e-12
 
 
 def _newton_parts(
@@ -464,6 +469,12 @@ def _to_internal(
     for i in range(1, n_thr):
         h[k + i, k + i] += float(np.sum(g_t[i:])) * math.exp(incr[i - 1])
     return params, (h + h.T) / 2.0
+
+
+def _well_conditioned(information: FloatArray) -> bool:
+    """Positive definite and not numerically singular (see :data:`HESSIAN_RCOND`)."""
+    eig = np.linalg.eigvalsh((information + information.T) / 2.0)
+    return bool(eig[0] > HESSIAN_RCOND * eig[-1] > 0.0)
 
 
 def _newton_arrays(
@@ -553,7 +564,8 @@ def _fit_arrays(
     cov = np.full((len(params), len(params)), np.nan)
     if np.all(np.isfinite(hess)):
         try:
-            np.linalg.cholesky(-hess)
+            if not _well_conditioned(-hess):
+                raise np.linalg.LinAlgError("singular information matrix")
             cov = np.linalg.inv(-hess)
             cov = (cov + cov.T) / 2.0
         except np.linalg.LinAlgError:
