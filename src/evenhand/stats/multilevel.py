@@ -70,19 +70,19 @@ SIGMA_XTOL = 1e-5
 
 
 def softplus_and_expit(lin: FloatArray, want_expit: bool = True) -> tuple[FloatArray, FloatArray | None]:
-    """``log(1 + exp(lin))`` and ``expit(lin)`` from one ``exp(-|lin|)``, in vectorised ufuncs.
+    """``log(1 + exp(lin))`` and ``expit(lin)``, from ``e = exp(-|lin|)``, in vectorised ufuncs.
 
-    The same values as ``np.logaddexp(0, lin)`` and ``scipy.special.expit(lin)`` to within a
-    few units in the last place (absolute), for every finite ``lin``, at about a fifth of their
-    cost on a (rows x nodes) array: both of those are scalar loops, while ``exp``, ``log`` and
-    division are vectorised. No overflow: ``exp`` only sees values <= 0.
+    ``softplus = max(lin, 0) + log1p(e)`` and ``expit = exp(min(lin, 0)) / (1 + e)``: the values
+    of ``np.logaddexp(0, lin)`` and ``scipy.special.expit(lin)`` to within 4 units of
+    ``np.finfo(float).eps`` relative, over the whole float range, with no overflow (``exp``
+    only sees values <= 0). In the region fits' likelihood (a rows x nodes array) this costs
+    about half of those two calls (decision 1800).
     """
     e = np.exp(-np.abs(lin))
-    d = 1.0 + e
-    softplus = np.maximum(lin, 0.0) + np.log(d)
+    softplus = np.maximum(lin, 0.0) + np.log1p(e)
     if not want_expit:
         return softplus, None
-    return softplus, np.exp(np.minimum(lin, 0.0)) / d
+    return softplus, np.exp(np.minimum(lin, 0.0)) / (1.0 + e)
 
 
 def latent_icc(sigma: float) -> float:

@@ -384,9 +384,10 @@ Engine = Literal["newton", "statsmodels"]
 #: Newton steps stop when no parameter moves more than this (log-odds scale).
 NEWTON_TOL = 1e-10
 #: The information matrix (minus the Hessian) counts as singular when its smallest eigenvalue is
-#: at most this share of its largest: a collinear design then fails the same way on every
-#: machine, not only where rounding leaves an eigenvalue of 1e-17 negative (real-data fits: 1e-5
-#: and up; two collinear columns: about 1e-17).
+#: at most this share of its largest, so that a collinear design fails the same way on every
+#: machine, not only where rounding happens to leave that eigenvalue negative. Smallest over
+#: largest: 1e-5 and up in the real-data fits; 1.9e-17 for two collinear columns (whose smallest
+#: eigenvalue came out +4.2e-14 on one machine, which a Cholesky let through).
 HESSIAN_RCOND = 1e-12
 
 
